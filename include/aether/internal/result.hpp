@@ -1,0 +1,128 @@
+// The internal result type: a value, or a failure that carries the precise VOID reason.
+#pragma once
+#include "aether/internal/guard.hpp"
+
+#include <cstdint>
+#include <utility>
+#include <variant>
+
+namespace aether {
+
+// Same values as Seraph_Aether_Void_Reason (ABI): a cast converts between them.
+enum class void_reason : std::uint8_t {
+    none = 0,
+    timeout,
+    unreachable,
+    partition,
+    node_crashed,
+    permission,
+    generation,
+    corruption,
+};
+
+// Same values as Seraph_Aether_Fetch_Status (ABI).
+enum class fetch_status : std::uint8_t {
+    ok = 0,
+    unreachable,
+    timeout,
+    remote_error,
+    oom,
+    invalid_addr,
+    permission,
+    generation,
+    corruption,
+    not_found,
+    rdma_error,
+    tcp_error,
+};
+
+inline const char* to_string(void_reason r) noexcept {
+    switch (r) {
+    case void_reason::none: return "NONE";
+    case void_reason::timeout: return "TIMEOUT";
+    case void_reason::unreachable: return "UNREACHABLE";
+    case void_reason::partition: return "PARTITION";
+    case void_reason::node_crashed: return "NODE_CRASHED";
+    case void_reason::permission: return "PERMISSION";
+    case void_reason::generation: return "GENERATION";
+    case void_reason::corruption: return "CORRUPTION";
+    }
+    return "UNKNOWN";
+}
+
+inline const char* to_string(fetch_status s) noexcept {
+    switch (s) {
+    case fetch_status::ok: return "OK";
+    case fetch_status::unreachable: return "UNREACHABLE";
+    case fetch_status::timeout: return "TIMEOUT";
+    case fetch_status::remote_error: return "REMOTE_ERROR";
+    case fetch_status::oom: return "OOM";
+    case fetch_status::invalid_addr: return "INVALID_ADDR";
+    case fetch_status::permission: return "PERMISSION";
+    case fetch_status::generation: return "GENERATION";
+    case fetch_status::corruption: return "CORRUPTION";
+    case fetch_status::not_found: return "NOT_FOUND";
+    case fetch_status::rdma_error: return "RDMA_ERROR";
+    case fetch_status::tcp_error: return "TCP_ERROR";
+    }
+    return "UNKNOWN";
+}
+
+// Why an operation produced no value. `reason` is what the caller's VOID context reports.
+struct failure {
+    fetch_status status = fetch_status::remote_error;
+    void_reason reason = void_reason::none;
+
+    // The status that goes with a network-level reason, as the C API reports it.
+    static constexpr failure of(void_reason r) noexcept {
+        switch (r) {
+        case void_reason::timeout: return {fetch_status::timeout, r};
+        case void_reason::unreachable:
+        case void_reason::partition:
+        case void_reason::node_crashed: return {fetch_status::unreachable, r};
+        case void_reason::permission: return {fetch_status::permission, r};
+        case void_reason::generation: return {fetch_status::generation, r};
+        case void_reason::corruption: return {fetch_status::corruption, r};
+        case void_reason::none: break;
+        }
+        return {fetch_status::remote_error, r};
+    }
+    friend bool operator==(const failure&, const failure&) = default;
+};
+
+template <class T>
+class [[nodiscard]] result {
+public:
+    result(T value) : v_(std::move(value)) {}            // NOLINT: implicit by design
+    result(failure f) : v_(f) {}                          // NOLINT
+    [[nodiscard]] bool ok() const noexcept { return v_.index() == 0; }
+    explicit operator bool() const noexcept { return ok(); }
+    T& value() & { return std::get<0>(v_); }
+    const T& value() const& { return std::get<0>(v_); }
+    T&& value() && { return std::get<0>(std::move(v_)); }
+    T* operator->() { return &std::get<0>(v_); }
+    const T* operator->() const { return &std::get<0>(v_); }
+    T& operator*() & { return value(); }
+    [[nodiscard]] failure error() const { return std::get<1>(v_); }
+
+private:
+    std::variant<T, failure> v_;
+};
+
+template <>
+class [[nodiscard]] result<void> {
+public:
+    result() = default;
+    result(failure f) : ok_(false), f_(f) {}              // NOLINT
+    [[nodiscard]] bool ok() const noexcept { return ok_; }
+    explicit operator bool() const noexcept { return ok_; }
+    [[nodiscard]] failure error() const { return f_; }
+
+private:
+    bool ok_ = true;
+    failure f_{};
+};
+
+inline result<void> success() { return {}; }
+
+} // namespace aether

@@ -1,0 +1,879 @@
+// The service thread's io_uring loop: connections, handshakes, framing, async calls and timers.
+#include "transport/event_loop.hpp"
+
+#include "aether/internal/fd.hpp"
+#include "aether/internal/log.hpp"
+#include "transport/frame_reader.hpp"
+#include "transport/handshake.hpp"
+#include "transport/io_ring.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <future>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace aether {
+
+namespace {
+
+// user_data = connection id << 4 | operation kind. Connection id 0 is the loop itself.
+enum op_kind : std::uint64_t { op_recv = 1, op_send = 2, op_connect = 3, op_accept = 4, op_wake = 5, op_cancel = 6 };
+constexpr std::uint64_t tag(std::uint64_t conn, op_kind k) { return conn << 4 | k; }
+
+constexpr std::uint64_t handshake_timeout_ns = 10'000'000'000;
+constexpr std::uint64_t max_wait_ns = 1'000'000'000;
+
+enum class conn_state : std::uint8_t {
+    connecting,      // outbound: connect() in flight
+    await_challenge, // outbound: hello sent
+    await_welcome,   // outbound: auth sent
+    await_hello,     // inbound: accepted
+    await_auth,      // inbound: challenge sent
+    established,
+    closing,
+};
+
+struct connection {
+    std::uint64_t id = 0;
+    bool outbound = false;
+    conn_state state = conn_state::await_hello;
+    unique_fd fd;
+    node_id peer = no_node;
+    wire::frame_reader reader;
+    std::vector<std::byte> out;     // bytes queued behind the send in flight
+    std::vector<std::byte> sending; // bytes of the send in flight
+    std::size_t sent = 0;
+    std::vector<std::byte> held;    // outbound requests waiting for the handshake to finish
+    int ops = 0;                    // io_uring operations in flight that reference this object
+    bool recv_armed = false;
+    bool send_armed = false;
+    wire::nonce my_nonce{};
+    wire::nonce peer_nonce{};          // inbound: the client's hello nonce, until its proof arrives
+    std::uint64_t peer_incarnation = 0;
+    std::uint32_t cut_generation = 0;
+    std::uint64_t handshake_timer = 0;
+    void_reason close_reason = void_reason::node_crashed;
+    std::uint64_t connect_backoff_ns = 2'000'000;
+};
+
+struct pending_call {
+    node_id dst = 0;
+    std::uint64_t conn = 0; // connection the request went out on (0: not sent)
+    std::uint64_t timer = 0;
+    async_callback cb;
+};
+
+void append_frame(std::vector<std::byte>& buf, const wire::frame_header& h, std::span<const std::byte> payload) {
+    const auto* hb = reinterpret_cast<const std::byte*>(&h);
+    buf.insert(buf.end(), hb, hb + sizeof h);
+    buf.insert(buf.end(), payload.begin(), payload.end());
+}
+
+void configure_socket(int fd) noexcept {
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    unsigned ut = 10'000;
+    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, sizeof ut);
+}
+
+} // namespace
+
+struct event_loop::impl {
+    options opt;
+    request_handler& handler;
+    io_ring ring;
+    unique_fd listener;
+    peer_address listen_addr;
+    std::uint16_t bound_port = 0;
+    unique_fd wake_fd;
+    std::uint64_t wake_buf = 0;
+    bool accept_armed = false;
+    bool online = true;
+    bool running = false;
+    std::thread thread;
+    pthread_t loop_tid{};
+    std::atomic<bool> started{false};
+
+    std::unordered_map<std::uint64_t, std::unique_ptr<connection>> conns;
+    std::vector<std::uint64_t> outbound_by_node; // connection id per destination, 0 if none
+    std::uint64_t next_conn_id = 1;
+
+    std::unordered_map<std::uint64_t, pending_call> calls;
+    std::uint64_t next_call_id = 1;
+
+    std::multimap<std::uint64_t, std::uint64_t> timer_order; // deadline ns -> timer id
+    std::unordered_map<std::uint64_t, std::pair<std::uint64_t, std::function<void()>>> timers;
+    std::uint64_t next_timer_id = 1;
+
+    std::mutex post_mu;
+    std::vector<std::function<void()>> posted;
+    std::atomic<bool> has_posted{false};
+    std::atomic<std::uint64_t> posted_count{0};
+
+    impl(options o, request_handler& h)
+        : opt(std::move(o)), handler(h), outbound_by_node(opt.peers->node_count(), 0) {}
+
+    spdlog::logger& log() { return log::transport(); }
+
+    // ---- submission helpers -------------------------------------------------------------------
+
+    void arm_recv(connection& c) {
+        if (c.recv_armed || c.state == conn_state::closing) return;
+        auto space = c.reader.writable();
+        io_uring_sqe* s = ring.sqe();
+        io_uring_prep_recv(s, c.fd.get(), space.data(), space.size(), 0);
+        io_uring_sqe_set_data64(s, tag(c.id, op_recv));
+        c.recv_armed = true;
+        ++c.ops;
+    }
+
+    void kick_send(connection& c) {
+        if (c.send_armed || c.state == conn_state::closing) return;
+        if (c.sending.size() == c.sent) {
+            if (c.out.empty()) return;
+            c.sending.clear();
+            c.sending.swap(c.out);
+            c.sent = 0;
+        }
+        io_uring_sqe* s = ring.sqe();
+        io_uring_prep_send(s, c.fd.get(), c.sending.data() + c.sent, c.sending.size() - c.sent, MSG_NOSIGNAL);
+        io_uring_sqe_set_data64(s, tag(c.id, op_send));
+        c.send_armed = true;
+        ++c.ops;
+    }
+
+    void arm_accept() {
+        if (accept_armed || !listener) return;
+        io_uring_sqe* s = ring.sqe();
+        io_uring_prep_multishot_accept(s, listener.get(), nullptr, nullptr, SOCK_CLOEXEC);
+        io_uring_sqe_set_data64(s, tag(0, op_accept));
+        accept_armed = true;
+    }
+
+    void arm_wake() {
+        io_uring_sqe* s = ring.sqe();
+        io_uring_prep_read(s, wake_fd.get(), &wake_buf, sizeof wake_buf, 0);
+        io_uring_sqe_set_data64(s, tag(0, op_wake));
+    }
+
+    void send_frame(connection& c, const wire::message& m, std::uint64_t request_id) {
+        wire::frame_header h = wire::make_header(m, opt.id.self, request_id);
+        append_frame(c.out, h, m.payload);
+        kick_send(c);
+    }
+
+    // ---- connections ----------------------------------------------------------------------------
+
+    connection& add_connection(int fd, bool outbound, node_id peer) {
+        auto c = std::make_unique<connection>();
+        c->id = next_conn_id++;
+        c->fd.reset(fd);
+        c->outbound = outbound;
+        c->peer = peer;
+        c->state = outbound ? conn_state::connecting : conn_state::await_hello;
+        connection& ref = *c;
+        conns.emplace(ref.id, std::move(c));
+        std::uint64_t id = ref.id;
+        ref.handshake_timer = add_timer(deadline::after_ns(handshake_timeout_ns), [this, id] {
+            if (auto* cc = find(id); cc && cc->state != conn_state::established) {
+                log().warn("connection {} to/from node {}: handshake did not finish in time", id, cc->peer);
+                close(*cc, void_reason::timeout);
+            }
+        });
+        return ref;
+    }
+
+    connection* find(std::uint64_t id) {
+        auto it = conns.find(id);
+        return it == conns.end() ? nullptr : it->second.get();
+    }
+
+    // Closes a connection: shutdown() completes every receive and send in flight; the object is
+    // freed once none remains (see reap()). Calls waiting on an outbound connection fail with `why`.
+    void close(connection& c, void_reason why) {
+        if (c.state == conn_state::closing) return;
+        c.state = conn_state::closing;
+        c.close_reason = why;
+        cancel_timer(c.handshake_timer);
+        ::shutdown(c.fd.get(), SHUT_RDWR);
+        if (c.ops > 0) {
+            io_uring_sqe* s = ring.sqe();
+            io_uring_prep_cancel_fd(s, c.fd.get(), IORING_ASYNC_CANCEL_ALL);
+            io_uring_sqe_set_data64(s, tag(c.id, op_cancel));
+            ++c.ops;
+        }
+        if (c.outbound) {
+            if (c.peer < outbound_by_node.size() && outbound_by_node[c.peer] == c.id) outbound_by_node[c.peer] = 0;
+            fail_calls_on(c.id, failure::of(why));
+        }
+    }
+
+    void fail_calls_on(std::uint64_t conn_id, failure f) {
+        std::vector<std::uint64_t> ids;
+        for (auto& [id, pc] : calls)
+            if (pc.conn == conn_id) ids.push_back(id);
+        for (auto id : ids) complete_call(id, f);
+    }
+
+    void reap() {
+        for (auto it = conns.begin(); it != conns.end();) {
+            if (it->second->state == conn_state::closing && it->second->ops == 0)
+                it = conns.erase(it);
+            else
+                ++it;
+        }
+    }
+
+    // ---- calls ----------------------------------------------------------------------------------
+
+    void complete_call(std::uint64_t call_id, result<async_reply> r) {
+        auto it = calls.find(call_id);
+        if (it == calls.end()) return;
+        pending_call pc = std::move(it->second);
+        calls.erase(it);
+        call_frames.erase(call_id);
+        cancel_timer(pc.timer);
+        if (!r.ok() && r.error().reason == void_reason::timeout)
+            opt.counters->timeouts.fetch_add(1, std::memory_order_relaxed);
+        try {
+            pc.cb(std::move(r));
+        } catch (const std::exception& e) {
+            log().error("async call completion threw: {}", e.what());
+        }
+    }
+
+    connection* outbound_to(node_id dst) {
+        if (std::uint64_t id = outbound_by_node[dst]; id != 0) {
+            connection* c = find(id);
+            if (c && c->cut_generation == opt.injector->cut_generation(dst)) return c;
+            if (c) close(*c, opt.injector->active(dst) == void_reason::partition ? void_reason::partition
+                                                                                    : void_reason::node_crashed);
+        }
+        return nullptr;
+    }
+
+    connection* open_outbound(node_id dst, failure& why) {
+        auto addr = opt.peers->address(dst);
+        if (!addr) {
+            why = failure::of(void_reason::unreachable);
+            return nullptr;
+        }
+        if (int e = opt.injector->connect_errno(dst); e != 0) {
+            why = failure::of(classify_connect_error(e, opt.peers->ever_alive(dst)));
+            return nullptr;
+        }
+        int fd = ::socket(addr->storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            why = failure{fetch_status::tcp_error, void_reason::unreachable};
+            return nullptr;
+        }
+        configure_socket(fd);
+        connection& c = add_connection(fd, true, dst);
+        c.cut_generation = opt.injector->cut_generation(dst);
+        outbound_by_node[dst] = c.id;
+        opt.counters->connects.fetch_add(1, std::memory_order_relaxed);
+        submit_connect(c, *addr);
+        return &c;
+    }
+
+    // The address of each connect() in flight: io_uring reads it when the operation runs.
+    std::unordered_map<std::uint64_t, peer_address> connect_addrs;
+
+    void submit_connect(connection& c, const peer_address& addr) {
+        auto& stored = connect_addrs[c.id] = addr;
+        io_uring_sqe* s = ring.sqe();
+        io_uring_prep_connect(s, c.fd.get(), stored.sa(), stored.length);
+        io_uring_sqe_set_data64(s, tag(c.id, op_connect));
+        ++c.ops;
+    }
+
+    void on_connect(connection& c, int res) {
+        --c.ops;
+        if (c.state == conn_state::closing) return;
+        if (res < 0) {
+            bool ever = opt.peers->ever_alive(c.peer);
+            // A node that never answered may still be starting: retry while calls are waiting.
+            if (!ever && (res == -ECONNREFUSED || res == -ECONNRESET) && has_calls_for(c.peer)) {
+                node_id dst = c.peer;
+                std::uint64_t backoff = std::min<std::uint64_t>(c.connect_backoff_ns * 2, 100'000'000);
+                for (auto& [id, pc] : calls)
+                    if (pc.conn == c.id) pc.conn = 0; // keep the calls: they move to the next attempt
+                close(c, classify_connect_error(-res, ever));
+                add_timer(deadline::after_ns(backoff), [this, dst, backoff] { retry_connect(dst, backoff); });
+                return;
+            }
+            close(c, classify_connect_error(-res, ever));
+            return;
+        }
+        connect_addrs.erase(c.id);
+        c.state = conn_state::await_challenge;
+        c.my_nonce = wire::random_nonce();
+        wire::message hello{.type = wire::msg::hello, .arg0 = opt.id.incarnation, .arg1 = c.peer,
+                            .payload = std::span<const std::byte>(c.my_nonce)};
+        send_frame(c, hello, 0);
+        arm_recv(c);
+    }
+
+    bool has_calls_for(node_id dst) const {
+        for (auto& [id, pc] : calls)
+            if (pc.dst == dst) return true;
+        return false;
+    }
+
+    // Re-opens the connection for the calls still waiting for a node that is starting up.
+    void retry_connect(node_id dst, std::uint64_t backoff) {
+        if (!has_calls_for(dst) || outbound_to(dst) != nullptr) return;
+        failure why;
+        connection* c = open_outbound(dst, why);
+        if (c == nullptr) {
+            for (auto& [id, pc] : calls)
+                if (pc.dst == dst) pc.conn = UINT64_MAX;
+            fail_calls_on(UINT64_MAX, why);
+            return;
+        }
+        c->connect_backoff_ns = backoff;
+        for (auto& [id, pc] : calls)
+            if (pc.dst == dst && pc.conn == 0) pc.conn = c->id;
+        // The held request frames were lost with the refused connection: resend them.
+        for (auto& [id, pc] : calls)
+            if (pc.dst == dst && pc.conn == c->id) resend_.push_back(id);
+        flush_resends(*c);
+    }
+
+    // Requests that must be re-framed on a new connection (kept with their calls).
+    std::vector<std::uint64_t> resend_;
+    std::unordered_map<std::uint64_t, std::pair<wire::message, std::vector<std::byte>>> call_frames;
+
+    void flush_resends(connection& c) {
+        for (auto id : resend_) {
+            auto it = call_frames.find(id);
+            if (it == call_frames.end()) continue;
+            wire::message m = it->second.first;
+            m.payload = it->second.second;
+            queue_request(c, m, id);
+        }
+        resend_.clear();
+    }
+
+    void queue_request(connection& c, const wire::message& m, std::uint64_t call_id) {
+        const bool corrupt = opt.injector->corrupts(c.peer);
+        wire::frame_header h = wire::make_header(m, opt.id.self, call_id);
+        std::vector<std::byte>& target = c.state == conn_state::established ? c.out : c.held;
+        std::size_t at = target.size();
+        append_frame(target, h, m.payload);
+        if (corrupt && !m.payload.empty())
+            fault_injector::damage(std::span(target.data() + at + sizeof h, m.payload.size()));
+        if (c.state == conn_state::established) kick_send(c);
+    }
+
+    // ---- frames ---------------------------------------------------------------------------------
+
+    void on_recv(connection& c, int res) {
+        --c.ops;
+        c.recv_armed = false;
+        if (c.state == conn_state::closing) return;
+        if (res <= 0) {
+            close(c, res == 0 ? void_reason::node_crashed : classify_io_error(-res));
+            return;
+        }
+        c.reader.commit(static_cast<std::size_t>(res));
+        wire::frame_view f;
+        for (;;) {
+            auto st = c.reader.next(f);
+            if (st == wire::frame_reader::status::need_more) break;
+            if (st == wire::frame_reader::status::bad_header) {
+                opt.counters->bad_frames.fetch_add(1, std::memory_order_relaxed);
+                log().warn("closing connection {} (node {}): malformed frame: {}", c.id,
+                           c.peer == no_node ? -1 : int(c.peer), wire::to_string(c.reader.last_error()));
+                close(c, void_reason::node_crashed);
+                return;
+            }
+            on_frame(c, f);
+            if (c.state == conn_state::closing) return;
+        }
+        arm_recv(c);
+    }
+
+    void protocol_error(connection& c, const char* what) {
+        opt.counters->bad_frames.fetch_add(1, std::memory_order_relaxed);
+        log().warn("closing connection {} (node {}): {}", c.id, c.peer == no_node ? -1 : int(c.peer), what);
+        close(c, void_reason::node_crashed);
+    }
+
+    void on_frame(connection& c, wire::frame_view& f) {
+        const wire::frame_header& h = f.header;
+        switch (c.state) {
+        case conn_state::await_hello: {
+            if (wire::type_of(h) != wire::msg::hello || h.arg1 != opt.id.self || h.source >= opt.peers->node_count() ||
+                !wire::payload_ok(h, f.payload) || f.payload.size() != wire::nonce_size)
+                return protocol_error(c, "expected a hello for this node");
+            c.peer = h.source;
+            wire::nonce client_nonce;
+            std::memcpy(client_nonce.data(), f.payload.data(), wire::nonce_size);
+            c.my_nonce = wire::random_nonce();
+            c.peer_nonce = client_nonce;
+            c.peer_incarnation = h.arg0;
+            wire::mac proof = opt.id.key.server_proof(client_nonce, c.my_nonce, c.peer, opt.id.self);
+            std::byte body[wire::nonce_size + wire::mac_size];
+            std::memcpy(body, c.my_nonce.data(), wire::nonce_size);
+            std::memcpy(body + wire::nonce_size, proof.data(), wire::mac_size);
+            wire::message ch{.type = wire::msg::challenge, .arg0 = opt.id.incarnation,
+                             .payload = std::span<const std::byte>(body)};
+            send_frame(c, ch, 0);
+            c.state = conn_state::await_auth;
+            return;
+        }
+        case conn_state::await_auth: {
+            wire::mac expect = opt.id.key.client_proof(c.peer_nonce, c.my_nonce, c.peer, opt.id.self);
+            if (wire::type_of(h) != wire::msg::auth || h.source != c.peer || !wire::payload_ok(h, f.payload) ||
+                !wire::cluster_key::equal(expect, f.payload)) {
+                opt.counters->handshake_failures.fetch_add(1, std::memory_order_relaxed);
+                return protocol_error(c, "authentication failed (wrong cluster secret?)");
+            }
+            send_frame(c, wire::message{.type = wire::msg::welcome}, 0);
+            established(c, c.peer_incarnation);
+            return;
+        }
+        case conn_state::await_challenge: {
+            if (wire::type_of(h) != wire::msg::challenge || h.source != c.peer || !wire::payload_ok(h, f.payload) ||
+                f.payload.size() != wire::nonce_size + wire::mac_size) {
+                opt.counters->handshake_failures.fetch_add(1, std::memory_order_relaxed);
+                return protocol_error(c, "expected a challenge from the node dialled");
+            }
+            wire::nonce server_nonce;
+            std::memcpy(server_nonce.data(), f.payload.data(), wire::nonce_size);
+            wire::mac expect = opt.id.key.server_proof(c.my_nonce, server_nonce, opt.id.self, c.peer);
+            if (!wire::cluster_key::equal(expect, f.payload.subspan(wire::nonce_size))) {
+                opt.counters->handshake_failures.fetch_add(1, std::memory_order_relaxed);
+                return protocol_error(c, "the node dialled did not prove the cluster secret");
+            }
+            c.peer_incarnation = h.arg0;
+            wire::mac proof = opt.id.key.client_proof(c.my_nonce, server_nonce, opt.id.self, c.peer);
+            send_frame(c, wire::message{.type = wire::msg::auth, .payload = std::span<const std::byte>(proof)}, 0);
+            c.state = conn_state::await_welcome;
+            return;
+        }
+        case conn_state::await_welcome: {
+            if (wire::type_of(h) != wire::msg::welcome || h.source != c.peer)
+                return protocol_error(c, "expected a welcome");
+            established(c, c.peer_incarnation);
+            c.out.insert(c.out.end(), c.held.begin(), c.held.end());
+            c.held.clear();
+            kick_send(c);
+            return;
+        }
+        case conn_state::established:
+            if (c.outbound)
+                on_reply(c, f);
+            else
+                on_inbound_request(c, f);
+            return;
+        case conn_state::connecting:
+        case conn_state::closing:
+            return;
+        }
+    }
+
+    void established(connection& c, std::uint64_t incarnation) {
+        c.state = conn_state::established;
+        cancel_timer(c.handshake_timer);
+        c.handshake_timer = 0;
+        std::uint64_t before = opt.peers->mark_alive(c.peer, incarnation);
+        if (before != 0 && before != incarnation) {
+            log().info("node {} restarted (incarnation {:x} -> {:x})", c.peer, before, incarnation);
+            handler.on_peer_restarted(c.peer);
+        }
+    }
+
+    void on_inbound_request(connection& c, wire::frame_view& f) {
+        const wire::frame_header& h = f.header;
+        if (wire::is_reply(h) || h.source != c.peer) return protocol_error(c, "unexpected reply or source node");
+        responder r{c.id, h.request_id, c.peer, wire::type_of(h)};
+        if (!wire::payload_ok(h, f.payload)) {
+            // The frame boundary is intact; only the bytes are damaged: refuse this request alone.
+            opt.counters->corrupt_payloads.fetch_add(1, std::memory_order_relaxed);
+            wire::message m{.type = r.type};
+            m.status = fetch_status::corruption;
+            m.reason = void_reason::corruption;
+            reply(r, m);
+            return;
+        }
+        handler.on_request(h, f.payload, r);
+    }
+
+    void reply(const responder& r, const wire::message& m) {
+        connection* c = find(r.connection);
+        if (c == nullptr || c->state != conn_state::established) return; // the requester went away
+        wire::message out = m;
+        out.type = r.type;
+        out.flags |= wire::flag::reply;
+        send_frame(*c, out, r.request_id);
+    }
+
+    void on_reply(connection& c, wire::frame_view& f) {
+        const wire::frame_header& h = f.header;
+        if (!wire::is_reply(h) || h.source != c.peer) return protocol_error(c, "expected a reply");
+        auto it = calls.find(h.request_id);
+        if (it == calls.end()) return; // a late reply to a call that already timed out
+        if (opt.injector->corrupts(c.peer)) fault_injector::damage(f.payload);
+        if (!wire::payload_ok(h, f.payload)) {
+            opt.counters->corrupt_payloads.fetch_add(1, std::memory_order_relaxed);
+            complete_call(h.request_id, failure::of(void_reason::corruption));
+            return;
+        }
+        if (h.status != static_cast<std::uint8_t>(fetch_status::ok)) {
+            complete_call(h.request_id, wire::failure_of(h));
+            return;
+        }
+        call_frames.erase(h.request_id);
+        complete_call(h.request_id, async_reply{h, f.payload});
+    }
+
+    // ---- timers and posted tasks ----------------------------------------------------------------
+
+    std::uint64_t add_timer(deadline when, std::function<void()> fn) {
+        std::uint64_t id = next_timer_id++;
+        timer_order.emplace(when.ns(), id);
+        timers.emplace(id, std::make_pair(when.ns(), std::move(fn)));
+        return id;
+    }
+
+    void cancel_timer(std::uint64_t id) {
+        if (id == 0) return;
+        auto it = timers.find(id);
+        if (it == timers.end()) return;
+        auto range = timer_order.equal_range(it->second.first);
+        for (auto o = range.first; o != range.second; ++o)
+            if (o->second == id) {
+                timer_order.erase(o);
+                break;
+            }
+        timers.erase(it);
+    }
+
+    void run_timers() {
+        std::uint64_t now = now_ns();
+        while (!timer_order.empty() && timer_order.begin()->first <= now) {
+            std::uint64_t id = timer_order.begin()->second;
+            timer_order.erase(timer_order.begin());
+            auto it = timers.find(id);
+            if (it == timers.end()) continue;
+            auto fn = std::move(it->second.second);
+            timers.erase(it);
+            fn();
+        }
+    }
+
+    void run_posted() {
+        if (!has_posted.load(std::memory_order_acquire)) return;
+        std::vector<std::function<void()>> tasks;
+        {
+            std::lock_guard lock(post_mu);
+            tasks.swap(posted);
+            has_posted.store(false, std::memory_order_relaxed);
+        }
+        for (auto& t : tasks) {
+            try {
+                t();
+            } catch (const std::exception& e) {
+                log().error("posted task threw: {}", e.what());
+            }
+        }
+    }
+
+    // ---- online / offline -----------------------------------------------------------------------
+
+    int open_listener() {
+        int fd = ::socket(listen_addr.storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) return -errno;
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (::bind(fd, listen_addr.sa(), listen_addr.length) < 0 || ::listen(fd, 1024) < 0) {
+            int e = errno;
+            ::close(fd);
+            return -e;
+        }
+        sockaddr_storage ss{};
+        socklen_t len = sizeof ss;
+        getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+        bound_port = ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
+                                                    : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+        // Come back on the same port when set online again.
+        if (ss.ss_family == AF_INET6)
+            reinterpret_cast<sockaddr_in6*>(&listen_addr.storage)->sin6_port = htons(bound_port);
+        else
+            reinterpret_cast<sockaddr_in*>(&listen_addr.storage)->sin_port = htons(bound_port);
+        listener.reset(fd);
+        return 0;
+    }
+
+    void go_offline() {
+        if (!online) return;
+        online = false;
+        if (listener) {
+            ::shutdown(listener.get(), SHUT_RDWR);
+            io_uring_sqe* s = ring.sqe();
+            io_uring_prep_cancel64(s, tag(0, op_accept), IORING_ASYNC_CANCEL_ALL);
+            io_uring_sqe_set_data64(s, tag(0, op_cancel));
+        }
+        for (auto& [id, c] : conns) close(*c, void_reason::node_crashed);
+    }
+
+    void go_online() {
+        if (online) return;
+        online = true;
+        if (!listener || accept_armed) {
+            // The old listener's accept is still being canceled; open a fresh one once it is gone.
+            reopen_listener_pending_ = true;
+            return;
+        }
+    }
+    bool reopen_listener_pending_ = false;
+
+    void maybe_reopen_listener() {
+        if (!reopen_listener_pending_ || accept_armed) return;
+        reopen_listener_pending_ = false;
+        listener.reset();
+        if (int e = open_listener(); e < 0) {
+            log().error("cannot listen on {} again: {}", listen_addr.text, std::strerror(-e));
+            return;
+        }
+        arm_accept();
+    }
+
+    // ---- the loop -------------------------------------------------------------------------------
+
+    void dispatch(io_uring_cqe* cqe) {
+        std::uint64_t ud = cqe->user_data;
+        int res = cqe->res;
+        auto kind = static_cast<op_kind>(ud & 0xF);
+        std::uint64_t cid = ud >> 4;
+        if (cid == 0) {
+            if (kind == op_accept) {
+                if (!(cqe->flags & IORING_CQE_F_MORE)) accept_armed = false;
+                if (res >= 0) {
+                    if (!online || !running) {
+                        ::close(res);
+                    } else {
+                        configure_socket(res);
+                        connection& c = add_connection(res, false, no_node);
+                        arm_recv(c);
+                    }
+                } else if (res != -ECANCELED && res != -EINVAL && online) {
+                    log().warn("accept failed: {}", std::strerror(-res));
+                }
+                if (!accept_armed && online && !reopen_listener_pending_ && listener) arm_accept();
+            } else if (kind == op_wake) {
+                if (running) arm_wake();
+            }
+            return;
+        }
+        connection* c = find(cid);
+        if (c == nullptr) return;
+        switch (kind) {
+        case op_recv: on_recv(*c, res); break;
+        case op_send:
+            --c->ops;
+            c->send_armed = false;
+            if (c->state == conn_state::closing) break;
+            if (res < 0) {
+                close(*c, classify_io_error(-res));
+                break;
+            }
+            c->sent += static_cast<std::size_t>(res);
+            kick_send(*c);
+            break;
+        case op_connect: on_connect(*c, res); break;
+        case op_cancel: --c->ops; break;
+        default: break;
+        }
+    }
+
+    void run() noexcept {
+        pthread_setname_np(pthread_self(), opt.name.substr(0, 15).c_str());
+        arm_wake();
+        arm_accept();
+        while (running || !conns.empty()) {
+            std::uint64_t wait = max_wait_ns;
+            if (!timer_order.empty()) {
+                std::uint64_t now = now_ns(), first = timer_order.begin()->first;
+                wait = first <= now ? 0 : std::min(wait, first - now);
+            }
+            if (has_posted.load(std::memory_order_acquire)) wait = 0;
+            if (!running) wait = std::min<std::uint64_t>(wait, 10'000'000);
+            __kernel_timespec ts{static_cast<long long>(wait / 1'000'000'000), static_cast<long long>(wait % 1'000'000'000)};
+            io_uring_cqe* cqe = nullptr;
+            int rc = io_uring_submit_and_wait_timeout(ring.get(), &cqe, 1, &ts, nullptr);
+            if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY)
+                log().error("io_uring wait failed: {}", std::strerror(-rc));
+            unsigned head;
+            unsigned n = 0;
+            io_uring_for_each_cqe(ring.get(), head, cqe) {
+                dispatch(cqe);
+                ++n;
+            }
+            io_uring_cq_advance(ring.get(), n);
+            run_timers();
+            run_posted();
+            maybe_reopen_listener();
+            reap();
+            if (!running) {
+                if (listener && !listener_shut_) {
+                    ::shutdown(listener.get(), SHUT_RDWR);
+                    listener_shut_ = true;
+                }
+                for (auto& [id, c] : conns) close(*c, void_reason::node_crashed);
+                for (auto& [id, pc] : calls) pc.conn = UINT64_MAX;
+                fail_calls_on(UINT64_MAX, failure::of(void_reason::node_crashed));
+                // Shutdown completes every socket operation at once; this bound only guards against
+                // a kernel that does not, so the thread still ends (after about 2 s).
+                if (n == 0 && !conns.empty() && ++wait_rounds_ > 200) {
+                    log().error("{}: {} connections still busy at shutdown", opt.name, conns.size());
+                    break;
+                }
+            }
+        }
+    }
+    int wait_rounds_ = 0;
+    bool listener_shut_ = false;
+};
+
+event_loop::event_loop(options opts, request_handler& handler)
+    : impl_(std::make_unique<impl>(std::move(opts), handler)) {}
+
+event_loop::~event_loop() { stop(); }
+
+result<std::uint16_t> event_loop::start(const peer_address& listen_on) noexcept {
+    impl& m = *impl_;
+    m.listen_addr = listen_on;
+    if (int e = m.open_listener(); e < 0) {
+        log::transport().error("cannot listen on {}: {}", listen_on.text, std::strerror(-e));
+        return failure{fetch_status::tcp_error, void_reason::unreachable};
+    }
+    m.wake_fd.reset(::eventfd(0, EFD_CLOEXEC));
+    if (!m.wake_fd) return failure{fetch_status::tcp_error, void_reason::unreachable};
+    std::promise<int> ready;
+    auto ready_f = ready.get_future();
+    m.running = true;
+    m.thread = std::thread([&m, &ready] {
+        int rc = io_ring::create(m.ring, 256);
+        m.loop_tid = pthread_self();
+        m.started.store(true, std::memory_order_release);
+        ready.set_value(rc);
+        if (rc == 0) m.run();
+    });
+    int rc = ready_f.get();
+    if (rc < 0) {
+        m.thread.join();
+        m.running = false;
+        log::transport().error("cannot create io_uring: {}", std::strerror(-rc));
+        return failure{fetch_status::tcp_error, void_reason::unreachable};
+    }
+    return m.bound_port;
+}
+
+void event_loop::stop() noexcept {
+    impl& m = *impl_;
+    if (!m.thread.joinable()) return;
+    post([&m] { m.running = false; });
+    m.thread.join();
+}
+
+std::uint16_t event_loop::port() const noexcept { return impl_->bound_port; }
+
+void event_loop::post(std::function<void()> task) {
+    impl& m = *impl_;
+    {
+        std::lock_guard lock(m.post_mu);
+        m.posted.push_back(std::move(task));
+        m.has_posted.store(true, std::memory_order_release);
+    }
+    m.posted_count.fetch_add(1, std::memory_order_relaxed);
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(m.wake_fd.get(), &one, sizeof one);
+}
+
+void event_loop::set_online(bool online) {
+    if (!impl_->thread.joinable()) return;
+    std::promise<void> done;
+    auto f = done.get_future();
+    post([this, online, &done] {
+        if (online)
+            impl_->go_online();
+        else
+            impl_->go_offline();
+        done.set_value();
+    });
+    f.wait();
+}
+
+bool event_loop::in_loop_thread() const noexcept {
+    return impl_->started.load(std::memory_order_acquire) && pthread_equal(impl_->loop_tid, pthread_self());
+}
+
+void event_loop::reply(const responder& r, const wire::message& m) noexcept {
+    try {
+        impl_->reply(r, m);
+    } catch (const std::exception& e) {
+        log::transport().error("cannot queue a reply: {}", e.what());
+    }
+}
+
+void event_loop::call(node_id dst, const wire::message& m, deadline dl, async_callback cb) noexcept {
+    impl& im = *impl_;
+    std::uint64_t id = im.next_call_id++;
+    if (dst >= im.opt.peers->node_count()) {
+        cb(failure{fetch_status::invalid_addr, void_reason::unreachable});
+        return;
+    }
+    try {
+        pending_call pc;
+        pc.dst = dst;
+        pc.cb = std::move(cb);
+        pc.timer = im.add_timer(dl, [&im, id] { im.complete_call(id, failure::of(void_reason::timeout)); });
+        im.calls.emplace(id, std::move(pc));
+        im.opt.counters->requests.fetch_add(1, std::memory_order_relaxed);
+        if (!im.online) {
+            im.complete_call(id, failure::of(void_reason::node_crashed));
+            return;
+        }
+        // TIMEOUT injection: the request never leaves; its timer reports the deadline.
+        if (im.opt.injector->drops_requests(dst)) return;
+        connection* c = im.outbound_to(dst);
+        if (c == nullptr) {
+            failure why;
+            c = im.open_outbound(dst, why);
+            if (c == nullptr) {
+                im.complete_call(id, why);
+                return;
+            }
+        }
+        im.calls[id].conn = c->id;
+        auto& stored = im.call_frames[id];
+        stored.first = m;
+        stored.second.assign(m.payload.begin(), m.payload.end());
+        stored.first.payload = {};
+        im.queue_request(*c, m, id);
+    } catch (const std::exception& e) {
+        log::transport().error("cannot start a call to node {}: {}", dst, e.what());
+        im.complete_call(id, failure{fetch_status::tcp_error, void_reason::unreachable});
+    }
+}
+
+std::uint64_t event_loop::add_timer(deadline when, std::function<void()> fn) { return impl_->add_timer(when, std::move(fn)); }
+void event_loop::cancel_timer(std::uint64_t id) noexcept { impl_->cancel_timer(id); }
+std::uint64_t event_loop::posted_tasks() const noexcept { return impl_->posted_count.load(std::memory_order_relaxed); }
+
+} // namespace aether

@@ -1,0 +1,90 @@
+// event_loop: a node's service thread. One io_uring drives the listener, every inbound connection,
+// the node's own outbound calls (invalidations and recalls a home sends), timers and tasks posted by
+// other threads.
+//
+// Requests are handed to a request_handler on this thread as soon as their frame is complete; the
+// handler answers inline (the common case: no hand-off) or keeps the responder and answers later,
+// for example when the acknowledgements of the invalidations it sent have arrived.
+#pragma once
+#include "aether/internal/guard.hpp"
+
+#include "aether/internal/address.hpp"
+#include "aether/internal/clock.hpp"
+#include "aether/internal/result.hpp"
+#include "transport/fault_injection.hpp"
+#include "transport/peers.hpp"
+#include "transport/sync_client.hpp"
+#include "transport/wire.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+
+namespace aether {
+
+// Where the reply to one inbound request goes. Copyable; a reply to a connection that has closed
+// in the meantime is dropped.
+struct responder {
+    std::uint64_t connection = 0;
+    std::uint64_t request_id = 0;
+    node_id requester = no_node;
+    wire::msg type = wire::msg::ping;
+};
+
+class request_handler {
+public:
+    virtual ~request_handler() = default;
+    // An authenticated request whose payload passed its checksum. Runs on the loop thread.
+    virtual void on_request(const wire::frame_header& h, std::span<const std::byte> payload, responder r) noexcept = 0;
+    // A node completed a handshake with a different incarnation than before: it restarted.
+    virtual void on_peer_restarted(node_id) noexcept {}
+};
+
+struct async_reply {
+    wire::frame_header header;
+    std::span<const std::byte> payload; // valid during the callback only
+};
+using async_callback = std::function<void(result<async_reply>)>;
+
+class event_loop {
+public:
+    struct options {
+        local_identity id;
+        peer_table* peers = nullptr;
+        fault_injector* injector = nullptr;
+        transport_counters* counters = nullptr;
+        std::string name = "aether-loop";
+    };
+
+    event_loop(options opts, request_handler& handler);
+    ~event_loop();
+    event_loop(const event_loop&) = delete;
+    event_loop& operator=(const event_loop&) = delete;
+
+    // Binds the listener (port 0: any free port) and starts the thread. Returns the bound port.
+    result<std::uint16_t> start(const peer_address& listen_on) noexcept;
+    void stop() noexcept;
+    [[nodiscard]] std::uint16_t port() const noexcept;
+
+    // Any thread. Runs `task` on the loop thread (one thread hand-off, counted).
+    void post(std::function<void()> task);
+    // Any thread; returns once applied. Offline: the listener and every connection are closed.
+    void set_online(bool online);
+    [[nodiscard]] bool in_loop_thread() const noexcept;
+
+    // Loop thread only.
+    void reply(const responder& r, const wire::message& m) noexcept;
+    void call(node_id dst, const wire::message& m, deadline dl, async_callback cb) noexcept;
+    std::uint64_t add_timer(deadline when, std::function<void()> fn);
+    void cancel_timer(std::uint64_t id) noexcept;
+
+    [[nodiscard]] std::uint64_t posted_tasks() const noexcept;
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+} // namespace aether

@@ -1,0 +1,55 @@
+// The fault-injection layer behind seraph_aether_inject_failure: it makes a failure real on the path
+// from this node to another, so that the ordinary detection code is what reports it.
+//
+//   TIMEOUT       requests to the node are dropped before they reach the socket: the deadline fires.
+//   PARTITION     open connections are shut down; connect() fails as on a lost route (ENETUNREACH).
+//   NODE_CRASHED  open connections are shut down; connect() is refused (ECONNREFUSED).
+//   CORRUPTION    payload bytes are flipped after the checksum was computed (outgoing) or before it
+//                 is verified (incoming): the integrity check fails.
+//   PERMISSION, GENERATION  the home is asked (set_refusal) to refuse this node's requests.
+#pragma once
+#include "aether/internal/guard.hpp"
+
+#include "aether/internal/address.hpp"
+#include "aether/internal/result.hpp"
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+
+namespace aether {
+
+class fault_injector {
+public:
+    explicit fault_injector(node_id node_count);
+
+    void set(node_id n, void_reason r) noexcept;
+    [[nodiscard]] void_reason active(node_id n) const noexcept {
+        return n < count_ ? static_cast<void_reason>(state_[n].reason.load(std::memory_order_relaxed))
+                          : void_reason::none;
+    }
+    // Bumped whenever connections to the node must be cut; connections remember the value they
+    // were opened with and are shut down when it changed.
+    [[nodiscard]] std::uint32_t cut_generation(node_id n) const noexcept {
+        return n < count_ ? state_[n].cut.load(std::memory_order_acquire) : 0;
+    }
+    // The errno a connect() to the node fails with, 0 when connecting is allowed.
+    [[nodiscard]] int connect_errno(node_id n) const noexcept;
+    [[nodiscard]] bool drops_requests(node_id n) const noexcept { return active(n) == void_reason::timeout; }
+    [[nodiscard]] bool corrupts(node_id n) const noexcept { return active(n) == void_reason::corruption; }
+
+    // Damages a payload in place (one byte in the middle), as a faulty link would.
+    static void damage(std::span<std::byte> payload) noexcept;
+
+private:
+    struct per_node {
+        std::atomic<std::uint8_t> reason{0};
+        std::atomic<std::uint32_t> cut{0};
+    };
+    node_id count_;
+    std::unique_ptr<per_node[]> state_;
+};
+
+} // namespace aether

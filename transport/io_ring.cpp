@@ -1,0 +1,106 @@
+// io_uring set-up and the synchronous wait helpers used by calling threads.
+#include "transport/io_ring.hpp"
+
+#include <cerrno>
+
+namespace aether {
+
+int io_ring::create(io_ring& out, unsigned entries) noexcept {
+    io_uring_params p{};
+    p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE;
+    p.cq_entries = entries * 4;
+    int rc = io_uring_queue_init_params(entries, &out.ring_, &p);
+    if (rc == -EINVAL) {
+        p = io_uring_params{};
+        p.flags = IORING_SETUP_CQSIZE;
+        p.cq_entries = entries * 4;
+        rc = io_uring_queue_init_params(entries, &out.ring_, &p);
+    }
+    if (rc < 0) return rc;
+    // The ring must not be shared with a forked child (its threads do not exist there).
+    io_uring_ring_dontfork(&out.ring_);
+    out.valid_ = true;
+    return 0;
+}
+
+io_ring::~io_ring() {
+    if (valid_) io_uring_queue_exit(&ring_);
+}
+
+io_uring_sqe* io_ring::sqe() noexcept {
+    io_uring_sqe* s = io_uring_get_sqe(&ring_);
+    while (s == nullptr) {
+        io_uring_submit(&ring_);
+        s = io_uring_get_sqe(&ring_);
+    }
+    return s;
+}
+
+int io_ring::submit_and_wait(deadline dl) noexcept {
+    for (;;) {
+        io_uring_cqe* cqe = nullptr;
+        int rc;
+        if (dl.ns() == UINT64_MAX) {
+            rc = io_uring_submit_and_wait(&ring_, 1);
+        } else {
+            __kernel_timespec ts = dl.remaining_timespec();
+            rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+        }
+        if (rc == -EINTR) continue;
+        if (rc == -ETIME) {
+            // The wait timed out, but completions may have arrived at the same moment.
+            if (io_uring_peek_cqe(&ring_, &cqe) == 0) return 0;
+            return -ETIME;
+        }
+        return rc < 0 ? rc : 0;
+    }
+}
+
+int io_ring::wait_for(std::uint64_t user_data, deadline dl, std::uint32_t* cqe_flags) noexcept {
+    for (;;) {
+        io_uring_cqe* cqe = nullptr;
+        while (io_uring_peek_cqe(&ring_, &cqe) == 0) {
+            std::uint64_t ud = cqe->user_data;
+            int res = cqe->res;
+            std::uint32_t fl = cqe->flags;
+            io_uring_cqe_seen(&ring_, cqe);
+            if (ud == user_data) {
+                if (cqe_flags) *cqe_flags = fl;
+                return res;
+            }
+        }
+        int rc = submit_and_wait(dl);
+        if (rc == -ETIME) return -ETIME;
+        if (rc < 0) return rc;
+    }
+}
+
+void io_ring::cancel_and_reap(std::uint64_t user_data) noexcept {
+    constexpr std::uint64_t cancel_tag = ~std::uint64_t{0};
+    io_uring_sqe* s = sqe();
+    io_uring_prep_cancel64(s, user_data, IORING_ASYNC_CANCEL_ALL);
+    io_uring_sqe_set_data64(s, cancel_tag);
+    int cancel_res = 1;
+    bool cancel_done = false;
+    bool target_done = false;
+    // Until the cancel completes we do not know whether the target was still in flight; after it,
+    // a result of 0 (CANCEL_ALL found nothing) means the target had already completed, so its
+    // buffers are no longer written to (a CQE of it still queued is dropped by later waits).
+    while (!cancel_done || (!target_done && cancel_res != 0 && cancel_res != -ENOENT)) {
+        io_uring_cqe* cqe = nullptr;
+        if (io_uring_peek_cqe(&ring_, &cqe) != 0) {
+            int rc = io_uring_submit_and_wait(&ring_, 1);
+            if (rc < 0 && rc != -EINTR) return;
+            continue;
+        }
+        if (cqe->user_data == cancel_tag) {
+            cancel_done = true;
+            cancel_res = cqe->res;
+        } else if (cqe->user_data == user_data) {
+            target_done = true;
+        }
+        io_uring_cqe_seen(&ring_, cqe);
+    }
+}
+
+} // namespace aether

@@ -1,0 +1,41 @@
+// io_ring: an io_uring owned by one thread, with the few helpers the transport needs.
+#pragma once
+#include "aether/internal/guard.hpp"
+
+#include "aether/internal/clock.hpp"
+
+#include <liburing.h>
+
+#include <cstdint>
+
+namespace aether {
+
+class io_ring {
+public:
+    // Prefers SINGLE_ISSUER | DEFER_TASKRUN (completions run only when this thread waits), falls back
+    // to a plain ring on kernels without them. Must be called on the thread that will use it.
+    static int create(io_ring& out, unsigned entries) noexcept;
+
+    io_ring() = default;
+    io_ring(const io_ring&) = delete;
+    io_ring& operator=(const io_ring&) = delete;
+    ~io_ring();
+
+    [[nodiscard]] bool valid() const noexcept { return valid_; }
+    io_uring* get() noexcept { return &ring_; }
+    // A free SQE, submitting queued ones first if the SQ is full.
+    io_uring_sqe* sqe() noexcept;
+    // Submits and waits for at least one CQE, or until `dl` (returns -ETIME). -EINTR is retried.
+    int submit_and_wait(deadline dl) noexcept;
+    // Waits for a CQE with the given user_data, handing other CQEs to nothing (caller owns the ring
+    // exclusively and only has its own operations in flight). Returns the CQE's res, or -ETIME.
+    int wait_for(std::uint64_t user_data, deadline dl, std::uint32_t* cqe_flags = nullptr) noexcept;
+    // Cancels every operation in flight with this user_data and reaps the completions.
+    void cancel_and_reap(std::uint64_t user_data) noexcept;
+
+private:
+    io_uring ring_{};
+    bool valid_ = false;
+};
+
+} // namespace aether

@@ -1,0 +1,107 @@
+// Peer addresses and liveness knowledge.
+#include "transport/peers.hpp"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace aether {
+
+std::optional<peer_address> peer_address::parse(const std::string& host_port) {
+    auto colon = host_port.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 >= host_port.size()) return std::nullopt;
+    std::string host = host_port.substr(0, colon);
+    std::string port = host_port.substr(colon + 1);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    for (char c : port)
+        if (c < '0' || c > '9') return std::nullopt;
+    long p = std::strtol(port.c_str(), nullptr, 10);
+    if (p <= 0 || p > 65535) return std::nullopt;
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    if (getaddrinfo(host.c_str(), port.c_str(), &hints, &res) != 0 || res == nullptr) return std::nullopt;
+    peer_address a;
+    std::memcpy(&a.storage, res->ai_addr, res->ai_addrlen);
+    a.length = static_cast<socklen_t>(res->ai_addrlen);
+    a.text = host_port;
+    freeaddrinfo(res);
+    return a;
+}
+
+peer_address peer_address::loopback(std::uint16_t port) {
+    peer_address a;
+    auto* in = reinterpret_cast<sockaddr_in*>(&a.storage);
+    in->sin_family = AF_INET;
+    in->sin_port = htons(port);
+    in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.length = sizeof(sockaddr_in);
+    a.text = "127.0.0.1:" + std::to_string(port);
+    return a;
+}
+
+peer_table::peer_table(node_id node_count) : count_(node_count), entries_(new entry[node_count]) {}
+
+void peer_table::set_address(node_id n, peer_address a) {
+    if (n >= count_) return;
+    std::lock_guard lock(mu_);
+    entries_[n].addr = std::move(a);
+}
+
+std::optional<peer_address> peer_table::address(node_id n) const {
+    if (n >= count_) return std::nullopt;
+    std::lock_guard lock(mu_);
+    return entries_[n].addr;
+}
+
+std::uint64_t peer_table::mark_alive(node_id n, std::uint64_t incarnation) noexcept {
+    if (n >= count_) return 0;
+    entries_[n].ever_alive.store(true, std::memory_order_relaxed);
+    return entries_[n].incarnation.exchange(incarnation, std::memory_order_acq_rel);
+}
+
+void peer_table::mark_known(node_id n) noexcept {
+    if (n < count_) entries_[n].ever_alive.store(true, std::memory_order_relaxed);
+}
+
+bool peer_table::ever_alive(node_id n) const noexcept {
+    return n < count_ && entries_[n].ever_alive.load(std::memory_order_relaxed);
+}
+
+std::uint64_t peer_table::incarnation(node_id n) const noexcept {
+    return n < count_ ? entries_[n].incarnation.load(std::memory_order_acquire) : 0;
+}
+
+void_reason classify_connect_error(int err, bool ever_alive) noexcept {
+    switch (err) {
+    case ENETUNREACH:
+    case EHOSTUNREACH:
+    case ENETDOWN:
+        return ever_alive ? void_reason::partition : void_reason::unreachable;
+    case ETIMEDOUT:
+    case ETIME:
+    case ECANCELED:
+        return void_reason::timeout;
+    default:
+        return ever_alive ? void_reason::node_crashed : void_reason::unreachable;
+    }
+}
+
+void_reason classify_io_error(int err) noexcept {
+    switch (err) {
+    case ENETUNREACH:
+    case EHOSTUNREACH:
+    case ENETDOWN:
+        return void_reason::partition;
+    case ETIMEDOUT: // TCP_USER_TIMEOUT / keepalive expiry: the peer host stopped answering
+    case ETIME:
+        return void_reason::timeout;
+    default: // EOF, ECONNRESET, EPIPE: the peer process is gone
+        return void_reason::node_crashed;
+    }
+}
+
+} // namespace aether

@@ -1,0 +1,65 @@
+// What a node knows about the other nodes: where they listen, and what connecting to them showed.
+//
+// Liveness knowledge decides the VOID reason of a failed connection: a node that never answered is
+// UNREACHABLE (and may still be starting, so connecting is retried until the deadline), a node that
+// answered before and now refuses or resets is NODE_CRASHED, a route that disappears is PARTITION.
+#pragma once
+#include "aether/internal/guard.hpp"
+
+#include "aether/internal/address.hpp"
+#include "aether/internal/result.hpp"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace aether {
+
+struct peer_address {
+    sockaddr_storage storage{};
+    socklen_t length = 0;
+    std::string text; // "host:port", for messages
+
+    static std::optional<peer_address> parse(const std::string& host_port); // numeric host or name
+    static peer_address loopback(std::uint16_t port);
+    [[nodiscard]] const sockaddr* sa() const noexcept { return reinterpret_cast<const sockaddr*>(&storage); }
+};
+
+class peer_table {
+public:
+    explicit peer_table(node_id node_count);
+
+    [[nodiscard]] node_id node_count() const noexcept { return count_; }
+    void set_address(node_id n, peer_address a);
+    [[nodiscard]] std::optional<peer_address> address(node_id n) const;
+
+    // A completed handshake: returns the incarnation seen before (0 if none).
+    std::uint64_t mark_alive(node_id n, std::uint64_t incarnation) noexcept;
+    // The node is known to have been up (for example: this process started it).
+    void mark_known(node_id n) noexcept;
+    [[nodiscard]] bool ever_alive(node_id n) const noexcept;
+    [[nodiscard]] std::uint64_t incarnation(node_id n) const noexcept;
+
+private:
+    struct entry {
+        std::optional<peer_address> addr;
+        std::atomic<bool> ever_alive{false};
+        std::atomic<std::uint64_t> incarnation{0};
+    };
+    node_id count_;
+    mutable std::mutex mu_;
+    std::unique_ptr<entry[]> entries_;
+};
+
+// The VOID reason for a failed connect() / an I/O error on an established connection.
+void_reason classify_connect_error(int err, bool ever_alive) noexcept;
+void_reason classify_io_error(int err) noexcept;
+
+} // namespace aether

@@ -1,0 +1,395 @@
+// Synchronous request/response over pooled connections, driven by the calling thread's own ring.
+#include "transport/sync_client.hpp"
+
+#include "aether/internal/log.hpp"
+#include "transport/io_ring.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+namespace aether {
+
+namespace {
+
+// Connections idle for longer than this are checked for a pending EOF/RST before reuse: the peer
+// may have restarted since, and a fresh connection then succeeds where the old one would fail.
+constexpr std::uint64_t stale_check_after_ns = 50'000'000;
+constexpr std::size_t max_idle_per_peer = 64;
+
+struct thread_ring {
+    io_ring ring;
+    int init_rc = 1; // 1: not created yet
+    std::uint64_t next_tag = 1;
+};
+thread_local thread_ring tl_ring;
+
+io_ring* this_thread_ring() noexcept {
+    if (tl_ring.init_rc == 1) tl_ring.init_rc = io_ring::create(tl_ring.ring, 16);
+    return tl_ring.init_rc == 0 ? &tl_ring.ring : nullptr;
+}
+
+std::uint64_t new_tag() noexcept { return tl_ring.next_tag++; }
+
+// Waits until every tag in `tags` completed (results in `res`), or the deadline (-ETIME: the
+// operations still in flight are canceled and reaped before returning, so no buffer is written to
+// after this function returns).
+int wait_tags(io_ring& r, std::span<const std::uint64_t> tags, std::span<int> res, std::span<bool> done,
+              deadline dl) noexcept {
+    auto all_done = [&] { return std::all_of(done.begin(), done.end(), [](bool d) { return d; }); };
+    while (!all_done()) {
+        io_uring_cqe* cqe = nullptr;
+        while (io_uring_peek_cqe(r.get(), &cqe) == 0) {
+            for (std::size_t i = 0; i < tags.size(); ++i)
+                if (cqe->user_data == tags[i]) {
+                    res[i] = cqe->res;
+                    done[i] = true;
+                }
+            io_uring_cqe_seen(r.get(), cqe);
+        }
+        if (all_done()) break;
+        int rc = r.submit_and_wait(dl);
+        if (rc == -ETIME) {
+            for (std::size_t i = 0; i < tags.size(); ++i)
+                if (!done[i]) r.cancel_and_reap(tags[i]);
+            return -ETIME;
+        }
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
+int wait_one(io_ring& r, std::uint64_t tag, deadline dl) noexcept {
+    int res = 0;
+    bool done = false;
+    int rc = wait_tags(r, std::span(&tag, 1), std::span(&res, 1), std::span(&done, 1), dl);
+    return rc < 0 ? rc : res;
+}
+
+int send_all(io_ring& r, int fd, iovec* iov, int iovcnt, deadline dl) noexcept {
+    while (iovcnt > 0) {
+        msghdr mh{};
+        mh.msg_iov = iov;
+        mh.msg_iovlen = static_cast<std::size_t>(iovcnt);
+        std::uint64_t tag = new_tag();
+        io_uring_sqe* s = r.sqe();
+        io_uring_prep_sendmsg(s, fd, &mh, MSG_NOSIGNAL);
+        io_uring_sqe_set_data64(s, tag);
+        int n = wait_one(r, tag, dl);
+        if (n < 0) return n;
+        if (n == 0) return -EPIPE;
+        auto left = static_cast<std::size_t>(n);
+        while (iovcnt > 0 && left >= iov->iov_len) {
+            left -= iov->iov_len;
+            ++iov;
+            --iovcnt;
+        }
+        if (iovcnt > 0) {
+            iov->iov_base = static_cast<char*>(iov->iov_base) + left;
+            iov->iov_len -= left;
+        }
+    }
+    return 0;
+}
+
+// Protocol errors are reported with errno values no socket produces here.
+constexpr int err_bad_header = -EPROTO;
+constexpr int err_too_long = -EMSGSIZE;
+
+// Sends `send_iov` (may be empty) and receives exactly one frame: header into `h`, payload into
+// `out`. The send and the first receive are submitted together, so a round trip costs one
+// io_uring_enter in the common case.
+int transact(io_ring& r, int fd, iovec* send_iov, int send_iovcnt, wire::frame_header& h,
+             std::span<std::byte> out, deadline dl, std::size_t& payload_size) noexcept {
+    std::size_t got = 0; // bytes of the frame received so far
+    std::size_t want = wire::header_size;
+    bool header_checked = false;
+    auto* hbytes = reinterpret_cast<std::byte*>(&h);
+
+    msghdr smh{};
+    std::uint64_t send_tag = 0;
+    if (send_iovcnt > 0) {
+        smh.msg_iov = send_iov;
+        smh.msg_iovlen = static_cast<std::size_t>(send_iovcnt);
+        send_tag = new_tag();
+        io_uring_sqe* s = r.sqe();
+        io_uring_prep_sendmsg(s, fd, &smh, MSG_NOSIGNAL);
+        io_uring_sqe_set_data64(s, send_tag);
+    }
+    bool send_pending = send_tag != 0;
+    std::size_t send_total = 0;
+    for (int i = 0; i < send_iovcnt; ++i) send_total += send_iov[i].iov_len;
+
+    for (;;) {
+        iovec riov[2];
+        int rcnt = 0;
+        if (got < wire::header_size) {
+            riov[rcnt++] = {hbytes + got, wire::header_size - got};
+            if (!out.empty()) riov[rcnt++] = {out.data(), out.size()};
+        } else {
+            std::size_t pgot = got - wire::header_size;
+            riov[rcnt++] = {out.data() + pgot, want - got};
+        }
+        msghdr rmh{};
+        rmh.msg_iov = riov;
+        rmh.msg_iovlen = static_cast<std::size_t>(rcnt);
+        std::uint64_t recv_tag = new_tag();
+        io_uring_sqe* s = r.sqe();
+        io_uring_prep_recvmsg(s, fd, &rmh, 0);
+        io_uring_sqe_set_data64(s, recv_tag);
+
+        std::uint64_t tags[2] = {recv_tag, send_tag};
+        int res[2] = {0, 0};
+        bool done[2] = {false, !send_pending};
+        int rc = wait_tags(r, std::span(tags, send_pending ? 2 : 1), std::span(res, 2), std::span(done, 2), dl);
+        if (rc < 0) return rc;
+        if (send_pending) {
+            send_pending = false;
+            if (res[1] < 0) return res[1];
+            if (static_cast<std::size_t>(res[1]) < send_total) {
+                // Short send (rare): finish it before interpreting the reply.
+                std::size_t left = static_cast<std::size_t>(res[1]);
+                int i = 0;
+                while (left >= send_iov[i].iov_len) left -= send_iov[i++].iov_len;
+                send_iov[i].iov_base = static_cast<char*>(send_iov[i].iov_base) + left;
+                send_iov[i].iov_len -= left;
+                if (int e = send_all(r, fd, send_iov + i, send_iovcnt - i, dl); e < 0) return e;
+            }
+        }
+        if (res[0] == 0) return -ECONNRESET; // orderly EOF: the peer closed
+        if (res[0] < 0) return res[0];
+        got += static_cast<std::size_t>(res[0]);
+        if (!header_checked && got >= wire::header_size) {
+            header_checked = true;
+            if (wire::check_header(h) != wire::header_check::ok) return err_bad_header;
+            if (h.payload_length > out.size()) return err_too_long;
+            want = wire::header_size + h.payload_length;
+        }
+        if (header_checked && got > want) return err_bad_header; // bytes beyond the one expected frame
+        if (header_checked && got == want) {
+            payload_size = h.payload_length;
+            return 0;
+        }
+    }
+}
+
+void configure_socket(int fd, std::uint32_t user_timeout_ms) noexcept {
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    // A peer host that vanishes without a FIN/RST is detected by TCP itself within this bound.
+    unsigned ut = user_timeout_ms;
+    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, sizeof ut);
+}
+
+failure io_failure(int err, node_id dst, const peer_table& peers) noexcept {
+    if (err == -ETIME) return failure::of(void_reason::timeout);
+    if (err == err_bad_header || err == err_too_long) return failure{fetch_status::tcp_error, void_reason::node_crashed};
+    (void)dst;
+    (void)peers;
+    return failure::of(classify_io_error(-err));
+}
+
+} // namespace
+
+struct sync_client::channel {
+    unique_fd fd;
+    node_id peer = 0;
+    std::uint32_t cut_generation = 0;
+    std::uint64_t next_request_id = 1;
+    std::uint64_t last_used_ns = 0;
+};
+
+sync_client::sync_client(local_identity id, peer_table& peers, fault_injector& injector,
+                         transport_counters& counters)
+    : id_(std::move(id)), peers_(peers), injector_(injector), counters_(counters),
+      pools_(new pool[peers.node_count()]) {}
+
+sync_client::~sync_client() { close_all_idle(); }
+
+void sync_client::close_idle(node_id dst) noexcept {
+    if (dst >= peers_.node_count()) return;
+    std::vector<std::unique_ptr<channel>> drop;
+    {
+        std::lock_guard lock(pools_[dst].mu);
+        drop.swap(pools_[dst].idle);
+    }
+}
+
+void sync_client::close_all_idle() noexcept {
+    for (node_id n = 0; n < peers_.node_count(); ++n) close_idle(n);
+}
+
+result<std::unique_ptr<sync_client::channel>> sync_client::acquire(node_id dst, deadline dl) noexcept {
+    const std::uint32_t cut = injector_.cut_generation(dst);
+    for (;;) {
+        std::unique_ptr<channel> ch;
+        {
+            std::lock_guard lock(pools_[dst].mu);
+            auto& idle = pools_[dst].idle;
+            if (idle.empty()) break;
+            ch = std::move(idle.back());
+            idle.pop_back();
+        }
+        if (ch->cut_generation != cut) {
+            ::shutdown(ch->fd.get(), SHUT_RDWR); // an injected partition/crash cut this connection
+            continue;
+        }
+        if (now_ns() - ch->last_used_ns > stale_check_after_ns) {
+            pollfd p{ch->fd.get(), POLLIN | POLLRDHUP, 0};
+            if (::poll(&p, 1, 0) != 0) continue; // EOF/RST pending (or stray bytes): discard
+        }
+        return ch;
+    }
+    return connect(dst, dl);
+}
+
+void sync_client::release(std::unique_ptr<channel> ch) noexcept {
+    ch->last_used_ns = now_ns();
+    std::lock_guard lock(pools_[ch->peer].mu);
+    auto& idle = pools_[ch->peer].idle;
+    if (idle.size() < max_idle_per_peer) idle.push_back(std::move(ch));
+}
+
+result<std::unique_ptr<sync_client::channel>> sync_client::connect(node_id dst, deadline dl) noexcept {
+    io_ring* r = this_thread_ring();
+    if (r == nullptr) return failure{fetch_status::tcp_error, void_reason::unreachable};
+    auto addr = peers_.address(dst);
+    if (!addr) return failure::of(void_reason::unreachable); // no address configured for the node
+
+    std::uint64_t backoff_ns = 2'000'000;
+    for (;;) {
+        if (int e = injector_.connect_errno(dst); e != 0)
+            return failure::of(classify_connect_error(e, peers_.ever_alive(dst)));
+
+        auto ch = std::make_unique<channel>();
+        ch->peer = dst;
+        ch->cut_generation = injector_.cut_generation(dst);
+        ch->fd.reset(::socket(addr->storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        if (!ch->fd) return failure{fetch_status::tcp_error, void_reason::unreachable};
+        configure_socket(ch->fd.get(), static_cast<std::uint32_t>(std::max<std::uint64_t>(dl.remaining_ns() / 1'000'000, 1000)));
+        counters_.connects.fetch_add(1, std::memory_order_relaxed);
+
+        std::uint64_t tag = new_tag();
+        io_uring_sqe* s = r->sqe();
+        io_uring_prep_connect(s, ch->fd.get(), addr->sa(), addr->length);
+        io_uring_sqe_set_data64(s, tag);
+        int rc = wait_one(*r, tag, dl);
+        if (rc == 0) {
+            auto hs = handshake(*ch, dl);
+            if (!hs) return hs.error();
+            return ch;
+        }
+        if (rc == -ETIME) return failure::of(peers_.ever_alive(dst) ? void_reason::timeout : void_reason::unreachable);
+        bool ever = peers_.ever_alive(dst);
+        // A node that never answered may still be starting: keep trying until the deadline.
+        if (!ever && (rc == -ECONNREFUSED || rc == -ECONNRESET) && dl.remaining_ns() > backoff_ns) {
+            std::this_thread::sleep_for(nanoseconds(backoff_ns));
+            backoff_ns = std::min<std::uint64_t>(backoff_ns * 2, 100'000'000);
+            continue;
+        }
+        return failure::of(classify_connect_error(-rc, ever));
+    }
+}
+
+result<void> sync_client::handshake(channel& ch, deadline dl) noexcept {
+    io_ring* r = this_thread_ring();
+    const node_id dst = ch.peer;
+    auto fail = [&](int err) -> failure {
+        counters_.handshake_failures.fetch_add(1, std::memory_order_relaxed);
+        if (err == err_bad_header || err == err_too_long || err == -EACCES) {
+            log::transport().warn("handshake with node {} failed: it did not prove the cluster secret", dst);
+            return failure{fetch_status::permission, void_reason::permission};
+        }
+        return io_failure(err, dst, peers_);
+    };
+
+    wire::nonce client_nonce = wire::random_nonce();
+    wire::message hello{.type = wire::msg::hello, .arg0 = id_.incarnation, .arg1 = dst,
+                        .payload = std::span<const std::byte>(client_nonce)};
+    wire::frame_header hh = wire::make_header(hello, id_.self, 0);
+    iovec iov[2] = {{&hh, sizeof hh}, {client_nonce.data(), client_nonce.size()}};
+    wire::frame_header ch_h{};
+    std::byte buf[wire::nonce_size + wire::mac_size];
+    std::size_t n = 0;
+    if (int e = transact(*r, ch.fd.get(), iov, 2, ch_h, buf, dl, n); e < 0) return fail(e);
+    if (wire::type_of(ch_h) != wire::msg::challenge || ch_h.source != dst || n != sizeof buf ||
+        !wire::payload_ok(ch_h, std::span(buf, n)))
+        return fail(-EACCES);
+    wire::nonce server_nonce;
+    std::memcpy(server_nonce.data(), buf, wire::nonce_size);
+    wire::mac expect = id_.key.server_proof(client_nonce, server_nonce, id_.self, dst);
+    if (!wire::cluster_key::equal(expect, std::span(buf + wire::nonce_size, wire::mac_size))) return fail(-EACCES);
+
+    wire::mac proof = id_.key.client_proof(client_nonce, server_nonce, id_.self, dst);
+    wire::message auth{.type = wire::msg::auth, .payload = std::span<const std::byte>(proof)};
+    wire::frame_header ah = wire::make_header(auth, id_.self, 0);
+    iovec aiov[2] = {{&ah, sizeof ah}, {proof.data(), proof.size()}};
+    wire::frame_header wh{};
+    if (int e = transact(*r, ch.fd.get(), aiov, 2, wh, {}, dl, n); e < 0) return fail(e);
+    if (wire::type_of(wh) != wire::msg::welcome) return fail(-EACCES);
+    peers_.mark_alive(dst, ch_h.arg0);
+    return success();
+}
+
+result<sync_client::reply> sync_client::call(node_id dst, const wire::message& m,
+                                             std::span<std::byte> payload_out, deadline dl) noexcept {
+    if (dst >= peers_.node_count()) return failure{fetch_status::invalid_addr, void_reason::unreachable};
+    io_ring* r = this_thread_ring();
+    if (r == nullptr) return failure{fetch_status::tcp_error, void_reason::unreachable};
+
+    auto acquired = acquire(dst, dl);
+    if (!acquired) return acquired.error();
+    std::unique_ptr<channel> ch = std::move(acquired.value());
+    counters_.requests.fetch_add(1, std::memory_order_relaxed);
+
+    const std::uint64_t id = ch->next_request_id++;
+    wire::frame_header h = wire::make_header(m, id_.self, id);
+    const bool drop = injector_.drops_requests(dst);
+    const bool corrupt = injector_.corrupts(dst);
+
+    // CORRUPTION damages a copy of the outgoing payload after its checksum was computed.
+    std::vector<std::byte> damaged;
+    std::span<const std::byte> payload = m.payload;
+    if (corrupt && !payload.empty()) {
+        damaged.assign(payload.begin(), payload.end());
+        fault_injector::damage(damaged);
+        payload = damaged;
+    }
+    iovec iov[2] = {{&h, sizeof h}, {const_cast<std::byte*>(payload.data()), payload.size()}};
+    int iovcnt = payload.empty() ? 1 : 2;
+
+    reply out;
+    // TIMEOUT drops the request before the socket: nothing is sent and the wait runs into the deadline.
+    int e = transact(*r, ch->fd.get(), iov, drop ? 0 : iovcnt, out.header, payload_out, dl, out.payload_size);
+    if (e < 0) {
+        if (e == -ETIME) counters_.timeouts.fetch_add(1, std::memory_order_relaxed);
+        if (e == err_bad_header || e == err_too_long) counters_.bad_frames.fetch_add(1, std::memory_order_relaxed);
+        // Nothing was sent on a dropped request, so the connection is still clean and reusable.
+        if (drop && e == -ETIME) release(std::move(ch));
+        return io_failure(e, dst, peers_);
+    }
+    if (out.header.request_id != id || !wire::is_reply(out.header) || out.header.source != dst) {
+        counters_.bad_frames.fetch_add(1, std::memory_order_relaxed);
+        return failure{fetch_status::tcp_error, void_reason::node_crashed};
+    }
+    auto received = payload_out.first(out.payload_size);
+    if (corrupt) fault_injector::damage(received);
+    if (!wire::payload_ok(out.header, received)) {
+        counters_.corrupt_payloads.fetch_add(1, std::memory_order_relaxed);
+        release(std::move(ch)); // the frame boundary is intact: only the payload is damaged
+        return failure::of(void_reason::corruption);
+    }
+    release(std::move(ch));
+    if (out.header.status != static_cast<std::uint8_t>(fetch_status::ok)) return wire::failure_of(out.header);
+    return out;
+}
+
+} // namespace aether

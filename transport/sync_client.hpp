@@ -1,0 +1,83 @@
+// sync_client: requests made by the thread that needs the answer, on that thread.
+//
+// The calling thread takes an authenticated connection to the destination from a per-peer pool,
+// submits the send and the receive of the reply together on its own thread-local io_uring, and
+// waits for the reply itself, up to the deadline. No other thread is involved, so a remote request
+// costs one network round trip and no thread hand-off.
+#pragma once
+#include "aether/internal/guard.hpp"
+
+#include "aether/internal/address.hpp"
+#include "aether/internal/clock.hpp"
+#include "aether/internal/fd.hpp"
+#include "aether/internal/result.hpp"
+#include "transport/fault_injection.hpp"
+#include "transport/handshake.hpp"
+#include "transport/peers.hpp"
+#include "transport/wire.hpp"
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <vector>
+
+namespace aether {
+
+struct transport_counters {
+    std::atomic<std::uint64_t> requests{0};
+    std::atomic<std::uint64_t> connects{0};
+    std::atomic<std::uint64_t> handshake_failures{0};
+    std::atomic<std::uint64_t> bad_frames{0};      // connections closed for a malformed frame
+    std::atomic<std::uint64_t> corrupt_payloads{0}; // payloads that failed their checksum
+    std::atomic<std::uint64_t> timeouts{0};
+};
+
+struct local_identity {
+    node_id self = 0;
+    std::uint64_t incarnation = 0;
+    wire::cluster_key key;
+};
+
+class sync_client {
+public:
+    sync_client(local_identity id, peer_table& peers, fault_injector& injector, transport_counters& counters);
+    ~sync_client();
+    sync_client(const sync_client&) = delete;
+    sync_client& operator=(const sync_client&) = delete;
+
+    struct reply {
+        wire::frame_header header;
+        std::size_t payload_size = 0;
+    };
+
+    // Sends `m` to `dst` and waits for the reply. A reply payload is written to `payload_out`; one
+    // longer than that is a protocol error. A reply whose status is not ok is returned as its failure.
+    result<reply> call(node_id dst, const wire::message& m, std::span<std::byte> payload_out, deadline dl) noexcept;
+
+    // Closes every pooled connection (to one node, or to all).
+    void close_idle(node_id dst) noexcept;
+    void close_all_idle() noexcept;
+
+private:
+    struct channel;
+    struct pool {
+        std::mutex mu;
+        std::vector<std::unique_ptr<channel>> idle;
+    };
+
+    result<std::unique_ptr<channel>> acquire(node_id dst, deadline dl) noexcept;
+    void release(std::unique_ptr<channel> ch) noexcept;
+    result<std::unique_ptr<channel>> connect(node_id dst, deadline dl) noexcept;
+    result<void> handshake(channel& ch, deadline dl) noexcept;
+
+    local_identity id_;
+    peer_table& peers_;
+    fault_injector& injector_;
+    transport_counters& counters_;
+    std::unique_ptr<pool[]> pools_;
+};
+
+} // namespace aether

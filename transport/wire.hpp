@@ -1,0 +1,135 @@
+// The wire format: a fixed 64-byte little-endian header, then an optional payload.
+//
+// Every frame carries a header checksum (XXH32 of its first 60 bytes), so a stream of garbage is
+// rejected at the first header and the connection is closed; and a payload checksum (XXH3-64), so a
+// damaged payload is detected and the request becomes VOID (CORRUPTION), never delivered.
+#pragma once
+#include "aether/internal/guard.hpp"
+
+#include "aether/internal/address.hpp"
+#include "aether/internal/result.hpp"
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace aether::wire {
+
+static_assert(std::endian::native == std::endian::little, "the wire format is little-endian");
+
+inline constexpr std::uint32_t frame_magic = 0x48544541; // "AETH"
+inline constexpr std::uint8_t protocol_version = 1;
+// Large enough for a readahead batch of 64 pages; anything larger is a protocol error.
+inline constexpr std::uint32_t max_payload = 64 * page_size + 4096;
+
+// Message types. Requests travel requester -> home (or node -> coordinator); the reply to a
+// request carries the same type with flag::reply set.
+enum class msg : std::uint8_t {
+    // connection set-up (see handshake.hpp)
+    hello = 1,
+    challenge,
+    auth,
+    welcome,
+    // memory management at the home
+    alloc,          // arg0 = size                       -> address, arg0 = capability generation
+    free,           // address, arg0 = size
+    // coherence: requester -> home
+    read_shared,    // address = page                    -> payload = page, arg0 = page generation, epoch = grant
+    read_exclusive, // address = page, flag::need_data   -> (payload = page), arg0 = generation, epoch = grant
+    write_bytes,    // address = first byte, payload = bytes -> arg0 = new generation
+    putback,        // address = page, payload = page, flag::keep_shared: exclusive owner returns data
+    fetch_add,      // address = word, arg0 = delta       -> arg0 = old value
+    compare_swap,   // address = word, arg0 = expected, arg1 = desired -> arg0 = old value
+    get_generation, // address                           -> arg0 = page generation
+    get_global_gen, // address                           -> arg0 = capability generation
+    revoke,         // address                           -> arg0 = new capability generation
+    // coherence: home -> cache
+    invalidate,     // address = page, epoch, flag::downgrade -> (payload = page if it was exclusive)
+    // cluster coordination
+    publish,        // payload = name, address
+    lookup,         // payload = name, arg0 = wait ms     -> address
+    barrier,        // arg0 = barrier sequence number
+    ping,
+    // failure injection: ask a home to refuse this node's requests (arg0 = void_reason, 0 clears)
+    set_refusal,
+    // introspection (aetherctl)
+    node_info,      //                                   -> payload = text
+    last_ = node_info,
+};
+
+enum flag : std::uint16_t {
+    reply = 1u << 0,
+    need_data = 1u << 1,   // read_exclusive: the requester holds no valid copy
+    keep_shared = 1u << 2, // putback: keep a read-only copy (flush) instead of dropping it
+    downgrade = 1u << 3,   // invalidate: keep a read-only copy, return the data (exclusive -> shared)
+    had_copy = 1u << 4,    // invalidate reply: the cache held a copy (it is now dropped or downgraded)
+    is_sharer = 1u << 5,   // read_exclusive reply: requester was a sharer, its copy is current
+};
+
+struct frame_header {
+    std::uint32_t magic;
+    std::uint8_t version;
+    std::uint8_t type;            // msg
+    std::uint16_t flags;          // flag bits
+    std::uint64_t request_id;     // echoed in the reply
+    std::uint64_t address;        // the Aether address the message is about
+    std::uint64_t arg0;           // per-type operand (see msg)
+    std::uint64_t arg1;
+    std::uint16_t source;         // sending node
+    std::uint8_t status;          // reply: fetch_status (ok = 0)
+    std::uint8_t reason;          // reply: void_reason of a failure
+    std::uint32_t payload_length;
+    std::uint64_t payload_checksum; // XXH3-64 of the payload, 0 when empty
+    std::uint32_t epoch;          // coherence epoch of the page (grants and invalidations)
+    std::uint32_t header_checksum;  // XXH32 over bytes [0, 60)
+};
+static_assert(sizeof(frame_header) == 64);
+static_assert(offsetof(frame_header, request_id) == 8);
+static_assert(offsetof(frame_header, address) == 16);
+static_assert(offsetof(frame_header, arg0) == 24);
+static_assert(offsetof(frame_header, arg1) == 32);
+static_assert(offsetof(frame_header, source) == 40);
+static_assert(offsetof(frame_header, status) == 42);
+static_assert(offsetof(frame_header, reason) == 43);
+static_assert(offsetof(frame_header, payload_length) == 44);
+static_assert(offsetof(frame_header, payload_checksum) == 48);
+static_assert(offsetof(frame_header, epoch) == 56);
+static_assert(offsetof(frame_header, header_checksum) == 60);
+inline constexpr std::size_t header_size = sizeof(frame_header);
+
+// A request or reply before it is framed: the fields a sender chooses.
+struct message {
+    msg type = msg::ping;
+    std::uint16_t flags = 0;
+    std::uint64_t address = 0;
+    std::uint64_t arg0 = 0;
+    std::uint64_t arg1 = 0;
+    std::uint32_t epoch = 0;
+    fetch_status status = fetch_status::ok;
+    void_reason reason = void_reason::none;
+    std::span<const std::byte> payload{};
+};
+
+// Builds a complete header (both checksums) for `m`.
+frame_header make_header(const message& m, node_id source, std::uint64_t request_id) noexcept;
+// Recomputes the header checksum after a field was changed.
+void seal(frame_header& h) noexcept;
+
+enum class header_check : std::uint8_t { ok, bad_magic, bad_version, bad_type, bad_length, bad_checksum };
+header_check check_header(const frame_header& h) noexcept;
+const char* to_string(header_check c) noexcept;
+
+std::uint64_t payload_checksum(std::span<const std::byte> payload) noexcept;
+bool payload_ok(const frame_header& h, std::span<const std::byte> payload) noexcept;
+
+inline msg type_of(const frame_header& h) noexcept { return static_cast<msg>(h.type); }
+inline bool is_reply(const frame_header& h) noexcept { return (h.flags & flag::reply) != 0; }
+const char* to_string(msg m) noexcept;
+
+// The failure a reply reports (status ok -> none).
+inline failure failure_of(const frame_header& h) noexcept {
+    return failure{static_cast<fetch_status>(h.status), static_cast<void_reason>(h.reason)};
+}
+
+} // namespace aether::wire
