@@ -40,6 +40,10 @@ std::vector<std::string> missing_for_sigbus_mode(const uffd_capabilities& c);
 // "PAGEFAULT_FLAG_WP|SIGBUS|..." for a feature mask; unknown bits as hex.
 std::string feature_names(std::uint64_t features);
 
+// "WAKE|COPY|WRITEPROTECT|..." for an ioctl mask (bit n is the ioctl numbered n, as UFFDIO_REGISTER
+// reports it); unknown bits as hex.
+std::string ioctl_names(std::uint64_t ioctls);
+
 // Opens a userfaultfd, O_CLOEXEC | O_NONBLOCK. kernel_faults: one that also serves faults raised
 // inside system calls (/dev/userfaultfd first, then the syscall without UFFD_USER_MODE_ONLY);
 // otherwise UFFD_USER_MODE_ONLY is acceptable. Returns the fd or -errno. UFFDIO_API not yet called.

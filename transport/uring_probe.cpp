@@ -1,1 +1,234 @@
-// placeholder: being written
+// Run-time probe of io_uring: ring set-up, the opcodes the TCP transport issues, multishot accept.
+#include "transport/uring_probe.hpp"
+
+#include "aether/internal/fd.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+
+namespace aether {
+namespace {
+
+struct opcode_entry {
+    const char* name;
+    int op;
+    bool required;
+};
+
+// Required: what the event loop and the synchronous client issue. Optional: what they may use
+// when the kernel has it.
+constexpr std::array<opcode_entry, 14> transport_opcodes = {{
+    {"ACCEPT", IORING_OP_ACCEPT, true},
+    {"RECV", IORING_OP_RECV, true},
+    {"SEND", IORING_OP_SEND, true},
+    {"SENDMSG", IORING_OP_SENDMSG, true},
+    {"RECVMSG", IORING_OP_RECVMSG, true},
+    {"CONNECT", IORING_OP_CONNECT, true},
+    {"READ", IORING_OP_READ, true},
+    {"ASYNC_CANCEL", IORING_OP_ASYNC_CANCEL, true},
+    {"POLL_ADD", IORING_OP_POLL_ADD, false},
+    {"LINK_TIMEOUT", IORING_OP_LINK_TIMEOUT, false},
+    {"SEND_ZC", IORING_OP_SEND_ZC, false},
+    {"MSG_RING", IORING_OP_MSG_RING, false},
+    {"SHUTDOWN", IORING_OP_SHUTDOWN, false},
+    {"PROVIDE_BUFFERS", IORING_OP_PROVIDE_BUFFERS, false},
+}};
+
+// IORING_FEAT_* bit n; bits 13..17 are newer than liburing 2.3's header.
+constexpr std::array<std::string_view, 18> feature_bit_names = {
+    "SINGLE_MMAP",     "NODROP",          "SUBMIT_STABLE", "RW_CUR_POS",  "CUR_PERSONALITY",
+    "FAST_POLL",       "POLL_32BITS",     "SQPOLL_NONFIXED", "EXT_ARG",   "NATIVE_WORKERS",
+    "RSRC_TAGS",       "CQE_SKIP",        "LINKED_FILE",   "REG_REG_RING", "RECVSEND_BUNDLE",
+    "MIN_TIMEOUT",     "RW_ATTR",         "NO_IOWAIT",
+};
+
+constexpr std::uint64_t accept_tag = 1;
+constexpr std::uint64_t cancel_tag = 2;
+constexpr auto multishot_wait = std::chrono::seconds(2);
+
+int read_sysctl(const char* path) noexcept {
+    unique_fd fd{::open(path, O_RDONLY | O_CLOEXEC)};
+    if (!fd) return -1;
+    char buf[32];
+    ssize_t n = ::read(fd.get(), buf, sizeof buf - 1);
+    if (n <= 0) return -1;
+    buf[n] = '\0';
+    char* end = nullptr;
+    long v = std::strtol(buf, &end, 10);
+    if (end == buf) return -1;
+    return static_cast<int>(v);
+}
+
+bool single_issuer_defer_taskrun_accepted() noexcept {
+    io_uring ring;
+    io_uring_params p{};
+    p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+    if (io_uring_queue_init_params(8, &ring, &p) < 0) return false;
+    io_uring_queue_exit(&ring);
+    return true;
+}
+
+// Waits for one CQE until `until`; false on timeout or error.
+bool next_cqe(io_uring& ring, std::chrono::steady_clock::time_point until, io_uring_cqe*& cqe) noexcept {
+    auto left = until - std::chrono::steady_clock::now();
+    if (left <= std::chrono::steady_clock::duration::zero()) return false;
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+    __kernel_timespec ts{};
+    ts.tv_sec = ns / 1'000'000'000;
+    ts.tv_nsec = ns % 1'000'000'000;
+    for (;;) {
+        int rc = io_uring_wait_cqe_timeout(&ring, &cqe, &ts);
+        if (rc == -EINTR) continue;
+        return rc == 0;
+    }
+}
+
+// Arms a multishot accept on a loopback listener, connects once, and expects a CQE carrying a
+// socket together with IORING_CQE_F_MORE: a kernel that ignored the multishot flag would still
+// accept once, but without F_MORE. Every wait is bounded, so a misbehaving kernel cannot hang us.
+bool multishot_accept_works(io_uring& ring) noexcept {
+    unique_fd listener{::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+    if (!listener) return false;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    socklen_t addr_len = sizeof addr;
+    if (::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0 ||
+        ::listen(listener.get(), 4) < 0 ||
+        ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &addr_len) < 0)
+        return false;
+
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+    if (sqe == nullptr) return false;
+    io_uring_prep_multishot_accept(sqe, listener.get(), nullptr, nullptr, SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(sqe, accept_tag);
+    if (io_uring_submit(&ring) < 1) return false;
+
+    bool works = false;
+    bool armed = true; // the accept request may still post CQEs
+    unique_fd client{::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)};
+    bool connecting = client && (::connect(client.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 ||
+                                 errno == EINPROGRESS);
+
+    auto until = std::chrono::steady_clock::now() + multishot_wait;
+    io_uring_cqe* cqe = nullptr;
+    while (connecting && armed && !works && next_cqe(ring, until, cqe)) {
+        if (io_uring_cqe_get_data64(cqe) == accept_tag) {
+            if (cqe->res >= 0) {
+                ::close(cqe->res);
+                works = (cqe->flags & IORING_CQE_F_MORE) != 0;
+            }
+            armed = (cqe->flags & IORING_CQE_F_MORE) != 0;
+        }
+        io_uring_cqe_seen(&ring, cqe);
+    }
+
+    if (armed) {
+        sqe = io_uring_get_sqe(&ring);
+        if (sqe != nullptr) {
+            io_uring_prep_cancel64(sqe, accept_tag, 0);
+            io_uring_sqe_set_data64(sqe, cancel_tag);
+            io_uring_submit(&ring);
+        }
+        // Drain until the accept reports its end; whatever is left is torn down with the ring.
+        until = std::chrono::steady_clock::now() + multishot_wait;
+        while (armed && next_cqe(ring, until, cqe)) {
+            if (io_uring_cqe_get_data64(cqe) == accept_tag) {
+                if (cqe->res >= 0) ::close(cqe->res);
+                armed = (cqe->flags & IORING_CQE_F_MORE) != 0;
+            }
+            io_uring_cqe_seen(&ring, cqe);
+        }
+    }
+    return works;
+}
+
+} // namespace
+
+uring_capabilities probe_uring() noexcept {
+    uring_capabilities c;
+    c.io_uring_disabled_sysctl = read_sysctl("/proc/sys/kernel/io_uring_disabled");
+    for (const opcode_entry& e : transport_opcodes) c.opcodes.push_back({e.name, false, e.required});
+
+    io_uring ring;
+    io_uring_params params{};
+    int rc = io_uring_queue_init_params(8, &ring, &params);
+    if (rc < 0) {
+        c.ring_error = rc;
+        return c;
+    }
+    c.ring_created = true;
+    c.features = params.features;
+
+    if (io_uring_probe* probe = io_uring_get_probe_ring(&ring)) {
+        for (std::size_t i = 0; i < transport_opcodes.size(); ++i)
+            c.opcodes[i].supported = io_uring_opcode_supported(probe, transport_opcodes[i].op) != 0;
+        io_uring_free_probe(probe);
+    }
+    c.single_issuer_defer_taskrun = single_issuer_defer_taskrun_accepted();
+    c.multishot_accept = multishot_accept_works(ring);
+    io_uring_queue_exit(&ring);
+    return c;
+}
+
+std::vector<std::string> missing_for_transport(const uring_capabilities& c) {
+    std::vector<std::string> out;
+    if (!c.ring_created) {
+        int err = -c.ring_error;
+        if (c.io_uring_disabled_sysctl == 2) {
+            out.emplace_back("io_uring is disabled for every process by kernel.io_uring_disabled=2: "
+                             "set it to 0");
+        } else if (c.io_uring_disabled_sysctl == 1 && (err == EPERM || err == 0)) {
+            out.emplace_back("io_uring is disabled for processes outside kernel.io_uring_group "
+                             "(kernel.io_uring_disabled=1): set it to 0 or add this user to that group");
+        } else {
+            std::string s = "an io_uring ring cannot be created";
+            if (err != 0) s += std::string(" (io_uring_setup: ") + std::strerror(err) + ")";
+            if (err == ENOSYS) s += ": the kernel is built without CONFIG_IO_URING";
+            else if (err == EPERM) s += ": io_uring is blocked, e.g. by seccomp or a container runtime";
+            out.push_back(std::move(s));
+        }
+        // Opcodes and multishot accept were never tried, so they are not reported as missing.
+        return out;
+    }
+    for (const uring_opcode_support& op : c.opcodes)
+        if (op.required && !op.supported)
+            out.push_back("io_uring lacks IORING_OP_" + op.name +
+                          ", which the TCP transport issues (kernel too old)");
+    if (!c.multishot_accept)
+        out.emplace_back("io_uring multishot accept (IORING_ACCEPT_MULTISHOT, Linux 5.19+) did not "
+                         "work on a loopback listener; the TCP transport's listener relies on it");
+    return out;
+}
+
+std::string uring_feature_names(std::uint32_t features) {
+    std::string out;
+    for (unsigned n = 0; n < feature_bit_names.size(); ++n) {
+        if (!(features & (1u << n))) continue;
+        if (!out.empty()) out += '|';
+        out += feature_bit_names[n];
+    }
+    std::uint32_t unknown = features & ~((1u << feature_bit_names.size()) - 1);
+    if (unknown) {
+        char buf[16];
+        std::snprintf(buf, sizeof buf, "0x%x", unknown);
+        if (!out.empty()) out += '|';
+        out += buf;
+    }
+    return out;
+}
+
+} // namespace aether

@@ -27,4 +27,7 @@ struct uring_capabilities {
 uring_capabilities probe_uring() noexcept;
 std::vector<std::string> missing_for_transport(const uring_capabilities& c);
 
+// "SINGLE_MMAP|NODROP|..." for an IORING_FEAT_* mask; unknown bits as hex.
+std::string uring_feature_names(std::uint32_t features);
+
 } // namespace aether

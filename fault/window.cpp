@@ -1,0 +1,185 @@
+// Window reservation, userfaultfd registration and the page-level ioctls with their error classes.
+#include "fault/window.hpp"
+
+#include "fault/uffd_probe.hpp"
+
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace aether::fault {
+
+namespace {
+
+// A page of one repeated byte, as a UFFDIO_COPY source (0xFF is the VOID page, 0 the zero page).
+struct filled_page {
+    explicit filled_page(std::uint8_t b) noexcept { std::memset(bytes, b, sizeof bytes); }
+    alignas(4096) std::uint8_t bytes[page_size];
+};
+
+int uffd_ioctl(int fd, unsigned long request, void* arg) noexcept {
+    for (;;) {
+        if (::ioctl(fd, request, arg) == 0) return 0;
+        if (errno == EINTR) continue;
+        return -errno;
+    }
+}
+
+} // namespace
+
+const char* to_string(fault_mode m) noexcept { return m == fault_mode::sigbus ? "sigbus" : "handler"; }
+
+std::string mapping_overlapping(std::uint64_t begin, std::uint64_t end) {
+    std::ifstream maps("/proc/self/maps");
+    std::string line;
+    while (std::getline(maps, line)) {
+        std::uint64_t lo = 0, hi = 0;
+        if (std::sscanf(line.c_str(), "%lx-%lx", &lo, &hi) != 2) continue;
+        if (lo < end && hi > begin) return line;
+    }
+    return {};
+}
+
+std::unique_ptr<window> window::create(node_id node_count, fault_mode mode, std::string& error) {
+    if (node_count == 0 || node_count > max_window_nodes()) {
+        error = "a window for " + std::to_string(node_count) + " nodes does not fit below SERAPH_AETHER_END (at most " +
+                std::to_string(max_window_nodes()) + " nodes)";
+        return nullptr;
+    }
+    const std::uint64_t size = std::uint64_t{node_count} * node_span;
+
+    // Refuse to start rather than run half-working: check every feature this mode relies on.
+    uffd_capabilities caps = probe_uffd();
+    auto missing = mode == fault_mode::sigbus ? missing_for_sigbus_mode(caps) : missing_for_handler_mode(caps);
+    if (!missing.empty()) {
+        error = "userfaultfd cannot support the " + std::string(to_string(mode)) + " fault mode:";
+        for (auto& m : missing) error += "\n  - " + m;
+        return nullptr;
+    }
+    int raw = open_userfaultfd(mode == fault_mode::handler);
+    if (raw < 0) {
+        error = std::string("cannot open a userfaultfd: ") + std::strerror(-raw);
+        return nullptr;
+    }
+    unique_fd uffd(raw);
+    uffdio_api api{};
+    api.api = UFFD_API;
+    api.features = UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_THREAD_ID |
+                   (mode == fault_mode::sigbus ? UFFD_FEATURE_SIGBUS : 0);
+    if (int e = uffd_ioctl(uffd.get(), UFFDIO_API, &api); e < 0) {
+        error = std::string("UFFDIO_API refused the features the runtime needs: ") + std::strerror(-e);
+        return nullptr;
+    }
+
+    void* want = as_ptr(window_base);
+    void* got = ::mmap(want, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE,
+                       -1, 0);
+    if (got == MAP_FAILED || got != want) {
+        int e = errno;
+        if (got != MAP_FAILED) ::munmap(got, size); // an old kernel ignored MAP_FIXED_NOREPLACE
+        std::ostringstream os;
+        os << "cannot reserve the Aether window [0x" << std::hex << window_base << ", 0x" << window_base + size << ")";
+        std::string taken = mapping_overlapping(window_base, window_base + size);
+        if (!taken.empty())
+            os << ": the range is already in use by the mapping \"" << taken << "\"";
+        else
+            os << ": " << std::strerror(e);
+        error = os.str();
+        return nullptr;
+    }
+    // One VMA, 4 KiB pages only (a THP would defeat per-page tracking and make UFFDIO_COPY fail
+    // with EEXIST), and no copy in a forked child: a stray access there fails loudly.
+    ::madvise(got, size, MADV_NOHUGEPAGE);
+    ::madvise(got, size, MADV_DONTFORK);
+
+    uffdio_register reg{};
+    reg.range.start = window_base;
+    reg.range.len = size;
+    reg.mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP;
+    if (int e = uffd_ioctl(uffd.get(), UFFDIO_REGISTER, &reg); e < 0) {
+        ::munmap(got, size);
+        error = std::string("cannot register the window with userfaultfd: ") + std::strerror(-e);
+        return nullptr;
+    }
+    constexpr std::uint64_t needed = (1ull << _UFFDIO_COPY) | (1ull << _UFFDIO_WAKE) | (1ull << _UFFDIO_WRITEPROTECT);
+    if ((reg.ioctls & needed) != needed) {
+        ::munmap(got, size);
+        error = "userfaultfd did not grant UFFDIO_COPY, UFFDIO_WAKE and UFFDIO_WRITEPROTECT on the window";
+        return nullptr;
+    }
+    return std::unique_ptr<window>(new window(std::move(uffd), size, mode));
+}
+
+window::~window() {
+    uffdio_range r{window_base, size_};
+    uffd_ioctl(uffd_.get(), UFFDIO_UNREGISTER, &r);
+    ::munmap(as_ptr(window_base), size_);
+}
+
+int window::install(std::uint64_t page, const void* data, bool writable, bool dont_wake) noexcept {
+    uffdio_copy c{};
+    c.dst = page;
+    c.src = reinterpret_cast<std::uint64_t>(data);
+    c.len = page_size;
+    c.mode = (writable ? 0 : UFFDIO_COPY_MODE_WP) | (dont_wake ? UFFDIO_COPY_MODE_DONTWAKE : 0);
+    for (;;) {
+        c.copy = 0; // the kernel may leave it unwritten on some error paths
+        int e = uffd_ioctl(uffd_.get(), UFFDIO_COPY, &c);
+        if (e == 0) return 0;
+        // EAGAIN: the address space is changing under us (or a partial copy): try again.
+        if (e == -EAGAIN) continue;
+        if (e == -EEXIST && !dont_wake) wake(page); // present already: its waiters still need waking
+        return e;
+    }
+}
+
+int window::install_filled(std::uint64_t page, std::uint8_t byte, bool writable) noexcept {
+    static const filled_page void_page(0xFF);
+    static const filled_page zero_page(0x00);
+    if (byte == 0xFF) return install(page, void_page.bytes, writable);
+    if (byte == 0) return install(page, zero_page.bytes, writable);
+    filled_page other(byte);
+    return install(page, other.bytes, writable);
+}
+
+int window::write_protect(std::uint64_t page) noexcept {
+    uffdio_writeprotect wp{};
+    wp.range.start = page;
+    wp.range.len = page_size;
+    wp.mode = UFFDIO_WRITEPROTECT_MODE_WP;
+    for (;;) {
+        int e = uffd_ioctl(uffd_.get(), UFFDIO_WRITEPROTECT, &wp);
+        if (e != -EAGAIN) return e;
+    }
+}
+
+int window::make_writable(std::uint64_t page) noexcept {
+    uffdio_writeprotect wp{};
+    wp.range.start = page;
+    wp.range.len = page_size;
+    wp.mode = 0; // clearing protection also wakes the writers that faulted on it
+    for (;;) {
+        int e = uffd_ioctl(uffd_.get(), UFFDIO_WRITEPROTECT, &wp);
+        if (e != -EAGAIN) return e;
+    }
+}
+
+int window::drop(std::uint64_t page, std::size_t pages) noexcept {
+    // MADV_DONTNEED on anonymous memory also clears the uffd-wp bit: the next access is a MISSING
+    // fault, which is what an invalidated page must produce. (UFFD_EVENT_REMOVE is not enabled, so
+    // this never waits for our own event.)
+    if (::madvise(as_ptr(page), pages * page_size, MADV_DONTNEED) != 0) return -errno;
+    return 0;
+}
+
+int window::wake(std::uint64_t page, std::size_t pages) noexcept {
+    uffdio_range r{page, pages * page_size};
+    return uffd_ioctl(uffd_.get(), UFFDIO_WAKE, &r);
+}
+
+} // namespace aether::fault

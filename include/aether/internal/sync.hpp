@@ -1,0 +1,64 @@
+// Small synchronization primitives on plain 32-bit words (metadata arrays stay trivially copyable):
+// a spinlock for short critical sections, and futex waits that always carry a deadline.
+#pragma once
+#include "aether/internal/guard.hpp"
+
+#include "aether/internal/clock.hpp"
+
+#include <linux/futex.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <ctime>
+
+namespace aether {
+
+inline void cpu_relax() noexcept { __builtin_ia32_pause(); }
+
+// A spinlock held only for a few microseconds at most (never across a network wait). After a
+// short spin it yields, so a holder preempted on this 2-vCPU machine gets the CPU back.
+class spin_guard {
+public:
+    explicit spin_guard(std::uint32_t& word) noexcept : word_(word) { lock(word_); }
+    ~spin_guard() { unlock(word_); }
+    spin_guard(const spin_guard&) = delete;
+    spin_guard& operator=(const spin_guard&) = delete;
+
+    static void lock(std::uint32_t& word) noexcept {
+        std::atomic_ref<std::uint32_t> w(word);
+        for (unsigned spins = 0;; ++spins) {
+            if (w.load(std::memory_order_relaxed) == 0 && w.exchange(1, std::memory_order_acquire) == 0) return;
+            if (spins < 64)
+                cpu_relax();
+            else
+                sched_yield();
+        }
+    }
+    static void unlock(std::uint32_t& word) noexcept { std::atomic_ref<std::uint32_t>(word).store(0, std::memory_order_release); }
+
+private:
+    std::uint32_t& word_;
+};
+
+// Waits while `word` == `expected`, at most until `dl`. Returns false at the deadline.
+inline bool futex_wait_until(std::uint32_t& word, std::uint32_t expected, deadline dl) noexcept {
+    std::atomic_ref<std::uint32_t> w(word);
+    while (w.load(std::memory_order_acquire) == expected) {
+        std::uint64_t left = dl.remaining_ns();
+        if (left == 0) return false;
+        timespec ts{static_cast<time_t>(left / 1'000'000'000), static_cast<long>(left % 1'000'000'000)};
+        long rc = ::syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, expected, &ts, nullptr, 0);
+        if (rc != 0 && errno != EAGAIN && errno != EINTR && errno != ETIMEDOUT) return false;
+    }
+    return true;
+}
+
+inline void futex_wake_all(std::uint32_t& word) noexcept {
+    ::syscall(SYS_futex, &word, FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr, nullptr, 0);
+}
+
+} // namespace aether

@@ -1,0 +1,279 @@
+// The copies this node holds in the window, and the per-page states that guard them.
+#include "runtime/cache.hpp"
+
+#include "aether/internal/log.hpp"
+#include "aether/internal/sync.hpp"
+
+#include <bit>
+#include <cstring>
+
+namespace aether {
+
+namespace {
+
+cache_state load_state(cache_page& e) noexcept {
+    return static_cast<cache_state>(std::atomic_ref<std::uint8_t>(e.state).load(std::memory_order_relaxed));
+}
+void store_state(cache_page& e, cache_state s) noexcept {
+    std::atomic_ref<std::uint8_t>(e.state).store(static_cast<std::uint8_t>(s), std::memory_order_relaxed);
+}
+bool is_readable(cache_state s) noexcept {
+    return s == cache_state::shared || s == cache_state::exclusive || s == cache_state::frozen;
+}
+
+} // namespace
+
+cache::cache(fault::window& w, node_id node_count, node_counters& counters)
+    : window_(w), node_count_(node_count), counters_(counters), nodes_(new std::atomic<node_pages*>[node_count]) {
+    for (node_id n = 0; n < node_count; ++n) nodes_[n].store(nullptr, std::memory_order_relaxed);
+}
+
+cache::~cache() {
+    for (node_id n = 0; n < node_count_; ++n) delete nodes_[n].load(std::memory_order_relaxed);
+}
+
+cache::node_pages* cache::pages_of(node_id n, bool create) {
+    if (n >= node_count_) return nullptr;
+    node_pages* p = nodes_[n].load(std::memory_order_acquire);
+    if (p != nullptr || !create) return p;
+    auto fresh = std::make_unique<node_pages>(pages_per_node);
+    if (nodes_[n].compare_exchange_strong(p, fresh.get(), std::memory_order_acq_rel)) return fresh.release();
+    return p; // another thread created it first
+}
+
+cache_page* cache::entry(std::uint64_t page, bool create) {
+    if (!window_.contains(page)) return nullptr;
+    node_pages* np = pages_of(node_of(page), create);
+    return np == nullptr ? nullptr : &np->pages[page_index_of(page)];
+}
+
+void cache::set_resident(std::uint64_t page, bool on) noexcept {
+    node_pages* np = pages_of(node_of(page), false);
+    if (np == nullptr) return;
+    std::uint32_t i = page_index_of(page);
+    std::atomic_ref<std::uint64_t> w(np->resident[i / 64]);
+    std::uint64_t bit = std::uint64_t{1} << (i % 64);
+    if (on)
+        w.fetch_or(bit, std::memory_order_relaxed);
+    else
+        w.fetch_and(~bit, std::memory_order_relaxed);
+}
+
+void cache::begin_change(cache_page& e) noexcept {
+    std::atomic_ref<std::uint32_t>(e.seq).fetch_add(1, std::memory_order_acq_rel);
+}
+
+void cache::end_change(cache_page& e) noexcept {
+    std::atomic_ref<std::uint32_t>(e.seq).fetch_add(1, std::memory_order_release);
+}
+
+bool cache::read_if_present(std::uint64_t addr, void* dest, std::size_t len, std::uint64_t* generation) noexcept {
+    cache_page* e = entry(page_floor(addr), false);
+    if (e == nullptr) return false;
+    std::atomic_ref<std::uint32_t> seq(e->seq);
+    std::uint32_t before = seq.load(std::memory_order_acquire);
+    if ((before & 1) != 0 || !is_readable(load_state(*e))) return false;
+    std::uint64_t gen = std::atomic_ref<std::uint64_t>(e->generation).load(std::memory_order_relaxed);
+    // If the copy is dropped while we copy, the load faults and the fault path serves it; the
+    // changed sequence number then sends this read down the slow path.
+    std::memcpy(dest, as_ptr(addr), len);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (seq.load(std::memory_order_relaxed) != before) return false;
+    if (generation) *generation = gen;
+    return true;
+}
+
+cache::gate_result cache::begin_fetch(std::uint64_t page, bool need_exclusive, deadline dl) noexcept {
+    cache_page* e = entry(page, true);
+    if (e == nullptr) return gate_result::timeout;
+    std::atomic_ref<std::uint32_t> gate(e->gate);
+    for (;;) {
+        cache_state s = load_state(*e);
+        if (need_exclusive ? s == cache_state::exclusive : is_readable(s)) return gate_result::present;
+        std::uint32_t expected = 0;
+        if (gate.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) return gate_result::acquired;
+        if (!futex_wait_until(e->gate, 1, dl)) return gate_result::timeout;
+    }
+}
+
+void cache::end_fetch(std::uint64_t page) noexcept {
+    cache_page* e = entry(page, false);
+    if (e == nullptr) return;
+    std::atomic_ref<std::uint32_t>(e->gate).store(0, std::memory_order_release);
+    futex_wake_all(e->gate);
+}
+
+cache::install_result cache::install(std::uint64_t page, const std::byte* data, std::uint32_t grant_epoch,
+                                     std::uint64_t generation, bool exclusive) noexcept {
+    cache_page* e = entry(page, true);
+    if (e == nullptr) return install_result::failed;
+    spin_guard g(e->lock);
+    if (grant_epoch < e->inval_epoch) {
+        bump(counters_.stale_grants);
+        return install_result::stale;
+    }
+    begin_change(*e);
+    cache_state s = load_state(*e);
+    if (s != cache_state::invalid) window_.drop(page); // replace an older or VOID copy
+    int rc = window_.install(page, data, exclusive);
+    if (rc == -EEXIST) {
+        // Present although the state said otherwise: replace it rather than trust it.
+        window_.drop(page);
+        rc = window_.install(page, data, exclusive);
+    }
+    if (rc != 0) {
+        store_state(*e, cache_state::invalid);
+        end_change(*e);
+        log::fault().error("cannot install page {:#x}: {}", page, std::strerror(-rc));
+        return install_result::failed;
+    }
+    store_state(*e, exclusive ? cache_state::exclusive : cache_state::shared);
+    e->grant_epoch = grant_epoch;
+    std::atomic_ref<std::uint64_t>(e->generation).store(generation, std::memory_order_relaxed);
+    end_change(*e);
+    set_resident(page, true);
+    return install_result::installed;
+}
+
+cache::install_result cache::upgrade(std::uint64_t page, std::uint32_t grant_epoch, std::uint64_t generation) noexcept {
+    cache_page* e = entry(page, true);
+    if (e == nullptr) return install_result::failed;
+    spin_guard g(e->lock);
+    if (grant_epoch < e->inval_epoch || load_state(*e) != cache_state::shared) {
+        bump(counters_.stale_grants);
+        return install_result::stale;
+    }
+    begin_change(*e);
+    int rc = window_.make_writable(page);
+    if (rc == 0) {
+        store_state(*e, cache_state::exclusive);
+        e->grant_epoch = grant_epoch;
+        std::atomic_ref<std::uint64_t>(e->generation).store(generation, std::memory_order_relaxed);
+    }
+    end_change(*e);
+    return rc == 0 ? install_result::installed : install_result::failed;
+}
+
+void cache::install_void(std::uint64_t page) noexcept {
+    cache_page* e = entry(page, true);
+    if (e == nullptr) return;
+    spin_guard g(e->lock);
+    if (load_state(*e) != cache_state::invalid) return;
+    begin_change(*e);
+    if (window_.install_filled(page, 0xFF, false) == 0) {
+        store_state(*e, cache_state::void_copy);
+        set_resident(page, true);
+    }
+    end_change(*e);
+}
+
+cache::invalidation cache::invalidate(std::uint64_t page, std::uint32_t epoch, bool downgrade,
+                                      std::byte* data_out) noexcept {
+    invalidation out;
+    cache_page* e = entry(page, true);
+    if (e == nullptr) return out;
+    bump(counters_.invalidations_received);
+    spin_guard g(e->lock);
+    if (epoch > e->inval_epoch) e->inval_epoch = epoch;
+    cache_state s = load_state(*e);
+    if (s == cache_state::invalid) return out;
+    begin_change(*e);
+    out.had_copy = s != cache_state::void_copy;
+    if (s == cache_state::exclusive || s == cache_state::frozen) {
+        // Stop the writers first (this also flushes stale TLB entries), then the bytes are stable.
+        window_.write_protect(page);
+        std::memcpy(data_out, as_ptr(page), page_size);
+        out.had_data = true;
+    }
+    if (downgrade && s != cache_state::void_copy) {
+        store_state(*e, cache_state::shared);
+        e->grant_epoch = epoch;
+    } else {
+        window_.drop(page);
+        // Writers blocked on the write protection fault again, now as MISSING, and refetch.
+        window_.wake(page);
+        store_state(*e, cache_state::invalid);
+        set_resident(page, false);
+    }
+    end_change(*e);
+    return out;
+}
+
+cache::drop_result cache::begin_drop(std::uint64_t page, bool keep_shared, std::byte* data_out) noexcept {
+    cache_page* e = entry(page, false);
+    if (e == nullptr) return drop_result::none;
+    spin_guard g(e->lock);
+    cache_state s = load_state(*e);
+    switch (s) {
+    case cache_state::invalid:
+    case cache_state::frozen:
+        return drop_result::none;
+    case cache_state::shared:
+    case cache_state::void_copy:
+        if (keep_shared) return drop_result::none;
+        begin_change(*e);
+        window_.drop(page);
+        window_.wake(page);
+        store_state(*e, cache_state::invalid);
+        set_resident(page, false);
+        end_change(*e);
+        return drop_result::dropped;
+    case cache_state::exclusive:
+        begin_change(*e);
+        window_.write_protect(page);
+        std::memcpy(data_out, as_ptr(page), page_size);
+        store_state(*e, cache_state::frozen);
+        end_change(*e);
+        return drop_result::needs_writeback;
+    }
+    return drop_result::none;
+}
+
+void cache::finish_writeback(std::uint64_t page, bool keep_shared, std::uint32_t grant_epoch) noexcept {
+    cache_page* e = entry(page, false);
+    if (e == nullptr) return;
+    spin_guard g(e->lock);
+    if (load_state(*e) != cache_state::frozen) return; // an invalidation took the copy meanwhile
+    begin_change(*e);
+    if (keep_shared && grant_epoch >= e->inval_epoch) {
+        store_state(*e, cache_state::shared);
+        e->grant_epoch = grant_epoch;
+    } else {
+        window_.drop(page);
+        window_.wake(page);
+        store_state(*e, cache_state::invalid);
+        set_resident(page, false);
+    }
+    end_change(*e);
+}
+
+cache::snapshot_t cache::snapshot(std::uint64_t page) noexcept {
+    snapshot_t out;
+    cache_page* e = entry(page_floor(page), false);
+    if (e == nullptr) return out;
+    spin_guard g(e->lock);
+    out.state = load_state(*e);
+    out.generation = e->generation;
+    out.grant_epoch = e->grant_epoch;
+    return out;
+}
+
+void cache::for_each_present(const std::function<void(std::uint64_t)>& fn) {
+    for (node_id n = 0; n < node_count_; ++n) {
+        node_pages* np = pages_of(n, false);
+        if (np == nullptr) continue;
+        for (std::size_t w = 0; w < np->resident.size(); ++w) {
+            std::uint64_t bits = std::atomic_ref<std::uint64_t>(np->resident[w]).load(std::memory_order_relaxed);
+            for (; bits != 0; bits &= bits - 1)
+                fn(make_addr(n, (w * 64 + static_cast<std::size_t>(std::countr_zero(bits))) * page_size));
+        }
+    }
+}
+
+std::size_t cache::present_pages() {
+    std::size_t n = 0;
+    for_each_present([&](std::uint64_t) { ++n; });
+    return n;
+}
+
+} // namespace aether

@@ -1,0 +1,116 @@
+// cache: this node's copies of pages (other nodes' and its own home pages), kept in the window at
+// their own addresses, and the per-page state that says what each copy may be used for.
+//
+// Per page: Invalid (not mapped: an access faults), Shared (mapped write-protected: reads are
+// free, a write faults), Exclusive (mapped writable). Every grant from a home carries the page's
+// epoch; every invalidation carries one too. A grant older than an invalidation already handled
+// crossed it on the wire and is discarded, never installed.
+#pragma once
+#include "aether/internal/guard.hpp"
+
+#include "aether/internal/address.hpp"
+#include "aether/internal/clock.hpp"
+#include "aether/internal/mapped_array.hpp"
+#include "fault/window.hpp"
+#include "runtime/stats.hpp"
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+
+namespace aether {
+
+enum class cache_state : std::uint8_t {
+    invalid = 0,
+    shared,
+    exclusive,
+    frozen,    // exclusive, write-protected, its data on the way home (a putback in flight)
+    void_copy, // the 0xFF page installed for a load that could not be served (issue: pointer VOID)
+};
+
+// Metadata of one window page (32 bytes; zero is the initial, invalid state).
+struct cache_page {
+    std::uint32_t seq;         // seqlock: odd while the copy changes
+    std::uint32_t lock;        // spin_guard word
+    std::uint32_t gate;        // 1 while a fetch is in flight (futex word)
+    std::uint8_t state;        // cache_state
+    std::uint8_t pad0;
+    std::uint16_t pad1;
+    std::uint32_t grant_epoch; // epoch of the grant the copy came from
+    std::uint32_t inval_epoch; // highest invalidation epoch handled
+    std::uint64_t generation;  // page generation of the copy
+};
+static_assert(sizeof(cache_page) == 32);
+
+class cache {
+public:
+    cache(fault::window& w, node_id node_count, node_counters& counters);
+    ~cache();
+
+    fault::window& window() noexcept { return window_; }
+
+    // Copies `len` bytes at `addr` (within one page) from a present copy; lock-free. False when
+    // the page is not present or changed meanwhile.
+    bool read_if_present(std::uint64_t addr, void* dest, std::size_t len, std::uint64_t* generation) noexcept;
+
+    // One fetch per page at a time. `acquired`: the caller fetches and must call end_fetch();
+    // `present`: the page became usable while waiting; `timeout`: the deadline passed.
+    enum class gate_result { acquired, present, timeout };
+    gate_result begin_fetch(std::uint64_t page, bool need_exclusive, deadline dl) noexcept;
+    void end_fetch(std::uint64_t page) noexcept;
+
+    enum class install_result { installed, stale, failed };
+    // Installs a granted copy (read-only unless exclusive).
+    install_result install(std::uint64_t page, const std::byte* data, std::uint32_t grant_epoch,
+                           std::uint64_t generation, bool exclusive) noexcept;
+    // A grant of exclusivity for the copy already held (the home knew it was current).
+    install_result upgrade(std::uint64_t page, std::uint32_t grant_epoch, std::uint64_t generation) noexcept;
+    // The 0xFF page for a load that failed: read-only, so a store still faults.
+    void install_void(std::uint64_t page) noexcept;
+
+    struct invalidation {
+        bool had_copy = false;
+        bool had_data = false; // the copy was exclusive: its bytes are in data_out
+    };
+    // An invalidation from the home: drop the copy (or keep it read-only: downgrade), returning an
+    // exclusive copy's bytes.
+    invalidation invalidate(std::uint64_t page, std::uint32_t epoch, bool downgrade, std::byte* data_out) noexcept;
+
+    // Local drops. Shared and VOID copies go silently; an exclusive copy is write-protected and its
+    // bytes returned (state frozen) so the caller can send them home, then call finish_writeback.
+    enum class drop_result { none, dropped, needs_writeback };
+    drop_result begin_drop(std::uint64_t page, bool keep_shared, std::byte* data_out) noexcept;
+    void finish_writeback(std::uint64_t page, bool keep_shared, std::uint32_t grant_epoch) noexcept;
+
+    struct snapshot_t {
+        cache_state state = cache_state::invalid;
+        std::uint64_t generation = 0;
+        std::uint32_t grant_epoch = 0;
+    };
+    snapshot_t snapshot(std::uint64_t page) noexcept;
+    // Calls fn(page) for every page with a copy here (not under any lock).
+    void for_each_present(const std::function<void(std::uint64_t)>& fn);
+    [[nodiscard]] std::size_t present_pages();
+
+private:
+    struct node_pages {
+        explicit node_pages(std::size_t n) : pages(n), resident((n + 63) / 64) {}
+        mapped_array<cache_page> pages;
+        mapped_array<std::uint64_t> resident; // one bit per page with a copy
+    };
+    cache_page* entry(std::uint64_t page, bool create);
+    node_pages* pages_of(node_id n, bool create);
+    void set_resident(std::uint64_t page, bool on) noexcept;
+    static void begin_change(cache_page& e) noexcept;
+    static void end_change(cache_page& e) noexcept;
+
+    fault::window& window_;
+    node_id node_count_;
+    node_counters& counters_;
+    std::unique_ptr<std::atomic<node_pages*>[]> nodes_;
+};
+
+} // namespace aether

@@ -1,0 +1,134 @@
+// Parsing of the AETHER_* environment.
+#include "runtime/config.hpp"
+
+#include "aether/internal/log.hpp"
+
+#include <charconv>
+#include <cstdlib>
+
+namespace aether {
+
+namespace {
+
+std::optional<std::uint64_t> parse_uint(const std::string& s) {
+    std::uint64_t v = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || p != s.data() + s.size() || s.empty()) return std::nullopt;
+    return v;
+}
+
+const char* env(const char* name) {
+    const char* v = std::getenv(name);
+    return (v != nullptr && *v != '\0') ? v : nullptr;
+}
+
+} // namespace
+
+std::optional<std::size_t> parse_size(const std::string& text) {
+    if (text.empty()) return std::nullopt;
+    std::size_t mult = 1;
+    std::string digits = text;
+    switch (text.back()) {
+    case 'k': case 'K': mult = 1ull << 10; digits.pop_back(); break;
+    case 'm': case 'M': mult = 1ull << 20; digits.pop_back(); break;
+    case 'g': case 'G': mult = 1ull << 30; digits.pop_back(); break;
+    default: break;
+    }
+    auto v = parse_uint(digits);
+    if (!v || *v > (std::uint64_t{1} << 32) / mult) return std::nullopt;
+    return *v * mult;
+}
+
+bool apply_optional_env(runtime_config& c, std::string& error) {
+    if (const char* v = env("AETHER_TIMEOUT_MS")) {
+        auto t = parse_uint(v);
+        if (!t || *t == 0 || *t > 3'600'000) {
+            error = std::string("AETHER_TIMEOUT_MS must be a number of milliseconds between 1 and 3600000, not \"") + v + "\"";
+            return false;
+        }
+        c.timeout_ms = static_cast<std::uint32_t>(*t);
+    }
+    if (const char* v = env("AETHER_LOG")) {
+        if (!log::set_level(v)) {
+            error = std::string("AETHER_LOG must be one of trace, debug, info, warn, error, critical, off, not \"") + v + "\"";
+            return false;
+        }
+    }
+    if (const char* v = env("AETHER_HOME_SIZE")) {
+        auto b = parse_size(v);
+        if (!b || *b == 0) {
+            error = std::string("AETHER_HOME_SIZE must be a size such as 64M or 1G (at most 4G), not \"") + v + "\"";
+            return false;
+        }
+        c.home_bytes = *b;
+    }
+    if (const char* v = env("AETHER_FAULT_MODE")) {
+        std::string m = v;
+        if (m == "handler")
+            c.mode = fault::fault_mode::handler;
+        else if (m == "sigbus")
+            c.mode = fault::fault_mode::sigbus;
+        else {
+            error = "AETHER_FAULT_MODE must be \"handler\" or \"sigbus\", not \"" + m + "\"";
+            return false;
+        }
+    }
+    return true;
+}
+
+std::optional<runtime_config> config_from_env(std::string& error) {
+    runtime_config c;
+    const char* id = env("AETHER_NODE_ID");
+    const char* count = env("AETHER_NODE_COUNT");
+    const char* peers = env("AETHER_PEERS");
+    if (count == nullptr) {
+        error = "AETHER_NODE_COUNT is not set (the number of nodes in the cluster)";
+        return std::nullopt;
+    }
+    auto n = parse_uint(count);
+    if (!n || *n == 0 || *n > SERAPH_AETHER_MAX_NODES) {
+        error = std::string("AETHER_NODE_COUNT must be between 1 and 16384, not \"") + count + "\"";
+        return std::nullopt;
+    }
+    c.node_count = static_cast<node_id>(*n);
+    if (id == nullptr) {
+        error = "AETHER_NODE_ID is not set (this node's id, 0 .. AETHER_NODE_COUNT-1)";
+        return std::nullopt;
+    }
+    auto i = parse_uint(id);
+    if (!i || *i >= c.node_count) {
+        error = std::string("AETHER_NODE_ID must be a node id below AETHER_NODE_COUNT (") + count + "), not \"" + id + "\"";
+        return std::nullopt;
+    }
+    c.self = static_cast<node_id>(*i);
+    if (peers == nullptr) {
+        error = "AETHER_PEERS is not set (host:port of every node, comma-separated, in node-id order)";
+        return std::nullopt;
+    }
+    std::string list = peers;
+    std::size_t start = 0;
+    while (start <= list.size()) {
+        std::size_t comma = list.find(',', start);
+        std::string item = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        auto colon = item.rfind(':');
+        bool port_ok = colon != std::string::npos && colon > 0 && parse_uint(item.substr(colon + 1)).value_or(0) > 0 &&
+                       parse_uint(item.substr(colon + 1)).value_or(0) < 65536;
+        if (!port_ok) {
+            error = "AETHER_PEERS entry " + std::to_string(c.peers.size()) + " (\"" + item + "\") is not host:port";
+            return std::nullopt;
+        }
+        c.peers.push_back(item);
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    if (c.peers.size() != c.node_count) {
+        error = "AETHER_PEERS lists " + std::to_string(c.peers.size()) + " nodes but AETHER_NODE_COUNT is " +
+                std::to_string(c.node_count);
+        return std::nullopt;
+    }
+    if (const char* s = env("AETHER_SECRET")) c.secret = s;
+    if (!apply_optional_env(c, error)) return std::nullopt;
+    return c;
+}
+
+} // namespace aether

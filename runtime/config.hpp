@@ -1,0 +1,39 @@
+// How a node learns its place in the cluster and its settings: from the environment (AETHER_*)
+// or from seraph_aether_init's arguments. Nothing about the cluster is hard-coded.
+#pragma once
+#include "aether/internal/guard.hpp"
+
+#include "aether/internal/address.hpp"
+#include "fault/window.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace aether {
+
+inline constexpr std::size_t default_home_bytes = std::size_t{1} << 30; // reserved, backed on use
+
+struct runtime_config {
+    node_id self = 0;
+    node_id node_count = 1;
+    std::vector<std::string> peers; // "host:port" per node id; empty: in-process nodes only
+    std::string secret;             // empty: a random key (a cluster inside one process)
+    std::uint32_t timeout_ms = SERAPH_AETHER_TIMEOUT_MS;
+    std::size_t home_bytes = default_home_bytes;
+    fault::fault_mode mode = fault::fault_mode::handler;
+};
+
+// The settings every init honours when present: AETHER_TIMEOUT_MS, AETHER_LOG, AETHER_HOME_SIZE,
+// AETHER_FAULT_MODE. A bad value is an error naming the variable.
+bool apply_optional_env(runtime_config& c, std::string& error);
+// The whole cluster description: AETHER_NODE_ID, AETHER_NODE_COUNT, AETHER_PEERS, AETHER_SECRET, and
+// the optional settings above.
+std::optional<runtime_config> config_from_env(std::string& error);
+
+// "64M", "1G", "4096" -> bytes.
+std::optional<std::size_t> parse_size(const std::string& text);
+
+} // namespace aether

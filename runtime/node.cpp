@@ -1,0 +1,893 @@
+// The home side of the protocol: per-page serialization, invalidation rounds, allocations,
+// and the coordinator services (names, barriers) of node 0.
+#include "runtime/node.hpp"
+
+#include "aether/internal/log.hpp"
+#include "aether/internal/sync.hpp"
+#include "runtime/cache.hpp"
+
+#include <cstring>
+#include <future>
+#include <sstream>
+
+namespace aether {
+
+namespace {
+
+constexpr std::uint64_t liveness_check_ns = 50'000'000;
+
+wire::message to_message(const home_outcome& o) {
+    wire::message m;
+    if (!o.ok) {
+        m.status = o.error.status;
+        m.reason = o.error.reason;
+        return m;
+    }
+    m.arg0 = o.arg0;
+    m.arg1 = o.arg1;
+    m.epoch = o.epoch;
+    m.flags = o.flags;
+    if (o.page != nullptr) m.payload = std::span<const std::byte>(o.page, page_size);
+    return m;
+}
+
+wire::message failed(failure f) {
+    wire::message m;
+    m.status = f.status;
+    m.reason = f.reason;
+    return m;
+}
+
+const failure never_allocated{fetch_status::invalid_addr, void_reason::permission};
+const failure freed_memory{fetch_status::generation, void_reason::generation};
+const failure lost_page{fetch_status::unreachable, void_reason::node_crashed};
+
+} // namespace
+
+// An invalidation round in progress for one page.
+struct node::transaction {
+    home_request request;
+    std::uint32_t index = 0;
+    std::size_t pending = 0;
+    std::optional<failure> failure_;
+    bool requester_was_sharer = false;
+};
+
+bool node::is_page_op(wire::msg m) noexcept {
+    switch (m) {
+    case wire::msg::read_shared:
+    case wire::msg::read_exclusive:
+    case wire::msg::write_bytes:
+    case wire::msg::fetch_add:
+    case wire::msg::compare_swap:
+    case wire::msg::putback:
+    case wire::msg::free:
+    case wire::msg::revoke:
+        return true;
+    default:
+        return false;
+    }
+}
+
+node::node(options opts)
+    : opt_(std::move(opts)),
+      home_(std::make_unique<home_store>(opt_.self, opt_.node_count, opt_.home_bytes)),
+      loop_(event_loop::options{opt_.identity, opt_.peers, opt_.injector, &opt_.counters->transport, opt_.name}, *this),
+      refusal_(new std::atomic<std::uint8_t>[opt_.node_count]) {
+    for (node_id n = 0; n < opt_.node_count; ++n) refusal_[n].store(0, std::memory_order_relaxed);
+}
+
+result<std::unique_ptr<node>> node::start(options opts, const peer_address& listen_on) {
+    std::unique_ptr<node> n(new node(std::move(opts)));
+    auto port = n->loop_.start(listen_on);
+    if (!port) return port.error();
+    return n;
+}
+
+node::~node() { loop_.stop(); }
+
+deadline node::home_deadline() const noexcept {
+    // A little shorter than the requester's own deadline, so that the requester learns the
+    // precise reason from the home instead of running into its own timeout.
+    return deadline::after(milliseconds(std::max<std::uint32_t>(timeout_ms() * 3 / 4, 1)));
+}
+
+void node::set_online(bool online) {
+    online_.store(online, std::memory_order_relaxed);
+    loop_.set_online(online);
+}
+
+void node::set_refusal(node_id from, void_reason r) noexcept {
+    if (from < opt_.node_count) refusal_[from].store(static_cast<std::uint8_t>(r), std::memory_order_relaxed);
+}
+
+// ---- the page protocol ----------------------------------------------------------------------------
+
+std::optional<failure> node::check(const home_request& r, const home_page& p) const {
+    if (r.op == wire::msg::free || r.op == wire::msg::revoke) return std::nullopt; // steps of a granted free/revoke
+    if (!p.allocated) {
+        if (r.op == wire::msg::putback) return std::nullopt; // a late write-back of freed memory: nothing to do
+        return p.cap_gen == 0 ? never_allocated : freed_memory;
+    }
+    if (p.state == dir_state::lost && r.op != wire::msg::putback) return lost_page;
+    return std::nullopt;
+}
+
+std::vector<node::target> node::plan(const home_request& r, home_page& p, std::uint32_t index) {
+    std::vector<target> out;
+    sharer_set s = home_->sharers(index);
+    const bool exclusive = p.state == dir_state::exclusive && p.owner != no_node;
+    switch (r.op) {
+    case wire::msg::read_shared:
+        if (exclusive && p.owner != r.requester) out.push_back({p.owner, true});
+        break;
+    case wire::msg::read_exclusive:
+        for (node_id n : s.members())
+            if (n != r.requester) out.push_back({n, false});
+        if (exclusive && p.owner != r.requester) out.push_back({p.owner, false});
+        break;
+    case wire::msg::write_bytes:
+    case wire::msg::fetch_add:
+    case wire::msg::compare_swap:
+    case wire::msg::free:
+    case wire::msg::revoke:
+        // Every copy goes, the requester's own included: the bytes change at the home.
+        for (node_id n : s.members()) out.push_back({n, false});
+        if (exclusive) out.push_back({p.owner, false});
+        break;
+    default:
+        break;
+    }
+    return out;
+}
+
+void node::normalize(home_page& p, sharer_set s) noexcept {
+    if (p.state == dir_state::exclusive && p.owner == no_node) p.state = dir_state::unowned;
+    if (p.state != dir_state::exclusive && p.state != dir_state::lost) p.state = s.empty() ? dir_state::unowned : dir_state::shared;
+}
+
+void node::apply_ack(std::uint32_t index, home_page& p, const target& t, bool ok, failure f, bool had_copy,
+                     std::span<const std::byte> data, bool discard, std::optional<failure>& txn_failure) {
+    (void)had_copy;
+    sharer_set s = home_->sharers(index);
+    if (ok) {
+        if (data.size() == page_size && !discard && p.owner == t.node) {
+            std::memcpy(home_->bytes(index), data.data(), page_size); // the exclusive copy comes home
+            ++p.generation;
+        }
+        if (p.owner == t.node) p.owner = no_node;
+        if (t.downgrade)
+            s.add(t.node);
+        else
+            s.remove(t.node);
+        if (p.state == dir_state::exclusive && p.owner == no_node) p.state = dir_state::unowned;
+        normalize(p, s);
+        return;
+    }
+    if (f.reason == void_reason::node_crashed || f.reason == void_reason::unreachable) {
+        // A dead node's cache died with it: it holds no copy any more. If it held the only
+        // current copy, those writes are lost: the page is VOID from now on, never stale data.
+        s.remove(t.node);
+        if (p.owner == t.node) {
+            p.owner = no_node;
+            if (!discard) {
+                p.state = dir_state::lost;
+                log::coherence().error("node {} died holding page {:#x} exclusive: its latest writes are lost",
+                                       t.node, make_addr(opt_.self, std::uint64_t{index} * page_size));
+            }
+        }
+        normalize(p, s);
+        return;
+    }
+    // TIMEOUT / PARTITION: the node may still hold its copy; it stays recorded and the request fails.
+    if (!txn_failure) txn_failure = f;
+}
+
+void node::invalidate_self(std::uint32_t index, home_page& p, const target& t, std::uint32_t epoch, bool discard,
+                           std::optional<failure>& txn_failure) {
+    alignas(64) std::byte buf[page_size];
+    cache::invalidation inv;
+    if (opt_.local_cache != nullptr)
+        inv = opt_.local_cache->invalidate(make_addr(opt_.self, std::uint64_t{index} * page_size), epoch, t.downgrade, buf);
+    apply_ack(index, p, t, true, failure{}, inv.had_copy, inv.had_data ? std::span<const std::byte>(buf, page_size)
+                                                                        : std::span<const std::byte>{},
+              discard, txn_failure);
+}
+
+void node::finish(home_request& r, home_page& p, std::uint32_t index, bool requester_was_sharer) {
+    sharer_set s = home_->sharers(index);
+    std::byte* bytes = home_->bytes(index);
+    home_outcome o;
+    switch (r.op) {
+    case wire::msg::read_shared:
+        if (p.state == dir_state::exclusive && p.owner == r.requester) {
+            // The owner asks for a shared copy: it no longer holds its grant (it was discarded as
+            // stale), so it never wrote; the home's bytes are current.
+            p.owner = no_node;
+        }
+        s.add(r.requester);
+        p.state = dir_state::shared;
+        o.epoch = ++p.epoch;
+        o.arg0 = p.generation;
+        o.page = bytes;
+        break;
+    case wire::msg::read_exclusive:
+        s.clear();
+        p.state = dir_state::exclusive;
+        p.owner = r.requester;
+        ++p.generation; // the grant is for writing
+        o.epoch = ++p.epoch;
+        o.arg0 = p.generation;
+        if (requester_was_sharer && (r.flags & wire::flag::need_data) == 0)
+            o.flags = wire::flag::is_sharer; // its copy is current: no need to send the bytes
+        else
+            o.page = bytes;
+        break;
+    case wire::msg::write_bytes: {
+        std::size_t off = r.address & (page_size - 1);
+        std::memcpy(bytes + off, r.data.data(), r.data.size());
+        ++p.generation;
+        ++p.epoch;
+        o.arg0 = p.generation;
+        break;
+    }
+    case wire::msg::fetch_add: {
+        std::size_t off = r.address & (page_size - 1);
+        std::uint64_t old;
+        std::memcpy(&old, bytes + off, 8);
+        std::uint64_t now = old + r.arg0;
+        std::memcpy(bytes + off, &now, 8);
+        ++p.generation;
+        ++p.epoch;
+        o.arg0 = old;
+        break;
+    }
+    case wire::msg::compare_swap: {
+        std::size_t off = r.address & (page_size - 1);
+        std::uint64_t old;
+        std::memcpy(&old, bytes + off, 8);
+        if (old == r.arg0) {
+            std::memcpy(bytes + off, &r.arg1, 8);
+            ++p.generation;
+            ++p.epoch;
+            o.arg1 = 1;
+        }
+        o.arg0 = old;
+        break;
+    }
+    case wire::msg::putback:
+        if (p.state == dir_state::exclusive && p.owner == r.requester && r.data.size() == page_size) {
+            std::memcpy(bytes, r.data.data(), page_size);
+            ++p.generation;
+            p.owner = no_node;
+            s.clear();
+            if (r.flags & wire::flag::keep_shared) s.add(r.requester);
+            p.state = s.empty() ? dir_state::unowned : dir_state::shared;
+            o.epoch = ++p.epoch;
+            o.arg1 = 1; // applied
+        }
+        o.arg0 = p.generation;
+        break;
+    case wire::msg::free:
+    case wire::msg::revoke:
+        s.clear();
+        p.owner = no_node;
+        if (p.state != dir_state::lost || r.op == wire::msg::free) p.state = dir_state::unowned;
+        ++p.epoch;
+        break;
+    default:
+        break;
+    }
+    r.done(o);
+}
+
+bool node::try_serve_inline(home_request& r) {
+    std::uint32_t index = page_index_of(r.address);
+    home_page& p = home_->page(index);
+    spin_guard g(p.lock);
+    if (p.busy) return false;
+    if (auto f = check(r, p)) {
+        r.done(home_outcome::fail(*f));
+        return true;
+    }
+    auto targets = plan(r, p, index);
+    for (auto& t : targets)
+        if (t.node != opt_.self) return false; // another node must act: the service thread runs it
+    bool was_sharer = home_->sharers(index).has(r.requester);
+    std::optional<failure> f;
+    if (!targets.empty()) {
+        std::uint32_t epoch = ++p.epoch;
+        for (auto& t : targets) invalidate_self(index, p, t, epoch, discards_owner_data(r.op), f);
+    }
+    if (f)
+        r.done(home_outcome::fail(*f));
+    else
+        finish(r, p, index, was_sharer);
+    return true;
+}
+
+void node::serve(home_request r) {
+    const std::uint32_t index = page_index_of(r.address);
+    home_page& p = home_->page(index);
+    auto t = std::make_shared<transaction>();
+    std::vector<target> remote;
+    std::uint32_t epoch = 0;
+    {
+        spin_guard g(p.lock);
+        if (p.busy) {
+            waiting_[index].push_back(std::move(r));
+            return;
+        }
+        if (auto f = check(r, p)) {
+            r.done(home_outcome::fail(*f));
+            return;
+        }
+        auto targets = plan(r, p, index);
+        bool was_sharer = home_->sharers(index).has(r.requester);
+        std::optional<failure> f;
+        if (!targets.empty()) epoch = ++p.epoch;
+        for (auto& tg : targets) {
+            if (tg.node == opt_.self)
+                invalidate_self(index, p, tg, epoch, discards_owner_data(r.op), f);
+            else
+                remote.push_back(tg);
+        }
+        if (remote.empty()) {
+            if (f)
+                r.done(home_outcome::fail(*f));
+            else
+                finish(r, p, index, was_sharer);
+            return;
+        }
+        p.busy = 1;
+        t->request = std::move(r);
+        t->index = index;
+        t->pending = remote.size();
+        t->failure_ = f;
+        t->requester_was_sharer = was_sharer;
+    }
+    const std::uint64_t page = make_addr(opt_.self, std::uint64_t{index} * page_size);
+    const deadline dl = home_deadline();
+    for (const target& tg : remote) {
+        bump(opt_.counters->invalidations_sent);
+        wire::message m{.type = wire::msg::invalidate, .flags = static_cast<std::uint16_t>(tg.downgrade ? wire::flag::downgrade : 0),
+                        .address = page, .epoch = epoch};
+        loop_.call(tg.node, m, dl, [this, t, tg](result<async_reply> res) {
+            home_page& pg = home_->page(t->index);
+            {
+                spin_guard g(pg.lock);
+                if (res.ok())
+                    apply_ack(t->index, pg, tg, true, failure{}, (res->header.flags & wire::flag::had_copy) != 0,
+                              res->payload, discards_owner_data(t->request.op), t->failure_);
+                else
+                    apply_ack(t->index, pg, tg, false, res.error(), false, {}, discards_owner_data(t->request.op),
+                              t->failure_);
+            }
+            if (--t->pending == 0) complete(t);
+        });
+    }
+}
+
+void node::complete(std::shared_ptr<transaction> t) {
+    home_page& p = home_->page(t->index);
+    {
+        spin_guard g(p.lock);
+        if (t->failure_)
+            t->request.done(home_outcome::fail(*t->failure_));
+        else if (p.state == dir_state::lost && t->request.op != wire::msg::free && t->request.op != wire::msg::revoke)
+            t->request.done(home_outcome::fail(lost_page));
+        else
+            finish(t->request, p, t->index, t->requester_was_sharer);
+        p.busy = 0;
+    }
+    drain(t->index);
+}
+
+void node::drain(std::uint32_t index) {
+    auto it = waiting_.find(index);
+    while (it != waiting_.end() && !it->second.empty()) {
+        if (home_->page(index).busy) return; // (read without the lock: only this thread sets it)
+        home_request next = std::move(it->second.front());
+        it->second.pop_front();
+        serve(std::move(next));
+        it = waiting_.find(index);
+    }
+    if (it != waiting_.end() && it->second.empty()) waiting_.erase(it);
+}
+
+home_outcome node::serve_local(home_request r, deadline dl) {
+    // Inline: the outcome is copied out while `done` runs.
+    struct local_result {
+        std::uint32_t done = 0;
+        home_outcome out;
+        alignas(64) std::byte page[page_size];
+    };
+    auto st = std::make_shared<local_result>();
+    r.done = [st](const home_outcome& o) {
+        st->out = o;
+        if (o.page != nullptr) {
+            std::memcpy(st->page, o.page, page_size);
+            st->out.page = st->page;
+        }
+        std::atomic_ref<std::uint32_t>(st->done).store(1, std::memory_order_release);
+        futex_wake_all(st->done);
+    };
+    if (!try_serve_inline(r)) {
+        if (loop_.in_loop_thread()) {
+            log::coherence().error("a local request needing other nodes was made on the service thread");
+            return home_outcome::fail(failure{fetch_status::remote_error, void_reason::none});
+        }
+        bump(opt_.counters->handoffs, 2); // to the service thread and back
+        loop_.post([this, req = std::move(r)]() mutable { serve(std::move(req)); });
+        if (!futex_wait_until(st->done, 0, dl)) return home_outcome::fail(failure::of(void_reason::timeout));
+    }
+    std::atomic_thread_fence(std::memory_order_acquire);
+    return st->out;
+}
+
+node::page_snapshot node::snapshot(std::uint32_t index) {
+    page_snapshot out;
+    if (!home_->valid_page(index)) return out;
+    home_page& p = home_->page(index);
+    spin_guard g(p.lock);
+    out.valid = true;
+    out.state = p.state;
+    out.owner = p.owner;
+    out.sharers = home_->sharers(index).members();
+    out.generation = p.generation;
+    out.cap_gen = p.cap_gen;
+    out.epoch = p.epoch;
+    out.allocated = p.allocated != 0;
+    return out;
+}
+
+// ---- requests from the network ---------------------------------------------------------------------
+
+void node::on_request(const wire::frame_header& h, std::span<const std::byte> payload, responder r) noexcept {
+    try {
+        const wire::msg type = wire::type_of(h);
+        reply_fn reply = [this, r](const wire::message& m) { loop_.reply(r, m); };
+        auto refused = static_cast<void_reason>(refusal_[h.source].load(std::memory_order_relaxed));
+        const bool memory_op = is_page_op(type) || type == wire::msg::alloc || type == wire::msg::get_generation ||
+                               type == wire::msg::get_global_gen;
+        if (memory_op && refused != void_reason::none) {
+            reply(failed(failure::of(refused)));
+            return;
+        }
+        switch (type) {
+        case wire::msg::read_shared:
+        case wire::msg::read_exclusive:
+        case wire::msg::write_bytes:
+        case wire::msg::fetch_add:
+        case wire::msg::compare_swap:
+        case wire::msg::putback:
+            handle_page_request(h, payload, r);
+            return;
+        case wire::msg::invalidate: handle_invalidate(h, r); return;
+        case wire::msg::alloc: handle_alloc(h, reply); return;
+        case wire::msg::free: handle_free(h.address, reply); return;
+        case wire::msg::revoke: handle_revoke(h.address, reply); return;
+        case wire::msg::get_generation:
+        case wire::msg::get_global_gen: handle_generation(h, reply); return;
+        case wire::msg::publish:
+            handle_publish(std::string(reinterpret_cast<const char*>(payload.data()), payload.size()), h.address, reply);
+            return;
+        case wire::msg::lookup:
+            handle_lookup(std::string(reinterpret_cast<const char*>(payload.data()), payload.size()),
+                          static_cast<std::uint32_t>(h.arg0), reply);
+            return;
+        case wire::msg::barrier: handle_barrier(h.source, h.arg0, static_cast<std::uint32_t>(h.arg1), reply); return;
+        case wire::msg::ping: reply(wire::message{}); return;
+        case wire::msg::set_refusal: {
+            auto why = static_cast<void_reason>(h.arg0);
+            if (why != void_reason::none && why != void_reason::permission && why != void_reason::generation) {
+                reply(failed(failure{fetch_status::remote_error, void_reason::none}));
+                return;
+            }
+            set_refusal(h.source, why);
+            reply(wire::message{});
+            return;
+        }
+        case wire::msg::node_info: {
+            std::string text = info_text();
+            wire::message m;
+            m.payload = std::span<const std::byte>(reinterpret_cast<const std::byte*>(text.data()), text.size());
+            reply(m);
+            return;
+        }
+        default:
+            reply(failed(failure{fetch_status::remote_error, void_reason::none}));
+            return;
+        }
+    } catch (const std::exception& e) {
+        log::coherence().error("node {}: request from node {} failed: {}", opt_.self, h.source, e.what());
+        loop_.reply(r, failed(failure{fetch_status::remote_error, void_reason::none}));
+    }
+}
+
+void node::handle_page_request(const wire::frame_header& h, std::span<const std::byte> payload, const responder& r) {
+    const wire::msg type = wire::type_of(h);
+    const std::uint64_t addr = h.address;
+    // Validate everything the sender controls before it reaches the directory.
+    const bool word_op = type == wire::msg::fetch_add || type == wire::msg::compare_swap;
+    const std::size_t off = addr & (page_size - 1);
+    bool ok = is_aether(addr) && node_of(addr) == opt_.self && home_->valid_page(page_index_of(addr));
+    if (word_op) ok = ok && (addr & 7) == 0;
+    if (type == wire::msg::write_bytes) ok = ok && !payload.empty() && off + payload.size() <= page_size;
+    if (type == wire::msg::putback) ok = ok && off == 0 && payload.size() == page_size;
+    if ((type == wire::msg::read_shared || type == wire::msg::read_exclusive)) ok = ok && off == 0;
+    if (!ok) {
+        loop_.reply(r, failed(home_->valid_page(page_index_of(addr)) || !is_aether(addr)
+                                  ? failure{fetch_status::invalid_addr, void_reason::permission}
+                                  : never_allocated));
+        return;
+    }
+    home_request req;
+    req.op = type;
+    req.requester = h.source;
+    req.address = addr;
+    req.arg0 = h.arg0;
+    req.arg1 = h.arg1;
+    req.flags = h.flags;
+    req.data.assign(payload.begin(), payload.end());
+    req.done = [this, r](const home_outcome& o) { loop_.reply(r, to_message(o)); };
+    serve(std::move(req));
+}
+
+void node::handle_invalidate(const wire::frame_header& h, const responder& r) {
+    wire::message m;
+    alignas(64) std::byte buf[page_size];
+    if (opt_.local_cache != nullptr && is_aether(h.address)) {
+        auto inv = opt_.local_cache->invalidate(page_floor(h.address), h.epoch, (h.flags & wire::flag::downgrade) != 0, buf);
+        if (inv.had_copy) m.flags |= wire::flag::had_copy;
+        if (inv.had_data) m.payload = std::span<const std::byte>(buf, page_size);
+    }
+    loop_.reply(r, m);
+}
+
+void node::handle_alloc(const wire::frame_header& h, const reply_fn& reply) {
+    auto a = home_->allocate(h.arg0);
+    if (!a) {
+        reply(failed(failure{fetch_status::oom, void_reason::none}));
+        return;
+    }
+    wire::message m;
+    m.address = make_addr(opt_.self, std::uint64_t{a->first} * page_size);
+    m.arg0 = a->cap_gen;
+    reply(m);
+}
+
+void node::for_each_page_step(wire::msg op, const home_store::allocation& a,
+                              std::function<void(std::optional<failure>)> finally) {
+    struct progress {
+        std::size_t left;
+        std::optional<failure> failure_;
+        std::function<void(std::optional<failure>)> finally;
+    };
+    auto pr = std::make_shared<progress>(progress{a.pages, std::nullopt, std::move(finally)});
+    for (std::uint32_t i = a.first; i < a.first + a.pages; ++i) {
+        home_request req;
+        req.op = op;
+        req.requester = opt_.self;
+        req.address = make_addr(opt_.self, std::uint64_t{i} * page_size);
+        // `done` runs under the page lock: only record; the last step finishes on the loop.
+        req.done = [this, pr](const home_outcome& o) {
+            if (!o.ok && !pr->failure_) pr->failure_ = o.error;
+            if (--pr->left == 0) loop_.post([pr] { pr->finally(pr->failure_); });
+        };
+        serve(std::move(req));
+    }
+}
+
+void node::handle_free(std::uint64_t addr, reply_fn reply) {
+    if (!is_aether(addr) || node_of(addr) != opt_.self || (addr & (page_size - 1)) != 0) {
+        reply(failed(failure{fetch_status::invalid_addr, void_reason::permission}));
+        return;
+    }
+    const std::uint32_t index = page_index_of(addr);
+    auto a = home_->valid_page(index) ? home_->begin_free(index) : std::nullopt;
+    if (!a) {
+        // Not the start of a live allocation: never allocated, or freed already.
+        bool ever = false;
+        if (home_->valid_page(index)) {
+            spin_guard g(home_->page(index).lock);
+            ever = home_->page(index).cap_gen != 0;
+        }
+        reply(failed(ever ? freed_memory : never_allocated));
+        return;
+    }
+    auto alloc = *a;
+    for_each_page_step(wire::msg::free, alloc, [this, alloc, reply](std::optional<failure> f) {
+        if (f) {
+            // Some node could not be told; its copy may live on, so the pages are not reused.
+            log::coherence().warn("free of {:#x}: pages kept out of use: {}", make_addr(opt_.self, std::uint64_t{alloc.first} * page_size),
+                                  to_string(f->reason));
+            reply(failed(*f));
+            return;
+        }
+        home_->finish_free(alloc);
+        reply(wire::message{});
+    });
+}
+
+void node::handle_revoke(std::uint64_t addr, reply_fn reply) {
+    if (!is_aether(addr) || node_of(addr) != opt_.self || !home_->valid_page(page_index_of(addr))) {
+        reply(failed(failure{fetch_status::invalid_addr, void_reason::permission}));
+        return;
+    }
+    auto a = home_->revoke(page_index_of(addr));
+    if (!a) {
+        home_page& p = home_->page(page_index_of(addr));
+        spin_guard g(p.lock);
+        reply(failed(p.cap_gen != 0 ? freed_memory : never_allocated));
+        return;
+    }
+    std::uint64_t gen = a->cap_gen;
+    for_each_page_step(wire::msg::revoke, *a, [reply, gen](std::optional<failure> f) {
+        if (f) {
+            reply(failed(*f));
+            return;
+        }
+        wire::message m;
+        m.arg0 = gen;
+        reply(m);
+    });
+}
+
+void node::handle_generation(const wire::frame_header& h, const reply_fn& reply) {
+    const std::uint64_t addr = h.address;
+    if (!is_aether(addr) || node_of(addr) != opt_.self || !home_->valid_page(page_index_of(addr))) {
+        reply(failed(failure{fetch_status::invalid_addr, void_reason::permission}));
+        return;
+    }
+    home_page& p = home_->page(page_index_of(addr));
+    wire::message m;
+    spin_guard g(p.lock);
+    if (!p.allocated) {
+        reply(failed(p.cap_gen == 0 ? never_allocated : freed_memory));
+        return;
+    }
+    m.arg0 = wire::type_of(h) == wire::msg::get_generation ? p.generation : p.cap_gen;
+    reply(m);
+}
+
+// ---- local entry points -----------------------------------------------------------------------------
+
+result<wire::message> node::run_on_loop(std::function<void(reply_fn)> fn, deadline dl, std::vector<std::byte>* payload_out) {
+    struct state {
+        std::uint32_t done = 0;
+        wire::message m;
+        std::vector<std::byte> payload;
+    };
+    auto st = std::make_shared<state>();
+    bump(opt_.counters->handoffs, 2);
+    loop_.post([fn = std::move(fn), st] {
+        fn([st](const wire::message& m) {
+            if (std::atomic_ref<std::uint32_t>(st->done).load(std::memory_order_relaxed) != 0) return;
+            st->m = m;
+            st->payload.assign(m.payload.begin(), m.payload.end());
+            st->m.payload = {};
+            std::atomic_ref<std::uint32_t>(st->done).store(1, std::memory_order_release);
+            futex_wake_all(st->done);
+        });
+    });
+    if (!futex_wait_until(st->done, 0, dl)) return failure::of(void_reason::timeout);
+    if (st->m.status != fetch_status::ok) return failure{st->m.status, st->m.reason};
+    if (payload_out) *payload_out = std::move(st->payload);
+    return st->m;
+}
+
+bool node::resize_home(std::size_t bytes) {
+    if (home_->live_allocations() != 0) return false;
+    // Swapped on the service thread, so no request it is serving sees the old store go away.
+    auto r = run_on_loop(
+        [this, bytes](reply_fn reply) {
+            home_ = std::make_unique<home_store>(opt_.self, opt_.node_count, bytes);
+            reply(wire::message{});
+        },
+        deadline::after(milliseconds(10'000)));
+    return r.ok();
+}
+
+result<home_store::allocation> node::allocate_local(std::size_t bytes) {
+    auto a = home_->allocate(bytes);
+    if (!a) return failure{fetch_status::oom, void_reason::none};
+    return *a;
+}
+
+result<void> node::free_local(std::uint64_t addr, deadline dl) {
+    auto r = run_on_loop([this, addr](reply_fn reply) { handle_free(addr, std::move(reply)); }, dl);
+    if (!r) return r.error();
+    return success();
+}
+
+result<std::uint64_t> node::revoke_local(std::uint64_t addr, deadline dl) {
+    auto r = run_on_loop([this, addr](reply_fn reply) { handle_revoke(addr, std::move(reply)); }, dl);
+    if (!r) return r.error();
+    return r->arg0;
+}
+
+result<std::uint64_t> node::generation_local(std::uint64_t addr) {
+    wire::frame_header h{};
+    h.type = static_cast<std::uint8_t>(wire::msg::get_generation);
+    h.address = addr;
+    wire::message out;
+    handle_generation(h, [&out](const wire::message& m) { out = m; });
+    if (out.status != fetch_status::ok) return failure{out.status, out.reason};
+    return out.arg0;
+}
+
+result<std::uint64_t> node::global_gen_local(std::uint64_t addr) {
+    wire::frame_header h{};
+    h.type = static_cast<std::uint8_t>(wire::msg::get_global_gen);
+    h.address = addr;
+    wire::message out;
+    handle_generation(h, [&out](const wire::message& m) { out = m; });
+    if (out.status != fetch_status::ok) return failure{out.status, out.reason};
+    return out.arg0;
+}
+
+result<void> node::barrier_local(std::uint64_t seq, std::uint32_t timeout_ms, deadline dl) {
+    auto r = run_on_loop(
+        [this, seq, timeout_ms](reply_fn reply) { handle_barrier(opt_.self, seq, timeout_ms, std::move(reply)); }, dl);
+    if (!r) return r.error();
+    return success();
+}
+
+result<void> node::publish_local(const std::string& name, std::uint64_t addr, deadline dl) {
+    auto r = run_on_loop([this, name, addr](reply_fn reply) { handle_publish(name, addr, reply); }, dl);
+    if (!r) return r.error();
+    return success();
+}
+
+result<std::uint64_t> node::lookup_local(const std::string& name, std::uint32_t wait_ms, deadline dl) {
+    auto r = run_on_loop([this, name, wait_ms](reply_fn reply) { handle_lookup(name, wait_ms, std::move(reply)); }, dl);
+    if (!r) return r.error();
+    return r->address;
+}
+
+// ---- coordinator services (node 0) ---------------------------------------------------------------
+
+void node::handle_publish(std::string name, std::uint64_t addr, const reply_fn& reply) {
+    if (name.empty() || name.size() > 255) {
+        reply(failed(failure{fetch_status::remote_error, void_reason::none}));
+        return;
+    }
+    names_[name] = addr;
+    if (auto it = lookups_.find(name); it != lookups_.end()) {
+        wire::message found;
+        found.address = addr;
+        for (auto& w : it->second) {
+            loop_.cancel_timer(w.timer);
+            w.reply(found);
+        }
+        lookups_.erase(it);
+    }
+    reply(wire::message{});
+}
+
+void node::handle_lookup(std::string name, std::uint32_t wait_ms, reply_fn reply) {
+    if (auto it = names_.find(name); it != names_.end()) {
+        wire::message m;
+        m.address = it->second;
+        reply(m);
+        return;
+    }
+    if (wait_ms == 0) {
+        reply(failed(failure{fetch_status::not_found, void_reason::timeout}));
+        return;
+    }
+    std::uint64_t id = next_lookup_id_++;
+    std::uint64_t timer = loop_.add_timer(deadline::after(milliseconds(wait_ms)), [this, name, id] {
+        auto it = lookups_.find(name);
+        if (it == lookups_.end()) return;
+        auto& v = it->second;
+        for (auto w = v.begin(); w != v.end(); ++w)
+            if (w->id == id) {
+                w->reply(failed(failure{fetch_status::not_found, void_reason::timeout}));
+                v.erase(w);
+                break;
+            }
+        if (v.empty()) lookups_.erase(it);
+    });
+    lookups_[name].push_back(parked_lookup{std::move(reply), timer, id});
+}
+
+void node::handle_barrier(node_id from, std::uint64_t seq, std::uint32_t wait_ms, reply_fn reply) {
+    if (opt_.self != 0 || from >= opt_.node_count) {
+        reply(failed(failure{fetch_status::remote_error, void_reason::none})); // only node 0 coordinates
+        return;
+    }
+    barrier_round& round = rounds_[seq];
+    if (round.arrived.empty()) round.arrived.assign(opt_.node_count, false);
+    round.arrived[from] = true;
+
+    auto active = [this](node_id n) { return !opt_.is_passive || !opt_.is_passive(n); };
+    bool all_arrived = true;
+    for (node_id n = 0; n < opt_.node_count; ++n)
+        if (active(n) && !round.arrived[n]) all_arrived = false;
+    if (all_arrived) {
+        reply(wire::message{});
+        for (auto& w : round.waiters) {
+            loop_.cancel_timer(w.timer);
+            w.reply(wire::message{});
+        }
+        rounds_.erase(seq);
+        return;
+    }
+    // Each waiter gives up at its own deadline (VOID, TIMEOUT); the others keep waiting.
+    std::uint64_t id = next_waiter_id_++;
+    std::uint64_t timer = loop_.add_timer(deadline::after(milliseconds(std::max<std::uint32_t>(wait_ms, 1))), [this, seq, id] {
+        auto it = rounds_.find(seq);
+        if (it == rounds_.end()) return;
+        auto& ws = it->second.waiters;
+        for (auto w = ws.begin(); w != ws.end(); ++w)
+            if (w->id == id) {
+                w->reply(failed(failure::of(void_reason::timeout)));
+                ws.erase(w);
+                break;
+            }
+        if (ws.empty()) rounds_.erase(it);
+    });
+    round.waiters.push_back(barrier_waiter{id, timer, std::move(reply)});
+    if (liveness_timer_ == 0)
+        liveness_timer_ = loop_.add_timer(deadline::after_ns(liveness_check_ns), [this] { check_barrier_liveness(); });
+}
+
+void node::check_barrier_liveness() {
+    liveness_timer_ = 0;
+    if (rounds_.empty()) return;
+    // A node that was up and now refuses connections will never arrive: fail the barrier at once
+    // instead of letting every other node run into its deadline.
+    std::vector<node_id> missing;
+    for (node_id n = 0; n < opt_.node_count; ++n) {
+        if (n == opt_.self || (opt_.is_passive && opt_.is_passive(n)) || !opt_.peers->ever_alive(n)) continue;
+        for (auto& [seq, round] : rounds_)
+            if (!round.arrived[n]) {
+                missing.push_back(n);
+                break;
+            }
+    }
+    for (node_id n : missing) {
+        loop_.call(n, wire::message{.type = wire::msg::ping}, deadline::after(milliseconds(1000)), [this, n](result<async_reply> r) {
+            if (r.ok() || (r.error().reason != void_reason::node_crashed && r.error().reason != void_reason::partition)) return;
+            log::runtime().warn("barrier: node {} is down ({}); failing the barrier", n, to_string(r.error().reason));
+            for (auto& [seq, round] : rounds_)
+                for (auto& w : round.waiters) {
+                    loop_.cancel_timer(w.timer);
+                    w.reply(failed(r.error()));
+                }
+            rounds_.clear();
+        });
+    }
+    liveness_timer_ = loop_.add_timer(deadline::after_ns(liveness_check_ns), [this] { check_barrier_liveness(); });
+}
+
+std::string node::info_text() {
+    std::ostringstream os;
+    os << "node " << opt_.self << " of " << opt_.node_count << "\n";
+    os << "home pages " << home_->page_count() << " free " << home_->free_pages() << " allocations "
+       << home_->live_allocations() << "\n";
+    os << "invalidations_sent " << opt_.counters->invalidations_sent.load() << " invalidations_received "
+       << opt_.counters->invalidations_received.load() << "\n";
+    return os.str();
+}
+
+void node::on_peer_restarted(node_id n) noexcept {
+    // The restarted process has an empty cache: it holds no copy, and writes it held exclusive
+    // are gone. Every entry that names it is corrected now, not when someone trips over it.
+    for (std::uint32_t i = 0; i < home_->page_count(); ++i) {
+        home_page& p = home_->page(i);
+        spin_guard g(p.lock);
+        if (p.cap_gen == 0) continue;
+        sharer_set s = home_->sharers(i);
+        if (s.has(n)) s.remove(n);
+        if (p.state == dir_state::exclusive && p.owner == n) {
+            p.owner = no_node;
+            p.state = p.allocated ? dir_state::lost : dir_state::unowned;
+        }
+        normalize(p, s);
+    }
+}
+
+} // namespace aether

@@ -1,0 +1,211 @@
+// node: one Aether node's home side, the directory protocol that guards its pages, and its
+// service thread (an event_loop). The process's own node also has a cache (the window); in-process
+// simulated nodes are nodes without one.
+//
+// Every request for a home page is serialized per page. A request that needs no other node to act
+// (the common case) completes at once under the page lock, on the thread that received it. One that
+// must first invalidate copies or recall an exclusive copy marks the page busy, sends the
+// invalidations in parallel from the service thread, and completes when every acknowledgement is in;
+// requests that meet a busy page wait in its queue. See docs/protocol.md.
+#pragma once
+#include "aether/internal/guard.hpp"
+
+#include "aether/internal/address.hpp"
+#include "aether/internal/clock.hpp"
+#include "aether/internal/result.hpp"
+#include "runtime/home.hpp"
+#include "runtime/stats.hpp"
+#include "transport/event_loop.hpp"
+#include "transport/fault_injection.hpp"
+#include "transport/peers.hpp"
+#include "transport/sync_client.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace aether {
+
+class cache;
+
+// What a home answers. `page` (4 KiB of home bytes) is valid only while the completion runs.
+struct home_outcome {
+    bool ok = true;
+    failure error{};
+    std::uint64_t arg0 = 0;
+    std::uint64_t arg1 = 0;
+    std::uint32_t epoch = 0;
+    std::uint16_t flags = 0;
+    const std::byte* page = nullptr;
+
+    static home_outcome fail(failure f) {
+        home_outcome o;
+        o.ok = false;
+        o.error = f;
+        return o;
+    }
+};
+
+// One request to a home page (or a page step of free/revoke). `done` runs under the page lock, on
+// whichever thread completes the request, and must be short (copy bytes, queue a reply, wake).
+struct home_request {
+    wire::msg op = wire::msg::read_shared;
+    node_id requester = no_node;
+    std::uint64_t address = 0;
+    std::uint64_t arg0 = 0;
+    std::uint64_t arg1 = 0;
+    std::uint16_t flags = 0;
+    std::vector<std::byte> data;
+    std::function<void(const home_outcome&)> done;
+};
+
+class node final : public request_handler {
+public:
+    struct options {
+        node_id self = 0;
+        node_id node_count = 1;
+        std::size_t home_bytes = 0;
+        local_identity identity;
+        peer_table* peers = nullptr;
+        fault_injector* injector = nullptr; // the path from this node to others
+        cache* local_cache = nullptr;       // the process's own node only
+        const std::atomic<std::uint32_t>* timeout_ms = nullptr;
+        std::function<bool(node_id)> is_passive; // in-process simulated nodes: never join barriers
+        node_counters* counters = nullptr;
+        std::string name;
+    };
+
+    // Starts the node's service thread listening on `listen_on` (port 0: any free port).
+    static result<std::unique_ptr<node>> start(options opts, const peer_address& listen_on);
+    ~node() override;
+
+    [[nodiscard]] node_id id() const noexcept { return opt_.self; }
+    [[nodiscard]] std::uint16_t port() const noexcept { return loop_.port(); }
+    [[nodiscard]] bool online() const noexcept { return online_.load(std::memory_order_relaxed); }
+    void set_online(bool online);
+    home_store& home() noexcept { return *home_; }
+    // Replaces the home memory with one of `bytes` (only before anything was allocated).
+    bool resize_home(std::size_t bytes);
+    event_loop& loop() noexcept { return loop_; }
+    [[nodiscard]] bool has_cache() const noexcept { return opt_.local_cache != nullptr; }
+
+    // Requests this process makes for pages this node homes (app threads, the fault handler).
+    // Completes inline when no other node must act, otherwise on the service thread (two
+    // hand-offs), waiting at most until `dl`.
+    home_outcome serve_local(home_request r, deadline dl);
+
+    // Non-page requests made locally.
+    result<home_store::allocation> allocate_local(std::size_t bytes);
+    result<void> free_local(std::uint64_t addr, deadline dl);
+    result<std::uint64_t> revoke_local(std::uint64_t addr, deadline dl);
+    result<std::uint64_t> generation_local(std::uint64_t addr);
+    result<std::uint64_t> global_gen_local(std::uint64_t addr);
+    // Coordinator requests made locally when this node is the coordinator (node 0).
+    result<void> barrier_local(std::uint64_t seq, std::uint32_t timeout_ms, deadline dl);
+    result<void> publish_local(const std::string& name, std::uint64_t addr, deadline dl);
+    result<std::uint64_t> lookup_local(const std::string& name, std::uint32_t wait_ms, deadline dl);
+    // Sets the refusal (PERMISSION / GENERATION / none) this home applies to requests from `from`.
+    void set_refusal(node_id from, void_reason r) noexcept;
+
+    // The directory entry of a home page, copied under its lock.
+    struct page_snapshot {
+        bool valid = false;
+        dir_state state = dir_state::unowned;
+        node_id owner = no_node;
+        std::vector<node_id> sharers;
+        std::uint64_t generation = 0;
+        std::uint64_t cap_gen = 0;
+        std::uint32_t epoch = 0;
+        bool allocated = false;
+    };
+    page_snapshot snapshot(std::uint32_t page_index);
+
+    // request_handler (service thread)
+    void on_request(const wire::frame_header& h, std::span<const std::byte> payload, responder r) noexcept override;
+    void on_peer_restarted(node_id n) noexcept override;
+
+private:
+    explicit node(options opts);
+
+    struct transaction;
+    struct target {
+        node_id node;
+        bool downgrade;
+    };
+
+    using reply_fn = std::function<void(const wire::message&)>;
+
+    deadline home_deadline() const noexcept;
+    std::uint32_t timeout_ms() const noexcept { return opt_.timeout_ms->load(std::memory_order_relaxed); }
+
+    // The page protocol.
+    void serve(home_request r);                       // service thread
+    bool try_serve_inline(home_request& r);           // any thread: false if other nodes must act
+    std::optional<failure> check(const home_request& r, const home_page& p) const;
+    std::vector<target> plan(const home_request& r, home_page& p, std::uint32_t index);
+    void finish(home_request& r, home_page& p, std::uint32_t index, bool requester_was_sharer);
+    void apply_ack(std::uint32_t index, home_page& p, const target& t, bool ok, failure f, bool had_copy,
+                   std::span<const std::byte> data, bool discard, std::optional<failure>& txn_failure);
+    void invalidate_self(std::uint32_t index, home_page& p, const target& t, std::uint32_t epoch, bool discard,
+                         std::optional<failure>& txn_failure);
+    void complete(std::shared_ptr<transaction> t);
+    void drain(std::uint32_t index);
+    static void normalize(home_page& p, sharer_set s) noexcept;
+    static bool is_page_op(wire::msg m) noexcept;
+    static bool discards_owner_data(wire::msg m) noexcept { return m == wire::msg::free; }
+
+    // Request handlers (service thread).
+    void handle_page_request(const wire::frame_header& h, std::span<const std::byte> payload, const responder& r);
+    void handle_invalidate(const wire::frame_header& h, const responder& r);
+    void handle_alloc(const wire::frame_header& h, const reply_fn& reply);
+    void handle_free(std::uint64_t addr, reply_fn reply);
+    void handle_revoke(std::uint64_t addr, reply_fn reply);
+    void handle_generation(const wire::frame_header& h, const reply_fn& reply);
+    void handle_publish(std::string name, std::uint64_t addr, const reply_fn& reply);
+    void handle_lookup(std::string name, std::uint32_t wait_ms, reply_fn reply);
+    void handle_barrier(node_id from, std::uint64_t seq, std::uint32_t timeout_ms, reply_fn reply);
+    void check_barrier_liveness();
+    std::string info_text();
+    // Runs a per-page step of free/revoke for every page of an allocation, then `finally`.
+    void for_each_page_step(wire::msg op, const home_store::allocation& a, std::function<void(std::optional<failure>)> finally);
+
+    // Runs `fn(reply)` on the service thread and waits for its reply message.
+    result<wire::message> run_on_loop(std::function<void(reply_fn)> fn, deadline dl, std::vector<std::byte>* payload_out = nullptr);
+
+    options opt_;
+    std::unique_ptr<home_store> home_;
+    event_loop loop_;
+    std::atomic<bool> online_{true};
+    std::unique_ptr<std::atomic<std::uint8_t>[]> refusal_; // per requesting node: a void_reason
+
+    // Service-thread state.
+    std::unordered_map<std::uint32_t, std::deque<home_request>> waiting_;
+    std::unordered_map<std::string, std::uint64_t> names_;
+    struct parked_lookup {
+        reply_fn reply;
+        std::uint64_t timer;
+        std::uint64_t id;
+    };
+    std::unordered_map<std::string, std::vector<parked_lookup>> lookups_;
+    std::uint64_t next_lookup_id_ = 1;
+    struct barrier_waiter {
+        std::uint64_t id;
+        std::uint64_t timer;
+        reply_fn reply;
+    };
+    struct barrier_round {
+        std::vector<bool> arrived;
+        std::vector<barrier_waiter> waiters;
+    };
+    std::uint64_t next_waiter_id_ = 1;
+    std::map<std::uint64_t, barrier_round> rounds_;
+    std::uint64_t liveness_timer_ = 0;
+};
+
+} // namespace aether

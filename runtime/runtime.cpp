@@ -1,0 +1,515 @@
+// The requester side of every operation, and the assembly of window, cache and nodes.
+#include "runtime/runtime.hpp"
+
+#include "aether/internal/log.hpp"
+#include "transport/handshake.hpp"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace aether {
+
+namespace {
+
+// The status a reply carries when an operation succeeded at the transport level but the home
+// reported nothing more specific.
+const failure bad_address{fetch_status::invalid_addr, void_reason::permission};
+
+} // namespace
+
+runtime::runtime(const runtime_config& config)
+    : config_(config), timeout_ms_(config.timeout_ms), peers_(config.node_count), injector_(config.node_count),
+      is_sim_(new std::atomic<bool>[config.node_count]) {
+    for (node_id n = 0; n < config.node_count; ++n) is_sim_[n].store(false, std::memory_order_relaxed);
+}
+
+std::unique_ptr<runtime> runtime::create(const runtime_config& config, std::string& error) {
+    if (sodium_init() < 0) {
+        error = "libsodium failed to initialise";
+        return nullptr;
+    }
+    std::unique_ptr<runtime> rt(new runtime(config));
+    rt->identity_.self = config.self;
+    rt->identity_.incarnation = wire::random_u64() | 1; // never 0: 0 means "not seen"
+    rt->identity_.key = config.secret.empty() ? wire::cluster_key::random() : wire::cluster_key::from_secret(config.secret);
+
+    for (node_id n = 0; n < config.peers.size() && n < config.node_count; ++n) {
+        auto a = peer_address::parse(config.peers[n]);
+        if (!a) {
+            error = "cannot resolve the address of node " + std::to_string(n) + ": \"" + config.peers[n] + "\"";
+            return nullptr;
+        }
+        rt->peers_.set_address(n, *a);
+    }
+
+    rt->window_ = fault::window::create(config.node_count, config.mode, error);
+    if (!rt->window_) return nullptr;
+    rt->cache_ = std::make_unique<cache>(*rt->window_, config.node_count, rt->counters_);
+    rt->client_ = std::make_unique<sync_client>(rt->identity_, rt->peers_, rt->injector_, rt->counters_.transport);
+
+    node::options o;
+    o.self = config.self;
+    o.node_count = config.node_count;
+    o.home_bytes = config.home_bytes;
+    o.identity = rt->identity_;
+    o.peers = &rt->peers_;
+    o.injector = &rt->injector_;
+    o.local_cache = rt->cache_.get();
+    o.timeout_ms = &rt->timeout_ms_;
+    runtime* self = rt.get();
+    o.is_passive = [self](node_id n) { return self->is_sim_node(n); };
+    o.counters = &rt->counters_;
+    o.name = "aether-node" + std::to_string(config.self);
+
+    peer_address listen = peer_address::loopback(0);
+    if (auto own = rt->peers_.address(config.self)) listen = *own;
+    auto started = node::start(std::move(o), listen);
+    if (!started) {
+        error = "cannot start node " + std::to_string(config.self) + " listening on " + listen.text;
+        return nullptr;
+    }
+    rt->local_ = std::move(started.value());
+    if (config.peers.empty()) rt->peers_.set_address(config.self, peer_address::loopback(rt->local_->port()));
+    rt->peers_.mark_alive(config.self, rt->identity_.incarnation);
+    return rt;
+}
+
+runtime::~runtime() {
+    // Stop serving first (no thread touches the window after this), then release it.
+    {
+        std::lock_guard lock(sims_mu_);
+        for (auto& s : sims_) s.n.reset();
+        sims_.clear();
+    }
+    local_.reset();
+    client_.reset();
+    cache_.reset();
+    window_.reset();
+}
+
+// ---- nodes ------------------------------------------------------------------------------------------
+
+bool runtime::is_sim_node(node_id id) const noexcept {
+    return id < config_.node_count && is_sim_[id].load(std::memory_order_relaxed);
+}
+
+node* runtime::sim_node(node_id id) noexcept {
+    std::lock_guard lock(sims_mu_);
+    for (auto& s : sims_)
+        if (s.n->id() == id) return s.n.get();
+    return nullptr;
+}
+
+runtime::add_result runtime::add_sim_node(node_id id, std::size_t bytes) {
+    if (id >= config_.node_count) return add_result::out_of_range;
+    std::lock_guard lock(sims_mu_);
+    // The local node counts as one of the MAX_SIM_NODES in-process nodes once it is configured.
+    if (id == config_.self) {
+        if (local_sized_) return add_result::duplicate;
+        if (sims_.size() + 1 > SERAPH_AETHER_MAX_SIM_NODES) return add_result::too_many;
+        if (!local_->resize_home(bytes)) return add_result::failed;
+        local_sized_ = true;
+        return add_result::added;
+    }
+    if (is_sim_[id].load(std::memory_order_relaxed)) return add_result::duplicate;
+    if (sims_.size() + (local_sized_ ? 1 : 0) >= SERAPH_AETHER_MAX_SIM_NODES) return add_result::too_many;
+    if (!config_.peers.empty()) return add_result::failed; // a cluster of processes has no simulated nodes
+
+    sim s;
+    s.injector = std::make_unique<fault_injector>(config_.node_count);
+    s.counters = std::make_unique<node_counters>();
+    node::options o;
+    o.self = id;
+    o.node_count = config_.node_count;
+    o.home_bytes = bytes;
+    o.identity = local_identity{id, wire::random_u64() | 1, identity_.key};
+    o.peers = &peers_;
+    o.injector = s.injector.get();
+    o.timeout_ms = &timeout_ms_;
+    runtime* self = this;
+    o.is_passive = [self](node_id n) { return self->is_sim_node(n); };
+    o.counters = s.counters.get();
+    o.name = "aether-sim" + std::to_string(id);
+    auto started = node::start(std::move(o), peer_address::loopback(0));
+    if (!started) return add_result::failed;
+    s.n = std::move(started.value());
+    peers_.set_address(id, peer_address::loopback(s.n->port()));
+    peers_.mark_known(id); // this process started it: a refusal later means it went down
+    is_sim_[id].store(true, std::memory_order_relaxed);
+    sims_.push_back(std::move(s));
+    return add_result::added;
+}
+
+void runtime::set_node_online(node_id id, bool online) {
+    if (id >= config_.node_count) return;
+    if (id == config_.self) {
+        local_->set_online(online);
+        return;
+    }
+    if (node* n = sim_node(id)) {
+        n->set_online(online);
+        if (!online) client_->close_idle(id);
+        return;
+    }
+    // A node in another process cannot be switched off from here: its path is cut instead.
+    if (online)
+        clear_failure(id);
+    else
+        inject_failure(id, void_reason::node_crashed);
+}
+
+void runtime::inject_failure(node_id id, void_reason reason) {
+    if (id >= config_.node_count) return;
+    clear_failure(id);
+    if (reason == void_reason::none) return;
+    injector_.set(id, reason);
+    if (reason == void_reason::partition || reason == void_reason::node_crashed || reason == void_reason::unreachable) {
+        client_->close_idle(id);
+        peers_.mark_known(id); // it was up: the cut is what the detection code must report
+    }
+    if (reason == void_reason::permission || reason == void_reason::generation) {
+        if (id == config_.self) {
+            local_->set_refusal(id, reason);
+            return;
+        }
+        wire::message m{.type = wire::msg::set_refusal, .arg0 = static_cast<std::uint64_t>(reason)};
+        auto r = call(id, m, {}, op_deadline());
+        if (!r) log::runtime().warn("could not ask node {} to refuse requests: {}", id, to_string(r.error().reason));
+    }
+}
+
+void runtime::clear_failure(node_id id) {
+    if (id >= config_.node_count) return;
+    void_reason was = injector_.active(id);
+    injector_.set(id, void_reason::none);
+    if (was == void_reason::permission || was == void_reason::generation) {
+        if (id == config_.self) {
+            local_->set_refusal(id, void_reason::none);
+            return;
+        }
+        wire::message m{.type = wire::msg::set_refusal, .arg0 = 0};
+        auto r = call(id, m, {}, op_deadline());
+        if (!r) log::runtime().warn("could not tell node {} to stop refusing requests: {}", id, to_string(r.error().reason));
+    }
+}
+
+// ---- requests -------------------------------------------------------------------------------------
+
+result<sync_client::reply> runtime::call(node_id dst, const wire::message& m, std::span<std::byte> payload_out,
+                                         deadline dl) {
+    return client_->call(dst, m, payload_out, dl);
+}
+
+result<std::uint64_t> runtime::alloc_on(node_id home, std::size_t bytes) {
+    if (home >= config_.node_count || bytes == 0 || bytes > node_span) return failure{fetch_status::invalid_addr, void_reason::none};
+    if (home == config_.self) {
+        auto a = local_->allocate_local(bytes);
+        if (!a) return a.error();
+        return make_addr(home, std::uint64_t{a->first} * page_size);
+    }
+    auto r = call(home, wire::message{.type = wire::msg::alloc, .arg0 = bytes}, {}, op_deadline());
+    if (!r) return r.error();
+    return r->header.address;
+}
+
+result<void> runtime::free(std::uint64_t addr) {
+    node_id home = node_of(addr);
+    if (home == config_.self) return local_->free_local(addr, op_deadline());
+    auto r = call(home, wire::message{.type = wire::msg::free, .address = addr}, {}, op_deadline());
+    if (!r) return r.error();
+    return success();
+}
+
+result<void> runtime::acquire_page(std::uint64_t page, bool exclusive, std::byte* buf, deadline dl) {
+    alignas(64) std::byte staging[page_size];
+    std::byte* data = buf != nullptr ? buf : staging;
+    const node_id home = node_of(page);
+    for (;;) {
+        const bool had_copy = !exclusive ? false : cache_->snapshot(page).state == cache_state::shared;
+        wire::msg op = exclusive ? wire::msg::read_exclusive : wire::msg::read_shared;
+        std::uint16_t flags = (exclusive && !had_copy) ? wire::flag::need_data : 0;
+        std::uint32_t epoch = 0;
+        std::uint64_t generation = 0;
+        std::uint16_t reply_flags = 0;
+        if (home == config_.self) {
+            home_request req;
+            req.op = op;
+            req.requester = config_.self;
+            req.address = page;
+            req.flags = flags;
+            home_outcome o = local_->serve_local(std::move(req), dl);
+            if (!o.ok) return o.error;
+            epoch = o.epoch;
+            generation = o.arg0;
+            reply_flags = o.flags;
+            if (o.page != nullptr) std::memcpy(data, o.page, page_size);
+        } else {
+            auto r = call(home, wire::message{.type = op, .flags = flags, .address = page}, std::span(data, page_size), dl);
+            if (!r) return r.error();
+            bump(counters_.remote_fetches);
+            epoch = r->header.epoch;
+            generation = r->header.arg0;
+            reply_flags = r->header.flags;
+            if ((reply_flags & wire::flag::is_sharer) == 0 && r->payload_size != page_size)
+                return failure{fetch_status::remote_error, void_reason::corruption};
+        }
+        cache::install_result ir;
+        if (exclusive && (reply_flags & wire::flag::is_sharer) != 0) {
+            ir = cache_->upgrade(page, epoch, generation);
+            if (ir == cache::install_result::installed && buf != nullptr) std::memcpy(buf, as_ptr(page), page_size);
+        } else {
+            ir = cache_->install(page, data, epoch, generation, exclusive);
+        }
+        if (ir == cache::install_result::stale) {
+            if (dl.expired()) return failure::of(void_reason::timeout);
+            continue; // the grant crossed an invalidation: ask again
+        }
+        if (ir == cache::install_result::failed) return failure{fetch_status::remote_error, void_reason::none};
+        return success();
+    }
+}
+
+result<void> runtime::read_page_chunk(std::uint64_t addr, void* dest, std::size_t len, std::uint64_t* generation) {
+    if (cache_->read_if_present(addr, dest, len, generation)) {
+        bump(counters_.cache_hits);
+        return success();
+    }
+    bump(counters_.cache_misses);
+    const std::uint64_t page = page_floor(addr);
+    const deadline dl = op_deadline();
+    for (;;) {
+        switch (cache_->begin_fetch(page, false, dl)) {
+        case cache::gate_result::timeout: return failure::of(void_reason::timeout);
+        case cache::gate_result::present:
+            if (cache_->read_if_present(addr, dest, len, generation)) return success();
+            continue;
+        case cache::gate_result::acquired: break;
+        }
+        alignas(64) std::byte buf[page_size];
+        auto r = acquire_page(page, false, buf, dl);
+        cache_->end_fetch(page);
+        if (!r) return r.error();
+        std::memcpy(dest, buf + (addr - page), len);
+        if (generation) *generation = cache_->snapshot(page).generation;
+        return success();
+    }
+}
+
+result<std::uint64_t> runtime::read(std::uint64_t addr, void* dest, std::size_t size, std::uint64_t* failed_at) {
+    auto* out = static_cast<std::byte*>(dest);
+    std::uint64_t generation = 0;
+    while (size > 0) {
+        std::size_t chunk = std::min<std::size_t>(size, page_floor(addr) + page_size - addr);
+        auto r = read_page_chunk(addr, out, chunk, &generation);
+        if (!r) {
+            *failed_at = addr;
+            return r.error();
+        }
+        addr += chunk;
+        out += chunk;
+        size -= chunk;
+    }
+    return generation;
+}
+
+result<std::uint64_t> runtime::write(std::uint64_t addr, const void* src, std::size_t size, std::uint64_t* failed_at) {
+    const auto* in = static_cast<const std::byte*>(src);
+    std::uint64_t generation = 0;
+    while (size > 0) {
+        std::size_t chunk = std::min<std::size_t>(size, page_floor(addr) + page_size - addr);
+        const node_id home = node_of(addr);
+        const deadline dl = op_deadline();
+        // The home invalidates every copy before it applies the bytes, this node's own included
+        // (an exclusive copy here comes back first), so the write never leaves a copy behind.
+        if (home == config_.self) {
+            home_request req;
+            req.op = wire::msg::write_bytes;
+            req.requester = config_.self;
+            req.address = addr;
+            req.data.assign(in, in + chunk);
+            home_outcome o = local_->serve_local(std::move(req), dl);
+            if (!o.ok) {
+                *failed_at = addr;
+                return o.error;
+            }
+            generation = o.arg0;
+        } else {
+            auto r = call(home, wire::message{.type = wire::msg::write_bytes, .address = addr,
+                                              .payload = std::span<const std::byte>(in, chunk)},
+                          {}, dl);
+            if (!r) {
+                *failed_at = addr;
+                return r.error();
+            }
+            generation = r->header.arg0;
+        }
+        addr += chunk;
+        in += chunk;
+        size -= chunk;
+    }
+    return generation;
+}
+
+result<std::uint64_t> runtime::fetch_add(std::uint64_t addr, std::uint64_t delta) {
+    const node_id home = node_of(addr);
+    if (home == config_.self) {
+        home_request req;
+        req.op = wire::msg::fetch_add;
+        req.requester = config_.self;
+        req.address = addr;
+        req.arg0 = delta;
+        home_outcome o = local_->serve_local(std::move(req), op_deadline());
+        if (!o.ok) return o.error;
+        return o.arg0;
+    }
+    auto r = call(home, wire::message{.type = wire::msg::fetch_add, .address = addr, .arg0 = delta}, {}, op_deadline());
+    if (!r) return r.error();
+    return r->header.arg0;
+}
+
+result<runtime::cas_outcome> runtime::compare_swap(std::uint64_t addr, std::uint64_t expected, std::uint64_t desired) {
+    const node_id home = node_of(addr);
+    if (home == config_.self) {
+        home_request req;
+        req.op = wire::msg::compare_swap;
+        req.requester = config_.self;
+        req.address = addr;
+        req.arg0 = expected;
+        req.arg1 = desired;
+        home_outcome o = local_->serve_local(std::move(req), op_deadline());
+        if (!o.ok) return o.error;
+        return cas_outcome{o.arg0, o.arg1 != 0};
+    }
+    auto r = call(home, wire::message{.type = wire::msg::compare_swap, .address = addr, .arg0 = expected, .arg1 = desired},
+                  {}, op_deadline());
+    if (!r) return r.error();
+    return cas_outcome{r->header.arg0, r->header.arg1 != 0};
+}
+
+// ---- cluster coordination ---------------------------------------------------------------------------
+
+node* runtime::node_for_coordinator() noexcept {
+    if (config_.self == 0) return local_.get();
+    return nullptr; // node 0 is reached over the transport (also when it is simulated here)
+}
+
+result<void> runtime::barrier(std::uint32_t wait_ms) {
+    const std::uint64_t seq = barrier_seq_.fetch_add(1, std::memory_order_relaxed) + 1;
+    // The coordinator answers TIMEOUT at the caller's deadline; the transport waits a little longer.
+    const deadline dl = deadline::after(milliseconds(std::uint64_t{wait_ms} + 500));
+    if (node* n = node_for_coordinator()) return n->barrier_local(seq, wait_ms, dl);
+    auto r = call(0, wire::message{.type = wire::msg::barrier, .arg0 = seq, .arg1 = wait_ms}, {}, dl);
+    if (!r) return r.error();
+    return success();
+}
+
+result<void> runtime::publish(const std::string& name, std::uint64_t addr) {
+    if (node* n = node_for_coordinator()) return n->publish_local(name, addr, op_deadline());
+    auto r = call(0, wire::message{.type = wire::msg::publish, .address = addr,
+                                   .payload = std::span<const std::byte>(reinterpret_cast<const std::byte*>(name.data()), name.size())},
+                  {}, op_deadline());
+    if (!r) return r.error();
+    return success();
+}
+
+result<std::uint64_t> runtime::lookup(const std::string& name, std::uint32_t wait_ms) {
+    const deadline dl = deadline::after(milliseconds(std::uint64_t{wait_ms} + 500));
+    if (node* n = node_for_coordinator()) return n->lookup_local(name, wait_ms, dl);
+    auto r = call(0, wire::message{.type = wire::msg::lookup, .arg0 = wait_ms,
+                                   .payload = std::span<const std::byte>(reinterpret_cast<const std::byte*>(name.data()), name.size())},
+                  {}, dl);
+    if (!r) return r.error();
+    return r->header.address;
+}
+
+// ---- cache ------------------------------------------------------------------------------------------
+
+result<void> runtime::write_back(std::uint64_t page, const std::byte* data, bool keep_shared, deadline dl,
+                                 std::uint32_t* grant_epoch) {
+    const node_id home = node_of(page);
+    const std::uint16_t flags = keep_shared ? wire::flag::keep_shared : 0;
+    if (home == config_.self) {
+        home_request req;
+        req.op = wire::msg::putback;
+        req.requester = config_.self;
+        req.address = page;
+        req.flags = flags;
+        req.data.assign(data, data + page_size);
+        home_outcome o = local_->serve_local(std::move(req), dl);
+        if (!o.ok) return o.error;
+        *grant_epoch = o.epoch;
+        return success();
+    }
+    auto r = call(home, wire::message{.type = wire::msg::putback, .flags = flags, .address = page,
+                                      .payload = std::span<const std::byte>(data, page_size)},
+                  {}, dl);
+    if (!r) return r.error();
+    *grant_epoch = r->header.epoch;
+    return success();
+}
+
+result<void> runtime::drop_copy(std::uint64_t page) {
+    alignas(64) std::byte buf[page_size];
+    auto d = cache_->begin_drop(page, false, buf);
+    if (d != cache::drop_result::needs_writeback) return success();
+    std::uint32_t epoch = 0;
+    auto r = write_back(page, buf, false, op_deadline(), &epoch);
+    // Even when the home could not be told, the copy stays frozen (read-only) rather than lost:
+    // a later invalidation still returns its bytes.
+    if (r) cache_->finish_writeback(page, false, epoch);
+    return r;
+}
+
+std::uint32_t runtime::flush_all() {
+    std::vector<std::uint64_t> pages;
+    cache_->for_each_present([&](std::uint64_t p) { pages.push_back(p); });
+    std::uint32_t flushed = 0;
+    for (std::uint64_t page : pages) {
+        alignas(64) std::byte buf[page_size];
+        if (cache_->begin_drop(page, true, buf) != cache::drop_result::needs_writeback) continue;
+        std::uint32_t epoch = 0;
+        if (write_back(page, buf, true, op_deadline(), &epoch)) {
+            cache_->finish_writeback(page, true, epoch);
+            ++flushed;
+        }
+    }
+    return flushed;
+}
+
+void runtime::clear_remote_copies() {
+    std::vector<std::uint64_t> pages;
+    cache_->for_each_present([&](std::uint64_t p) {
+        if (node_of(p) != config_.self) pages.push_back(p);
+    });
+    for (std::uint64_t page : pages) (void)drop_copy(page);
+}
+
+// ---- generations ------------------------------------------------------------------------------------
+
+result<std::uint64_t> runtime::page_generation(std::uint64_t addr) {
+    const node_id home = node_of(addr);
+    if (home == config_.self) return local_->generation_local(addr);
+    auto r = call(home, wire::message{.type = wire::msg::get_generation, .address = addr}, {}, op_deadline());
+    if (!r) return r.error();
+    return r->header.arg0;
+}
+
+result<std::uint64_t> runtime::capability_generation(std::uint64_t addr) {
+    const node_id home = node_of(addr);
+    if (home == config_.self) return local_->global_gen_local(addr);
+    auto r = call(home, wire::message{.type = wire::msg::get_global_gen, .address = addr}, {}, op_deadline());
+    if (!r) return r.error();
+    return r->header.arg0;
+}
+
+result<std::uint64_t> runtime::revoke(std::uint64_t addr) {
+    const node_id home = node_of(addr);
+    if (home == config_.self) return local_->revoke_local(addr, op_deadline());
+    auto r = call(home, wire::message{.type = wire::msg::revoke, .address = addr}, {}, op_deadline());
+    if (!r) return r.error();
+    return r->header.arg0;
+}
+
+} // namespace aether

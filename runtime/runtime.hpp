@@ -1,0 +1,123 @@
+// runtime: everything one Seraph_Aether handle owns in this process: the window and its cache,
+// the local node, in-process simulated nodes, and the requester side of every operation.
+//
+// Requests for another node's pages are made by the calling thread itself over the transport
+// (sync_client); requests for this node's own pages go to the local node directly.
+#pragma once
+#include "aether/internal/guard.hpp"
+
+#include "aether/internal/address.hpp"
+#include "aether/internal/clock.hpp"
+#include "aether/internal/result.hpp"
+#include "fault/window.hpp"
+#include "runtime/cache.hpp"
+#include "runtime/config.hpp"
+#include "runtime/node.hpp"
+#include "runtime/stats.hpp"
+#include "transport/fault_injection.hpp"
+#include "transport/peers.hpp"
+#include "transport/sync_client.hpp"
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace aether {
+
+class runtime {
+public:
+    // Reserves the window, starts the local node. On failure returns nullptr with a message.
+    static std::unique_ptr<runtime> create(const runtime_config& config, std::string& error);
+    ~runtime();
+    runtime(const runtime&) = delete;
+    runtime& operator=(const runtime&) = delete;
+
+    [[nodiscard]] node_id self() const noexcept { return config_.self; }
+    [[nodiscard]] node_id node_count() const noexcept { return config_.node_count; }
+    [[nodiscard]] std::uint32_t timeout_ms() const noexcept { return timeout_ms_.load(std::memory_order_relaxed); }
+    void set_timeout_ms(std::uint32_t ms) noexcept { timeout_ms_.store(ms, std::memory_order_relaxed); }
+    [[nodiscard]] deadline op_deadline() const noexcept { return deadline::after(milliseconds(timeout_ms())); }
+    node_counters& counters() noexcept { return counters_; }
+    cache& local_cache() noexcept { return *cache_; }
+    fault::window& window() noexcept { return *window_; }
+    node& local_node() noexcept { return *local_; }
+    peer_table& peers() noexcept { return peers_; }
+
+    // ---- nodes ----
+    enum class add_result { added, duplicate, out_of_range, too_many, failed };
+    add_result add_sim_node(node_id id, std::size_t bytes);
+    void set_node_online(node_id id, bool online);
+    void inject_failure(node_id id, void_reason reason);
+    void clear_failure(node_id id);
+    [[nodiscard]] bool is_sim_node(node_id id) const noexcept;
+    node* sim_node(node_id id) noexcept;
+
+    // ---- memory ----
+    result<std::uint64_t> alloc_on(node_id home, std::size_t bytes);
+    result<void> free(std::uint64_t addr);
+    // Reads may span pages. The generation is that of the last page read.
+    result<std::uint64_t> read(std::uint64_t addr, void* dest, std::size_t size, std::uint64_t* failed_at);
+    result<std::uint64_t> write(std::uint64_t addr, const void* src, std::size_t size, std::uint64_t* failed_at);
+    result<std::uint64_t> fetch_add(std::uint64_t addr, std::uint64_t delta);
+    struct cas_outcome {
+        std::uint64_t old;
+        bool swapped;
+    };
+    result<cas_outcome> compare_swap(std::uint64_t addr, std::uint64_t expected, std::uint64_t desired);
+
+    // Obtains a copy of a page for this node and installs it in the window (the fault path and
+    // explicit reads share it). `exclusive`: a writable copy. Copies the page into `buf` if given.
+    result<void> acquire_page(std::uint64_t page, bool exclusive, std::byte* buf, deadline dl);
+
+    // ---- cluster coordination ----
+    result<void> barrier(std::uint32_t timeout_ms);
+    result<void> publish(const std::string& name, std::uint64_t addr);
+    result<std::uint64_t> lookup(const std::string& name, std::uint32_t timeout_ms);
+
+    // ---- cache ----
+    result<void> drop_copy(std::uint64_t page);
+    std::uint32_t flush_all();
+    void clear_remote_copies();
+
+    // ---- generations ----
+    result<std::uint64_t> page_generation(std::uint64_t addr);
+    result<std::uint64_t> capability_generation(std::uint64_t addr);
+    result<std::uint64_t> revoke(std::uint64_t addr);
+
+private:
+    runtime(const runtime_config& config);
+
+    result<sync_client::reply> call(node_id dst, const wire::message& m, std::span<std::byte> payload_out, deadline dl);
+    result<void> write_back(std::uint64_t page, const std::byte* data, bool keep_shared, deadline dl,
+                            std::uint32_t* grant_epoch);
+    result<void> read_page_chunk(std::uint64_t addr, void* dest, std::size_t len, std::uint64_t* generation);
+    node* node_for_coordinator() noexcept;
+
+    runtime_config config_;
+    std::atomic<std::uint32_t> timeout_ms_;
+    node_counters counters_;
+    peer_table peers_;
+    fault_injector injector_;
+    local_identity identity_;
+    std::unique_ptr<sync_client> client_;
+    std::unique_ptr<fault::window> window_;
+    std::unique_ptr<cache> cache_;
+    std::unique_ptr<node> local_;
+
+    struct sim {
+        std::unique_ptr<fault_injector> injector; // sim nodes inject nothing themselves
+        std::unique_ptr<node_counters> counters;
+        std::unique_ptr<node> n;
+    };
+    mutable std::mutex sims_mu_;
+    std::vector<sim> sims_;
+    std::unique_ptr<std::atomic<bool>[]> is_sim_;
+    bool local_sized_ = false; // add_sim_node(self, ...) was called
+    std::atomic<std::uint64_t> barrier_seq_{0};
+};
+
+} // namespace aether

@@ -1,0 +1,38 @@
+// Counters of one node, updated with relaxed atomics from any thread.
+#pragma once
+#include "aether/internal/guard.hpp"
+
+#include "transport/sync_client.hpp"
+
+#include <atomic>
+#include <cstdint>
+
+namespace aether {
+
+struct node_counters {
+    // The five counters of the C API.
+    std::atomic<std::uint64_t> cache_hits{0};       // explicit reads served from the local copy
+    std::atomic<std::uint64_t> cache_misses{0};     // explicit reads that had to obtain a copy
+    std::atomic<std::uint64_t> remote_fetches{0};   // pages (or grants) obtained from another node
+    std::atomic<std::uint64_t> invalidations_sent{0};     // invalidations this home sent
+    std::atomic<std::uint64_t> invalidations_received{0}; // invalidations this cache handled
+    // The fault path.
+    std::atomic<std::uint64_t> read_faults{0};
+    std::atomic<std::uint64_t> write_faults{0};
+    std::atomic<std::uint64_t> void_pages{0};       // VOID (0xFF) pages installed for failed loads
+    std::atomic<std::uint64_t> sigbus_raised{0};    // stores to unreachable memory
+    // Thread hand-offs: work passed from one thread to another and waited for.
+    std::atomic<std::uint64_t> handoffs{0};
+    std::atomic<std::uint64_t> stale_grants{0};     // grants discarded because an invalidation crossed them
+    transport_counters transport;
+
+    void reset() noexcept {
+        for (auto* c : {&cache_hits, &cache_misses, &remote_fetches, &invalidations_sent, &invalidations_received,
+                        &read_faults, &write_faults, &void_pages, &sigbus_raised, &handoffs, &stale_grants})
+            c->store(0, std::memory_order_relaxed);
+    }
+};
+
+inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept { c.fetch_add(n, std::memory_order_relaxed); }
+
+} // namespace aether

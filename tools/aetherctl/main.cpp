@@ -1,0 +1,26 @@
+// aetherctl: inspection CLI for an Aether installation; each job is a subcommand.
+#include "aether_config.h"
+#include "probe_command.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+int main(int argc, char** argv) {
+    CLI::App app{"aetherctl: inspect an Aether installation and the machine it runs on"};
+    app.name("aetherctl");
+    app.set_version_flag("--version", "aetherctl " AETHER_VERSION);
+    // One subcommand per run. At most one is enforced by CLI11, so an unknown word is reported as
+    // such ("not expected") rather than as "a subcommand is required".
+    app.require_subcommand(0, 1);
+
+    int status = 0;
+    aetherctl::add_probe_command(app, status);
+
+    CLI11_PARSE(app, argc, argv);
+    if (app.get_subcommands().empty()) {
+        std::cerr << app.help() << "A subcommand is required.\n";
+        return 2;
+    }
+    return status;
+}
