@@ -79,6 +79,9 @@ T guarded(T on_error, F&& body) noexcept {
     return on_error;
 }
 
+// What a call returns if the runtime failed internally (never expected; no side effects).
+constexpr Seraph_Aether_Fetch_Result internal_error_result{SERAPH_AETHER_REMOTE_ERROR, nullptr, 0, SERAPH_AETHER_VOID_NONE};
+
 Seraph_Vbit to_vbit(bool ok) noexcept { return ok ? SERAPH_VBIT_TRUE : SERAPH_VBIT_VOID; }
 
 Seraph_Vbit start(Seraph_Aether* aether, const runtime_config& config) {
@@ -264,7 +267,7 @@ Seraph_Aether_Fetch_Result seraph_aether_read(Seraph_Aether* aether, uint64_t ad
     if (rt == nullptr || dest == nullptr) return failed_result(invalid_argument, addr);
     if (!valid_address(*rt, addr, size)) return failed_result(invalid_address, addr);
     if (size == 0) return ok_result(addr, 0);
-    return guarded(failed_result(failure{fetch_status::remote_error, void_reason::none}, addr), [&] {
+    return guarded(internal_error_result, [&] {
         std::uint64_t failed_at = addr;
         auto r = rt->read(addr, dest, size, &failed_at);
         publish_stats(aether, *rt);
@@ -277,7 +280,7 @@ Seraph_Aether_Fetch_Result seraph_aether_write(Seraph_Aether* aether, uint64_t a
     if (rt == nullptr || src == nullptr) return failed_result(invalid_argument, addr);
     if (!valid_address(*rt, addr, size)) return failed_result(invalid_address, addr);
     if (size == 0) return ok_result(addr, 0);
-    return guarded(failed_result(failure{fetch_status::remote_error, void_reason::none}, addr), [&] {
+    return guarded(internal_error_result, [&] {
         std::uint64_t failed_at = addr;
         auto r = rt->write(addr, src, size, &failed_at);
         publish_stats(aether, *rt);

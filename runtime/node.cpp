@@ -63,6 +63,7 @@ bool node::is_page_op(wire::msg m) noexcept {
     case wire::msg::putback:
     case wire::msg::free:
     case wire::msg::revoke:
+    case wire::msg::invalidate:
         return true;
     default:
         return false;
@@ -131,6 +132,7 @@ std::vector<node::target> node::plan(const home_request& r, home_page& p, std::u
     case wire::msg::compare_swap:
     case wire::msg::free:
     case wire::msg::revoke:
+    case wire::msg::invalidate:
         // Every copy goes, the requester's own included: the bytes change at the home.
         for (node_id n : s.members()) out.push_back({n, false});
         if (exclusive) out.push_back({p.owner, false});
@@ -270,10 +272,13 @@ void node::finish(home_request& r, home_page& p, std::uint32_t index, bool reque
         break;
     case wire::msg::free:
     case wire::msg::revoke:
+    case wire::msg::invalidate:
         s.clear();
         p.owner = no_node;
         if (p.state != dir_state::lost || r.op == wire::msg::free) p.state = dir_state::unowned;
+        if (r.op == wire::msg::invalidate && r.arg0 > p.generation) p.generation = r.arg0;
         ++p.epoch;
+        o.arg0 = p.generation;
         break;
     default:
         break;
@@ -448,8 +453,10 @@ void node::on_request(const wire::frame_header& h, std::span<const std::byte> pa
         const wire::msg type = wire::type_of(h);
         reply_fn reply = [this, r](const wire::message& m) { loop_.reply(r, m); };
         auto refused = static_cast<void_reason>(refusal_[h.source].load(std::memory_order_relaxed));
-        const bool memory_op = is_page_op(type) || type == wire::msg::alloc || type == wire::msg::get_generation ||
-                               type == wire::msg::get_global_gen;
+        // A refusal (injected PERMISSION / GENERATION) applies to what a requester asks of this
+        // home, not to invalidations this node's cache receives.
+        const bool memory_op = (is_page_op(type) && type != wire::msg::invalidate) || type == wire::msg::alloc ||
+                               type == wire::msg::get_generation || type == wire::msg::get_global_gen;
         if (memory_op && refused != void_reason::none) {
             reply(failed(failure::of(refused)));
             return;

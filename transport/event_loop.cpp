@@ -634,11 +634,9 @@ struct event_loop::impl {
     void go_online() {
         if (online) return;
         online = true;
-        if (!listener || accept_armed) {
-            // The old listener's accept is still being canceled; open a fresh one once it is gone.
-            reopen_listener_pending_ = true;
-            return;
-        }
+        // The old listener was shut down: open a fresh one on the same port, once its accept
+        // (being canceled) has completed.
+        reopen_listener_pending_ = true;
     }
     bool reopen_listener_pending_ = false;
 
