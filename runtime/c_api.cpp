@@ -523,10 +523,9 @@ Seraph_Aether_Response seraph_aether_handle_read_request(Seraph_Aether* aether, 
         req.address = make_addr(rt->self(), page_floor(offset));
         if (!rt->local_node().home().valid_page(page_index_of(req.address)))
             return Seraph_Aether_Response{SERAPH_AETHER_RESP_NOT_FOUND, 0, nullptr, 0};
-        home_outcome o = rt->local_node().serve_local(std::move(req), rt->op_deadline());
+        home_outcome o = rt->local_node().serve_local(std::move(req), rt->op_deadline(), page);
         publish_stats(aether, *rt);
-        if (!o.ok) return Seraph_Aether_Response{response_status(o.error), 0, nullptr, 0};
-        std::memcpy(page, o.page, page_size);
+        if (!o.ok || o.page == nullptr) return Seraph_Aether_Response{response_status(o.error), 0, nullptr, 0};
         return Seraph_Aether_Response{SERAPH_AETHER_RESP_OK, o.arg0, page, page_size};
     });
 }

@@ -400,19 +400,22 @@ void node::drain(std::uint32_t index) {
     if (it != waiting_.end() && it->second.empty()) waiting_.erase(it);
 }
 
-home_outcome node::serve_local(home_request r, deadline dl) {
-    // Inline: the outcome is copied out while `done` runs.
+home_outcome node::serve_local(home_request r, deadline dl, std::byte* page_out) {
+    // The outcome is completed by whichever thread finishes the request, possibly after this
+    // caller gave up at its deadline: the state it writes to is shared, never on this stack.
     struct local_result {
         std::uint32_t done = 0;
         home_outcome out;
+        bool has_page = false;
         alignas(64) std::byte page[page_size];
     };
     auto st = std::make_shared<local_result>();
     r.done = [st](const home_outcome& o) {
         st->out = o;
+        st->out.page = nullptr;
         if (o.page != nullptr) {
             std::memcpy(st->page, o.page, page_size);
-            st->out.page = st->page;
+            st->has_page = true;
         }
         std::atomic_ref<std::uint32_t>(st->done).store(1, std::memory_order_release);
         futex_wake_all(st->done);
@@ -427,7 +430,12 @@ home_outcome node::serve_local(home_request r, deadline dl) {
         if (!futex_wait_until(st->done, 0, dl)) return home_outcome::fail(failure::of(void_reason::timeout));
     }
     std::atomic_thread_fence(std::memory_order_acquire);
-    return st->out;
+    home_outcome out = st->out;
+    if (st->has_page && page_out != nullptr) {
+        std::memcpy(page_out, st->page, page_size);
+        out.page = page_out;
+    }
+    return out;
 }
 
 node::page_snapshot node::snapshot(std::uint32_t index) {

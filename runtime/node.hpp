@@ -97,8 +97,9 @@ public:
 
     // Requests this process makes for pages this node homes (app threads, the fault handler).
     // Completes inline when no other node must act, otherwise on the service thread (two
-    // hand-offs), waiting at most until `dl`.
-    home_outcome serve_local(home_request r, deadline dl);
+    // hand-offs), waiting at most until `dl`. Page bytes of the outcome are copied to `page_out`
+    // (4 KiB, may be null when the caller needs none); the outcome's `page` then points there.
+    home_outcome serve_local(home_request r, deadline dl, std::byte* page_out = nullptr);
 
     // Non-page requests made locally.
     result<home_store::allocation> allocate_local(std::size_t bytes);

@@ -239,12 +239,11 @@ result<void> runtime::acquire_page(std::uint64_t page, bool exclusive, std::byte
             req.requester = config_.self;
             req.address = page;
             req.flags = flags;
-            home_outcome o = local_->serve_local(std::move(req), dl);
+            home_outcome o = local_->serve_local(std::move(req), dl, data);
             if (!o.ok) return o.error;
             epoch = o.epoch;
             generation = o.arg0;
             reply_flags = o.flags;
-            if (o.page != nullptr) std::memcpy(data, o.page, page_size);
         } else {
             auto r = call(home, wire::message{.type = op, .flags = flags, .address = page}, std::span(data, page_size), dl);
             if (!r) return r.error();

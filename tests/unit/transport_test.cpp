@@ -1,0 +1,332 @@
+// The transport under hostile and broken peers: garbage bytes, wrong secrets, silence, damaged
+// payloads, dead nodes. Real sockets and real node servers throughout.
+#include <catch2/catch.hpp>
+
+#include "runtime/runtime.hpp"
+#include "transport/handshake.hpp"
+#include "transport/sync_client.hpp"
+#include "transport/wire.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <random>
+#include <thread>
+#include <vector>
+
+using namespace aether;
+
+namespace {
+
+struct in_process_cluster {
+    explicit in_process_cluster(node_id n, std::uint32_t timeout_ms = 500) {
+        runtime_config c;
+        c.self = 0;
+        c.node_count = n;
+        c.home_bytes = 1 << 20;
+        c.timeout_ms = timeout_ms;
+        std::string error;
+        rt = runtime::create(c, error);
+        REQUIRE(rt != nullptr);
+        for (node_id i = 1; i < n; ++i) REQUIRE(rt->add_sim_node(i, 1 << 20) == runtime::add_result::added);
+    }
+    std::unique_ptr<runtime> rt;
+};
+
+int connect_to(std::uint16_t port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    return fd;
+}
+
+// True if the peer closed the connection within `ms` (reads drain whatever it sent first).
+bool closed_by_peer(int fd, int ms) {
+    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    char buf[4096];
+    while (std::chrono::steady_clock::now() < until) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 50) <= 0) continue;
+        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) return true;
+    }
+    return false;
+}
+
+// A listening socket that plays a misbehaving node.
+struct fake_peer {
+    fake_peer() {
+        fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+        REQUIRE(::listen(fd, 8) == 0);
+        socklen_t len = sizeof a;
+        getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+        port = ntohs(a.sin_port);
+    }
+    ~fake_peer() { ::close(fd); }
+    int fd;
+    std::uint16_t port;
+};
+
+bool read_exact(int fd, void* buf, std::size_t n) {
+    auto* p = static_cast<char*>(buf);
+    while (n > 0) {
+        ssize_t r = ::recv(fd, p, n, 0);
+        if (r <= 0) return false;
+        p += r;
+        n -= static_cast<std::size_t>(r);
+    }
+    return true;
+}
+
+void write_frame(int fd, const wire::message& m, node_id source, std::uint64_t id) {
+    wire::frame_header h = wire::make_header(m, source, id);
+    REQUIRE(::send(fd, &h, sizeof h, MSG_NOSIGNAL) == sizeof h);
+    if (!m.payload.empty()) REQUIRE(::send(fd, m.payload.data(), m.payload.size(), MSG_NOSIGNAL) == ssize_t(m.payload.size()));
+}
+
+// Plays the server side of the handshake as node `self` with `key`; returns the client's node id.
+node_id accept_handshake(int conn, node_id self, const wire::cluster_key& key) {
+    wire::frame_header h;
+    REQUIRE(read_exact(conn, &h, sizeof h));
+    REQUIRE(wire::type_of(h) == wire::msg::hello);
+    wire::nonce client_nonce;
+    REQUIRE(read_exact(conn, client_nonce.data(), client_nonce.size()));
+    wire::nonce server_nonce = wire::random_nonce();
+    wire::mac proof = key.server_proof(client_nonce, server_nonce, h.source, self);
+    std::byte body[64];
+    std::memcpy(body, server_nonce.data(), 32);
+    std::memcpy(body + 32, proof.data(), 32);
+    write_frame(conn, wire::message{.type = wire::msg::challenge, .arg0 = 77, .payload = std::span<const std::byte>(body)}, self, 0);
+    wire::frame_header auth;
+    REQUIRE(read_exact(conn, &auth, sizeof auth));
+    std::byte mac[32];
+    REQUIRE(read_exact(conn, mac, sizeof mac));
+    write_frame(conn, wire::message{.type = wire::msg::welcome}, self, 0);
+    return h.source;
+}
+
+} // namespace
+
+TEST_CASE("garbage bytes close that connection only; the node keeps serving", "[transport]") {
+    in_process_cluster c(2);
+    auto addr = c.rt->alloc_on(1, 4096);
+    REQUIRE(addr.ok());
+    node* n1 = c.rt->sim_node(1);
+    REQUIRE(n1 != nullptr);
+
+    std::mt19937_64 rng(7);
+    for (int round = 0; round < 5; ++round) {
+        int fd = connect_to(n1->port());
+        std::vector<unsigned char> junk(1000 + round * 3000);
+        for (auto& b : junk) b = static_cast<unsigned char>(rng());
+        ::send(fd, junk.data(), junk.size(), MSG_NOSIGNAL);
+        CHECK(closed_by_peer(fd, 2000));
+        ::close(fd);
+    }
+    // A header that is well formed except for its checksum.
+    {
+        int fd = connect_to(n1->port());
+        wire::frame_header h = wire::make_header(wire::message{.type = wire::msg::hello}, 0, 0);
+        h.arg0 ^= 1; // breaks the header checksum
+        ::send(fd, &h, sizeof h, MSG_NOSIGNAL);
+        CHECK(closed_by_peer(fd, 2000));
+        ::close(fd);
+    }
+    // A valid frame of the wrong kind before the handshake.
+    {
+        int fd = connect_to(n1->port());
+        write_frame(fd, wire::message{.type = wire::msg::read_shared, .address = addr.value()}, 0, 1);
+        CHECK(closed_by_peer(fd, 2000));
+        ::close(fd);
+    }
+    // A truncated frame, then the client disappears.
+    {
+        int fd = connect_to(n1->port());
+        wire::frame_header h = wire::make_header(wire::message{.type = wire::msg::hello}, 0, 0);
+        ::send(fd, &h, 20, MSG_NOSIGNAL);
+        ::close(fd);
+    }
+    // Still serving, on the connections that were fine and on new ones.
+    std::uint64_t v = 0x5EED, back = 0, failed_at = 0;
+    REQUIRE(c.rt->write(addr.value(), &v, 8, &failed_at).ok());
+    REQUIRE(c.rt->read(addr.value(), &back, 8, &failed_at).ok());
+    CHECK(back == v);
+}
+
+TEST_CASE("a client with the wrong cluster secret is refused; the node keeps serving", "[transport]") {
+    in_process_cluster c(2);
+    auto addr = c.rt->alloc_on(1, 4096);
+    REQUIRE(addr.ok());
+    peer_table peers(2);
+    peers.set_address(1, peer_address::loopback(c.rt->sim_node(1)->port()));
+    fault_injector none(2);
+    transport_counters counters;
+    sync_client intruder(local_identity{0, 1234, wire::cluster_key::from_secret("not the secret")}, peers, none, counters);
+    std::byte page[4096];
+    auto r = intruder.call(1, wire::message{.type = wire::msg::read_shared, .address = addr.value()}, page,
+                           deadline::after(milliseconds(1000)));
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().reason == void_reason::permission);
+    CHECK(counters.handshake_failures.load() == 1);
+    std::uint64_t back = 0, failed_at = 0;
+    CHECK(c.rt->read(addr.value(), &back, 8, &failed_at).ok());
+}
+
+TEST_CASE("a peer that never answers: VOID TIMEOUT at the deadline, not later", "[transport]") {
+    fake_peer silent;
+    std::atomic<bool> stop{false};
+    wire::cluster_key key = wire::cluster_key::from_secret("s");
+    std::thread server([&] {
+        int conn = ::accept(silent.fd, nullptr, nullptr);
+        accept_handshake(conn, 1, key);
+        // Read the request and never answer it.
+        while (!stop.load()) {
+            char buf[256];
+            pollfd p{conn, POLLIN, 0};
+            if (::poll(&p, 1, 20) > 0 && ::recv(conn, buf, sizeof buf, 0) <= 0) break;
+        }
+        ::close(conn);
+    });
+    peer_table peers(2);
+    peers.set_address(1, peer_address::loopback(silent.port));
+    fault_injector none(2);
+    transport_counters counters;
+    sync_client client(local_identity{0, 99, key}, peers, none, counters);
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = client.call(1, wire::message{.type = wire::msg::ping}, {}, deadline::after(milliseconds(300)));
+    auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    stop = true;
+    server.join();
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().reason == void_reason::timeout);
+    CHECK(took >= 290);
+    CHECK(took < 800);
+}
+
+TEST_CASE("a damaged payload from a peer is CORRUPTION, never delivered", "[transport]") {
+    fake_peer liar;
+    wire::cluster_key key = wire::cluster_key::from_secret("s");
+    std::thread server([&] {
+        int conn = ::accept(liar.fd, nullptr, nullptr);
+        accept_handshake(conn, 1, key);
+        for (int i = 0; i < 2; ++i) {
+            wire::frame_header req;
+            if (!read_exact(conn, &req, sizeof req)) break;
+            std::byte page[4096];
+            std::memset(page, 0x42, sizeof page);
+            wire::message m{.type = wire::type_of(req), .flags = wire::flag::reply, .payload = std::span<const std::byte>(page)};
+            wire::frame_header h = wire::make_header(m, 1, req.request_id);
+            page[1000] = std::byte{0x43}; // changed after the checksum was computed: a bit flip on the way
+            ::send(conn, &h, sizeof h, MSG_NOSIGNAL);
+            ::send(conn, page, sizeof page, MSG_NOSIGNAL);
+        }
+        ::close(conn);
+    });
+    peer_table peers(2);
+    peers.set_address(1, peer_address::loopback(liar.port));
+    fault_injector none(2);
+    transport_counters counters;
+    sync_client client(local_identity{0, 5, key}, peers, none, counters);
+    std::byte page[4096];
+    for (int i = 0; i < 2; ++i) {
+        auto r = client.call(1, wire::message{.type = wire::msg::read_shared, .address = make_addr(1, 0)}, page,
+                             deadline::after(milliseconds(1000)));
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().reason == void_reason::corruption);
+        CHECK(r.error().status == fetch_status::corruption);
+    }
+    CHECK(counters.corrupt_payloads.load() == 2);
+    server.join();
+}
+
+TEST_CASE("a peer that answers garbage fails the request without crashing", "[transport]") {
+    fake_peer babbler;
+    wire::cluster_key key = wire::cluster_key::from_secret("s");
+    std::thread server([&] {
+        int conn = ::accept(babbler.fd, nullptr, nullptr);
+        accept_handshake(conn, 1, key);
+        wire::frame_header req;
+        if (read_exact(conn, &req, sizeof req)) {
+            std::vector<unsigned char> junk(500, 0xEE);
+            ::send(conn, junk.data(), junk.size(), MSG_NOSIGNAL);
+        }
+        ::shutdown(conn, SHUT_WR);
+        char b;
+        while (::recv(conn, &b, 1, 0) > 0) {}
+        ::close(conn);
+    });
+    peer_table peers(2);
+    peers.set_address(1, peer_address::loopback(babbler.port));
+    fault_injector none(2);
+    transport_counters counters;
+    sync_client client(local_identity{0, 5, key}, peers, none, counters);
+    auto r = client.call(1, wire::message{.type = wire::msg::ping}, {}, deadline::after(milliseconds(1000)));
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().status == fetch_status::tcp_error);
+    CHECK(counters.bad_frames.load() == 1);
+    client.close_all_idle();
+    server.join();
+}
+
+TEST_CASE("a node that dies is NODE_CRASHED; after it returns, requests work again", "[transport]") {
+    in_process_cluster c(2);
+    auto addr = c.rt->alloc_on(1, 4096);
+    REQUIRE(addr.ok());
+    std::uint64_t v = 17, back = 0, failed_at = 0;
+    REQUIRE(c.rt->write(addr.value(), &v, 8, &failed_at).ok());
+    c.rt->set_node_online(1, false);
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = c.rt->read(addr.value(), &back, 8, &failed_at);
+    auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().reason == void_reason::node_crashed);
+    CHECK(took < 200); // a refused connection is known at once; no need to wait for the deadline
+    c.rt->set_node_online(1, true);
+    REQUIRE(c.rt->read(addr.value(), &back, 8, &failed_at).ok());
+    CHECK(back == 17);
+}
+
+TEST_CASE("many threads reading and writing concurrently get exact results", "[transport]") {
+    in_process_cluster c(3, 2000);
+    constexpr int threads = 6, per_thread = 200;
+    std::vector<std::uint64_t> slots;
+    for (int t = 0; t < threads; ++t) {
+        auto a = c.rt->alloc_on(static_cast<node_id>(1 + t % 2), 4096);
+        REQUIRE(a.ok());
+        slots.push_back(a.value());
+    }
+    auto counter = c.rt->alloc_on(2, 64);
+    REQUIRE(counter.ok());
+    std::atomic<int> errors{0};
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) {
+        pool.emplace_back([&, t] {
+            for (int i = 0; i < per_thread; ++i) {
+                std::uint64_t v = static_cast<std::uint64_t>(t) << 32 | static_cast<std::uint64_t>(i), back = 0, at = 0;
+                if (!c.rt->write(slots[t] + 8 * (i % 16), &v, 8, &at).ok()) ++errors;
+                if (!c.rt->read(slots[t] + 8 * (i % 16), &back, 8, &at).ok() || back != v) ++errors;
+                if (!c.rt->fetch_add(counter.value(), 1).ok()) ++errors;
+            }
+        });
+    }
+    for (auto& th : pool) th.join();
+    CHECK(errors.load() == 0);
+    std::uint64_t total = 0, at = 0;
+    REQUIRE(c.rt->read(counter.value(), &total, 8, &at).ok());
+    CHECK(total == threads * per_thread);
+}

@@ -1,0 +1,640 @@
+// aether-run: starts N local Aether nodes, relays their output line by line and reports how each ended.
+#include "tools/aether-run/line_relay.hpp"
+#include "tools/aether-run/options.hpp"
+#include "tools/aether-run/outcome.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+extern char** environ;
+
+namespace aether::run {
+
+namespace {
+
+constexpr int exit_ok = 0;
+constexpr int exit_failed = 1;
+constexpr int exit_usage = 2;
+constexpr int exit_cannot_exec = 127;
+
+// The launcher's own stdout/stderr. Each call writes its whole argument before returning, and the
+// launcher is single-threaded, so whole lines handed to write() can never be torn apart by another
+// node's output.
+class output_sink {
+public:
+    explicit output_sink(int fd) : fd_(fd) {}
+
+    void write(std::string_view s) {
+        while (!broken_ && !s.empty()) {
+            ssize_t n = ::write(fd_, s.data(), s.size());
+            if (n > 0) {
+                s.remove_prefix(static_cast<std::size_t>(n));
+            } else if (n < 0 && errno == EINTR) {
+                continue;
+            } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                // We may have inherited a non-blocking descriptor; wait instead of dropping output.
+                pollfd p{fd_, POLLOUT, 0};
+                ::poll(&p, 1, -1);
+            } else {
+                // A closed reader (EPIPE) must not stop the run: the nodes still need supervising.
+                broken_ = true;
+            }
+        }
+    }
+
+    [[nodiscard]] bool broken() const noexcept { return broken_; }
+
+private:
+    int fd_;
+    bool broken_ = false;
+};
+
+output_sink out_sink{STDOUT_FILENO};
+output_sink err_sink{STDERR_FILENO};
+
+void say(const std::string& line) { err_sink.write("aether-run: " + line + "\n"); }
+
+std::string errno_text(int err) { return std::strerror(err); }
+
+// A closed 0, 1 or 2 would be handed out by pipe2() and then clobbered by the dup2() in the child.
+void ensure_standard_fds() {
+    for (int fd = 0; fd <= 2; ++fd) {
+        if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF) continue;
+        int nul = open("/dev/null", O_RDWR);
+        if (nul >= 0 && nul != fd) {
+            dup2(nul, fd);
+            close(nul);
+        }
+    }
+}
+
+std::optional<std::string> random_secret() {
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return std::nullopt;
+    unsigned char bytes[16];
+    std::size_t got = 0;
+    while (got < sizeof bytes) {
+        ssize_t n = read(fd, bytes + got, sizeof bytes - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += static_cast<std::size_t>(n);
+    }
+    close(fd);
+    if (got < sizeof bytes) return std::nullopt;
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string s;
+    for (unsigned char b : bytes) {
+        s += hex[b >> 4];
+        s += hex[b & 0xf];
+    }
+    return s;
+}
+
+// All sockets stay bound until every port is known, so the kernel cannot hand out one port twice.
+// Another process can still take a port between close() and the node's bind(); that window is
+// inherent in choosing ports for someone else, and --base-port exists for when it matters.
+std::optional<std::vector<int>> choose_free_ports(int count, std::string& error) {
+    std::vector<int> socks;
+    std::vector<int> ports;
+    auto close_all = [&] {
+        for (int s : socks) close(s);
+    };
+    for (int i = 0; i < count; ++i) {
+        int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (s < 0) {
+            error = "socket: " + errno_text(errno);
+            close_all();
+            return std::nullopt;
+        }
+        socks.push_back(s);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        addr.sin_port = 0;
+        socklen_t len = sizeof addr;
+        if (bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+            getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+            error = "cannot reserve a port on 127.0.0.1: " + errno_text(errno);
+            close_all();
+            return std::nullopt;
+        }
+        ports.push_back(ntohs(addr.sin_port));
+    }
+    close_all();
+    return ports;
+}
+
+// The library for --preload: AETHER_PRELOAD_LIB, else the path meson compiled in.
+std::optional<std::string> find_preload_library(std::string& error) {
+    std::string path;
+    std::string origin;
+    const char* env = std::getenv("AETHER_PRELOAD_LIB");
+    if (env != nullptr && *env != '\0') {
+        path = env;
+        origin = "AETHER_PRELOAD_LIB";
+    } else {
+#ifdef AETHER_PRELOAD_DEFAULT
+        path = AETHER_PRELOAD_DEFAULT;
+        origin = "the installed default";
+#else
+        error = "--preload: AETHER_PRELOAD_LIB is not set and no default location was compiled in";
+        return std::nullopt;
+#endif
+    }
+    if (access(path.c_str(), R_OK) != 0) {
+        error = "--preload: cannot use " + path + " (" + origin + "): " + errno_text(errno) +
+                "; set AETHER_PRELOAD_LIB to the path of libaether_preload.so";
+        return std::nullopt;
+    }
+    // Nodes may start in another directory (a wrapper script can cd), so pin the path down now.
+    if (char* real = realpath(path.c_str(), nullptr)) {
+        path = real;
+        std::free(real);
+    }
+    // ld.so splits LD_PRELOAD at spaces and colons, so such a path would silently load nothing.
+    if (path.find_first_of(" :") != std::string::npos) {
+        error = "--preload: the path " + path + " contains a space or colon, which LD_PRELOAD cannot express";
+        return std::nullopt;
+    }
+    return path;
+}
+
+struct node {
+    int id = 0;
+    pid_t pid = -1;
+    bool running = false;
+    int wait_status = 0;
+    int out_fd = -1;
+    int err_fd = -1;
+    line_relay out_relay;
+    line_relay err_relay;
+
+    explicit node(int i)
+        : id(i), out_relay("[node " + std::to_string(i) + "] "), err_relay("[node " + std::to_string(i) + "] ") {}
+};
+
+// Signal state the launcher changes for itself and must undo in each child before exec.
+struct signal_setup {
+    sigset_t original_mask{};
+    struct sigaction original_pipe {};
+    struct sigaction original_chld {};
+    int fd = -1;
+};
+
+class launcher {
+public:
+    launcher(launch_options options, std::vector<std::string> env_base, std::vector<int> ports)
+        : options_(std::move(options)), env_base_(std::move(env_base)), ports_(std::move(ports)) {
+        for (int i = 0; i < options_.node_count; ++i) nodes_.emplace_back(i);
+    }
+
+    ~launcher() {
+        if (signals_.fd >= 0) close(signals_.fd);
+        if (dev_null_ >= 0) close(dev_null_);
+    }
+
+    launcher(const launcher&) = delete;
+    launcher& operator=(const launcher&) = delete;
+
+    int run() {
+        if (!setup_signals()) return exit_failed;
+        dev_null_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (dev_null_ < 0) {
+            say("cannot open /dev/null: " + errno_text(errno));
+            return exit_failed;
+        }
+        start_ = std::chrono::steady_clock::now();
+        for (auto& n : nodes_) {
+            if (!spawn(n)) {
+                kill_everything();
+                reap_remaining();
+                return exit_failed;
+            }
+        }
+        return supervise();
+    }
+
+private:
+    bool setup_signals() {
+        // Ignoring SIGPIPE turns a vanished reader of our own output into EPIPE: the launcher has to
+        // live on to reap and report the nodes, and passes the SIGPIPE on by closing their pipes.
+        struct sigaction ignore {};
+        ignore.sa_handler = SIG_IGN;
+        sigemptyset(&ignore.sa_mask);
+        sigaction(SIGPIPE, &ignore, &signals_.original_pipe);
+        // An inherited SIG_IGN or SA_NOCLDWAIT for SIGCHLD would make the kernel reap the nodes
+        // itself and waitpid() would never see their status.
+        struct sigaction deflt {};
+        deflt.sa_handler = SIG_DFL;
+        sigemptyset(&deflt.sa_mask);
+        sigaction(SIGCHLD, &deflt, &signals_.original_chld);
+
+        sigset_t watched;
+        sigemptyset(&watched);
+        sigaddset(&watched, SIGCHLD);
+        // A signal we were started with ignored stays ignored (nohup, or a background job of a
+        // non-interactive shell): blocking it would make the kernel queue it for the signalfd.
+        for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+            struct sigaction current {};
+            sigaction(sig, nullptr, &current);
+            if (current.sa_handler != SIG_IGN) sigaddset(&watched, sig);
+        }
+        if (sigprocmask(SIG_BLOCK, &watched, &signals_.original_mask) != 0) {
+            say("sigprocmask: " + errno_text(errno));
+            return false;
+        }
+        signals_.fd = signalfd(-1, &watched, SFD_CLOEXEC | SFD_NONBLOCK);
+        if (signals_.fd < 0) {
+            say("signalfd: " + errno_text(errno));
+            return false;
+        }
+        return true;
+    }
+
+    std::vector<std::string> node_environment(int id) const {
+        std::vector<std::string> env = env_base_;
+        env.push_back("AETHER_NODE_ID=" + std::to_string(id));
+        env.push_back("AETHER_NODE_COUNT=" + std::to_string(options_.node_count));
+        std::string peers;
+        for (std::size_t i = 0; i < ports_.size(); ++i) {
+            if (i != 0) peers += ',';
+            peers += "127.0.0.1:" + std::to_string(ports_[i]);
+        }
+        env.push_back("AETHER_PEERS=" + peers);
+        return env;
+    }
+
+    bool spawn(node& n) {
+        int out_pipe[2];
+        int err_pipe[2];
+        // O_CLOEXEC keeps every node's pipe ends out of the other nodes; a leaked write end would
+        // hold a pipe open and hide a node's end of output.
+        if (pipe2(out_pipe, O_CLOEXEC) != 0) {
+            say("cannot start node " + std::to_string(n.id) + ": pipe: " + errno_text(errno));
+            return false;
+        }
+        if (pipe2(err_pipe, O_CLOEXEC) != 0) {
+            say("cannot start node " + std::to_string(n.id) + ": pipe: " + errno_text(errno));
+            close(out_pipe[0]);
+            close(out_pipe[1]);
+            return false;
+        }
+
+        // Everything the child needs is built before fork() so that the child only makes syscalls.
+        std::vector<std::string> env = node_environment(n.id);
+        std::vector<char*> envp;
+        for (auto& e : env) envp.push_back(e.data());
+        envp.push_back(nullptr);
+        std::vector<char*> argv;
+        for (auto& a : options_.command) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        std::string exec_error_prefix = "aether-run: cannot execute '" + options_.command.front() + "': ";
+        pid_t launcher_pid = getpid();
+
+        pid_t pid = fork();
+        if (pid < 0) {
+            say("cannot start node " + std::to_string(n.id) + ": fork: " + errno_text(errno));
+            for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) close(fd);
+            return false;
+        }
+        if (pid == 0) {
+            // Own process group, so that a kill reaches whatever the node started as well.
+            setpgid(0, 0);
+            if (dup2(dev_null_, STDIN_FILENO) < 0 || dup2(out_pipe[1], STDOUT_FILENO) < 0 ||
+                dup2(err_pipe[1], STDERR_FILENO) < 0)
+                _exit(exit_cannot_exec);
+            // The node dies with the launcher; the getppid() check covers a launcher that died
+            // before prctl() took effect, whose death signal would never come.
+            if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != launcher_pid) _exit(exit_cannot_exec);
+            sigaction(SIGPIPE, &signals_.original_pipe, nullptr);
+            sigaction(SIGCHLD, &signals_.original_chld, nullptr);
+            sigprocmask(SIG_SETMASK, &signals_.original_mask, nullptr);
+            execvpe(argv[0], argv.data(), envp.data());
+            int err = errno;
+            std::string msg = exec_error_prefix + std::strerror(err) + "\n";
+            ssize_t ignored = ::write(STDERR_FILENO, msg.data(), msg.size());
+            (void)ignored;
+            _exit(exit_cannot_exec);
+        }
+
+        // Also set from this side: otherwise a kill(-pid) issued before the child ran setpgid()
+        // would miss it.
+        setpgid(pid, pid);
+        close(out_pipe[1]);
+        close(err_pipe[1]);
+        fcntl(out_pipe[0], F_SETFL, fcntl(out_pipe[0], F_GETFL) | O_NONBLOCK);
+        fcntl(err_pipe[0], F_SETFL, fcntl(err_pipe[0], F_GETFL) | O_NONBLOCK);
+        n.pid = pid;
+        n.running = true;
+        n.out_fd = out_pipe[0];
+        n.err_fd = err_pipe[0];
+        ++running_;
+        return true;
+    }
+
+    int supervise() {
+        auto deadline = start_ + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                     std::chrono::duration<double>(options_.timeout_s));
+        std::vector<pollfd> fds;
+        std::vector<std::pair<node*, bool>> owners; // which node and stream (true = stdout) per entry
+        while (running_ > 0) {
+            auto now = std::chrono::steady_clock::now();
+            if (now >= deadline) return on_timeout();
+            auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
+            int wait_ms = static_cast<int>(std::min<long long>(left, INT_MAX));
+
+            fds.clear();
+            owners.clear();
+            fds.push_back({signals_.fd, POLLIN, 0});
+            owners.push_back({nullptr, false});
+            for (auto& n : nodes_) {
+                if (n.out_fd >= 0) {
+                    fds.push_back({n.out_fd, POLLIN, 0});
+                    owners.push_back({&n, true});
+                }
+                if (n.err_fd >= 0) {
+                    fds.push_back({n.err_fd, POLLIN, 0});
+                    owners.push_back({&n, false});
+                }
+            }
+            int ready = poll(fds.data(), fds.size(), wait_ms);
+            if (ready < 0) {
+                if (errno == EINTR) continue;
+                say("poll: " + errno_text(errno));
+                kill_everything();
+                reap_remaining();
+                return exit_failed;
+            }
+            // Output first, so that a node's last lines come before the report of its end.
+            for (std::size_t i = 1; i < fds.size(); ++i)
+                if (fds[i].revents != 0) relay_once(*owners[i].first, owners[i].second);
+            close_streams_nobody_reads();
+            if (fds[0].revents != 0) {
+                if (int sig = take_signals(); sig != 0) return on_signal(sig);
+            }
+        }
+        return finish();
+    }
+
+    // Returns the first terminating signal read, or 0; SIGCHLD just reaps.
+    int take_signals() {
+        signalfd_siginfo info{};
+        int terminating = 0;
+        bool child = false;
+        while (read(signals_.fd, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+            int sig = static_cast<int>(info.ssi_signo);
+            if (sig == SIGCHLD)
+                child = true;
+            else if (terminating == 0)
+                terminating = sig;
+        }
+        if (child) reap_exited();
+        return terminating;
+    }
+
+    void reap_exited() {
+        for (;;) {
+            int status = 0;
+            pid_t pid = waitpid(-1, &status, WNOHANG);
+            if (pid < 0 && errno == EINTR) continue;
+            if (pid <= 0) return;
+            for (auto& n : nodes_)
+                if (n.running && n.pid == pid) node_ended(n, status);
+        }
+    }
+
+    void node_ended(node& n, int status) {
+        n.running = false;
+        n.wait_status = status;
+        --running_;
+        drain(n);
+        say("node " + std::to_string(n.id) + " " + describe_wait_status(status));
+    }
+
+    static constexpr std::size_t read_chunk = 64 * 1024;
+
+    // Reads one chunk from a node's stream; EOF flushes the unterminated rest and closes it.
+    void relay_once(node& n, bool stdout_stream) {
+        int& fd = stdout_stream ? n.out_fd : n.err_fd;
+        if (fd < 0) return;
+        char buf[read_chunk];
+        ssize_t got = read(fd, buf, sizeof buf);
+        if (got < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        std::string text;
+        line_relay& relay = stdout_stream ? n.out_relay : n.err_relay;
+        if (got > 0) {
+            relay.feed(std::string_view(buf, static_cast<std::size_t>(got)), text);
+        } else {
+            relay.finish(text);
+            close(fd);
+            fd = -1;
+        }
+        (stdout_stream ? out_sink : err_sink).write(text);
+    }
+
+    // Once the reader of our stdout (or stderr) is gone, the nodes' pipes for that stream are closed
+    // too, so that a node writing to it gets SIGPIPE as it would at the end of a pipeline, instead
+    // of running on with its output discarded until the timeout.
+    void close_streams_nobody_reads() {
+        for (auto& n : nodes_) {
+            if (out_sink.broken() && n.out_fd >= 0) {
+                close(n.out_fd);
+                n.out_fd = -1;
+            }
+            if (err_sink.broken() && n.err_fd >= 0) {
+                close(n.err_fd);
+                n.err_fd = -1;
+            }
+        }
+    }
+
+    // After a node ended everything it wrote is already in its pipes. A descendant may still hold
+    // the write ends open and go on writing, so reading stops at what is there now (a pipe holds at
+    // most 1 MiB by default) instead of waiting for an EOF that might never come.
+    void drain(node& n) {
+        for (bool stdout_stream : {true, false}) {
+            int& fd = stdout_stream ? n.out_fd : n.err_fd;
+            for (int reads = 0; fd >= 0 && reads < 32; ++reads) {
+                char buf[read_chunk];
+                ssize_t got = read(fd, buf, sizeof buf);
+                if (got < 0 && errno == EINTR) continue;
+                if (got <= 0) break;
+                std::string text;
+                (stdout_stream ? n.out_relay : n.err_relay).feed(std::string_view(buf, static_cast<std::size_t>(got)), text);
+                (stdout_stream ? out_sink : err_sink).write(text);
+            }
+            if (fd >= 0) {
+                std::string text;
+                (stdout_stream ? n.out_relay : n.err_relay).finish(text);
+                (stdout_stream ? out_sink : err_sink).write(text);
+                close(fd);
+                fd = -1;
+            }
+        }
+    }
+
+    // Whole process groups, so that what a node started dies with it. Only running nodes: once a
+    // reaped node's group is empty its id may be reused by an unrelated group.
+    void kill_everything() {
+        for (auto& n : nodes_) {
+            if (!n.running) continue;
+            kill(-n.pid, SIGKILL);
+            kill(n.pid, SIGKILL); // a node that moved to a group of its own still dies
+        }
+    }
+
+    void reap_remaining() {
+        for (auto& n : nodes_) {
+            if (!n.running) continue;
+            int status = 0;
+            pid_t pid;
+            do {
+                pid = waitpid(n.pid, &status, 0);
+            } while (pid < 0 && errno == EINTR);
+            if (pid == n.pid) {
+                node_ended(n, status);
+            } else {
+                n.running = false;
+                --running_;
+                say("node " + std::to_string(n.id) + " could not be reaped: " + errno_text(errno));
+            }
+        }
+    }
+
+    int on_timeout() {
+        say("timeout after " + format_seconds(options_.timeout_s) + " s, killing all nodes");
+        kill_everything();
+        reap_remaining();
+        return exit_failed;
+    }
+
+    int on_signal(int sig) {
+        say("received " + signal_name(sig) + ", killing all nodes");
+        kill_everything();
+        reap_remaining();
+        return 128 + sig;
+    }
+
+    int finish() {
+        std::string failed;
+        for (const auto& n : nodes_) {
+            const outcome& want = options_.expected[static_cast<std::size_t>(n.id)];
+            if (want.matches(n.wait_status)) continue;
+            if (!failed.empty()) failed += ", ";
+            failed += "node " + std::to_string(n.id) + " (expected " + want.describe() + ")";
+        }
+        if (failed.empty()) return exit_ok;
+        say("not every node ended as expected: " + failed);
+        return exit_failed;
+    }
+
+    launch_options options_;
+    std::vector<std::string> env_base_;
+    std::vector<int> ports_;
+    std::vector<node> nodes_;
+    signal_setup signals_;
+    int dev_null_ = -1;
+    int running_ = 0;
+    std::chrono::steady_clock::time_point start_;
+};
+
+// The parent's environment minus what the launcher sets itself, plus the per-run settings shared by
+// all nodes.
+std::vector<std::string> shared_environment(const std::string& secret, const std::optional<std::string>& preload) {
+    std::vector<std::string> replaced = {"AETHER_NODE_ID", "AETHER_NODE_COUNT", "AETHER_PEERS", "AETHER_SECRET"};
+    std::string old_preload;
+    if (preload) {
+        replaced.push_back("LD_PRELOAD");
+        replaced.push_back("AETHER_PRELOAD");
+        if (const char* p = std::getenv("LD_PRELOAD")) old_preload = p;
+    }
+    std::vector<std::string> env;
+    for (char** e = environ; *e != nullptr; ++e) {
+        std::string_view entry(*e);
+        std::string_view name = entry.substr(0, entry.find('='));
+        if (std::find(replaced.begin(), replaced.end(), name) != replaced.end()) continue;
+        env.emplace_back(entry);
+    }
+    env.push_back("AETHER_SECRET=" + secret);
+    if (preload) {
+        // Entries already there (a sanitizer runtime, say) keep their place in front: some of them
+        // refuse to run unless they are loaded first.
+        env.push_back("LD_PRELOAD=" + (old_preload.empty() ? *preload : old_preload + ":" + *preload));
+        env.push_back("AETHER_PRELOAD=1");
+    }
+    return env;
+}
+
+int main_impl(int argc, char** argv) {
+    ensure_standard_fds();
+    std::vector<std::string> args(argv + 1, argv + argc);
+    parse_result parsed = parse_command_line(args);
+    if (!parsed.options) {
+        err_sink.write("aether-run: " + parsed.error + "\n" + usage_text() + "Try 'aether-run --help' for more.\n");
+        return exit_usage;
+    }
+    launch_options& options = *parsed.options;
+    if (options.help) {
+        out_sink.write(help_text());
+        return exit_ok;
+    }
+
+    std::string error;
+    std::optional<std::string> preload;
+    if (options.preload) {
+        preload = find_preload_library(error);
+        if (!preload) {
+            say(error);
+            return exit_usage;
+        }
+    }
+
+    std::string secret;
+    if (const char* s = std::getenv("AETHER_SECRET")) {
+        secret = s;
+    } else if (auto generated = random_secret()) {
+        secret = *generated;
+    } else {
+        say("cannot read 16 random bytes from /dev/urandom");
+        return exit_failed;
+    }
+
+    std::vector<int> ports;
+    if (options.base_port) {
+        for (int i = 0; i < options.node_count; ++i) ports.push_back(*options.base_port + i);
+    } else if (auto chosen = choose_free_ports(options.node_count, error)) {
+        ports = std::move(*chosen);
+    } else {
+        say(error);
+        return exit_failed;
+    }
+
+    launcher l(std::move(options), shared_environment(secret, preload), std::move(ports));
+    return l.run();
+}
+
+} // namespace
+
+} // namespace aether::run
+
+int main(int argc, char** argv) { return aether::run::main_impl(argc, argv); }
