@@ -866,6 +866,7 @@ void node::check_barrier_liveness() {
     for (node_id n : missing) {
         loop_.call(n, wire::message{.type = wire::msg::ping}, deadline::after(milliseconds(1000)), [this, n](result<async_reply> r) {
             if (r.ok() || (r.error().reason != void_reason::node_crashed && r.error().reason != void_reason::partition)) return;
+            if (rounds_.empty()) return; // another probe already failed the barrier
             log::runtime().warn("barrier: node {} is down ({}); failing the barrier", n, to_string(r.error().reason));
             for (auto& [seq, round] : rounds_)
                 for (auto& w : round.waiters) {

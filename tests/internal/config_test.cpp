@@ -1,0 +1,363 @@
+// Unit tests of the AETHER_* environment parsing and of size strings.
+#include <catch2/catch.hpp>
+
+#include "runtime/config.hpp"
+
+#include "aether/internal/log.hpp"
+
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+using namespace aether;
+
+namespace {
+
+const char* const aether_vars[] = {
+    "AETHER_NODE_ID",    "AETHER_NODE_COUNT", "AETHER_PEERS",     "AETHER_SECRET",
+    "AETHER_TIMEOUT_MS", "AETHER_LOG",        "AETHER_HOME_SIZE", "AETHER_FAULT_MODE",
+};
+
+// Clears every AETHER_* variable for one test and puts the caller's environment back afterwards,
+// along with the logger level AETHER_LOG may have changed.
+class env_scope {
+public:
+    env_scope() {
+        for (const char* name : aether_vars) {
+            const char* v = std::getenv(name);
+            saved_.emplace_back(name, v ? std::optional<std::string>(v) : std::nullopt);
+            ::unsetenv(name);
+        }
+    }
+    ~env_scope() {
+        for (const auto& [name, value] : saved_) {
+            if (value)
+                ::setenv(name, value->c_str(), 1);
+            else
+                ::unsetenv(name);
+        }
+        log::set_level("warn");
+    }
+    env_scope(const env_scope&) = delete;
+    env_scope& operator=(const env_scope&) = delete;
+
+    void set(const char* name, const std::string& value) { ::setenv(name, value.c_str(), 1); }
+    void unset(const char* name) { ::unsetenv(name); }
+    // A complete, valid three-node description.
+    void set_cluster() {
+        set("AETHER_NODE_COUNT", "3");
+        set("AETHER_NODE_ID", "1");
+        set("AETHER_PEERS", "10.0.0.1:7000,10.0.0.2:7001,node-c.example:7002");
+    }
+
+private:
+    std::vector<std::pair<const char*, std::optional<std::string>>> saved_;
+};
+
+bool mentions(const std::string& error, const char* name) { return error.find(name) != std::string::npos; }
+
+// config_from_env must fail and explain itself by naming `name`.
+void expect_rejected(const char* name) {
+    std::string error;
+    auto c = config_from_env(error);
+    CHECK_FALSE(c.has_value());
+    INFO("error: " << error);
+    CHECK(mentions(error, name));
+}
+
+} // namespace
+
+TEST_CASE("each missing cluster variable is reported by name", "[config]") {
+    env_scope env;
+    env.set_cluster();
+
+    SECTION("AETHER_NODE_COUNT") {
+        env.unset("AETHER_NODE_COUNT");
+        expect_rejected("AETHER_NODE_COUNT");
+    }
+    SECTION("AETHER_NODE_ID") {
+        env.unset("AETHER_NODE_ID");
+        expect_rejected("AETHER_NODE_ID");
+    }
+    SECTION("AETHER_PEERS") {
+        env.unset("AETHER_PEERS");
+        expect_rejected("AETHER_PEERS");
+    }
+    SECTION("an empty value counts as missing") {
+        env.set("AETHER_PEERS", "");
+        expect_rejected("AETHER_PEERS");
+    }
+    SECTION("nothing set at all") {
+        env.unset("AETHER_NODE_COUNT");
+        env.unset("AETHER_NODE_ID");
+        env.unset("AETHER_PEERS");
+        std::string error;
+        CHECK_FALSE(config_from_env(error));
+        CHECK_FALSE(error.empty());
+    }
+}
+
+TEST_CASE("bad node counts and ids are reported by name", "[config]") {
+    env_scope env;
+    env.set_cluster();
+
+    for (const char* bad : {"0", "16385", "abc", "-1", "3x", " 3", "3 ", "0x3", "99999999999999999999999"}) {
+        INFO("AETHER_NODE_COUNT=\"" << bad << "\"");
+        env.set("AETHER_NODE_COUNT", bad);
+        expect_rejected("AETHER_NODE_COUNT");
+    }
+    env.set("AETHER_NODE_COUNT", "3");
+    for (const char* bad : {"3", "4", "65535", "65536", "x", "-1", "1.0"}) {
+        INFO("AETHER_NODE_ID=\"" << bad << "\"");
+        env.set("AETHER_NODE_ID", bad);
+        expect_rejected("AETHER_NODE_ID");
+    }
+}
+
+TEST_CASE("bad peer lists are reported by name", "[config]") {
+    env_scope env;
+    env.set_cluster();
+
+    for (const char* bad : {
+             "10.0.0.1:7000,10.0.0.2:7001",                            // too few
+             "10.0.0.1:7000,10.0.0.2:7001,10.0.0.3:7002,10.0.0.4:7003", // too many
+             "10.0.0.1:7000,10.0.0.2,10.0.0.3:7002",                   // an entry without port
+             "10.0.0.1:7000,10.0.0.2:,10.0.0.3:7002",                  // an empty port
+             "10.0.0.1:7000,10.0.0.2:0,10.0.0.3:7002",                 // port 0
+             "10.0.0.1:7000,10.0.0.2:70000,10.0.0.3:7002",             // port out of range
+             "10.0.0.1:7000,10.0.0.2:65536,10.0.0.3:7002",
+             "10.0.0.1:7000,10.0.0.2:7x01,10.0.0.3:7002",
+             "10.0.0.1:7000,:7001,10.0.0.3:7002",                      // no host
+             "10.0.0.1:7000,,10.0.0.3:7002",                           // an empty entry
+             "10.0.0.1:7000,10.0.0.2:7001,10.0.0.3:7002,",             // a trailing comma
+         }) {
+        INFO("AETHER_PEERS=\"" << bad << "\"");
+        env.set("AETHER_PEERS", bad);
+        expect_rejected("AETHER_PEERS");
+    }
+}
+
+TEST_CASE("a complete environment is parsed", "[config]") {
+    env_scope env;
+    env.set_cluster();
+
+    SECTION("with a secret") {
+        env.set("AETHER_SECRET", "s3cret");
+        std::string error;
+        auto c = config_from_env(error);
+        INFO("error: " << error);
+        REQUIRE(c);
+        CHECK(c->self == 1);
+        CHECK(c->node_count == 3);
+        CHECK(c->peers == std::vector<std::string>{"10.0.0.1:7000", "10.0.0.2:7001", "node-c.example:7002"});
+        CHECK(c->secret == "s3cret");
+        // Optional settings not given keep their defaults.
+        CHECK(c->timeout_ms == SERAPH_AETHER_TIMEOUT_MS);
+        CHECK(c->home_bytes == default_home_bytes);
+        CHECK(c->mode == fault::fault_mode::handler);
+    }
+    SECTION("without a secret") {
+        std::string error;
+        auto c = config_from_env(error);
+        REQUIRE(c);
+        CHECK(c->secret.empty());
+    }
+    SECTION("a single node, the extreme ports and an IPv6 host") {
+        env.set("AETHER_NODE_COUNT", "2");
+        env.set("AETHER_NODE_ID", "0");
+        env.set("AETHER_PEERS", "[::1]:1,localhost:65535");
+        std::string error;
+        auto c = config_from_env(error);
+        INFO("error: " << error);
+        REQUIRE(c);
+        CHECK(c->self == 0);
+        CHECK(c->peers == std::vector<std::string>{"[::1]:1", "localhost:65535"});
+    }
+    SECTION("the largest cluster") {
+        std::string peers;
+        for (int i = 0; i < 16384; ++i) peers += (i ? "," : "") + std::string("h") + std::to_string(i) + ":7000";
+        env.set("AETHER_NODE_COUNT", "16384");
+        env.set("AETHER_NODE_ID", "16383");
+        env.set("AETHER_PEERS", peers);
+        std::string error;
+        auto c = config_from_env(error);
+        INFO("error: " << error);
+        REQUIRE(c);
+        CHECK(c->node_count == 16384);
+        CHECK(c->self == 16383);
+        REQUIRE(c->peers.size() == 16384);
+        CHECK(c->peers.back() == "h16383:7000");
+    }
+    SECTION("optional settings are applied") {
+        env.set("AETHER_TIMEOUT_MS", "250");
+        env.set("AETHER_HOME_SIZE", "64M");
+        env.set("AETHER_FAULT_MODE", "sigbus");
+        std::string error;
+        auto c = config_from_env(error);
+        INFO("error: " << error);
+        REQUIRE(c);
+        CHECK(c->timeout_ms == 250);
+        CHECK(c->home_bytes == 64u << 20);
+        CHECK(c->mode == fault::fault_mode::sigbus);
+    }
+    SECTION("a bad optional setting fails the whole description") {
+        env.set("AETHER_HOME_SIZE", "12X");
+        expect_rejected("AETHER_HOME_SIZE");
+    }
+}
+
+TEST_CASE("AETHER_TIMEOUT_MS", "[config]") {
+    env_scope env;
+    for (const char* bad : {"0", "abc", "5000000", "3600001", "-5", "250ms"}) {
+        INFO("AETHER_TIMEOUT_MS=\"" << bad << "\"");
+        env.set("AETHER_TIMEOUT_MS", bad);
+        runtime_config c;
+        std::string error;
+        CHECK_FALSE(apply_optional_env(c, error));
+        CHECK(mentions(error, "AETHER_TIMEOUT_MS"));
+    }
+    for (auto [text, value] : {std::pair{"250", 250u}, std::pair{"1", 1u}, std::pair{"3600000", 3600000u}}) {
+        INFO("AETHER_TIMEOUT_MS=\"" << text << "\"");
+        env.set("AETHER_TIMEOUT_MS", text);
+        runtime_config c;
+        std::string error;
+        CHECK(apply_optional_env(c, error));
+        CHECK(c.timeout_ms == value);
+    }
+}
+
+TEST_CASE("AETHER_HOME_SIZE", "[config]") {
+    env_scope env;
+    for (auto [text, value] : {std::pair{"64M", std::size_t{64} << 20}, std::pair{"1G", std::size_t{1} << 30},
+                               std::pair{"4096", std::size_t{4096}}, std::pair{"4G", std::size_t{4} << 30},
+                               std::pair{"512k", std::size_t{512} << 10}}) {
+        INFO("AETHER_HOME_SIZE=\"" << text << "\"");
+        env.set("AETHER_HOME_SIZE", text);
+        runtime_config c;
+        std::string error;
+        CHECK(apply_optional_env(c, error));
+        CHECK(c.home_bytes == value);
+    }
+    for (const char* bad : {"5G", "12X", "0", "0M", "M", "64 M", "1.5G", "-64M"}) {
+        INFO("AETHER_HOME_SIZE=\"" << bad << "\"");
+        env.set("AETHER_HOME_SIZE", bad);
+        runtime_config c;
+        std::string error;
+        CHECK_FALSE(apply_optional_env(c, error));
+        CHECK(mentions(error, "AETHER_HOME_SIZE"));
+    }
+}
+
+TEST_CASE("AETHER_FAULT_MODE", "[config]") {
+    env_scope env;
+    {
+        env.set("AETHER_FAULT_MODE", "sigbus");
+        runtime_config c;
+        std::string error;
+        CHECK(apply_optional_env(c, error));
+        CHECK(c.mode == fault::fault_mode::sigbus);
+    }
+    {
+        env.set("AETHER_FAULT_MODE", "handler");
+        runtime_config c;
+        c.mode = fault::fault_mode::sigbus;
+        std::string error;
+        CHECK(apply_optional_env(c, error));
+        CHECK(c.mode == fault::fault_mode::handler);
+    }
+    for (const char* bad : {"uffd", "Handler", "sigbus ", "signal"}) {
+        INFO("AETHER_FAULT_MODE=\"" << bad << "\"");
+        env.set("AETHER_FAULT_MODE", bad);
+        runtime_config c;
+        std::string error;
+        CHECK_FALSE(apply_optional_env(c, error));
+        CHECK(mentions(error, "AETHER_FAULT_MODE"));
+    }
+}
+
+TEST_CASE("AETHER_LOG", "[config]") {
+    env_scope env; // restores the "warn" level on exit
+    const std::pair<const char*, spdlog::level::level_enum> levels[] = {
+        {"trace", spdlog::level::trace}, {"debug", spdlog::level::debug}, {"info", spdlog::level::info},
+        {"warn", spdlog::level::warn},   {"error", spdlog::level::err},   {"critical", spdlog::level::critical},
+        {"off", spdlog::level::off},
+    };
+    for (auto [name, level] : levels) {
+        INFO("AETHER_LOG=\"" << name << "\"");
+        env.set("AETHER_LOG", name);
+        runtime_config c;
+        std::string error;
+        CHECK(apply_optional_env(c, error));
+        CHECK(log::runtime().level() == level);
+        CHECK(log::coherence().level() == level);
+        CHECK(log::transport().level() == level);
+        CHECK(log::fault().level() == level);
+    }
+    env.set("AETHER_LOG", "info");
+    runtime_config c;
+    std::string error;
+    REQUIRE(apply_optional_env(c, error));
+    for (const char* bad : {"verbose", "WARN", "warning", "6"}) {
+        INFO("AETHER_LOG=\"" << bad << "\"");
+        env.set("AETHER_LOG", bad);
+        error.clear();
+        CHECK_FALSE(apply_optional_env(c, error));
+        CHECK(mentions(error, "AETHER_LOG"));
+        // A rejected name leaves the level as it was.
+        CHECK(log::runtime().level() == spdlog::level::info);
+    }
+}
+
+TEST_CASE("no optional settings leave the configuration alone", "[config]") {
+    env_scope env;
+    runtime_config c;
+    c.timeout_ms = 1234;
+    c.home_bytes = 5 * page_size;
+    c.mode = fault::fault_mode::sigbus;
+    std::string error;
+    CHECK(apply_optional_env(c, error));
+    CHECK(error.empty());
+    CHECK(c.timeout_ms == 1234);
+    CHECK(c.home_bytes == 5 * page_size);
+    CHECK(c.mode == fault::fault_mode::sigbus);
+}
+
+TEST_CASE("parse_size", "[config]") {
+    CHECK(parse_size("0") == std::size_t{0});
+    CHECK(parse_size("1") == std::size_t{1});
+    CHECK(parse_size("4096") == std::size_t{4096});
+    CHECK(parse_size("1k") == std::size_t{1024});
+    CHECK(parse_size("1K") == std::size_t{1024});
+    CHECK(parse_size("64m") == std::size_t{64} << 20);
+    CHECK(parse_size("64M") == std::size_t{64} << 20);
+    CHECK(parse_size("1g") == std::size_t{1} << 30);
+    CHECK(parse_size("1G") == std::size_t{1} << 30);
+
+    // The limit is 4 GiB, whatever the unit.
+    CHECK(parse_size("4G") == std::size_t{4} << 30);
+    CHECK(parse_size("4096M") == std::size_t{4} << 30);
+    CHECK(parse_size("4194304K") == std::size_t{4} << 30);
+    CHECK(parse_size("4294967296") == std::size_t{4} << 30);
+    CHECK_FALSE(parse_size("5G"));
+    CHECK_FALSE(parse_size("4097M"));
+    CHECK_FALSE(parse_size("4194305K"));
+    CHECK_FALSE(parse_size("4294967297"));
+    CHECK_FALSE(parse_size("18446744073709551616")); // 2^64: does not even fit the parser
+    CHECK_FALSE(parse_size("17179869184G"));          // would wrap to 0 if multiplied unchecked
+
+    CHECK_FALSE(parse_size(""));
+    CHECK_FALSE(parse_size("K"));
+    CHECK_FALSE(parse_size("G"));
+    CHECK_FALSE(parse_size("12X"));
+    CHECK_FALSE(parse_size("64MB"));
+    CHECK_FALSE(parse_size("64MM"));
+    CHECK_FALSE(parse_size("1.5G"));
+    CHECK_FALSE(parse_size("-1"));
+    CHECK_FALSE(parse_size("+1"));
+    CHECK_FALSE(parse_size(" 64M"));
+    CHECK_FALSE(parse_size("64 M"));
+    CHECK_FALSE(parse_size("64M "));
+    CHECK_FALSE(parse_size("0x10"));
+}

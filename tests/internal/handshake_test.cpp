@@ -1,0 +1,151 @@
+// Unit tests of the handshake proofs: what each MAC binds, and the randomness it relies on.
+#include <catch2/catch.hpp>
+
+#include "transport/handshake.hpp"
+
+#include <set>
+#include <vector>
+
+using namespace aether;
+using namespace aether::wire;
+
+namespace {
+
+nonce filled_nonce(unsigned char seed) {
+    nonce n;
+    for (std::size_t i = 0; i < n.size(); ++i) n[i] = static_cast<std::byte>(seed + i * 7);
+    return n;
+}
+
+struct inputs {
+    nonce client = filled_nonce(1);
+    nonce server = filled_nonce(100);
+    node_id client_node = 3;
+    node_id server_node = 17;
+};
+
+mac server_of(const cluster_key& k, const inputs& in) {
+    return k.server_proof(in.client, in.server, in.client_node, in.server_node);
+}
+mac client_of(const cluster_key& k, const inputs& in) {
+    return k.client_proof(in.client, in.server, in.client_node, in.server_node);
+}
+
+} // namespace
+
+TEST_CASE("proofs are deterministic for a key and its inputs", "[handshake]") {
+    const inputs in;
+    auto a = cluster_key::from_secret("correct horse battery staple");
+    auto b = cluster_key::from_secret("correct horse battery staple");
+    CHECK(server_of(a, in) == server_of(b, in));
+    CHECK(client_of(a, in) == client_of(b, in));
+    CHECK(cluster_key::equal(server_of(a, in), server_of(b, in)));
+    CHECK(cluster_key::equal(client_of(a, in), client_of(b, in)));
+    // Not the all-zero MAC a missing computation would leave.
+    CHECK(server_of(a, in) != mac{});
+}
+
+TEST_CASE("server and client proofs differ for the same inputs", "[handshake]") {
+    const inputs in;
+    auto k = cluster_key::from_secret("s");
+    CHECK(server_of(k, in) != client_of(k, in));
+    CHECK_FALSE(cluster_key::equal(server_of(k, in), client_of(k, in)));
+}
+
+TEST_CASE("every input of a proof is bound by it", "[handshake]") {
+    const inputs base;
+    const auto key = cluster_key::from_secret("cluster secret");
+    const mac srv = server_of(key, base);
+    const mac cli = client_of(key, base);
+
+    auto differs = [&](const cluster_key& k, const inputs& in) {
+        CHECK(server_of(k, in) != srv);
+        CHECK(client_of(k, in) != cli);
+        CHECK_FALSE(cluster_key::equal(srv, server_of(k, in)));
+        CHECK_FALSE(cluster_key::equal(cli, client_of(k, in)));
+    };
+
+    SECTION("a different secret") {
+        differs(cluster_key::from_secret("cluster secreT"), base);
+        differs(cluster_key::from_secret(""), base);
+        differs(cluster_key::from_secret("cluster secret "), base);
+    }
+    SECTION("a different client nonce, in its first or last byte") {
+        inputs in = base;
+        in.client[0] ^= std::byte{1};
+        differs(key, in);
+        in = base;
+        in.client[nonce_size - 1] ^= std::byte{0x80};
+        differs(key, in);
+    }
+    SECTION("a different server nonce, in its first or last byte") {
+        inputs in = base;
+        in.server[0] ^= std::byte{1};
+        differs(key, in);
+        in = base;
+        in.server[nonce_size - 1] ^= std::byte{0x80};
+        differs(key, in);
+    }
+    SECTION("the nonces swapped") {
+        inputs in = base;
+        std::swap(in.client, in.server);
+        differs(key, in);
+    }
+    SECTION("a different client node, in its low or high byte") {
+        inputs in = base;
+        in.client_node = 4;
+        differs(key, in);
+        in.client_node = static_cast<node_id>(base.client_node + 0x100);
+        differs(key, in);
+    }
+    SECTION("a different server node, in its low or high byte") {
+        inputs in = base;
+        in.server_node = 16;
+        differs(key, in);
+        in.server_node = static_cast<node_id>(base.server_node + 0x100);
+        differs(key, in);
+    }
+    SECTION("the node ids swapped") {
+        inputs in = base;
+        std::swap(in.client_node, in.server_node);
+        differs(key, in);
+    }
+}
+
+TEST_CASE("equal compares exactly a MAC's length", "[handshake]") {
+    const inputs in;
+    auto k = cluster_key::from_secret("x");
+    const mac m = server_of(k, in);
+    std::vector<std::byte> same(m.begin(), m.end());
+    CHECK(cluster_key::equal(m, same));
+
+    std::vector<std::byte> longer = same;
+    longer.push_back(std::byte{0});
+    CHECK_FALSE(cluster_key::equal(m, longer));
+    CHECK_FALSE(cluster_key::equal(m, std::span<const std::byte>(same).first(mac_size - 1)));
+    CHECK_FALSE(cluster_key::equal(m, {}));
+
+    for (std::size_t i = 0; i < mac_size; ++i) {
+        auto damaged = same;
+        damaged[i] ^= std::byte{0x10};
+        INFO("byte " << i);
+        CHECK_FALSE(cluster_key::equal(m, damaged));
+    }
+}
+
+TEST_CASE("random nonces, numbers and keys differ", "[handshake]") {
+    std::set<nonce> nonces;
+    for (int i = 0; i < 64; ++i) nonces.insert(random_nonce());
+    CHECK(nonces.size() == 64);
+
+    std::set<std::uint64_t> numbers;
+    for (int i = 0; i < 64; ++i) numbers.insert(random_u64());
+    CHECK(numbers.size() == 64);
+
+    // Keys are opaque: tell them apart by what they prove.
+    const inputs in;
+    std::set<mac> proofs;
+    for (int i = 0; i < 16; ++i) proofs.insert(server_of(cluster_key::random(), in));
+    CHECK(proofs.size() == 16);
+    CHECK(proofs.count(server_of(cluster_key::from_secret(""), in)) == 0);
+}
