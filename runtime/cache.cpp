@@ -154,17 +154,39 @@ cache::install_result cache::upgrade(std::uint64_t page, std::uint32_t grant_epo
     return rc == 0 ? install_result::installed : install_result::failed;
 }
 
-void cache::install_void(std::uint64_t page) noexcept {
+bool cache::install_void(std::uint64_t page, std::uint64_t expires_ms) noexcept {
     cache_page* e = entry(page, true);
-    if (e == nullptr) return;
+    if (e == nullptr) return false;
     spin_guard g(e->lock);
-    if (load_state(*e) != cache_state::invalid) return;
+    if (load_state(*e) != cache_state::invalid) return false;
     begin_change(*e);
-    if (window_.install_filled(page, 0xFF, false) == 0) {
+    bool ok = window_.install_filled(page, 0xFF, false) == 0;
+    if (ok) {
         store_state(*e, cache_state::void_copy);
+        std::atomic_ref<std::uint64_t>(e->generation).store(expires_ms, std::memory_order_relaxed);
         set_resident(page, true);
     }
     end_change(*e);
+    return ok;
+}
+
+std::size_t cache::drop_void_pages(std::uint64_t now_ms, const std::function<void(std::uint64_t)>& each,
+                                   node_id only) noexcept {
+    std::size_t dropped = 0;
+    for_each_present([&](std::uint64_t page) {
+        if (only != no_node && node_of(page) != only) return;
+        cache_page* e = entry(page, false);
+        spin_guard g(e->lock);
+        if (load_state(*e) != cache_state::void_copy || e->generation > now_ms) return;
+        begin_change(*e);
+        window_.drop(page);
+        store_state(*e, cache_state::invalid);
+        set_resident(page, false);
+        end_change(*e);
+        ++dropped;
+        each(page);
+    });
+    return dropped;
 }
 
 cache::invalidation cache::invalidate(std::uint64_t page, std::uint32_t epoch, bool downgrade,

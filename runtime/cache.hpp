@@ -28,7 +28,7 @@ enum class cache_state : std::uint8_t {
     shared,
     exclusive,
     frozen,    // exclusive, write-protected, its data on the way home (a putback in flight)
-    void_copy, // the 0xFF page installed for a load that could not be served (issue: pointer VOID)
+    void_copy, // the 0xFF page installed for a load that could not be served
 };
 
 // Metadata of one window page (32 bytes; zero is the initial, invalid state).
@@ -41,7 +41,7 @@ struct cache_page {
     std::uint16_t pad1;
     std::uint32_t grant_epoch; // epoch of the grant the copy came from
     std::uint32_t inval_epoch; // highest invalidation epoch handled
-    std::uint64_t generation;  // page generation of the copy
+    std::uint64_t generation;  // page generation of the copy; for a VOID copy: when it expires
 };
 static_assert(sizeof(cache_page) == 32);
 
@@ -68,8 +68,13 @@ public:
                            std::uint64_t generation, bool exclusive) noexcept;
     // A grant of exclusivity for the copy already held (the home knew it was current).
     install_result upgrade(std::uint64_t page, std::uint32_t grant_epoch, std::uint64_t generation) noexcept;
-    // The 0xFF page for a load that failed: read-only, so a store still faults.
-    void install_void(std::uint64_t page) noexcept;
+    // The 0xFF page for a load that failed: read-only, so a store still faults. It is kept until
+    // `expires_ms` (monotonic milliseconds). False if the page meanwhile got a real copy.
+    bool install_void(std::uint64_t page, std::uint64_t expires_ms) noexcept;
+    // Drops VOID copies that expired by `now_ms` (of one node, or of all), calling `each` for
+    // every page dropped; returns how many.
+    std::size_t drop_void_pages(std::uint64_t now_ms, const std::function<void(std::uint64_t)>& each,
+                                node_id only = no_node) noexcept;
 
     struct invalidation {
         bool had_copy = false;

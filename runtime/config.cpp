@@ -73,6 +73,33 @@ bool apply_optional_env(runtime_config& c, std::string& error) {
             return false;
         }
     }
+    if (const char* v = env("AETHER_VOID_POLICY")) {
+        std::string m = v;
+        if (m == "sigbus")
+            c.stores = store_policy::sigbus;
+        else if (m == "block")
+            c.stores = store_policy::block;
+        else {
+            error = "AETHER_VOID_POLICY must be \"sigbus\" or \"block\", not \"" + m + "\"";
+            return false;
+        }
+    }
+    if (const char* v = env("AETHER_VOID_RETRY_MS")) {
+        auto t = parse_uint(v);
+        if (!t || *t == 0 || *t > 3'600'000) {
+            error = std::string("AETHER_VOID_RETRY_MS must be a number of milliseconds between 1 and 3600000, not \"") + v + "\"";
+            return false;
+        }
+        c.void_retry_ms = static_cast<std::uint32_t>(*t);
+    }
+    if (const char* v = env("AETHER_FAULT_SPIN_US")) {
+        auto t = parse_uint(v);
+        if (!t || *t > 1'000'000) {
+            error = std::string("AETHER_FAULT_SPIN_US must be a number of microseconds up to 1000000, not \"") + v + "\"";
+            return false;
+        }
+        c.fault_spin_ns = *t * 1000;
+    }
     return true;
 }
 

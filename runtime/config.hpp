@@ -5,6 +5,7 @@
 
 #include "aether/internal/address.hpp"
 #include "fault/window.hpp"
+#include "runtime/fault_resolver.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -24,10 +25,14 @@ struct runtime_config {
     std::uint32_t timeout_ms = SERAPH_AETHER_TIMEOUT_MS;
     std::size_t home_bytes = default_home_bytes;
     fault::fault_mode mode = fault::fault_mode::handler;
+    store_policy stores = store_policy::sigbus;  // a store to unreachable memory
+    std::uint32_t void_retry_ms = 1000;          // how long a VOID page stands before a retry
+    std::uint64_t fault_spin_ns = 0;             // handler thread: poll this long before sleeping
 };
 
 // The settings every init honours when present: AETHER_TIMEOUT_MS, AETHER_LOG, AETHER_HOME_SIZE,
-// AETHER_FAULT_MODE. A bad value is an error naming the variable.
+// AETHER_FAULT_MODE, AETHER_VOID_POLICY, AETHER_VOID_RETRY_MS, AETHER_FAULT_SPIN_US. A bad value
+// is an error naming the variable.
 bool apply_optional_env(runtime_config& c, std::string& error);
 // The whole cluster description: AETHER_NODE_ID, AETHER_NODE_COUNT, AETHER_PEERS, AETHER_SECRET, and
 // the optional settings above.

@@ -2,6 +2,7 @@
 #include "runtime/runtime.hpp"
 
 #include "aether/internal/log.hpp"
+#include "fault/sigbus_mode.hpp"
 #include "transport/handshake.hpp"
 
 #include <sodium.h>
@@ -73,11 +74,39 @@ std::unique_ptr<runtime> runtime::create(const runtime_config& config, std::stri
     rt->local_ = std::move(started.value());
     if (config.peers.empty()) rt->peers_.set_address(config.self, peer_address::loopback(rt->local_->port()));
     rt->peers_.mark_alive(config.self, rt->identity_.incarnation);
+    if (!rt->start_fault_path(error)) return nullptr;
     return rt;
 }
 
+bool runtime::start_fault_path(std::string& error) {
+    resolver_ = std::make_unique<fault_resolver>(*this, config_.stores, config_.void_retry_ms);
+    if (config_.mode == fault::fault_mode::sigbus) {
+        if (!fault::install_sigbus_mode(*window_, *resolver_, error)) return false;
+        sigbus_mode_ = true;
+    } else {
+        handler_ = std::make_unique<fault::handler_thread>(*window_, *resolver_, config_.fault_spin_ns);
+        handler_->start();
+    }
+    event_loop& loop = local_->loop();
+    loop.post([this, &loop] { schedule_void_reaper(loop); });
+    return true;
+}
+
+void runtime::schedule_void_reaper(event_loop& loop) {
+    // Service thread: VOID pages expire after void_retry_ms; check a few times per interval. The
+    // timer holds the loop it runs on (the runtime's pointers may already be cleared at shutdown).
+    std::uint32_t period = std::clamp<std::uint32_t>(config_.void_retry_ms / 4, 1, 100);
+    loop.add_timer(deadline::after(milliseconds(period)), [this, &loop] {
+        resolver_->drop_expired_void_pages();
+        schedule_void_reaper(loop);
+    });
+}
+
 runtime::~runtime() {
-    // Stop serving first (no thread touches the window after this), then release it.
+    // No new fault is served once the handler stops; then stop serving the network (no thread
+    // touches the window after this), then release the window.
+    if (handler_) handler_->stop();
+    if (sigbus_mode_) fault::uninstall_sigbus_mode();
     {
         std::lock_guard lock(sims_mu_);
         for (auto& s : sims_) s.n.reset();

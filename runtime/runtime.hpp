@@ -9,9 +9,11 @@
 #include "aether/internal/address.hpp"
 #include "aether/internal/clock.hpp"
 #include "aether/internal/result.hpp"
+#include "fault/handler_thread.hpp"
 #include "fault/window.hpp"
 #include "runtime/cache.hpp"
 #include "runtime/config.hpp"
+#include "runtime/fault_resolver.hpp"
 #include "runtime/node.hpp"
 #include "runtime/stats.hpp"
 #include "transport/fault_injection.hpp"
@@ -46,6 +48,12 @@ public:
     fault::window& window() noexcept { return *window_; }
     node& local_node() noexcept { return *local_; }
     peer_table& peers() noexcept { return peers_; }
+    fault_resolver& resolver() noexcept { return *resolver_; }
+    [[nodiscard]] const runtime_config& config() const noexcept { return config_; }
+    // The handler thread's counters (handler mode), or nullptr.
+    [[nodiscard]] const fault::handler_counters* handler_counters() const noexcept {
+        return handler_ ? &handler_->counters() : nullptr;
+    }
 
     // ---- nodes ----
     enum class add_result { added, duplicate, out_of_range, too_many, failed };
@@ -92,6 +100,8 @@ private:
     runtime(const runtime_config& config);
 
     result<sync_client::reply> call(node_id dst, const wire::message& m, std::span<std::byte> payload_out, deadline dl);
+    bool start_fault_path(std::string& error);
+    void schedule_void_reaper(event_loop& loop);
     result<void> write_back(std::uint64_t page, const std::byte* data, bool keep_shared, deadline dl,
                             std::uint32_t* grant_epoch);
     result<void> read_page_chunk(std::uint64_t addr, void* dest, std::size_t len, std::uint64_t* generation);
@@ -107,6 +117,9 @@ private:
     std::unique_ptr<fault::window> window_;
     std::unique_ptr<cache> cache_;
     std::unique_ptr<node> local_;
+    std::unique_ptr<fault_resolver> resolver_;
+    std::unique_ptr<fault::handler_thread> handler_;
+    bool sigbus_mode_ = false;
 
     struct sim {
         std::unique_ptr<fault_injector> injector; // sim nodes inject nothing themselves

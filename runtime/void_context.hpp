@@ -1,8 +1,14 @@
 // The thread's VOID context: the reason and the address of the last operation that yielded VOID.
+//
+// An explicit call sets its own thread's context. A plain load served by the fault-handler thread
+// sets the context of the thread that faulted, through a small table indexed by thread id; the
+// newer of the two is what the thread sees.
 #pragma once
 #include "aether/internal/guard.hpp"
 
 #include "aether/internal/result.hpp"
+
+#include <sys/types.h>
 
 #include <cstdint>
 
@@ -14,6 +20,8 @@ struct void_context {
 };
 
 void set_void_context(void_reason reason, std::uint64_t addr) noexcept;
+// Sets the context of another thread of this process (async-signal-safe).
+void set_void_context_for(pid_t tid, void_reason reason, std::uint64_t addr) noexcept;
 void_context current_void_context() noexcept;
 void clear_void_context() noexcept;
 

@@ -100,6 +100,7 @@ struct event_loop::impl {
     unique_fd wake_fd;
     std::uint64_t wake_buf = 0;
     bool accept_armed = false;
+    std::uint64_t listener_gen = 1;
     bool online = true;
     bool running = false;
     std::thread thread;
@@ -158,7 +159,9 @@ struct event_loop::impl {
         if (accept_armed || !listener) return;
         io_uring_sqe* s = ring.sqe();
         io_uring_prep_multishot_accept(s, listener.get(), nullptr, nullptr, SOCK_CLOEXEC);
-        io_uring_sqe_set_data64(s, tag(0, op_accept));
+        // The listener's generation rides in the id field, so completions of an old listener's
+        // accept (after going offline and online again) are told apart from the current one's.
+        io_uring_sqe_set_data64(s, tag(listener_gen, op_accept));
         accept_armed = true;
     }
 
@@ -623,27 +626,23 @@ struct event_loop::impl {
         if (!online) return;
         online = false;
         if (listener) {
+            // shutdown() stops the listener at once (new connections are refused) and ends its
+            // accept; the descriptor can be closed now, the accept holds its own reference.
             ::shutdown(listener.get(), SHUT_RDWR);
             io_uring_sqe* s = ring.sqe();
-            io_uring_prep_cancel64(s, tag(0, op_accept), IORING_ASYNC_CANCEL_ALL);
+            io_uring_prep_cancel64(s, tag(listener_gen, op_accept), IORING_ASYNC_CANCEL_ALL);
             io_uring_sqe_set_data64(s, tag(0, op_cancel));
+            listener.reset();
+            ++listener_gen;
+            accept_armed = false;
         }
         for (auto& [id, c] : conns) close(*c, void_reason::node_crashed);
     }
 
+    // Returns once the node listens again, on the same port.
     void go_online() {
         if (online) return;
         online = true;
-        // The old listener was shut down: open a fresh one on the same port, once its accept
-        // (being canceled) has completed.
-        reopen_listener_pending_ = true;
-    }
-    bool reopen_listener_pending_ = false;
-
-    void maybe_reopen_listener() {
-        if (!reopen_listener_pending_ || accept_armed) return;
-        reopen_listener_pending_ = false;
-        listener.reset();
         if (int e = open_listener(); e < 0) {
             log().error("cannot listen on {} again: {}", listen_addr.text, std::strerror(-e));
             return;
@@ -654,28 +653,16 @@ struct event_loop::impl {
     // ---- the loop -------------------------------------------------------------------------------
 
     void dispatch(io_uring_cqe* cqe) {
-        std::uint64_t ud = cqe->user_data;
-        int res = cqe->res;
-        auto kind = static_cast<op_kind>(ud & 0xF);
-        std::uint64_t cid = ud >> 4;
+        const std::uint64_t ud = cqe->user_data;
+        const int res = cqe->res;
+        const auto kind = static_cast<op_kind>(ud & 0xF);
+        const std::uint64_t cid = ud >> 4;
+        if (kind == op_accept) {
+            on_accept(cid, res, cqe->flags);
+            return;
+        }
         if (cid == 0) {
-            if (kind == op_accept) {
-                if (!(cqe->flags & IORING_CQE_F_MORE)) accept_armed = false;
-                if (res >= 0) {
-                    if (!online || !running) {
-                        ::close(res);
-                    } else {
-                        configure_socket(res);
-                        connection& c = add_connection(res, false, no_node);
-                        arm_recv(c);
-                    }
-                } else if (res != -ECANCELED && res != -EINVAL && online) {
-                    log().warn("accept failed: {}", std::strerror(-res));
-                }
-                if (!accept_armed && online && !reopen_listener_pending_ && listener) arm_accept();
-            } else if (kind == op_wake) {
-                if (running) arm_wake();
-            }
+            if (kind == op_wake && running) arm_wake();
             return;
         }
         connection* c = find(cid);
@@ -697,6 +684,27 @@ struct event_loop::impl {
         case op_cancel: --c->ops; break;
         default: break;
         }
+    }
+
+    // `generation`: the listener the accept belongs to (see arm_accept).
+    void on_accept(std::uint64_t generation, int res, std::uint32_t flags) {
+        if (generation != listener_gen) { // an old listener's accept, finishing after offline/online
+            if (res >= 0) ::close(res);
+            return;
+        }
+        if (!(flags & IORING_CQE_F_MORE)) accept_armed = false;
+        if (res >= 0) {
+            if (!online || !running) {
+                ::close(res);
+            } else {
+                configure_socket(res);
+                connection& c = add_connection(res, false, no_node);
+                arm_recv(c);
+            }
+        } else if (res != -ECANCELED && res != -EINVAL && online) {
+            log().warn("accept failed: {}", std::strerror(-res));
+        }
+        if (!accept_armed && online && running && listener) arm_accept();
     }
 
     void run() noexcept {
@@ -725,14 +733,19 @@ struct event_loop::impl {
             io_uring_cq_advance(ring.get(), n);
             run_timers();
             run_posted();
-            maybe_reopen_listener();
             reap();
             if (!running) {
-                if (listener && !listener_shut_) {
-                    ::shutdown(listener.get(), SHUT_RDWR);
+                if (!listener_shut_) {
+                    if (listener) ::shutdown(listener.get(), SHUT_RDWR);
                     listener_shut_ = true;
+                    drain_until_ = now_ns() + drain_ns;
                 }
-                for (auto& [id, c] : conns) close(*c, void_reason::node_crashed);
+                // Replies already queued (the last barrier's, say) still go out, for a bounded time.
+                for (auto& [id, c] : conns) {
+                    bool sending = c->send_armed || !c->out.empty() || c->sent < c->sending.size();
+                    if (sending && c->state == conn_state::established && now_ns() < drain_until_) continue;
+                    close(*c, void_reason::node_crashed);
+                }
                 for (auto& [id, pc] : calls) pc.conn = UINT64_MAX;
                 fail_calls_on(UINT64_MAX, failure::of(void_reason::node_crashed));
                 // Shutdown completes every socket operation at once; this bound only guards against
@@ -746,6 +759,8 @@ struct event_loop::impl {
     }
     int wait_rounds_ = 0;
     bool listener_shut_ = false;
+    std::uint64_t drain_until_ = 0;
+    static constexpr std::uint64_t drain_ns = 1'000'000'000;
 };
 
 event_loop::event_loop(options opts, request_handler& handler)

@@ -164,7 +164,19 @@ TEST_CASE("a complete environment is parsed", "[config]") {
         REQUIRE(c);
         CHECK(c->secret.empty());
     }
-    SECTION("a single node, the extreme ports and an IPv6 host") {
+    SECTION("a single node") {
+        env.set("AETHER_NODE_COUNT", "1");
+        env.set("AETHER_NODE_ID", "0");
+        env.set("AETHER_PEERS", "127.0.0.1:7000");
+        std::string error;
+        auto c = config_from_env(error);
+        INFO("error: " << error);
+        REQUIRE(c);
+        CHECK(c->node_count == 1);
+        CHECK(c->self == 0);
+        CHECK(c->peers == std::vector<std::string>{"127.0.0.1:7000"});
+    }
+    SECTION("the extreme ports and an IPv6 host") {
         env.set("AETHER_NODE_COUNT", "2");
         env.set("AETHER_NODE_ID", "0");
         env.set("AETHER_PEERS", "[::1]:1,localhost:65535");

@@ -288,12 +288,17 @@ TEST_CASE("sharer sets cover node ids beyond 64", "[home][sharers]") {
     CHECK(s.members().empty());
     for (node_id n : ids) CHECK_FALSE(s.has(n));
 
-    // Only high ids: empty() must look past the first word.
-    s.add(199);
-    CHECK_FALSE(s.empty());
-    CHECK(s.members() == std::vector<node_id>{199});
-    s.remove(199);
-    CHECK(s.empty());
+    // One member alone, in each word of the set: empty() and members() must look at every word.
+    for (node_id n : ids) {
+        INFO("node " << n);
+        s.clear();
+        s.add(n);
+        CHECK_FALSE(s.empty());
+        CHECK(s.members() == std::vector<node_id>{n});
+        s.remove(n);
+        CHECK(s.empty());
+        CHECK(s.members().empty());
+    }
 }
 
 TEST_CASE("every id of a large cluster can share a page", "[home][sharers]") {

@@ -1,0 +1,118 @@
+// The fault-handler thread: read, deduplicate, resolve, and answer every fault.
+#include "fault/handler_thread.hpp"
+
+#include "aether/internal/clock.hpp"
+#include "aether/internal/log.hpp"
+
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace aether::fault {
+
+namespace {
+constexpr int batch = 64;
+} // namespace
+
+int send_sigbus(pid_t tid, std::uint64_t addr) noexcept {
+    siginfo_t info{};
+    info.si_signo = SIGBUS;
+    info.si_code = BUS_ADRERR;
+    info.si_addr = reinterpret_cast<void*>(addr);
+    return static_cast<int>(::syscall(SYS_rt_tgsigqueueinfo, ::getpid(), tid, SIGBUS, &info));
+}
+
+handler_thread::handler_thread(window& w, fault_sink& sink, std::uint64_t spin_ns)
+    : window_(w), sink_(sink), spin_ns_(spin_ns), stop_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+
+handler_thread::~handler_thread() { stop(); }
+
+void handler_thread::start() {
+    thread_ = std::thread([this] { run(); });
+    // The runtime must know the handler's tid before any fault can arrive (to spot self-faults).
+    while (tid_.load(std::memory_order_acquire) == 0) std::this_thread::yield();
+}
+
+void handler_thread::stop() noexcept {
+    if (!thread_.joinable()) return;
+    stopping_.store(true, std::memory_order_release);
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(stop_fd_.get(), &one, sizeof one);
+    thread_.join();
+}
+
+void handler_thread::handle(const uffd_msg* msgs, int n) noexcept {
+    for (int i = 0; i < n; ++i) {
+        const uffd_msg& m = msgs[i];
+        if (m.event != UFFD_EVENT_PAGEFAULT) continue;
+        const std::uint64_t page = page_floor(m.arg.pagefault.address);
+        const bool write = (m.arg.pagefault.flags & (UFFD_PAGEFAULT_FLAG_WRITE | UFFD_PAGEFAULT_FLAG_WP)) != 0;
+        // Several threads faulting on one page queue one message each: one resolution serves all.
+        bool seen = false;
+        for (int j = 0; j < i && !seen; ++j)
+            seen = msgs[j].event == UFFD_EVENT_PAGEFAULT && page_floor(msgs[j].arg.pagefault.address) == page &&
+                   (!write || (msgs[j].arg.pagefault.flags & (UFFD_PAGEFAULT_FLAG_WRITE | UFFD_PAGEFAULT_FLAG_WP)) != 0);
+        if (seen) {
+            counters_.duplicates.fetch_add(1, std::memory_order_relaxed);
+            continue;
+        }
+        const pid_t tid = static_cast<pid_t>(m.arg.pagefault.feat.ptid);
+        if (tid == tid_.load(std::memory_order_relaxed)) {
+            // The handler faulted on the window itself: it would wait for itself forever.
+            log::fault().critical("the fault handler touched window page {:#x} that is not present", page);
+            std::abort();
+        }
+        fault_outcome out = sink_.resolve(fault_event{m.arg.pagefault.address, write, tid});
+        if (out == fault_outcome::raise_sigbus) {
+            send_sigbus(tid, m.arg.pagefault.address);
+            // The signal wakes the thread out of its fault; wake the page too in case the signal
+            // is blocked, so that the thread retries instead of sleeping on.
+            window_.wake(page);
+        } else {
+            // Installing a page or lifting write protection wakes the waiters; a fault another
+            // thread resolved first still needs its own waiters woken.
+            window_.wake(page);
+        }
+    }
+}
+
+void handler_thread::run() noexcept {
+    pthread_setname_np(pthread_self(), "aether-fault");
+    tid_.store(static_cast<pid_t>(::syscall(SYS_gettid)), std::memory_order_release);
+    uffd_msg msgs[batch];
+    const int uffd = window_.uffd();
+    while (!stopping_.load(std::memory_order_acquire)) {
+        ssize_t got = ::read(uffd, msgs, sizeof msgs);
+        if (got > 0) {
+            int n = static_cast<int>(got / static_cast<ssize_t>(sizeof(uffd_msg)));
+            counters_.messages.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
+            handle(msgs, n);
+            continue;
+        }
+        if (got < 0 && errno != EAGAIN && errno != EINTR) {
+            log::fault().error("reading userfaultfd failed: {}", std::strerror(errno));
+            break;
+        }
+        // Nothing queued: poll briefly (a fault often follows a fault), then sleep.
+        if (spin_ns_ > 0) {
+            const std::uint64_t until = now_ns() + spin_ns_;
+            bool ready = false;
+            while (!ready && now_ns() < until) {
+                pollfd p{uffd, POLLIN, 0};
+                ready = ::poll(&p, 1, 0) > 0;
+            }
+            if (ready) continue;
+        }
+        pollfd p[2] = {{uffd, POLLIN, 0}, {stop_fd_.get(), POLLIN, 0}};
+        if (::poll(p, 2, -1) > 0 && (p[0].revents & POLLIN)) counters_.wakeups.fetch_add(1, std::memory_order_relaxed);
+    }
+}
+
+} // namespace aether::fault

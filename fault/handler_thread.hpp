@@ -1,0 +1,56 @@
+// handler_thread: the default fault mode. One thread reads userfaultfd messages and resolves each
+// fault; because the kernel queues faults raised inside system calls too, read()/write()/recv()
+// into Aether memory work in unmodified programs.
+#pragma once
+#include "aether/internal/guard.hpp"
+
+#include "aether/internal/fd.hpp"
+#include "fault/fault_sink.hpp"
+#include "fault/window.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+
+struct uffd_msg; // <linux/userfaultfd.h>, kept out of this header
+
+namespace aether::fault {
+
+struct handler_counters {
+    std::atomic<std::uint64_t> messages{0};   // fault messages read
+    std::atomic<std::uint64_t> duplicates{0}; // messages for a page already handled in the same batch
+    std::atomic<std::uint64_t> wakeups{0};    // times the thread slept and was woken by a fault
+};
+
+class handler_thread {
+public:
+    // `spin_ns`: how long to poll for the next fault before sleeping (0: sleep at once).
+    handler_thread(window& w, fault_sink& sink, std::uint64_t spin_ns);
+    ~handler_thread();
+    handler_thread(const handler_thread&) = delete;
+    handler_thread& operator=(const handler_thread&) = delete;
+
+    void start();
+    void stop() noexcept;
+    [[nodiscard]] const handler_counters& counters() const noexcept { return counters_; }
+    [[nodiscard]] pid_t tid() const noexcept { return tid_.load(std::memory_order_acquire); }
+
+private:
+    void run() noexcept;
+    void handle(const ::uffd_msg* msgs, int n) noexcept;
+
+    window& window_;
+    fault_sink& sink_;
+    std::uint64_t spin_ns_;
+    unique_fd stop_fd_;
+    std::atomic<bool> stopping_{false};
+    std::atomic<pid_t> tid_{0};
+    handler_counters counters_;
+    std::thread thread_;
+};
+
+// Queues SIGBUS (BUS_ADRERR, si_addr = addr) to one thread of this process, as a failed store would
+// raise it.
+int send_sigbus(pid_t tid, std::uint64_t addr) noexcept;
+
+} // namespace aether::fault

@@ -1,0 +1,96 @@
+// Page faults on the window: obtain the copy the access needs, or apply the VOID policy.
+#include "runtime/fault_resolver.hpp"
+
+#include "aether/internal/log.hpp"
+#include "runtime/runtime.hpp"
+#include "runtime/void_context.hpp"
+
+#include <time.h>
+
+namespace aether {
+
+const char* to_string(store_policy p) noexcept { return p == store_policy::block ? "block" : "sigbus"; }
+
+namespace {
+
+bool readable(cache_state s) noexcept {
+    return s == cache_state::shared || s == cache_state::exclusive || s == cache_state::frozen ||
+           s == cache_state::void_copy;
+}
+
+std::uint64_t now_ms() noexcept { return now_ns() / 1'000'000; }
+
+void sleep_ms(std::uint32_t ms) noexcept {
+    timespec ts{static_cast<time_t>(ms / 1000), static_cast<long>(ms % 1000) * 1'000'000L};
+    while (nanosleep(&ts, &ts) != 0) {}
+}
+
+} // namespace
+
+fault_resolver::fault_resolver(runtime& rt, store_policy policy, std::uint32_t void_retry_ms)
+    : rt_(rt), policy_(policy), void_retry_ms_(void_retry_ms), void_per_node_(new std::atomic<std::uint32_t>[rt.node_count()]) {
+    for (std::uint16_t n = 0; n < rt.node_count(); ++n) void_per_node_[n].store(0, std::memory_order_relaxed);
+}
+
+fault::fault_outcome fault_resolver::resolve(const fault::fault_event& e) noexcept {
+    const std::uint64_t page = page_floor(e.address);
+    const node_id home = node_of(page);
+    cache& c = rt_.local_cache();
+    bump(e.write ? rt_.counters().write_faults : rt_.counters().read_faults);
+    for (;;) {
+        const deadline dl = rt_.op_deadline();
+        failure why{};
+        for (;;) {
+            cache_state s = c.snapshot(page).state;
+            if (e.write ? s == cache_state::exclusive : readable(s)) return fault::fault_outcome::resolved;
+            auto gate = c.begin_fetch(page, e.write, dl);
+            if (gate == cache::gate_result::present) return fault::fault_outcome::resolved;
+            if (gate == cache::gate_result::timeout) {
+                why = failure::of(void_reason::timeout);
+                break;
+            }
+            auto r = rt_.acquire_page(page, e.write, nullptr, dl);
+            c.end_fetch(page);
+            if (r.ok()) {
+                if (home != rt_.self()) node_answered(home);
+                return fault::fault_outcome::resolved;
+            }
+            why = r.error();
+            break;
+        }
+        set_void_context_for(e.tid, why.reason, e.address);
+        if (!e.write) {
+            // The load reads 0xFF (a 64-bit load yields SERAPH_VOID_U64) until the retry time.
+            if (c.install_void(page, now_ms() + void_retry_ms_)) {
+                void_pending_.fetch_add(1, std::memory_order_relaxed);
+                void_per_node_[home].fetch_add(1, std::memory_order_relaxed);
+            }
+            bump(rt_.counters().void_pages);
+            return fault::fault_outcome::void_page;
+        }
+        if (policy_ == store_policy::sigbus) {
+            bump(rt_.counters().sigbus_raised);
+            return fault::fault_outcome::raise_sigbus;
+        }
+        // store_policy::block: the store is not dropped; it waits for the memory to come back.
+        sleep_ms(void_retry_ms_);
+    }
+}
+
+void fault_resolver::drop_expired_void_pages() noexcept {
+    if (void_pending_.load(std::memory_order_relaxed) == 0) return;
+    std::size_t dropped = rt_.local_cache().drop_void_pages(now_ms(), [this](std::uint64_t page) {
+        void_per_node_[node_of(page)].fetch_sub(1, std::memory_order_relaxed);
+    });
+    void_pending_.fetch_sub(dropped, std::memory_order_relaxed);
+}
+
+void fault_resolver::node_answered(std::uint16_t node) noexcept {
+    if (void_per_node_[node].load(std::memory_order_relaxed) == 0) return;
+    std::size_t dropped = rt_.local_cache().drop_void_pages(UINT64_MAX, [this, node](std::uint64_t page) {
+        void_per_node_[node_of(page)].fetch_sub(1, std::memory_order_relaxed);
+    }, node);
+    void_pending_.fetch_sub(dropped, std::memory_order_relaxed);
+}
+
+} // namespace aether

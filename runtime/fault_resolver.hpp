@@ -1,0 +1,44 @@
+// fault_resolver: what a page fault on the window turns into. A load obtains a read-only copy, a
+// store an exclusive one; when the page cannot be had before the deadline, a load reads the 0xFF
+// VOID page (and the faulting thread's VOID context is set) and a store raises SIGBUS in the
+// storing thread, or waits, by policy. Never a silently dropped store, never a hang.
+#pragma once
+#include "aether/internal/guard.hpp"
+
+#include "fault/fault_sink.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+namespace aether {
+
+class runtime;
+
+enum class store_policy : std::uint8_t {
+    sigbus, // a store to memory that cannot be reached raises SIGBUS in the storing thread
+    block,  // it waits, retrying every void_retry_ms, until the memory can be reached
+};
+
+class fault_resolver final : public fault::fault_sink {
+public:
+    fault_resolver(runtime& rt, store_policy policy, std::uint32_t void_retry_ms);
+    fault::fault_outcome resolve(const fault::fault_event& e) noexcept override;
+
+    // VOID pages are dropped once their retry time has passed, and at once when their node
+    // answers again, so that a later access tries for real.
+    void drop_expired_void_pages() noexcept;
+    void node_answered(std::uint16_t node) noexcept;
+    [[nodiscard]] std::uint64_t void_pages_now() const noexcept { return void_pending_.load(std::memory_order_relaxed); }
+
+private:
+    runtime& rt_;
+    store_policy policy_;
+    std::uint32_t void_retry_ms_;
+    std::atomic<std::uint64_t> void_pending_{0};
+    std::unique_ptr<std::atomic<std::uint32_t>[]> void_per_node_;
+};
+
+const char* to_string(store_policy p) noexcept;
+
+} // namespace aether
