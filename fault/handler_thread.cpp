@@ -22,11 +22,16 @@ constexpr int batch = 64;
 } // namespace
 
 int send_sigbus(pid_t tid, std::uint64_t addr) noexcept {
+    // Only the kernel (or a process's main thread signalling itself) may send a kernel si_code
+    // such as BUS_ADRERR; from this thread the signal must carry a user code. SI_QUEUE is one,
+    // and the kernel delivers the rest of the siginfo as given, so si_addr still names the
+    // address of the failed store.
     siginfo_t info{};
     info.si_signo = SIGBUS;
-    info.si_code = BUS_ADRERR;
+    info.si_code = SI_QUEUE;
     info.si_addr = reinterpret_cast<void*>(addr);
-    return static_cast<int>(::syscall(SYS_rt_tgsigqueueinfo, ::getpid(), tid, SIGBUS, &info));
+    if (::syscall(SYS_rt_tgsigqueueinfo, ::getpid(), tid, SIGBUS, &info) == 0) return 0;
+    return -errno;
 }
 
 handler_thread::handler_thread(window& w, fault_sink& sink, std::uint64_t spin_ns)
@@ -71,7 +76,8 @@ void handler_thread::handle(const uffd_msg* msgs, int n) noexcept {
         }
         fault_outcome out = sink_.resolve(fault_event{m.arg.pagefault.address, write, tid});
         if (out == fault_outcome::raise_sigbus) {
-            send_sigbus(tid, m.arg.pagefault.address);
+            if (int e = send_sigbus(tid, m.arg.pagefault.address); e < 0)
+                log::fault().error("cannot raise SIGBUS in thread {}: {}", tid, std::strerror(-e));
             // The signal wakes the thread out of its fault; wake the page too in case the signal
             // is blocked, so that the thread retries instead of sleeping on.
             window_.wake(page);

@@ -49,8 +49,9 @@ private:
     std::thread thread_;
 };
 
-// Queues SIGBUS (BUS_ADRERR, si_addr = addr) to one thread of this process, as a failed store would
-// raise it.
+// Queues SIGBUS to one thread of this process, as a failed store raises it: si_addr is the
+// address, si_code is SI_QUEUE (a kernel code such as BUS_ADRERR cannot be sent from another
+// thread). Returns 0 or -errno.
 int send_sigbus(pid_t tid, std::uint64_t addr) noexcept;
 
 } // namespace aether::fault

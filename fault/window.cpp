@@ -70,7 +70,9 @@ std::unique_ptr<window> window::create(node_id node_count, fault_mode mode, std:
     uffdio_api api{};
     api.api = UFFD_API;
     api.features = UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_THREAD_ID |
-                   (mode == fault_mode::sigbus ? UFFD_FEATURE_SIGBUS : 0);
+                   (mode == fault_mode::sigbus ? UFFD_FEATURE_SIGBUS : 0) |
+                   // The exact faulting address (not just its page) for the VOID context and SIGBUS.
+                   (caps.api_features & UFFD_FEATURE_EXACT_ADDRESS);
     if (int e = uffd_ioctl(uffd.get(), UFFDIO_API, &api); e < 0) {
         error = std::string("UFFDIO_API refused the features the runtime needs: ") + std::strerror(-e);
         return nullptr;
