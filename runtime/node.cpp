@@ -822,11 +822,13 @@ void node::handle_barrier(node_id from, std::uint64_t seq, std::uint32_t wait_ms
     for (node_id n = 0; n < opt_.node_count; ++n)
         if (active(n) && !round.arrived[n]) all_arrived = false;
     if (all_arrived) {
-        reply(wire::message{});
+        // Those who waited first (often remote): the last one to arrive may be this node's own
+        // thread, which must not race ahead of the replies still to be sent.
         for (auto& w : round.waiters) {
             loop_.cancel_timer(w.timer);
             w.reply(wire::message{});
         }
+        reply(wire::message{});
         rounds_.erase(seq);
         return;
     }
