@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <type_traits>
 
 using namespace aether;
 
@@ -81,6 +82,15 @@ T guarded(T on_error, F&& body) noexcept {
 
 // What a call returns if the runtime failed internally (never expected; no side effects).
 constexpr Seraph_Aether_Fetch_Result internal_error_result{SERAPH_AETHER_REMOTE_ERROR, nullptr, 0, SERAPH_AETHER_VOID_NONE};
+
+// The integer a C caller passed for an enum parameter. A C caller may pass any int; in C++ a value
+// outside the enumerators is not a valid enum value, so it is read as raw bytes, never as the enum.
+template <class Enum>
+unsigned raw_value(const Enum& e) noexcept {
+    std::underlying_type_t<Enum> raw;
+    std::memcpy(&raw, &e, sizeof raw);
+    return static_cast<unsigned>(raw);
+}
 
 Seraph_Vbit to_vbit(bool ok) noexcept { return ok ? SERAPH_VBIT_TRUE : SERAPH_VBIT_VOID; }
 
@@ -209,9 +219,10 @@ void seraph_aether_set_node_online(Seraph_Aether* aether, uint16_t node_id, bool
 void seraph_aether_inject_failure(Seraph_Aether* aether, uint16_t node_id, Seraph_Aether_Void_Reason reason) {
     runtime* rt = runtime_of(aether);
     if (rt == nullptr || node_id >= rt->node_count()) return;
-    if (static_cast<unsigned>(reason) > SERAPH_AETHER_VOID_CORRUPTION) return;
+    const unsigned raw = raw_value(reason);
+    if (raw > SERAPH_AETHER_VOID_CORRUPTION) return;
     guarded(0, [&] {
-        rt->inject_failure(node_id, static_cast<void_reason>(reason));
+        rt->inject_failure(node_id, static_cast<void_reason>(raw));
         return 0;
     });
 }
@@ -648,13 +659,15 @@ uint64_t seraph_aether_get_void_addr(void) { return current_void_context().addr;
 void seraph_aether_clear_void_context(void) { clear_void_context(); }
 
 const char* seraph_aether_void_reason_name(Seraph_Aether_Void_Reason reason) {
-    if (static_cast<unsigned>(reason) > SERAPH_AETHER_VOID_CORRUPTION) return "UNKNOWN";
-    return to_string(static_cast<void_reason>(reason));
+    const unsigned raw = raw_value(reason);
+    if (raw > SERAPH_AETHER_VOID_CORRUPTION) return "UNKNOWN";
+    return to_string(static_cast<void_reason>(raw));
 }
 
 const char* seraph_aether_fetch_status_name(Seraph_Aether_Fetch_Status status) {
-    if (static_cast<unsigned>(status) > SERAPH_AETHER_TCP_ERROR) return "UNKNOWN";
-    return to_string(static_cast<fetch_status>(status));
+    const unsigned raw = raw_value(status);
+    if (raw > SERAPH_AETHER_TCP_ERROR) return "UNKNOWN";
+    return to_string(static_cast<fetch_status>(raw));
 }
 
 // ---- statistics -------------------------------------------------------------------------------------
