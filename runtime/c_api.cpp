@@ -3,6 +3,7 @@
 #include <seraph/aether.h>
 
 #include "aether/internal/log.hpp"
+#include "runtime/c_api_access.hpp"
 #include "runtime/runtime.hpp"
 #include "runtime/void_context.hpp"
 
@@ -45,6 +46,12 @@ void publish_stats(Seraph_Aether* a, runtime& rt) noexcept {
     put(a->invalidations_sent, c.invalidations_sent);
     put(a->invalidations_received, c.invalidations_received);
 }
+
+} // namespace
+
+runtime* aether::runtime_of_handle(const Seraph_Aether* handle) noexcept { return runtime_of(handle); }
+
+namespace {
 
 bool valid_address(const runtime& rt, std::uint64_t addr, std::size_t size) noexcept {
     if (!is_aether(addr) || node_of(addr) >= rt.node_count()) return false;

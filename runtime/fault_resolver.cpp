@@ -27,8 +27,8 @@ void sleep_ms(std::uint32_t ms) noexcept {
 
 } // namespace
 
-fault_resolver::fault_resolver(runtime& rt, store_policy policy, std::uint32_t void_retry_ms)
-    : rt_(rt), policy_(policy), void_retry_ms_(void_retry_ms), void_per_node_(new std::atomic<std::uint32_t>[rt.node_count()]) {
+fault_resolver::fault_resolver(runtime& rt, store_policy policy, std::uint32_t void_retry_ms, bool handed_off)
+    : rt_(rt), policy_(policy), void_retry_ms_(void_retry_ms), handed_off_(handed_off), void_per_node_(new std::atomic<std::uint32_t>[rt.node_count()]) {
     for (std::uint16_t n = 0; n < rt.node_count(); ++n) void_per_node_[n].store(0, std::memory_order_relaxed);
 }
 
@@ -37,6 +37,8 @@ fault::fault_outcome fault_resolver::resolve(const fault::fault_event& e) noexce
     const node_id home = node_of(page);
     cache& c = rt_.local_cache();
     bump(e.write ? rt_.counters().write_faults : rt_.counters().read_faults);
+    // Handler mode: the faulting thread woke the handler, which wakes it back when done.
+    if (handed_off_) bump(rt_.counters().handoffs, 2);
     for (;;) {
         const deadline dl = rt_.op_deadline();
         failure why{};

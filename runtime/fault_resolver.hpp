@@ -22,7 +22,9 @@ enum class store_policy : std::uint8_t {
 
 class fault_resolver final : public fault::fault_sink {
 public:
-    fault_resolver(runtime& rt, store_policy policy, std::uint32_t void_retry_ms);
+    // `handed_off`: faults reach resolve() on another thread than the one that faulted (handler
+    // mode): each costs two thread hand-offs, counted here.
+    fault_resolver(runtime& rt, store_policy policy, std::uint32_t void_retry_ms, bool handed_off);
     fault::fault_outcome resolve(const fault::fault_event& e) noexcept override;
 
     // VOID pages are dropped once their retry time has passed, and at once when their node
@@ -35,6 +37,7 @@ private:
     runtime& rt_;
     store_policy policy_;
     std::uint32_t void_retry_ms_;
+    bool handed_off_;
     std::atomic<std::uint64_t> void_pending_{0};
     std::unique_ptr<std::atomic<std::uint32_t>[]> void_per_node_;
 };

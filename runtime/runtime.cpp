@@ -79,7 +79,8 @@ std::unique_ptr<runtime> runtime::create(const runtime_config& config, std::stri
 }
 
 bool runtime::start_fault_path(std::string& error) {
-    resolver_ = std::make_unique<fault_resolver>(*this, config_.stores, config_.void_retry_ms);
+    resolver_ = std::make_unique<fault_resolver>(*this, config_.stores, config_.void_retry_ms,
+                                                 config_.mode == fault::fault_mode::handler);
     if (config_.mode == fault::fault_mode::sigbus) {
         if (!fault::install_sigbus_mode(*window_, *resolver_, error)) return false;
         sigbus_mode_ = true;
