@@ -3,6 +3,7 @@
 
 #include "aether/internal/clock.hpp"
 #include "aether/internal/log.hpp"
+#include "aether/internal/runtime_scope.hpp"
 
 #include <linux/userfaultfd.h>
 #include <poll.h>
@@ -90,6 +91,7 @@ void handler_thread::handle(const uffd_msg* msgs, int n) noexcept {
 }
 
 void handler_thread::run() noexcept {
+    runtime_scope whole_thread;
     pthread_setname_np(pthread_self(), "aether-fault");
     tid_.store(static_cast<pid_t>(::syscall(SYS_gettid)), std::memory_order_release);
     uffd_msg msgs[batch];

@@ -3,6 +3,7 @@
 #include <seraph/aether.h>
 
 #include "aether/internal/log.hpp"
+#include "aether/internal/runtime_scope.hpp"
 #include "runtime/c_api_access.hpp"
 #include "runtime/runtime.hpp"
 #include "runtime/void_context.hpp"
@@ -77,6 +78,7 @@ const failure invalid_address{fetch_status::invalid_addr, void_reason::permissio
 
 template <class T, class F>
 T guarded(T on_error, F&& body) noexcept {
+    runtime_scope scope;
     try {
         return body();
     } catch (const std::exception& e) {

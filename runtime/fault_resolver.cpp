@@ -2,6 +2,7 @@
 #include "runtime/fault_resolver.hpp"
 
 #include "aether/internal/log.hpp"
+#include "aether/internal/runtime_scope.hpp"
 #include "runtime/runtime.hpp"
 #include "runtime/void_context.hpp"
 
@@ -33,6 +34,7 @@ fault_resolver::fault_resolver(runtime& rt, store_policy policy, std::uint32_t v
 }
 
 fault::fault_outcome fault_resolver::resolve(const fault::fault_event& e) noexcept {
+    runtime_scope scope; // in sigbus mode this runs on the application's own thread
     const std::uint64_t page = page_floor(e.address);
     const node_id home = node_of(page);
     cache& c = rt_.local_cache();

@@ -3,6 +3,7 @@
 
 #include "aether/internal/fd.hpp"
 #include "aether/internal/log.hpp"
+#include "aether/internal/runtime_scope.hpp"
 #include "transport/frame_reader.hpp"
 #include "transport/handshake.hpp"
 #include "transport/io_ring.hpp"
@@ -708,6 +709,7 @@ struct event_loop::impl {
     }
 
     void run() noexcept {
+        runtime_scope whole_thread;
         pthread_setname_np(pthread_self(), opt.name.substr(0, 15).c_str());
         arm_wake();
         arm_accept();

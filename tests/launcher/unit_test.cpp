@@ -69,6 +69,22 @@ TEST_CASE("everything after -- belongs to the program, even launcher options", "
     CHECK(r.options->command == std::vector<std::string>{"prog", "--help", "-n", "7", "--", "--expect"});
 }
 
+TEST_CASE("':' gives each node its own program", "[options]") {
+    auto r = parse({"-n", "3", "--", "./a", "x", ":", "./b", ":", "./c", "y", "z"});
+    REQUIRE(r.options);
+    REQUIRE(r.options->programs.size() == 3);
+    CHECK(r.options->program_of(0) == std::vector<std::string>{"./a", "x"});
+    CHECK(r.options->program_of(1) == std::vector<std::string>{"./b"});
+    CHECK(r.options->program_of(2) == std::vector<std::string>{"./c", "y", "z"});
+    // Without ':' every node runs the same program.
+    auto same = parse({"-n", "2", "--", "./a", "x:y"});
+    REQUIRE(same.options);
+    CHECK(same.options->program_of(1) == std::vector<std::string>{"./a", "x:y"});
+    CHECK(usage_error({"-n", "3", "--", "./a", ":", "./b"}));      // 2 programs, 3 nodes
+    CHECK(usage_error({"-n", "2", "--", "./a", ":"}));             // empty last program
+    CHECK(usage_error({"-n", "2", "--", ":", "./a"}));             // empty first program
+}
+
 TEST_CASE("--help works even on an otherwise broken command line", "[options]") {
     for (auto args : std::vector<std::vector<std::string>>{{"--help"}, {"-h"}, {"-n", "x", "--help"}, {"--bogus", "-h"}}) {
         auto r = parse(args);

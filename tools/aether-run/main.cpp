@@ -305,10 +305,11 @@ private:
         std::vector<char*> envp;
         for (auto& e : env) envp.push_back(e.data());
         envp.push_back(nullptr);
+        std::vector<std::string> program = options_.program_of(n.id);
         std::vector<char*> argv;
-        for (auto& a : options_.command) argv.push_back(a.data());
+        for (auto& a : program) argv.push_back(a.data());
         argv.push_back(nullptr);
-        std::string exec_error_prefix = "aether-run: cannot execute '" + options_.command.front() + "': ";
+        std::string exec_error_prefix = "aether-run: cannot execute '" + program.front() + "': ";
         pid_t launcher_pid = getpid();
 
         pid_t pid = fork();

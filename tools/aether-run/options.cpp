@@ -64,6 +64,9 @@ std::string help_text() {
            "                           AETHER_PRELOAD_LIB, else the installed copy)\n"
            "  -h, --help               show this text\n"
            "\n"
+           "Different programs per node: separate them with a standalone ':', one per node, e.g.\n"
+           "  aether-run -n 2 -- ./writer /tmp/head : ./reader /tmp/head\n"
+           "\n"
            "exit status: 0 if every node ended as expected, 1 if not or on timeout, 2 on usage errors,\n"
            "130/143 when interrupted by SIGINT/SIGTERM.\n";
 }
@@ -165,7 +168,18 @@ parse_result parse_command_line(const std::vector<std::string>& args) {
     if (!have_nodes) return fail("the node count (-n N) is required");
     if (!have_separator || i >= args.size()) return fail("no program given after '--'");
     o.command.assign(args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
-    if (o.command.front().empty()) return fail("the program name is empty");
+    o.programs.emplace_back();
+    for (const auto& a : o.command) {
+        if (a == ":")
+            o.programs.emplace_back();
+        else
+            o.programs.back().push_back(a);
+    }
+    for (const auto& p : o.programs)
+        if (p.empty() || p.front().empty()) return fail("the program name is empty");
+    if (o.programs.size() > 1 && o.programs.size() != static_cast<std::size_t>(o.node_count))
+        return fail("':' separates one program per node: " + std::to_string(o.programs.size()) + " programs for " +
+                    std::to_string(o.node_count) + " nodes");
     if (o.base_port && *o.base_port + o.node_count - 1 > 65535)
         return fail("base port " + std::to_string(*o.base_port) + " leaves no room for " +
                     std::to_string(o.node_count) + " nodes below 65536");

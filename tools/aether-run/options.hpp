@@ -21,7 +21,14 @@ struct launch_options {
     std::vector<outcome> expected; // one per node, exit status 0 unless --expect said otherwise
     bool preload = false;
     bool help = false;
-    std::vector<std::string> command; // PROGRAM ARGS...
+    std::vector<std::string> command; // PROGRAM ARGS... (everything after "--")
+    // The program of each node: one entry for all nodes, or one per node when the command holds
+    // standalone ":" separators ("A args : B args" runs A on node 0 and B on node 1).
+    std::vector<std::vector<std::string>> programs;
+
+    const std::vector<std::string>& program_of(int node) const {
+        return programs.size() == 1 ? programs.front() : programs.at(static_cast<std::size_t>(node));
+    }
 };
 
 struct parse_result {
