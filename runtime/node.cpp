@@ -828,6 +828,7 @@ void node::handle_barrier(node_id from, std::uint64_t seq, std::uint32_t wait_ms
             loop_.cancel_timer(w.timer);
             w.reply(wire::message{});
         }
+        loop_.flush(); // the replies reach the kernel before this node's own thread moves on
         reply(wire::message{});
         rounds_.erase(seq);
         return;

@@ -889,6 +889,8 @@ void event_loop::call(node_id dst, const wire::message& m, deadline dl, async_ca
 
 std::uint64_t event_loop::add_timer(deadline when, std::function<void()> fn) { return impl_->add_timer(when, std::move(fn)); }
 void event_loop::cancel_timer(std::uint64_t id) noexcept { impl_->cancel_timer(id); }
+void event_loop::flush() noexcept { io_uring_submit(impl_->ring.get()); }
+
 std::uint64_t event_loop::posted_tasks() const noexcept { return impl_->posted_count.load(std::memory_order_relaxed); }
 
 } // namespace aether

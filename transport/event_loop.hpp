@@ -78,6 +78,8 @@ public:
     void reply(const responder& r, const wire::message& m) noexcept;
     void call(node_id dst, const wire::message& m, deadline dl, async_callback cb) noexcept;
     std::uint64_t add_timer(deadline when, std::function<void()> fn);
+    // Hands the queued sends to the kernel now rather than at the next turn of the loop.
+    void flush() noexcept;
     void cancel_timer(std::uint64_t id) noexcept;
 
     [[nodiscard]] std::uint64_t posted_tasks() const noexcept;
