@@ -24,35 +24,19 @@ bool is_readable(cache_state s) noexcept {
 } // namespace
 
 cache::cache(fault::window& w, node_id node_count, node_counters& counters)
-    : window_(w), node_count_(node_count), counters_(counters), nodes_(new std::atomic<node_pages*>[node_count]) {
-    for (node_id n = 0; n < node_count; ++n) nodes_[n].store(nullptr, std::memory_order_relaxed);
-}
+    : window_(w), node_count_(node_count), counters_(counters), pages_(std::size_t{node_count} * pages_per_node),
+      resident_(std::size_t{node_count} * pages_per_node / 64) {}
 
-cache::~cache() {
-    for (node_id n = 0; n < node_count_; ++n) delete nodes_[n].load(std::memory_order_relaxed);
-}
+cache::~cache() = default;
 
-cache::node_pages* cache::pages_of(node_id n, bool create) {
-    if (n >= node_count_) return nullptr;
-    node_pages* p = nodes_[n].load(std::memory_order_acquire);
-    if (p != nullptr || !create) return p;
-    auto fresh = std::make_unique<node_pages>(pages_per_node);
-    if (nodes_[n].compare_exchange_strong(p, fresh.get(), std::memory_order_acq_rel)) return fresh.release();
-    return p; // another thread created it first
-}
-
-cache_page* cache::entry(std::uint64_t page, bool create) {
-    if (!window_.contains(page)) return nullptr;
-    node_pages* np = pages_of(node_of(page), create);
-    return np == nullptr ? nullptr : &np->pages[page_index_of(page)];
+cache_page* cache::entry(std::uint64_t page) noexcept {
+    return window_.contains(page) ? &pages_[window_page_of(page)] : nullptr;
 }
 
 void cache::set_resident(std::uint64_t page, bool on) noexcept {
-    node_pages* np = pages_of(node_of(page), false);
-    if (np == nullptr) return;
-    std::uint32_t i = page_index_of(page);
-    std::atomic_ref<std::uint64_t> w(np->resident[i / 64]);
-    std::uint64_t bit = std::uint64_t{1} << (i % 64);
+    const std::uint64_t i = window_page_of(page);
+    std::atomic_ref<std::uint64_t> w(resident_[i / 64]);
+    const std::uint64_t bit = std::uint64_t{1} << (i % 64);
     if (on)
         w.fetch_or(bit, std::memory_order_relaxed);
     else
@@ -68,7 +52,7 @@ void cache::end_change(cache_page& e) noexcept {
 }
 
 bool cache::read_if_present(std::uint64_t addr, void* dest, std::size_t len, std::uint64_t* generation) noexcept {
-    cache_page* e = entry(page_floor(addr), false);
+    cache_page* e = entry(page_floor(addr));
     if (e == nullptr) return false;
     std::atomic_ref<std::uint32_t> seq(e->seq);
     std::uint32_t before = seq.load(std::memory_order_acquire);
@@ -84,7 +68,7 @@ bool cache::read_if_present(std::uint64_t addr, void* dest, std::size_t len, std
 }
 
 cache::gate_result cache::begin_fetch(std::uint64_t page, bool need_exclusive, deadline dl) noexcept {
-    cache_page* e = entry(page, true);
+    cache_page* e = entry(page);
     if (e == nullptr) return gate_result::timeout;
     std::atomic_ref<std::uint32_t> gate(e->gate);
     for (;;) {
@@ -97,7 +81,7 @@ cache::gate_result cache::begin_fetch(std::uint64_t page, bool need_exclusive, d
 }
 
 void cache::end_fetch(std::uint64_t page) noexcept {
-    cache_page* e = entry(page, false);
+    cache_page* e = entry(page);
     if (e == nullptr) return;
     std::atomic_ref<std::uint32_t>(e->gate).store(0, std::memory_order_release);
     futex_wake_all(e->gate);
@@ -105,7 +89,7 @@ void cache::end_fetch(std::uint64_t page) noexcept {
 
 cache::install_result cache::install(std::uint64_t page, const std::byte* data, std::uint32_t grant_epoch,
                                      std::uint64_t generation, bool exclusive) noexcept {
-    cache_page* e = entry(page, true);
+    cache_page* e = entry(page);
     if (e == nullptr) return install_result::failed;
     spin_guard g(e->lock);
     if (grant_epoch < e->inval_epoch) {
@@ -136,7 +120,7 @@ cache::install_result cache::install(std::uint64_t page, const std::byte* data, 
 }
 
 cache::install_result cache::upgrade(std::uint64_t page, std::uint32_t grant_epoch, std::uint64_t generation) noexcept {
-    cache_page* e = entry(page, true);
+    cache_page* e = entry(page);
     if (e == nullptr) return install_result::failed;
     spin_guard g(e->lock);
     if (grant_epoch < e->inval_epoch || load_state(*e) != cache_state::shared) {
@@ -155,7 +139,7 @@ cache::install_result cache::upgrade(std::uint64_t page, std::uint32_t grant_epo
 }
 
 bool cache::install_void(std::uint64_t page, std::uint64_t expires_ms) noexcept {
-    cache_page* e = entry(page, true);
+    cache_page* e = entry(page);
     if (e == nullptr) return false;
     spin_guard g(e->lock);
     if (load_state(*e) != cache_state::invalid) return false;
@@ -175,7 +159,7 @@ std::size_t cache::drop_void_pages(std::uint64_t now_ms, const std::function<voi
     std::size_t dropped = 0;
     for_each_present([&](std::uint64_t page) {
         if (only != no_node && node_of(page) != only) return;
-        cache_page* e = entry(page, false);
+        cache_page* e = entry(page);
         spin_guard g(e->lock);
         if (load_state(*e) != cache_state::void_copy || e->generation > now_ms) return;
         begin_change(*e);
@@ -192,7 +176,7 @@ std::size_t cache::drop_void_pages(std::uint64_t now_ms, const std::function<voi
 cache::invalidation cache::invalidate(std::uint64_t page, std::uint32_t epoch, bool downgrade,
                                       std::byte* data_out) noexcept {
     invalidation out;
-    cache_page* e = entry(page, true);
+    cache_page* e = entry(page);
     if (e == nullptr) return out;
     bump(counters_.invalidations_received);
     spin_guard g(e->lock);
@@ -222,7 +206,7 @@ cache::invalidation cache::invalidate(std::uint64_t page, std::uint32_t epoch, b
 }
 
 cache::drop_result cache::begin_drop(std::uint64_t page, bool keep_shared, std::byte* data_out) noexcept {
-    cache_page* e = entry(page, false);
+    cache_page* e = entry(page);
     if (e == nullptr) return drop_result::none;
     spin_guard g(e->lock);
     cache_state s = load_state(*e);
@@ -252,7 +236,7 @@ cache::drop_result cache::begin_drop(std::uint64_t page, bool keep_shared, std::
 }
 
 void cache::finish_writeback(std::uint64_t page, bool keep_shared, std::uint32_t grant_epoch) noexcept {
-    cache_page* e = entry(page, false);
+    cache_page* e = entry(page);
     if (e == nullptr) return;
     spin_guard g(e->lock);
     if (load_state(*e) != cache_state::frozen) return; // an invalidation took the copy meanwhile
@@ -271,7 +255,7 @@ void cache::finish_writeback(std::uint64_t page, bool keep_shared, std::uint32_t
 
 cache::snapshot_t cache::snapshot(std::uint64_t page) noexcept {
     snapshot_t out;
-    cache_page* e = entry(page_floor(page), false);
+    cache_page* e = entry(page_floor(page));
     if (e == nullptr) return out;
     spin_guard g(e->lock);
     out.state = load_state(*e);
@@ -281,14 +265,10 @@ cache::snapshot_t cache::snapshot(std::uint64_t page) noexcept {
 }
 
 void cache::for_each_present(const std::function<void(std::uint64_t)>& fn) {
-    for (node_id n = 0; n < node_count_; ++n) {
-        node_pages* np = pages_of(n, false);
-        if (np == nullptr) continue;
-        for (std::size_t w = 0; w < np->resident.size(); ++w) {
-            std::uint64_t bits = std::atomic_ref<std::uint64_t>(np->resident[w]).load(std::memory_order_relaxed);
-            for (; bits != 0; bits &= bits - 1)
-                fn(make_addr(n, (w * 64 + static_cast<std::size_t>(std::countr_zero(bits))) * page_size));
-        }
+    for (std::size_t w = 0; w < resident_.size(); ++w) {
+        std::uint64_t bits = std::atomic_ref<std::uint64_t>(resident_[w]).load(std::memory_order_relaxed);
+        for (; bits != 0; bits &= bits - 1)
+            fn(window_base + (w * 64 + static_cast<std::size_t>(std::countr_zero(bits))) * page_size);
     }
 }
 

@@ -101,13 +101,7 @@ public:
     [[nodiscard]] std::size_t present_pages();
 
 private:
-    struct node_pages {
-        explicit node_pages(std::size_t n) : pages(n), resident((n + 63) / 64) {}
-        mapped_array<cache_page> pages;
-        mapped_array<std::uint64_t> resident; // one bit per page with a copy
-    };
-    cache_page* entry(std::uint64_t page, bool create);
-    node_pages* pages_of(node_id n, bool create);
+    cache_page* entry(std::uint64_t page) noexcept;
     void set_resident(std::uint64_t page, bool on) noexcept;
     static void begin_change(cache_page& e) noexcept;
     static void end_change(cache_page& e) noexcept;
@@ -115,7 +109,10 @@ private:
     fault::window& window_;
     node_id node_count_;
     node_counters& counters_;
-    std::unique_ptr<std::atomic<node_pages*>[]> nodes_;
+    // One entry per window page and one resident bit per page, for the whole window: reserved at
+    // once, backed only where touched, so the fault path (also a signal handler) never allocates.
+    mapped_array<cache_page> pages_;
+    mapped_array<std::uint64_t> resident_;
 };
 
 } // namespace aether

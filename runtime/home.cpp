@@ -21,10 +21,6 @@ const char* to_string(dir_state s) noexcept {
     return "?";
 }
 
-namespace {
-std::size_t extra_words(node_id count) { return count > 64 ? (count - 64 + 63) / 64 : 0; }
-} // namespace
-
 bool sharer_set::has(node_id n) const noexcept {
     if (n < 64) return (p_.sharers >> n) & 1;
     if (p_.more == nullptr || n >= count_) return false;
@@ -39,7 +35,7 @@ void sharer_set::add(node_id n) {
     if (n >= count_) return;
     if (p_.more == nullptr) {
         // Allocated once per page for its lifetime; ~home_store frees it.
-        p_.more = new std::uint64_t[extra_words(count_)]();
+        p_.more = new std::uint64_t[extra_words()]();
     }
     p_.more[(n - 64) / 64] |= std::uint64_t{1} << ((n - 64) % 64);
 }
@@ -54,24 +50,20 @@ void sharer_set::remove(node_id n) noexcept {
 
 void sharer_set::clear() noexcept {
     p_.sharers = 0;
-    if (p_.more != nullptr) std::memset(p_.more, 0, extra_words(count_) * sizeof(std::uint64_t));
+    if (p_.more != nullptr) std::memset(p_.more, 0, extra_words() * sizeof(std::uint64_t));
 }
 
 bool sharer_set::empty() const noexcept {
     if (p_.sharers != 0) return false;
     if (p_.more == nullptr) return true;
-    for (std::size_t i = 0; i < extra_words(count_); ++i)
+    for (std::size_t i = 0; i < extra_words(); ++i)
         if (p_.more[i] != 0) return false;
     return true;
 }
 
 std::vector<node_id> sharer_set::members() const {
     std::vector<node_id> out;
-    for (std::uint64_t w = p_.sharers; w != 0; w &= w - 1) out.push_back(static_cast<node_id>(std::countr_zero(w)));
-    if (p_.more != nullptr)
-        for (std::size_t i = 0; i < extra_words(count_); ++i)
-            for (std::uint64_t w = p_.more[i]; w != 0; w &= w - 1)
-                out.push_back(static_cast<node_id>(64 + i * 64 + std::countr_zero(w)));
+    for_each([&](node_id n) { out.push_back(n); });
     return out;
 }
 

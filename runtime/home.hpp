@@ -11,6 +11,7 @@
 #include "aether/internal/mapped_array.hpp"
 #include "runtime/page_allocator.hpp"
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -55,8 +56,18 @@ public:
     void clear() noexcept;
     [[nodiscard]] bool empty() const noexcept;
     [[nodiscard]] std::vector<node_id> members() const;
+    // Calls fn(node) for every member, without allocating.
+    template <class F>
+    void for_each(F&& fn) const {
+        for (std::uint64_t w = p_.sharers; w != 0; w &= w - 1) fn(static_cast<node_id>(std::countr_zero(w)));
+        if (p_.more != nullptr)
+            for (std::size_t i = 0; i < extra_words(); ++i)
+                for (std::uint64_t w = p_.more[i]; w != 0; w &= w - 1)
+                    fn(static_cast<node_id>(64 + i * 64 + static_cast<std::size_t>(std::countr_zero(w))));
+    }
 
 private:
+    [[nodiscard]] std::size_t extra_words() const noexcept { return count_ > 64 ? (count_ - 64 + 63) / 64 : 0; }
     home_page& p_;
     node_id count_;
 };

@@ -72,10 +72,12 @@ bool node::is_page_op(wire::msg m) noexcept {
 
 node::node(options opts)
     : opt_(std::move(opts)),
-      home_(std::make_unique<home_store>(opt_.self, opt_.node_count, opt_.home_bytes)),
+      home_(nullptr),
       loop_(event_loop::options{opt_.identity, opt_.peers, opt_.injector, &opt_.counters->transport, opt_.name}, *this),
       refusal_(new std::atomic<std::uint8_t>[opt_.node_count]) {
     for (node_id n = 0; n < opt_.node_count; ++n) refusal_[n].store(0, std::memory_order_relaxed);
+    stores_.push_back(std::make_unique<home_store>(opt_.self, opt_.node_count, opt_.home_bytes));
+    home_.store(stores_.back().get(), std::memory_order_release);
 }
 
 result<std::unique_ptr<node>> node::start(options opts, const peer_address& listen_on) {
@@ -114,17 +116,18 @@ std::optional<failure> node::check(const home_request& r, const home_page& p) co
     return std::nullopt;
 }
 
-std::vector<node::target> node::plan(const home_request& r, home_page& p, std::uint32_t index) {
-    std::vector<target> out;
-    sharer_set s = home_->sharers(index);
+node::target_list node::plan(const home_request& r, home_page& p, std::uint32_t index) {
+    target_list out;
+    sharer_set s = home().sharers(index);
     const bool exclusive = p.state == dir_state::exclusive && p.owner != no_node;
     switch (r.op) {
     case wire::msg::read_shared:
         if (exclusive && p.owner != r.requester) out.push_back({p.owner, true});
         break;
     case wire::msg::read_exclusive:
-        for (node_id n : s.members())
+        s.for_each([&](node_id n) {
             if (n != r.requester) out.push_back({n, false});
+        });
         if (exclusive && p.owner != r.requester) out.push_back({p.owner, false});
         break;
     case wire::msg::write_bytes:
@@ -134,7 +137,7 @@ std::vector<node::target> node::plan(const home_request& r, home_page& p, std::u
     case wire::msg::revoke:
     case wire::msg::invalidate:
         // Every copy goes, the requester's own included: the bytes change at the home.
-        for (node_id n : s.members()) out.push_back({n, false});
+        s.for_each([&](node_id n) { out.push_back({n, false}); });
         if (exclusive) out.push_back({p.owner, false});
         break;
     default:
@@ -151,10 +154,10 @@ void node::normalize(home_page& p, sharer_set s) noexcept {
 void node::apply_ack(std::uint32_t index, home_page& p, const target& t, bool ok, failure f, bool had_copy,
                      std::span<const std::byte> data, bool discard, std::optional<failure>& txn_failure) {
     (void)had_copy;
-    sharer_set s = home_->sharers(index);
+    sharer_set s = home().sharers(index);
     if (ok) {
         if (data.size() == page_size && !discard && p.owner == t.node) {
-            std::memcpy(home_->bytes(index), data.data(), page_size); // the exclusive copy comes home
+            std::memcpy(home().bytes(index), data.data(), page_size); // the exclusive copy comes home
             ++p.generation;
         }
         if (p.owner == t.node) p.owner = no_node;
@@ -197,8 +200,8 @@ void node::invalidate_self(std::uint32_t index, home_page& p, const target& t, s
 }
 
 void node::finish(home_request& r, home_page& p, std::uint32_t index, bool requester_was_sharer) {
-    sharer_set s = home_->sharers(index);
-    std::byte* bytes = home_->bytes(index);
+    sharer_set s = home().sharers(index);
+    std::byte* bytes = home().bytes(index);
     home_outcome o;
     switch (r.op) {
     case wire::msg::read_shared:
@@ -288,7 +291,7 @@ void node::finish(home_request& r, home_page& p, std::uint32_t index, bool reque
 
 bool node::try_serve_inline(home_request& r) {
     std::uint32_t index = page_index_of(r.address);
-    home_page& p = home_->page(index);
+    home_page& p = home().page(index);
     spin_guard g(p.lock);
     if (p.busy) return false;
     if (auto f = check(r, p)) {
@@ -298,7 +301,7 @@ bool node::try_serve_inline(home_request& r) {
     auto targets = plan(r, p, index);
     for (auto& t : targets)
         if (t.node != opt_.self) return false; // another node must act: the service thread runs it
-    bool was_sharer = home_->sharers(index).has(r.requester);
+    bool was_sharer = home().sharers(index).has(r.requester);
     std::optional<failure> f;
     if (!targets.empty()) {
         std::uint32_t epoch = ++p.epoch;
@@ -313,9 +316,9 @@ bool node::try_serve_inline(home_request& r) {
 
 void node::serve(home_request r) {
     const std::uint32_t index = page_index_of(r.address);
-    home_page& p = home_->page(index);
+    home_page& p = home().page(index);
     auto t = std::make_shared<transaction>();
-    std::vector<target> remote;
+    target_list remote;
     std::uint32_t epoch = 0;
     {
         spin_guard g(p.lock);
@@ -328,7 +331,7 @@ void node::serve(home_request r) {
             return;
         }
         auto targets = plan(r, p, index);
-        bool was_sharer = home_->sharers(index).has(r.requester);
+        bool was_sharer = home().sharers(index).has(r.requester);
         std::optional<failure> f;
         if (!targets.empty()) epoch = ++p.epoch;
         for (auto& tg : targets) {
@@ -358,7 +361,7 @@ void node::serve(home_request r) {
         wire::message m{.type = wire::msg::invalidate, .flags = static_cast<std::uint16_t>(tg.downgrade ? wire::flag::downgrade : 0),
                         .address = page, .epoch = epoch};
         loop_.call(tg.node, m, dl, [this, t, tg](result<async_reply> res) {
-            home_page& pg = home_->page(t->index);
+            home_page& pg = home().page(t->index);
             {
                 spin_guard g(pg.lock);
                 if (res.ok())
@@ -374,7 +377,7 @@ void node::serve(home_request r) {
 }
 
 void node::complete(std::shared_ptr<transaction> t) {
-    home_page& p = home_->page(t->index);
+    home_page& p = home().page(t->index);
     {
         spin_guard g(p.lock);
         if (t->failure_)
@@ -391,7 +394,7 @@ void node::complete(std::shared_ptr<transaction> t) {
 void node::drain(std::uint32_t index) {
     auto it = waiting_.find(index);
     while (it != waiting_.end() && !it->second.empty()) {
-        if (home_->page(index).busy) return; // (read without the lock: only this thread sets it)
+        if (home().page(index).busy) return; // (read without the lock: only this thread sets it)
         home_request next = std::move(it->second.front());
         it->second.pop_front();
         serve(std::move(next));
@@ -401,8 +404,31 @@ void node::drain(std::uint32_t index) {
 }
 
 home_outcome node::serve_local(home_request r, deadline dl, std::byte* page_out) {
-    // The outcome is completed by whichever thread finishes the request, possibly after this
-    // caller gave up at its deadline: the state it writes to is shared, never on this stack.
+    // Inline first. The completion captures one reference (it fits std::function's small buffer),
+    // so a request served here allocates nothing: this path also runs inside the SIGBUS handler.
+    struct inline_result {
+        home_outcome out;
+        std::byte* page_out;
+    } in{{}, page_out};
+    r.done = [&in](const home_outcome& o) {
+        in.out = o;
+        in.out.page = nullptr;
+        if (o.page != nullptr && in.page_out != nullptr) {
+            std::memcpy(in.page_out, o.page, page_size);
+            in.out.page = in.page_out;
+        }
+    };
+    if (try_serve_inline(r)) return in.out;
+    if (loop_.in_loop_thread()) {
+        log::coherence().error("a local request needing other nodes was made on the service thread");
+        return home_outcome::fail(failure{fetch_status::remote_error, void_reason::none});
+    }
+    return serve_via_loop(std::move(r), dl, page_out);
+}
+
+home_outcome node::serve_via_loop(home_request r, deadline dl, std::byte* page_out) {
+    // Other nodes must act: the service thread runs it. Whichever thread completes it may do so
+    // after this caller gave up at its deadline, so the state it writes to is shared.
     struct local_result {
         std::uint32_t done = 0;
         home_outcome out;
@@ -420,15 +446,9 @@ home_outcome node::serve_local(home_request r, deadline dl, std::byte* page_out)
         std::atomic_ref<std::uint32_t>(st->done).store(1, std::memory_order_release);
         futex_wake_all(st->done);
     };
-    if (!try_serve_inline(r)) {
-        if (loop_.in_loop_thread()) {
-            log::coherence().error("a local request needing other nodes was made on the service thread");
-            return home_outcome::fail(failure{fetch_status::remote_error, void_reason::none});
-        }
-        bump(opt_.counters->handoffs, 2); // to the service thread and back
-        loop_.post([this, req = std::move(r)]() mutable { serve(std::move(req)); });
-        if (!futex_wait_until(st->done, 0, dl)) return home_outcome::fail(failure::of(void_reason::timeout));
-    }
+    bump(opt_.counters->handoffs, 2); // to the service thread and back
+    loop_.post([this, req = std::move(r)]() mutable { serve(std::move(req)); });
+    if (!futex_wait_until(st->done, 0, dl)) return home_outcome::fail(failure::of(void_reason::timeout));
     std::atomic_thread_fence(std::memory_order_acquire);
     home_outcome out = st->out;
     if (st->has_page && page_out != nullptr) {
@@ -440,13 +460,13 @@ home_outcome node::serve_local(home_request r, deadline dl, std::byte* page_out)
 
 node::page_snapshot node::snapshot(std::uint32_t index) {
     page_snapshot out;
-    if (!home_->valid_page(index)) return out;
-    home_page& p = home_->page(index);
+    if (!home().valid_page(index)) return out;
+    home_page& p = home().page(index);
     spin_guard g(p.lock);
     out.valid = true;
     out.state = p.state;
     out.owner = p.owner;
-    out.sharers = home_->sharers(index).members();
+    out.sharers = home().sharers(index).members();
     out.generation = p.generation;
     out.cap_gen = p.cap_gen;
     out.epoch = p.epoch;
@@ -526,13 +546,13 @@ void node::handle_page_request(const wire::frame_header& h, std::span<const std:
     // Validate everything the sender controls before it reaches the directory.
     const bool word_op = type == wire::msg::fetch_add || type == wire::msg::compare_swap;
     const std::size_t off = addr & (page_size - 1);
-    bool ok = is_aether(addr) && node_of(addr) == opt_.self && home_->valid_page(page_index_of(addr));
+    bool ok = is_aether(addr) && node_of(addr) == opt_.self && home().valid_page(page_index_of(addr));
     if (word_op) ok = ok && (addr & 7) == 0;
     if (type == wire::msg::write_bytes) ok = ok && !payload.empty() && off + payload.size() <= page_size;
     if (type == wire::msg::putback) ok = ok && off == 0 && payload.size() == page_size;
     if ((type == wire::msg::read_shared || type == wire::msg::read_exclusive)) ok = ok && off == 0;
     if (!ok) {
-        loop_.reply(r, failed(home_->valid_page(page_index_of(addr)) || !is_aether(addr)
+        loop_.reply(r, failed(home().valid_page(page_index_of(addr)) || !is_aether(addr)
                                   ? failure{fetch_status::invalid_addr, void_reason::permission}
                                   : never_allocated));
         return;
@@ -561,7 +581,7 @@ void node::handle_invalidate(const wire::frame_header& h, const responder& r) {
 }
 
 void node::handle_alloc(const wire::frame_header& h, const reply_fn& reply) {
-    auto a = home_->allocate(h.arg0);
+    auto a = home().allocate(h.arg0);
     if (!a) {
         reply(failed(failure{fetch_status::oom, void_reason::none}));
         return;
@@ -600,13 +620,13 @@ void node::handle_free(std::uint64_t addr, reply_fn reply) {
         return;
     }
     const std::uint32_t index = page_index_of(addr);
-    auto a = home_->valid_page(index) ? home_->begin_free(index) : std::nullopt;
+    auto a = home().valid_page(index) ? home().begin_free(index) : std::nullopt;
     if (!a) {
         // Not the start of a live allocation: never allocated, or freed already.
         bool ever = false;
-        if (home_->valid_page(index)) {
-            spin_guard g(home_->page(index).lock);
-            ever = home_->page(index).cap_gen != 0;
+        if (home().valid_page(index)) {
+            spin_guard g(home().page(index).lock);
+            ever = home().page(index).cap_gen != 0;
         }
         reply(failed(ever ? freed_memory : never_allocated));
         return;
@@ -620,19 +640,19 @@ void node::handle_free(std::uint64_t addr, reply_fn reply) {
             reply(failed(*f));
             return;
         }
-        home_->finish_free(alloc);
+        home().finish_free(alloc);
         reply(wire::message{});
     });
 }
 
 void node::handle_revoke(std::uint64_t addr, reply_fn reply) {
-    if (!is_aether(addr) || node_of(addr) != opt_.self || !home_->valid_page(page_index_of(addr))) {
+    if (!is_aether(addr) || node_of(addr) != opt_.self || !home().valid_page(page_index_of(addr))) {
         reply(failed(failure{fetch_status::invalid_addr, void_reason::permission}));
         return;
     }
-    auto a = home_->revoke(page_index_of(addr));
+    auto a = home().revoke(page_index_of(addr));
     if (!a) {
-        home_page& p = home_->page(page_index_of(addr));
+        home_page& p = home().page(page_index_of(addr));
         spin_guard g(p.lock);
         reply(failed(p.cap_gen != 0 ? freed_memory : never_allocated));
         return;
@@ -651,11 +671,11 @@ void node::handle_revoke(std::uint64_t addr, reply_fn reply) {
 
 void node::handle_generation(const wire::frame_header& h, const reply_fn& reply) {
     const std::uint64_t addr = h.address;
-    if (!is_aether(addr) || node_of(addr) != opt_.self || !home_->valid_page(page_index_of(addr))) {
+    if (!is_aether(addr) || node_of(addr) != opt_.self || !home().valid_page(page_index_of(addr))) {
         reply(failed(failure{fetch_status::invalid_addr, void_reason::permission}));
         return;
     }
-    home_page& p = home_->page(page_index_of(addr));
+    home_page& p = home().page(page_index_of(addr));
     wire::message m;
     spin_guard g(p.lock);
     if (!p.allocated) {
@@ -693,11 +713,12 @@ result<wire::message> node::run_on_loop(std::function<void(reply_fn)> fn, deadli
 }
 
 bool node::resize_home(std::size_t bytes) {
-    if (home_->live_allocations() != 0) return false;
+    if (home().live_allocations() != 0) return false;
     // Swapped on the service thread, so no request it is serving sees the old store go away.
     auto r = run_on_loop(
         [this, bytes](reply_fn reply) {
-            home_ = std::make_unique<home_store>(opt_.self, opt_.node_count, bytes);
+            stores_.push_back(std::make_unique<home_store>(opt_.self, opt_.node_count, bytes));
+            home_.store(stores_.back().get(), std::memory_order_release);
             reply(wire::message{});
         },
         deadline::after(milliseconds(10'000)));
@@ -705,7 +726,7 @@ bool node::resize_home(std::size_t bytes) {
 }
 
 result<home_store::allocation> node::allocate_local(std::size_t bytes) {
-    auto a = home_->allocate(bytes);
+    auto a = home().allocate(bytes);
     if (!a) return failure{fetch_status::oom, void_reason::none};
     return *a;
 }
@@ -885,8 +906,8 @@ void node::check_barrier_liveness() {
 std::string node::info_text() {
     std::ostringstream os;
     os << "node " << opt_.self << " of " << opt_.node_count << "\n";
-    os << "home pages " << home_->page_count() << " free " << home_->free_pages() << " allocations "
-       << home_->live_allocations() << "\n";
+    os << "home pages " << home().page_count() << " free " << home().free_pages() << " allocations "
+       << home().live_allocations() << "\n";
     os << "invalidations_sent " << opt_.counters->invalidations_sent.load() << " invalidations_received "
        << opt_.counters->invalidations_received.load() << "\n";
     return os.str();
@@ -895,11 +916,11 @@ std::string node::info_text() {
 void node::on_peer_restarted(node_id n) noexcept {
     // The restarted process has an empty cache: it holds no copy, and writes it held exclusive
     // are gone. Every entry that names it is corrected now, not when someone trips over it.
-    for (std::uint32_t i = 0; i < home_->page_count(); ++i) {
-        home_page& p = home_->page(i);
+    for (std::uint32_t i = 0; i < home().page_count(); ++i) {
+        home_page& p = home().page(i);
         spin_guard g(p.lock);
         if (p.cap_gen == 0) continue;
-        sharer_set s = home_->sharers(i);
+        sharer_set s = home().sharers(i);
         if (s.has(n)) s.remove(n);
         if (p.state == dir_state::exclusive && p.owner == n) {
             p.owner = no_node;

@@ -12,6 +12,7 @@
 
 #include "aether/internal/address.hpp"
 #include "aether/internal/clock.hpp"
+#include "aether/internal/inline_list.hpp"
 #include "aether/internal/result.hpp"
 #include "runtime/home.hpp"
 #include "runtime/stats.hpp"
@@ -89,7 +90,7 @@ public:
     [[nodiscard]] std::uint16_t port() const noexcept { return loop_.port(); }
     [[nodiscard]] bool online() const noexcept { return online_.load(std::memory_order_relaxed); }
     void set_online(bool online);
-    home_store& home() noexcept { return *home_; }
+    home_store& home() noexcept { return *home_.load(std::memory_order_acquire); }
     // Replaces the home memory with one of `bytes` (only before anything was allocated).
     bool resize_home(std::size_t bytes);
     event_loop& loop() noexcept { return loop_; }
@@ -148,8 +149,11 @@ private:
     // The page protocol.
     void serve(home_request r);                       // service thread
     bool try_serve_inline(home_request& r);           // any thread: false if other nodes must act
+    home_outcome serve_via_loop(home_request r, deadline dl, std::byte* page_out); // two hand-offs
     std::optional<failure> check(const home_request& r, const home_page& p) const;
-    std::vector<target> plan(const home_request& r, home_page& p, std::uint32_t index);
+    // Nodes that must act before the request completes; inline (no allocation) up to 8.
+    using target_list = inline_list<target, 8>;
+    target_list plan(const home_request& r, home_page& p, std::uint32_t index);
     void finish(home_request& r, home_page& p, std::uint32_t index, bool requester_was_sharer);
     void apply_ack(std::uint32_t index, home_page& p, const target& t, bool ok, failure f, bool had_copy,
                    std::span<const std::byte> data, bool discard, std::optional<failure>& txn_failure);
@@ -180,7 +184,10 @@ private:
     result<wire::message> run_on_loop(std::function<void(reply_fn)> fn, deadline dl, std::vector<std::byte>* payload_out = nullptr);
 
     options opt_;
-    std::unique_ptr<home_store> home_;
+    // Replaced (once, before any allocation) by resize_home while other threads may look: an
+    // atomic pointer, and the replaced store stays alive until the node ends.
+    std::atomic<home_store*> home_;
+    std::vector<std::unique_ptr<home_store>> stores_;
     event_loop loop_;
     std::atomic<bool> online_{true};
     std::unique_ptr<std::atomic<std::uint8_t>[]> refusal_; // per requesting node: a void_reason

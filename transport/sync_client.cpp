@@ -5,6 +5,7 @@
 #include "transport/io_ring.hpp"
 
 #include <netinet/in.h>
+#include <pthread.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -13,30 +14,52 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <new>
 #include <thread>
 
 namespace aether {
+
+enum class thread_ring_status { ready, failed };
 
 namespace {
 
 // Connections idle for longer than this are checked for a pending EOF/RST before reuse: the peer
 // may have restarted since, and a fresh connection then succeeds where the old one would fail.
 constexpr std::uint64_t stale_check_after_ns = 50'000'000;
-constexpr std::size_t max_idle_per_peer = 64;
 
 struct thread_ring {
     io_ring ring;
     int init_rc = 1; // 1: not created yet
     std::uint64_t next_tag = 1;
 };
-thread_local thread_ring tl_ring;
+// A plain pointer (no thread-local destructor to register on first touch): the ring is freed by
+// a pthread key destructor when the thread ends.
+thread_local thread_ring* tl_ring = nullptr;
+pthread_key_t g_ring_key;
+pthread_once_t g_ring_key_once = PTHREAD_ONCE_INIT;
 
-io_ring* this_thread_ring() noexcept {
-    if (tl_ring.init_rc == 1) tl_ring.init_rc = io_ring::create(tl_ring.ring, 16);
-    return tl_ring.init_rc == 0 ? &tl_ring.ring : nullptr;
+} // namespace
+
+// A thread's first request creates its ring (this allocates). Kept out of line so that sanitizer
+// reports can tell this one-time step apart.
+[[gnu::noinline]] thread_ring_status create_thread_ring() noexcept {
+    pthread_once(&g_ring_key_once, [] { pthread_key_create(&g_ring_key, [](void* p) { delete static_cast<thread_ring*>(p); }); });
+    auto* r = new (std::nothrow) thread_ring;
+    if (r == nullptr) return thread_ring_status::failed;
+    r->init_rc = io_ring::create(r->ring, 16);
+    pthread_setspecific(g_ring_key, r);
+    tl_ring = r;
+    return r->init_rc == 0 ? thread_ring_status::ready : thread_ring_status::failed;
 }
 
-std::uint64_t new_tag() noexcept { return tl_ring.next_tag++; }
+namespace {
+
+io_ring* this_thread_ring() noexcept {
+    if (tl_ring == nullptr) create_thread_ring();
+    return tl_ring != nullptr && tl_ring->init_rc == 0 ? &tl_ring->ring : nullptr;
+}
+
+std::uint64_t new_tag() noexcept { return tl_ring->next_tag++; }
 
 // Waits until every tag in `tags` completed (results in `res`), or the deadline (-ETIME: the
 // operations still in flight are canceled and reaped before returning, so no buffer is written to
@@ -216,11 +239,15 @@ sync_client::~sync_client() { close_all_idle(); }
 
 void sync_client::close_idle(node_id dst) noexcept {
     if (dst >= peers_.node_count()) return;
-    std::vector<std::unique_ptr<channel>> drop;
+    std::array<channel*, max_idle> drop{};
+    std::size_t n = 0;
     {
         std::lock_guard lock(pools_[dst].mu);
-        drop.swap(pools_[dst].idle);
+        n = pools_[dst].count;
+        for (std::size_t i = 0; i < n; ++i) drop[i] = std::exchange(pools_[dst].idle[i], nullptr);
+        pools_[dst].count = 0;
     }
+    for (std::size_t i = 0; i < n; ++i) delete drop[i];
 }
 
 void sync_client::close_all_idle() noexcept {
@@ -233,10 +260,9 @@ result<std::unique_ptr<sync_client::channel>> sync_client::acquire(node_id dst, 
         std::unique_ptr<channel> ch;
         {
             std::lock_guard lock(pools_[dst].mu);
-            auto& idle = pools_[dst].idle;
-            if (idle.empty()) break;
-            ch = std::move(idle.back());
-            idle.pop_back();
+            pool& p = pools_[dst];
+            if (p.count == 0) break;
+            ch.reset(std::exchange(p.idle[--p.count], nullptr));
         }
         if (ch->cut_generation != cut) {
             ::shutdown(ch->fd.get(), SHUT_RDWR); // an injected partition/crash cut this connection
@@ -253,9 +279,9 @@ result<std::unique_ptr<sync_client::channel>> sync_client::acquire(node_id dst, 
 
 void sync_client::release(std::unique_ptr<channel> ch) noexcept {
     ch->last_used_ns = now_ns();
-    std::lock_guard lock(pools_[ch->peer].mu);
-    auto& idle = pools_[ch->peer].idle;
-    if (idle.size() < max_idle_per_peer) idle.push_back(std::move(ch));
+    pool& p = pools_[ch->peer];
+    std::lock_guard lock(p.mu);
+    if (p.count < max_idle) p.idle[p.count++] = ch.release(); // else it closes as `ch` goes
 }
 
 result<std::unique_ptr<sync_client::channel>> sync_client::connect(node_id dst, deadline dl) noexcept {

@@ -16,6 +16,7 @@
 #include "transport/peers.hpp"
 #include "transport/wire.hpp"
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -63,9 +64,13 @@ public:
 
 private:
     struct channel;
+    // Idle connections to one node. A fixed array: taking and returning a connection allocates
+    // nothing, so the fault path in sigbus mode (a signal handler) does not allocate once warm.
+    static constexpr std::size_t max_idle = 64;
     struct pool {
         std::mutex mu;
-        std::vector<std::unique_ptr<channel>> idle;
+        std::array<channel*, max_idle> idle{};
+        std::size_t count = 0;
     };
 
     result<std::unique_ptr<channel>> acquire(node_id dst, deadline dl) noexcept;

@@ -172,18 +172,18 @@ TEST_CASE("system calls read into and write from remote memory (handler mode)", 
     seraph_aether_cache_clear(&c.a);
     int pipefd[2];
     REQUIRE(::pipe(pipefd) == 0);
+    std::string got(6000, '\0'); // checked after the join: Catch2 assertions are not thread-safe
     std::thread reader([&] {
-        std::string got(6000, '\0');
         std::size_t n = 0;
         while (n < got.size()) {
             ssize_t r = ::read(pipefd[0], got.data() + n, got.size() - n);
             if (r <= 0) break;
             n += static_cast<std::size_t>(r);
         }
-        CHECK(got == text);
     });
     REQUIRE(::write(pipefd[1], ptr<char>(p), text.size()) == ssize_t(text.size()));
     reader.join();
+    CHECK(got == text);
     ::close(pipefd[0]);
     ::close(pipefd[1]);
 }

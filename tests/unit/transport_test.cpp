@@ -93,19 +93,26 @@ bool read_exact(int fd, void* buf, std::size_t n) {
     return true;
 }
 
+// Catch2 assertions are not thread-safe: the fake peers' threads record problems here instead,
+// and each test checks it on the main thread.
+std::atomic<int> g_peer_errors{0};
+void peer_expect(bool ok) {
+    if (!ok) ++g_peer_errors;
+}
+
 void write_frame(int fd, const wire::message& m, node_id source, std::uint64_t id) {
     wire::frame_header h = wire::make_header(m, source, id);
-    REQUIRE(::send(fd, &h, sizeof h, MSG_NOSIGNAL) == sizeof h);
-    if (!m.payload.empty()) REQUIRE(::send(fd, m.payload.data(), m.payload.size(), MSG_NOSIGNAL) == ssize_t(m.payload.size()));
+    peer_expect(::send(fd, &h, sizeof h, MSG_NOSIGNAL) == sizeof h);
+    if (!m.payload.empty()) peer_expect(::send(fd, m.payload.data(), m.payload.size(), MSG_NOSIGNAL) == ssize_t(m.payload.size()));
 }
 
 // Plays the server side of the handshake as node `self` with `key`; returns the client's node id.
 node_id accept_handshake(int conn, node_id self, const wire::cluster_key& key) {
     wire::frame_header h;
-    REQUIRE(read_exact(conn, &h, sizeof h));
-    REQUIRE(wire::type_of(h) == wire::msg::hello);
+    peer_expect(read_exact(conn, &h, sizeof h));
+    peer_expect(wire::type_of(h) == wire::msg::hello);
     wire::nonce client_nonce;
-    REQUIRE(read_exact(conn, client_nonce.data(), client_nonce.size()));
+    peer_expect(read_exact(conn, client_nonce.data(), client_nonce.size()));
     wire::nonce server_nonce = wire::random_nonce();
     wire::mac proof = key.server_proof(client_nonce, server_nonce, h.source, self);
     std::byte body[64];
@@ -113,9 +120,9 @@ node_id accept_handshake(int conn, node_id self, const wire::cluster_key& key) {
     std::memcpy(body + 32, proof.data(), 32);
     write_frame(conn, wire::message{.type = wire::msg::challenge, .arg0 = 77, .payload = std::span<const std::byte>(body)}, self, 0);
     wire::frame_header auth;
-    REQUIRE(read_exact(conn, &auth, sizeof auth));
+    peer_expect(read_exact(conn, &auth, sizeof auth));
     std::byte mac[32];
-    REQUIRE(read_exact(conn, mac, sizeof mac));
+    peer_expect(read_exact(conn, mac, sizeof mac));
     write_frame(conn, wire::message{.type = wire::msg::welcome}, self, 0);
     return h.source;
 }
@@ -212,6 +219,7 @@ TEST_CASE("a peer that never answers: VOID TIMEOUT at the deadline, not later", 
     auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
     stop = true;
     server.join();
+    CHECK(g_peer_errors.exchange(0) == 0);
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().reason == void_reason::timeout);
     CHECK(took >= 290);
@@ -252,6 +260,7 @@ TEST_CASE("a damaged payload from a peer is CORRUPTION, never delivered", "[tran
     }
     CHECK(counters.corrupt_payloads.load() == 2);
     server.join();
+    CHECK(g_peer_errors.exchange(0) == 0);
 }
 
 TEST_CASE("a peer that answers garbage fails the request without crashing", "[transport]") {
@@ -281,6 +290,7 @@ TEST_CASE("a peer that answers garbage fails the request without crashing", "[tr
     CHECK(counters.bad_frames.load() == 1);
     client.close_all_idle();
     server.join();
+    CHECK(g_peer_errors.exchange(0) == 0);
 }
 
 TEST_CASE("a node that dies is NODE_CRASHED; after it returns, requests work again", "[transport]") {

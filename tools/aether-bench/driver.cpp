@@ -1,0 +1,279 @@
+// One figure in one placement: processes, environment, and the checks on what they report.
+#include "tools/aether-bench/driver.hpp"
+
+#include "tools/aether-bench/launcher.hpp"
+#include "tools/aether-bench/node_roles.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <map>
+
+extern char** environ;
+
+namespace aether::bench {
+
+const char* to_string(placement p) noexcept { return p == placement::pinned ? "pinned" : "free"; }
+
+namespace {
+
+// The caller's environment minus what the driver sets per node or per figure; other AETHER_*
+// settings (AETHER_TIMEOUT_MS, AETHER_LOG, AETHER_FAULT_SPIN_US ...) pass through on purpose.
+std::vector<std::string> base_environment(const figure& f) {
+    std::vector<std::string> replaced = {"AETHER_NODE_ID", "AETHER_NODE_COUNT", "AETHER_PEERS", "AETHER_SECRET",
+                                         result_fd_env, listen_fd_env};
+    for (const auto& e : f.env) replaced.push_back(e.substr(0, e.find('=')));
+    std::vector<std::string> env;
+    for (char** e = environ; *e != nullptr; ++e) {
+        std::string entry(*e);
+        std::string name = entry.substr(0, entry.find('='));
+        if (std::find(replaced.begin(), replaced.end(), name) == replaced.end()) env.push_back(entry);
+    }
+    env.insert(env.end(), f.env.begin(), f.env.end());
+    return env;
+}
+
+sockaddr_in loopback(int port) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<std::uint16_t>(port));
+    return a;
+}
+
+// All sockets stay bound until every port is known, so no port is handed out twice; another
+// process may still take one before the node binds it, which fails the figure visibly.
+std::vector<int> free_ports(int count, std::string& error) {
+    std::vector<int> socks, ports;
+    for (int i = 0; i < count; ++i) {
+        int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (s < 0) {
+            error = std::string("socket: ") + std::strerror(errno);
+            break;
+        }
+        socks.push_back(s);
+        sockaddr_in a = loopback(0);
+        socklen_t len = sizeof a;
+        if (bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+            getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+            error = std::string("cannot reserve a port on 127.0.0.1: ") + std::strerror(errno);
+            break;
+        }
+        ports.push_back(ntohs(a.sin_port));
+    }
+    for (int s : socks) close(s);
+    if (!error.empty()) ports.clear();
+    return ports;
+}
+
+// The TCP floor's server socket is made here and inherited, so the client can connect at once.
+int listening_socket(int& port, std::string& error) {
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0) {
+        error = std::string("socket: ") + std::strerror(errno);
+        return -1;
+    }
+    sockaddr_in a = loopback(0);
+    socklen_t len = sizeof a;
+    if (bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(s, 4) != 0 ||
+        getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+        error = std::string("cannot listen on 127.0.0.1: ") + std::strerror(errno);
+        close(s);
+        return -1;
+    }
+    port = ntohs(a.sin_port);
+    return s;
+}
+
+std::string format_count(double v) {
+    char buf[64];
+    if (std::fabs(v - std::round(v)) < 1e-9)
+        std::snprintf(buf, sizeof buf, "%.0f", v);
+    else
+        std::snprintf(buf, sizeof buf, "%.3f", v);
+    return buf;
+}
+
+void append_log_tail(std::string& out, const process_outcome& p, std::size_t max_lines) {
+    if (p.log.empty()) return;
+    std::vector<std::string> lines;
+    std::size_t start = 0;
+    while (start < p.log.size()) {
+        std::size_t nl = p.log.find('\n', start);
+        if (nl == std::string::npos) nl = p.log.size();
+        lines.push_back(p.log.substr(start, nl - start));
+        start = nl + 1;
+    }
+    std::size_t from = lines.size() > max_lines ? lines.size() - max_lines : 0;
+    for (std::size_t i = from; i < lines.size(); ++i) out += "    [" + p.label + "] " + lines[i] + "\n";
+}
+
+row_result failed_row(const figure& f, placement where, const std::string& why) {
+    row_result r;
+    r.name = f.name;
+    r.family = f.family;
+    r.mode = f.mode;
+    r.where = where;
+    r.ok = false;
+    r.error = why;
+    r.verified = false;
+    r.floor = f.floor;
+    return r;
+}
+
+std::vector<row_result> evaluate(const figure& f, placement where, const group_outcome& g, const run_context& ctx) {
+    std::vector<record> rows;
+    std::map<int, record> counters_of; // other nodes' counters, by node id
+    std::string fails;
+    for (std::size_t i = 0; i < g.processes.size(); ++i) {
+        for (auto& r : decode_all(g.processes[i].results)) {
+            if (r.kind == "row" && i == 0) rows.push_back(r);
+            if (r.kind == "counters") {
+                if (auto n = r.number("node")) counters_of[static_cast<int>(*n)] = r;
+            }
+            if (r.kind == "fail") fails += (fails.empty() ? "" : "; ") + ("node " + r.text("node") + ": " + r.text("error"));
+        }
+    }
+    std::string error;
+    if (g.interrupted) {
+        error = "interrupted";
+    } else if (g.timed_out) {
+        error = "timed out after " + format_count(std::round(f.timeout_s)) + " s";
+    } else if (!fails.empty()) {
+        error = fails;
+    } else {
+        for (const auto& p : g.processes)
+            if (!p.succeeded()) error += (error.empty() ? "" : "; ") + p.describe();
+        if (error.empty() && rows.empty()) error = "no result reported";
+    }
+    if (!error.empty() && !fails.empty() && error != fails) error += " (" + fails + ")";
+    std::string diagnostics;
+    if (!error.empty() || ctx.verbose) {
+        for (const auto& p : g.processes) append_log_tail(diagnostics, p, error.empty() ? 5 : 20);
+    }
+    if (!error.empty()) {
+        row_result r = failed_row(f, where, error);
+        r.diagnostics = diagnostics;
+        return {r};
+    }
+
+    std::vector<row_result> out;
+    for (const auto& rec : rows) {
+        row_result r;
+        r.name = rec.text("name", f.name);
+        r.family = f.family;
+        r.mode = f.mode;
+        r.where = where;
+        r.ok = true;
+        r.row = rec;
+        r.floor = f.floor;
+        const double ops = rec.number("ops").value_or(0);
+        if (auto h0 = rec.number("c_handoffs"); h0 && ops > 0) {
+            double total = *h0;
+            for (const auto& [node, c] : counters_of) total += c.number("handoffs").value_or(0);
+            r.handoffs_per_op = total / ops;
+        }
+        for (const auto& e : f.expect) {
+            if (r.name.rfind(e.row_prefix, 0) != 0) continue;
+            std::optional<double> got;
+            if (e.node == 0) {
+                got = rec.number("c_" + e.counter);
+            } else if (auto it = counters_of.find(e.node); it != counters_of.end()) {
+                got = it->second.number(e.counter);
+            }
+            const double want = e.per_op * ops;
+            std::string text = "node" + std::to_string(e.node) + "." + e.counter + "=" +
+                               (got ? format_count(*got) : std::string("missing")) + " (want " + format_count(want) + ")";
+            r.checks.push_back(text);
+            if (!got || std::fabs(*got - want) > 0.5) {
+                r.verified = false;
+                r.failed_checks.push_back(text);
+            }
+        }
+        if (auto bad = rec.number("data_errors"); bad && *bad != 0) {
+            r.verified = false;
+            r.failed_checks.push_back("data_errors=" + format_count(*bad));
+        }
+        if (out.empty()) r.diagnostics = diagnostics;
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+} // namespace
+
+namespace {
+
+std::vector<row_result> run_once(const figure& f, placement where, const run_context& ctx) {
+    const int cpu = where == placement::pinned ? ctx.cpu : -1;
+    const std::string wait = "wait_ms=" + std::to_string(static_cast<long long>(f.timeout_s * 1000));
+    // The node's own alarm is a backstop for a driver that vanished; the driver acts first.
+    const std::string alarm = "deadline_s=" + std::to_string(static_cast<long long>(f.timeout_s) + 30);
+    std::vector<launch> group;
+    std::string error;
+    int listen_fd = -1;
+
+    if (f.nodes == 0) {
+        int port = 0;
+        listen_fd = listening_socket(port, error);
+        if (listen_fd < 0) return {failed_row(f, where, error)};
+        launch client;
+        client.label = "tcp client";
+        client.args = {"tcp_client"};
+        client.args.insert(client.args.end(), f.args.begin(), f.args.end());
+        client.args.push_back("port=" + std::to_string(port));
+        client.args.push_back(alarm);
+        client.env = base_environment(f);
+        launch server = client;
+        server.label = "tcp server";
+        server.args[0] = "tcp_server";
+        server.inherit_listen_fd = listen_fd;
+        group = {client, server};
+    } else {
+        std::vector<int> ports = free_ports(f.nodes, error);
+        if (ports.empty()) return {failed_row(f, where, error)};
+        std::string peers;
+        for (std::size_t i = 0; i < ports.size(); ++i) peers += (i ? "," : "") + ("127.0.0.1:" + std::to_string(ports[i]));
+        for (int n = 0; n < f.nodes; ++n) {
+            launch l;
+            l.label = "node " + std::to_string(n);
+            l.args = {f.role};
+            l.args.insert(l.args.end(), f.args.begin(), f.args.end());
+            l.args.push_back(wait);
+            l.args.push_back(alarm);
+            l.env = base_environment(f);
+            l.env.push_back("AETHER_NODE_ID=" + std::to_string(n));
+            l.env.push_back("AETHER_NODE_COUNT=" + std::to_string(f.nodes));
+            l.env.push_back("AETHER_PEERS=" + peers);
+            l.env.push_back("AETHER_SECRET=" + ctx.secret);
+            group.push_back(std::move(l));
+        }
+    }
+    group_outcome g = run_group(group, cpu, f.timeout_s);
+    if (listen_fd >= 0) close(listen_fd);
+    return evaluate(f, where, g, ctx);
+}
+
+} // namespace
+
+std::vector<row_result> run_figure(const figure& f, placement where, const run_context& ctx) {
+    std::vector<row_result> rows = run_once(f, where, ctx);
+    // A port chosen for a node can be taken by another process before the node binds it; that
+    // shows as a node that cannot start, and one more try with fresh ports settles it.
+    const row_result& first = rows.front();
+    if (!first.ok && !interrupted() && first.error.find("seraph_aether_init_from_env failed") != std::string::npos) {
+        std::vector<row_result> again = run_once(f, where, ctx);
+        again.front().diagnostics = first.diagnostics + again.front().diagnostics;
+        return again;
+    }
+    return rows;
+}
+
+} // namespace aether::bench

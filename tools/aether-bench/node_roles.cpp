@@ -1,0 +1,952 @@
+// The node side of every figure: Aether nodes measuring through the C API and plain pointers, and
+// the two ends of the raw TCP floor. Node 0 always measures; see docs/bench-method-notes.md.
+#include "tools/aether-bench/node_roles.hpp"
+
+#include "tools/aether-bench/record.hpp"
+#include "tools/aether-bench/timing.hpp"
+
+#include "runtime/c_api_access.hpp"
+#include "runtime/cache.hpp"
+#include "runtime/home.hpp"
+#include "runtime/runtime.hpp"
+
+#include <seraph/aether.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace aether::bench {
+
+namespace {
+
+using params = std::map<std::string, std::string>;
+
+constexpr std::size_t page_bytes = SERAPH_AETHER_PAGE_SIZE;
+constexpr std::uint32_t setup_wait_ms = 60'000;
+
+std::string node_label = "?";
+
+// ---- reporting --------------------------------------------------------------------------------------
+
+void write_all(int fd, const std::string& s) {
+    std::size_t done = 0;
+    while (done < s.size()) {
+        ssize_t n = ::write(fd, s.data() + done, s.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return;
+        done += static_cast<std::size_t>(n);
+    }
+}
+
+void send(const record& r) {
+    static const int fd = [] {
+        const char* v = std::getenv(result_fd_env);
+        return v != nullptr ? std::atoi(v) : STDOUT_FILENO;
+    }();
+    write_all(fd, r.encode());
+}
+
+std::string void_text() {
+    return std::string(" (VOID reason ") + seraph_aether_void_reason_name(seraph_aether_get_void_reason()) + ")";
+}
+
+// A node that cannot go on says why on its result pipe and ends at once: the runtime's threads are
+// left running, and no destructor may wait for a peer that is itself gone.
+[[noreturn]] void die(const std::string& why) {
+    record r;
+    r.kind = "fail";
+    r.set("node", node_label).set("error", why);
+    send(r);
+    std::fprintf(stderr, "aether-bench node %s: %s\n", node_label.c_str(), why.c_str());
+    std::fflush(stderr);
+    _exit(1);
+}
+
+// ---- parameters -------------------------------------------------------------------------------------
+
+params parse_params(int argc, char** argv) {
+    params p;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        auto eq = a.find('=');
+        if (eq == std::string::npos) die("malformed node parameter \"" + a + "\"");
+        p[a.substr(0, eq)] = a.substr(eq + 1);
+    }
+    return p;
+}
+
+std::uint64_t u64(const params& p, const std::string& key, std::uint64_t fallback) {
+    auto it = p.find(key);
+    if (it == p.end()) return fallback;
+    char* end = nullptr;
+    unsigned long long v = std::strtoull(it->second.c_str(), &end, 10);
+    if (end == nullptr || *end != '\0') die("parameter " + key + " is not a number: " + it->second);
+    return v;
+}
+
+std::string str(const params& p, const std::string& key, const std::string& fallback = "") {
+    auto it = p.find(key);
+    return it == p.end() ? fallback : it->second;
+}
+
+// ---- counters ---------------------------------------------------------------------------------------
+
+// The runtime's own counters of one node (never estimated).
+struct counts {
+    std::uint64_t handoffs = 0;
+    std::uint64_t read_faults = 0;
+    std::uint64_t write_faults = 0;
+    std::uint64_t remote_fetches = 0;
+    std::uint64_t invalidations_sent = 0;
+    std::uint64_t invalidations_received = 0;
+    std::uint64_t cache_hits = 0;
+    std::uint64_t cache_misses = 0;
+    std::uint64_t requests = 0;
+    std::uint64_t connects = 0;
+    std::uint64_t timeouts = 0;
+
+    static counts of(runtime& rt) noexcept {
+        node_counters& c = rt.counters();
+        auto ld = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+        counts s;
+        s.handoffs = ld(c.handoffs);
+        s.read_faults = ld(c.read_faults);
+        s.write_faults = ld(c.write_faults);
+        s.remote_fetches = ld(c.remote_fetches);
+        s.invalidations_sent = ld(c.invalidations_sent);
+        s.invalidations_received = ld(c.invalidations_received);
+        s.cache_hits = ld(c.cache_hits);
+        s.cache_misses = ld(c.cache_misses);
+        s.requests = ld(c.transport.requests);
+        s.connects = ld(c.transport.connects);
+        s.timeouts = ld(c.transport.timeouts);
+        return s;
+    }
+
+    counts operator-(const counts& o) const noexcept {
+        counts d;
+        d.handoffs = handoffs - o.handoffs;
+        d.read_faults = read_faults - o.read_faults;
+        d.write_faults = write_faults - o.write_faults;
+        d.remote_fetches = remote_fetches - o.remote_fetches;
+        d.invalidations_sent = invalidations_sent - o.invalidations_sent;
+        d.invalidations_received = invalidations_received - o.invalidations_received;
+        d.cache_hits = cache_hits - o.cache_hits;
+        d.cache_misses = cache_misses - o.cache_misses;
+        d.requests = requests - o.requests;
+        d.connects = connects - o.connects;
+        d.timeouts = timeouts - o.timeouts;
+        return d;
+    }
+
+    counts& operator+=(const counts& o) noexcept {
+        handoffs += o.handoffs;
+        read_faults += o.read_faults;
+        write_faults += o.write_faults;
+        remote_fetches += o.remote_fetches;
+        invalidations_sent += o.invalidations_sent;
+        invalidations_received += o.invalidations_received;
+        cache_hits += o.cache_hits;
+        cache_misses += o.cache_misses;
+        requests += o.requests;
+        connects += o.connects;
+        timeouts += o.timeouts;
+        return *this;
+    }
+
+    void put(record& r, const std::string& prefix) const {
+        r.set(prefix + "handoffs", handoffs);
+        r.set(prefix + "read_faults", read_faults);
+        r.set(prefix + "write_faults", write_faults);
+        r.set(prefix + "remote_fetches", remote_fetches);
+        r.set(prefix + "invalidations_sent", invalidations_sent);
+        r.set(prefix + "invalidations_received", invalidations_received);
+        r.set(prefix + "cache_hits", cache_hits);
+        r.set(prefix + "cache_misses", cache_misses);
+        r.set(prefix + "requests", requests);
+        r.set(prefix + "connects", connects);
+        r.set(prefix + "timeouts", timeouts);
+    }
+};
+
+// ---- cluster membership -----------------------------------------------------------------------------
+
+class member {
+public:
+    member() {
+        if (const char* id = std::getenv("AETHER_NODE_ID")) node_label = id;
+        std::memset(&a_, 0, sizeof a_);
+        if (seraph_aether_init_from_env(&a_) != SERAPH_VBIT_TRUE) die("seraph_aether_init_from_env failed" + void_text());
+        rt_ = runtime_of_handle(&a_);
+        if (rt_ == nullptr) die("no runtime behind the handle");
+        node_label = std::to_string(a_.local_node_id);
+    }
+    member(const member&) = delete;
+    member& operator=(const member&) = delete;
+
+    Seraph_Aether* h() noexcept { return &a_; }
+    runtime& rt() noexcept { return *rt_; }
+    [[nodiscard]] std::uint16_t id() const noexcept { return a_.local_node_id; }
+    [[nodiscard]] std::uint16_t count() const noexcept { return a_.node_count; }
+
+    void barrier(std::uint32_t wait_ms, const char* what) {
+        if (seraph_aether_barrier(&a_, wait_ms) != SERAPH_VBIT_TRUE) die(std::string("barrier ") + what + " failed" + void_text());
+    }
+    std::uint64_t alloc_local(std::size_t bytes) {
+        std::uint64_t a = seraph_aether_alloc(&a_, bytes);
+        if (a == SERAPH_VOID_U64) die("cannot allocate " + std::to_string(bytes) + " bytes locally" + void_text());
+        return a;
+    }
+    void publish(const std::string& name, std::uint64_t addr) {
+        if (seraph_aether_publish(&a_, name.c_str(), addr) != SERAPH_VBIT_TRUE) die("cannot publish " + name + void_text());
+    }
+    std::uint64_t lookup(const std::string& name) {
+        std::uint64_t a = seraph_aether_lookup(&a_, name.c_str(), setup_wait_ms);
+        if (a == SERAPH_VOID_U64) die("cannot look up " + name + void_text());
+        return a;
+    }
+    void write(std::uint64_t addr, const void* src, std::size_t size) {
+        auto r = seraph_aether_write(&a_, addr, src, size);
+        if (r.status != SERAPH_AETHER_OK) die(std::string("write failed: ") + seraph_aether_fetch_status_name(r.status) + void_text());
+    }
+    void read(std::uint64_t addr, void* dst, std::size_t size) {
+        auto r = seraph_aether_read(&a_, addr, dst, size);
+        if (r.status != SERAPH_AETHER_OK) die(std::string("read failed: ") + seraph_aether_fetch_status_name(r.status) + void_text());
+    }
+
+private:
+    Seraph_Aether a_;
+    runtime* rt_ = nullptr;
+};
+
+void sleep_ms(unsigned ms) {
+    timespec ts{static_cast<time_t>(ms / 1000), static_cast<long>(ms % 1000) * 1'000'000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+}
+
+// Every node but 0 while node 0 measures. Its counters are read right after barrier A and right
+// after barrier B; in between it only waits in barrier B, which is a plain remote call on a node
+// that is not the coordinator (no hand-off of its own), so the delta is exactly what serving node
+// 0's operations cost this node.
+void serve_measurement(member& m, std::uint32_t wait_ms) {
+    m.barrier(wait_ms, "A");
+    counts c0 = counts::of(m.rt());
+    m.barrier(wait_ms, "B");
+    counts c1 = counts::of(m.rt());
+    record r;
+    r.kind = "counters";
+    r.set("node", static_cast<std::uint64_t>(m.id()));
+    (c1 - c0).put(r, "");
+    send(r);
+}
+
+// Node 0: after barrier A it pauses so that the other nodes' arrival at barrier B (a request to this
+// node's service thread) lands before the timed operations, not among them.
+template <class Fn>
+void measure(member& m, std::uint32_t wait_ms, Fn&& fn) {
+    m.barrier(wait_ms, "A");
+    sleep_ms(50);
+    fn();
+    m.barrier(wait_ms, "B");
+}
+
+struct timed {
+    std::vector<std::uint64_t> ticks;
+    counts delta; // node 0's counters over the timed operations only
+};
+
+// Runs op(i) for i in [first, first + n), timing each; prep(i) runs before, untimed and outside the
+// counter window.
+template <class Prep, class Op>
+timed timed_loop(runtime& rt, const tick_clock& clk, std::size_t first, std::size_t n, Prep&& prep, Op&& op) {
+    timed t;
+    t.ticks.reserve(n);
+    for (std::size_t i = first; i < first + n; ++i) {
+        prep(i);
+        counts c0 = counts::of(rt);
+        std::uint64_t t0 = clk.now();
+        op(i);
+        std::uint64_t t1 = clk.now();
+        counts c1 = counts::of(rt);
+        t.ticks.push_back(t1 - t0);
+        t.delta += c1 - c0;
+    }
+    return t;
+}
+
+constexpr auto no_prep = [](std::size_t) {};
+
+record latency_row(const std::string& name, std::vector<std::uint64_t>& ticks, const tick_clock& clk) {
+    summary s = summarize(ticks, clk);
+    record r;
+    r.kind = "row";
+    r.set("name", name);
+    r.set("median_ns", s.median_ns).set("p99_ns", s.p99_ns).set("mean_ns", s.mean_ns);
+    r.set("min_ns", s.min_ns).set("max_ns", s.max_ns);
+    r.set("ops", static_cast<std::uint64_t>(s.count));
+    r.set("ops_per_s", s.total_ns > 0 ? static_cast<double>(s.count) * 1e9 / s.total_ns : 0.0);
+    r.set("timer", clk.uses_tsc() ? "tsc" : "clock_gettime").set("timer_overhead_ns", clk.overhead_ns());
+    return r;
+}
+
+record latency_row(const std::string& name, timed& t, const tick_clock& clk) {
+    record r = latency_row(name, t.ticks, clk);
+    t.delta.put(r, "c_");
+    return r;
+}
+
+std::uint64_t marker(std::size_t i) { return 0x5EED'0000'0000'0000ull | i; }
+
+volatile std::uint64_t sink_word;
+
+std::uint64_t load_word(std::uint64_t addr) { return *reinterpret_cast<volatile const std::uint64_t*>(addr); }
+void store_word(std::uint64_t addr, std::uint64_t v) { *reinterpret_cast<volatile std::uint64_t*>(addr) = v; }
+
+[[gnu::noinline]] std::uint64_t sum_words(const std::uint64_t* p, std::size_t n) {
+    std::uint64_t s = 0;
+    for (std::size_t i = 0; i < n; ++i) s += p[i];
+    return s;
+}
+
+struct common {
+    std::string name;
+    std::size_t ops;
+    std::size_t warmup;
+    std::uint32_t wait_ms;
+};
+
+common common_of(const params& p) {
+    common c;
+    c.name = str(p, "name");
+    c.ops = u64(p, "ops", 20'000);
+    c.warmup = u64(p, "warmup", 1'000);
+    c.wait_ms = static_cast<std::uint32_t>(u64(p, "wait_ms", 300'000));
+    return c;
+}
+
+// ---- API figures (2 nodes: node 0 measures, node 1 homes) ---------------------------------------------
+
+enum class api_op { read_hit, read_miss, write, fetch_add };
+
+void api_figure(member& m, const params& p, const tick_clock& clk, api_op kind) {
+    const common c = common_of(p);
+    if (m.count() < 2) die("this figure needs 2 nodes");
+    if (m.id() == 1) {
+        std::uint64_t page = m.alloc_local(page_bytes);
+        unsigned char init[64];
+        for (unsigned i = 0; i < sizeof init; ++i) init[i] = static_cast<unsigned char>(i * 7 + 1);
+        m.write(page, init, sizeof init);
+        m.publish("page", page);
+    }
+    const std::uint64_t page = m.lookup("page");
+    m.barrier(setup_wait_ms, "setup");
+    if (m.id() != 0) {
+        if (m.id() == 1) serve_measurement(m, c.wait_ms);
+        return;
+    }
+
+    Seraph_Aether* h = m.h();
+    unsigned char buf[64] = {};
+    std::uint64_t first_add = 0;
+    std::uint64_t bad = 0;
+    auto read64 = [&](std::size_t) {
+        auto r = seraph_aether_read(h, page, buf, sizeof buf);
+        if (r.status != SERAPH_AETHER_OK) die("read failed" + void_text());
+    };
+    auto write64 = [&](std::size_t i) {
+        std::memcpy(buf, &i, sizeof i);
+        auto r = seraph_aether_write(h, page, buf, sizeof buf);
+        if (r.status != SERAPH_AETHER_OK) die("write failed" + void_text());
+    };
+    auto add = [&](std::size_t i) {
+        std::uint64_t old = 0;
+        if (seraph_aether_fetch_add_u64(h, page + 64, 1, &old) != SERAPH_VBIT_TRUE) die("fetch_add failed" + void_text());
+        // Each add sees the previous one: proof that every call reached the home in order.
+        if (i == 0) first_add = old;
+        else if (old != first_add + i) ++bad;
+    };
+    auto invalidate = [&](std::size_t) { seraph_aether_cache_invalidate(h, page); };
+
+    timed t;
+    std::vector<std::uint64_t> batches;
+    // Concrete lambdas, not std::function: an indirect call would be part of a hit's few nanoseconds.
+    auto run = [&](auto prep, auto op) {
+        for (std::size_t i = 0; i < c.warmup; ++i) {
+            prep(i);
+            op(i);
+        }
+        measure(m, c.wait_ms, [&] {
+            t = timed_loop(m.rt(), clk, c.warmup, c.ops, prep, op);
+            if (kind == api_op::write) {
+                // Read back while the home is still there (it leaves after barrier B).
+                unsigned char back[64] = {};
+                m.read(page, back, sizeof back);
+                std::size_t last = 0;
+                std::memcpy(&last, back, sizeof last);
+                if (last != c.warmup + c.ops - 1) ++bad;
+            }
+            if (kind == api_op::read_hit) {
+                // The TSC may advance in coarse steps (about 10 ns on the project's VMs) and a reading
+                // pair costs about 20 ns, so hits are also timed in batches, where neither matters.
+                constexpr std::size_t batch = 1000;
+                for (std::size_t b = 0; b < 21; ++b) {
+                    std::uint64_t t0 = clk.now();
+                    for (std::size_t i = 0; i < batch; ++i) op(i);
+                    batches.push_back(clk.now() - t0);
+                }
+            }
+        });
+    };
+    switch (kind) {
+    case api_op::read_hit: run(no_prep, read64); break;
+    case api_op::read_miss: run(invalidate, read64); break;
+    case api_op::write: run(no_prep, write64); break;
+    case api_op::fetch_add: run(no_prep, add); break;
+    }
+    record r = latency_row(c.name, t, clk);
+    if (!batches.empty()) {
+        std::sort(batches.begin(), batches.end());
+        r.set("batched_ns_per_op", clk.to_ns(static_cast<double>(batches[batches.size() / 2])) / 1000.0);
+    }
+    if (kind == api_op::read_hit || kind == api_op::read_miss) {
+        for (unsigned i = 0; i < sizeof buf; ++i)
+            if (buf[i] != static_cast<unsigned char>(i * 7 + 1)) ++bad;
+    }
+    r.set("data_errors", bad);
+    send(r);
+}
+
+// ---- fault figures --------------------------------------------------------------------------------
+
+enum class fault_op { read_remote, write_upgrade, read_local };
+
+void fault_figure(member& m, const params& p, const tick_clock& clk, fault_op kind) {
+    const common c = common_of(p);
+    const std::size_t pages = c.warmup + c.ops;
+    const bool local = kind == fault_op::read_local;
+    const std::uint16_t home = local ? 0 : 1;
+    if (!local && m.count() < 2) die("this figure needs 2 nodes");
+    if (m.id() == home) {
+        // The markers go in through the API, which writes the home's bytes without leaving a copy
+        // anywhere: every page node 0 touches is cold at node 0 and unowned at the home.
+        std::uint64_t base = m.alloc_local(pages * page_bytes);
+        for (std::size_t i = 0; i < pages; ++i) {
+            std::uint64_t v = marker(i);
+            m.write(base + i * page_bytes, &v, sizeof v);
+        }
+        m.publish("pages", base);
+    }
+    const std::uint64_t base = m.lookup("pages");
+    m.barrier(setup_wait_ms, "setup");
+    if (m.id() != 0) {
+        serve_measurement(m, c.wait_ms);
+        return;
+    }
+    std::uint64_t bad = 0;
+    auto load = [&](std::size_t i) {
+        if (load_word(base + i * page_bytes) != marker(i)) ++bad;
+    };
+    auto store = [&](std::size_t i) { store_word(base + i * page_bytes + 8, i); };
+    for (std::size_t i = 0; i < c.warmup; ++i) {
+        load(i);
+        if (kind == fault_op::write_upgrade) store(i);
+    }
+    timed t;
+    measure(m, c.wait_ms, [&] {
+        if (kind == fault_op::write_upgrade)
+            t = timed_loop(m.rt(), clk, c.warmup, c.ops, load, store);
+        else
+            t = timed_loop(m.rt(), clk, c.warmup, c.ops, no_prep, load);
+    });
+    if (kind == fault_op::write_upgrade) {
+        for (std::size_t i = c.warmup; i < pages; ++i)
+            if (load_word(base + i * page_bytes + 8) != i) ++bad;
+    }
+    record r = latency_row(c.name, t, clk);
+    r.set("data_errors", bad);
+    send(r);
+}
+
+// ---- scans ------------------------------------------------------------------------------------------
+
+std::uint64_t pattern(std::uint64_t j) { return j * 0x9E37'79B9'7F4A'7C15ull + 1; }
+
+void resident_scan(member& m, const params& p, const tick_clock& clk) {
+    const common c = common_of(p);
+    const std::size_t bytes = u64(p, "bytes", std::size_t{64} << 20);
+    const std::size_t reps = u64(p, "reps", 21);
+    const std::size_t words = bytes / sizeof(std::uint64_t);
+    // Faulted in with plain stores: exclusive copies of this node's own pages, readable at no cost.
+    auto* aether_mem = reinterpret_cast<std::uint64_t*>(m.alloc_local(bytes));
+    for (std::size_t j = 0; j < words; ++j) aether_mem[j] = pattern(j);
+    auto* plain = static_cast<std::uint64_t*>(std::aligned_alloc(page_bytes, bytes));
+    if (plain == nullptr) die("cannot allocate the malloc'd comparison buffer");
+    for (std::size_t j = 0; j < words; ++j) plain[j] = pattern(j);
+    std::uint64_t expected = 0;
+    for (std::size_t j = 0; j < words; ++j) expected += pattern(j);
+
+    std::uint64_t bad = 0;
+    auto scan = [&](const std::uint64_t* mem) {
+        std::uint64_t t0 = clk.now();
+        std::uint64_t s = sum_words(mem, words);
+        std::uint64_t t1 = clk.now();
+        if (s != expected) ++bad;
+        return t1 - t0;
+    };
+    scan(aether_mem);
+    scan(plain);
+    std::vector<std::uint64_t> aether_ticks, plain_ticks;
+    counts c0 = counts::of(m.rt());
+    // Alternating, so that a slow spell of the machine lands on both sides alike.
+    for (std::size_t i = 0; i < reps; ++i) {
+        aether_ticks.push_back(scan(aether_mem));
+        plain_ticks.push_back(scan(plain));
+    }
+    counts c1 = counts::of(m.rt());
+    summary sa = summarize(aether_ticks, clk);
+    summary sp = summarize(plain_ticks, clk);
+    record r;
+    r.kind = "row";
+    r.set("name", c.name);
+    r.set("unit", "ratio").set("value", sa.median_ns / sp.median_ns);
+    r.set("median_ns", sa.median_ns).set("p99_ns", sa.p99_ns).set("ops", static_cast<std::uint64_t>(reps));
+    r.set("ops_per_s", sa.total_ns > 0 ? static_cast<double>(reps) * 1e9 / sa.total_ns : 0.0);
+    r.set("malloc_median_ns", sp.median_ns).set("malloc_p99_ns", sp.p99_ns);
+    r.set("bytes", static_cast<std::uint64_t>(bytes));
+    r.set("aether_gbps", static_cast<double>(bytes) / sa.median_ns).set("malloc_gbps", static_cast<double>(bytes) / sp.median_ns);
+    r.set("data_errors", bad);
+    (c1 - c0).put(r, "c_");
+    std::free(plain);
+    send(r);
+}
+
+void seq_scan_remote(member& m, const params& p, const tick_clock& clk) {
+    const common c = common_of(p);
+    const std::size_t bytes = u64(p, "bytes", std::size_t{256} << 20);
+    const std::size_t pages = bytes / page_bytes;
+    const std::size_t words_per_page = page_bytes / sizeof(std::uint64_t);
+    const std::size_t warm_pages = std::max<std::size_t>(c.warmup, 1);
+    if (m.count() < 2) die("this figure needs 2 nodes");
+    if (m.id() == 1) {
+        std::uint64_t base = m.alloc_local(bytes);
+        constexpr std::size_t chunk = std::size_t{1} << 20;
+        std::vector<std::uint64_t> buf(chunk / sizeof(std::uint64_t));
+        for (std::size_t off = 0; off < bytes; off += chunk) {
+            std::size_t len = std::min(chunk, bytes - off);
+            for (std::size_t k = 0; k < len / sizeof(std::uint64_t); ++k) buf[k] = pattern(off / sizeof(std::uint64_t) + k);
+            m.write(base + off, buf.data(), len);
+        }
+        m.publish("scan", base);
+        m.publish("warm", m.alloc_local(warm_pages * page_bytes));
+    }
+    const std::uint64_t base = m.lookup("scan");
+    const std::uint64_t warm = m.lookup("warm");
+    m.barrier(setup_wait_ms, "setup");
+    if (m.id() != 0) {
+        serve_measurement(m, c.wait_ms);
+        return;
+    }
+    std::uint64_t expected = 0;
+    for (std::size_t j = 0; j < bytes / sizeof(std::uint64_t); ++j) expected += pattern(j);
+    for (std::size_t i = 0; i < warm_pages; ++i) sink_word = sum_words(reinterpret_cast<const std::uint64_t*>(warm + i * page_bytes), words_per_page);
+
+    std::vector<std::uint64_t> ticks;
+    ticks.reserve(pages);
+    std::uint64_t sum = 0;
+    std::uint64_t start = 0, end = 0;
+    counts c0, c1;
+    measure(m, c.wait_ms, [&] {
+        c0 = counts::of(m.rt());
+        start = clk.now();
+        for (std::size_t i = 0; i < pages; ++i) {
+            std::uint64_t t0 = clk.now();
+            sum += sum_words(reinterpret_cast<const std::uint64_t*>(base + i * page_bytes), words_per_page);
+            ticks.push_back(clk.now() - t0);
+        }
+        end = clk.now();
+        c1 = counts::of(m.rt());
+    });
+    const double total_ns = clk.to_ns(static_cast<double>(end - start));
+    record r = latency_row(c.name, ticks, clk);
+    (c1 - c0).put(r, "c_");
+    const double gbps = static_cast<double>(bytes) / total_ns;
+    r.set("unit", "GB/s").set("value", gbps).set("gbps", gbps).set("bytes", static_cast<std::uint64_t>(bytes));
+    r.set("wall_ns", total_ns).set("data_errors", static_cast<std::uint64_t>(sum == expected ? 0 : 1));
+    send(r);
+}
+
+// ---- invalidation of 4 sharers (6 nodes) --------------------------------------------------------------
+
+// Node 0 writes, node 1 is the home, nodes 2.. are sharers. Each round: the sharers re-read the page
+// (a miss each time: the previous write took their copy), barrier X, node 0's timed write (the home
+// must invalidate every sharer before applying it), barrier Y. The other nodes' counters are taken
+// just before X and just after Y; between those they only wait in the barriers.
+void invalidate_sharers(member& m, const params& p, const tick_clock& clk) {
+    const common c = common_of(p);
+    const std::uint32_t round_wait = static_cast<std::uint32_t>(u64(p, "round_wait_ms", 20'000));
+    if (m.count() < 3) die("this figure needs a writer, a home and sharers");
+    if (m.id() == 1) {
+        std::uint64_t page = m.alloc_local(page_bytes);
+        unsigned char init[64] = {1};
+        m.write(page, init, sizeof init);
+        m.publish("shared_page", page);
+    }
+    const std::uint64_t page = m.lookup("shared_page");
+    m.barrier(setup_wait_ms, "setup");
+
+    Seraph_Aether* h = m.h();
+    const bool sharer = m.id() >= 2;
+    counts acc;
+    std::uint64_t refetches = 0;
+    timed t;
+    t.ticks.reserve(c.ops);
+    unsigned char buf[64] = {};
+    for (std::size_t round = 0; round < c.warmup + c.ops; ++round) {
+        const bool counted = round >= c.warmup;
+        if (sharer) {
+            counts r0 = counts::of(m.rt());
+            m.read(page, buf, sizeof buf);
+            counts r1 = counts::of(m.rt());
+            if (counted) refetches += (r1 - r0).remote_fetches;
+        }
+        counts a = counts::of(m.rt());
+        m.barrier(round_wait, "X");
+        if (m.id() == 0) {
+            std::memcpy(buf, &round, sizeof round);
+            counts c0 = counts::of(m.rt());
+            std::uint64_t t0 = clk.now();
+            auto r = seraph_aether_write(h, page, buf, sizeof buf);
+            std::uint64_t t1 = clk.now();
+            counts c1 = counts::of(m.rt());
+            if (r.status != SERAPH_AETHER_OK) die("write failed" + void_text());
+            if (counted) {
+                t.ticks.push_back(t1 - t0);
+                t.delta += c1 - c0;
+            }
+        }
+        m.barrier(round_wait, "Y");
+        if (m.id() != 0 && counted) acc += counts::of(m.rt()) - a;
+    }
+    if (m.id() != 0) {
+        record r;
+        r.kind = "counters";
+        r.set("node", static_cast<std::uint64_t>(m.id()));
+        acc.put(r, "");
+        r.set("refetches", refetches);
+        send(r);
+        return;
+    }
+    record r = latency_row(c.name, t, clk);
+    r.set("sharers", static_cast<std::uint64_t>(m.count() - 2));
+    send(r);
+}
+
+// ---- scale: directory and cache cost with 1 K and 1 M pages in use ------------------------------------
+
+std::uint64_t resident_bytes() {
+    FILE* f = std::fopen("/proc/self/statm", "r");
+    if (f == nullptr) return 0;
+    unsigned long size = 0, resident = 0;
+    int got = std::fscanf(f, "%lu %lu", &size, &resident);
+    std::fclose(f);
+    return got == 2 ? resident * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE)) : 0;
+}
+
+std::string pages_label(std::size_t n) {
+    if (n >= (std::size_t{1} << 20) && n % (std::size_t{1} << 20) == 0) return std::to_string(n >> 20) + "M";
+    if (n >= 1024 && n % 1024 == 0) return std::to_string(n >> 10) + "K";
+    return std::to_string(n);
+}
+
+void scale(member& m, const params& p, const tick_clock& clk) {
+    const common c = common_of(p);
+    const std::size_t small = u64(p, "small_pages", 1024);
+    const std::size_t large = u64(p, "large_pages", std::size_t{1} << 20);
+    const std::size_t samples = c.warmup + c.ops;
+    Seraph_Aether* h = m.h();
+
+    std::vector<std::uint64_t> page_addr;
+    page_addr.reserve(large);
+    auto grow_to = [&](std::size_t n) {
+        // Allocations of at most 256 MiB, so that a home whose allocator keeps a page back still
+        // reaches the count with the rest.
+        while (page_addr.size() < n) {
+            std::size_t want = std::min<std::size_t>(n - page_addr.size(), 65536);
+            std::uint64_t a = seraph_aether_alloc(h, want * page_bytes);
+            if (a == SERAPH_VOID_U64) die("cannot allocate page " + std::to_string(page_addr.size()) + " of " + std::to_string(n) + void_text());
+            for (std::size_t i = 0; i < want; ++i) page_addr.push_back(a + i * page_bytes);
+        }
+        // Every page's directory entry in use before anything is timed.
+        for (std::size_t i = 0; i < n; ++i)
+            if (seraph_aether_get_generation(h, page_addr[i]) == SERAPH_VOID_U64) die("get_generation failed" + void_text());
+    };
+    // The same pseudo-random page sequence for every size, spread over all the pages in use.
+    auto picks = [&](std::size_t n) {
+        std::vector<std::uint64_t> v(samples);
+        std::uint64_t x = 0x2545F4914F6CDD1Dull;
+        for (auto& a : v) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            a = page_addr[x % n];
+        }
+        return v;
+    };
+    auto lookup = [&](std::uint64_t a) {
+        if (seraph_aether_get_generation(h, a) == SERAPH_VOID_U64) die("get_generation failed" + void_text());
+    };
+    auto run = [&](const std::string& name, std::size_t n, auto op, bool pretouch) {
+        auto at = picks(n);
+        if (pretouch) {
+            // A fetch_add on a page never written would time the kernel's first touch of the
+            // home's memory. Backing all of it would cost 4 GiB, so only the pages about to be
+            // used are written first; a pass over the whole directory afterwards leaves the CPU
+            // caches as the structure in use would, not holding just those pages.
+            for (std::uint64_t a : at) op(a);
+            for (std::size_t i = 0; i < n; ++i) lookup(page_addr[i]);
+        }
+        for (std::size_t i = 0; i < c.warmup; ++i) op(at[i]);
+        timed t = timed_loop(m.rt(), clk, c.warmup, c.ops, no_prep, [&](std::size_t i) { op(at[i]); });
+        record r = latency_row(name, t, clk);
+        r.set("pages", static_cast<std::uint64_t>(n));
+        send(r);
+    };
+    auto add = [&](std::uint64_t a) {
+        if (seraph_aether_fetch_add_u64(h, a, 1, nullptr) != SERAPH_VBIT_TRUE) die("fetch_add failed" + void_text());
+    };
+    unsigned char buf[64];
+    auto hit = [&](std::uint64_t a) {
+        if (seraph_aether_read(h, a, buf, sizeof buf).status != SERAPH_AETHER_OK) die("read failed" + void_text());
+    };
+    auto cache_range = [&](std::size_t from, std::size_t to) {
+        for (std::size_t i = from; i < to; ++i) hit(page_addr[i]);
+    };
+
+    // Directory: no copy of any page exists yet, so each operation completes inline at the home.
+    grow_to(small);
+    run("scale_dir_lookup_" + pages_label(small), small, lookup, false);
+    run("scale_dir_fetch_add_" + pages_label(small), small, add, true);
+    grow_to(large);
+    run("scale_dir_lookup_" + pages_label(large), large, lookup, false);
+    run("scale_dir_fetch_add_" + pages_label(large), large, add, true);
+
+    // Cache: copies of `small`, then of all pages, then hits spread over them.
+    cache_range(0, small);
+    run("scale_read_hit_" + pages_label(small), small, hit, false);
+    std::uint64_t rss0 = resident_bytes();
+    std::uint64_t t0 = monotonic_ns();
+    cache_range(small, large);
+    std::uint64_t fill_ns = monotonic_ns() - t0;
+    std::uint64_t rss1 = resident_bytes();
+    run("scale_read_hit_" + pages_label(large), large, hit, false);
+
+    const std::size_t cached = m.rt().local_cache().present_pages();
+    record r;
+    r.kind = "row";
+    r.set("name", "scale_metadata_bytes_per_page");
+    const double resident_bit_share = 1.0 / 8.0; // one bit per page in the cache's resident bitmap
+    const double cache_meta = static_cast<double>(sizeof(cache_page)) + resident_bit_share;
+    r.set("unit", "B").set("value", cache_meta);
+    r.set("cache_page_bytes", static_cast<std::uint64_t>(sizeof(cache_page)));
+    r.set("resident_bitmap_bytes_per_page", resident_bit_share);
+    r.set("cache_metadata_bytes_per_page", cache_meta);
+    r.set("home_page_bytes", static_cast<std::uint64_t>(sizeof(home_page)));
+    r.set("pages", static_cast<std::uint64_t>(large)).set("pages_cached", static_cast<std::uint64_t>(cached));
+    if (rss1 > rss0 && large > small) {
+        double per_page = static_cast<double>(rss1 - rss0) / static_cast<double>(large - small);
+        r.set("rss_bytes_per_cached_page", per_page);
+        r.set("rss_overhead_bytes_per_cached_page", per_page - static_cast<double>(page_bytes));
+    }
+    r.set("fill_ns_per_page", static_cast<double>(fill_ns) / static_cast<double>(large - small));
+    send(r);
+}
+
+// ---- raw TCP floor ----------------------------------------------------------------------------------
+
+bool send_full(int fd, const void* data, std::size_t n) {
+    const auto* p = static_cast<const char*>(data);
+    while (n > 0) {
+        ssize_t k = ::send(fd, p, n, MSG_NOSIGNAL);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return false;
+        p += k;
+        n -= static_cast<std::size_t>(k);
+    }
+    return true;
+}
+
+bool recv_full(int fd, void* data, std::size_t n) {
+    auto* p = static_cast<char*>(data);
+    while (n > 0) {
+        ssize_t k = ::recv(fd, p, n, 0);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return false;
+        p += k;
+        n -= static_cast<std::size_t>(k);
+    }
+    return true;
+}
+
+void no_delay(int fd) {
+    int one = 1;
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) die(std::string("TCP_NODELAY: ") + std::strerror(errno));
+}
+
+int tcp_server(const params& p) {
+    node_label = "tcp-server";
+    const char* v = std::getenv(listen_fd_env);
+    if (v == nullptr) die("no listening socket");
+    int lfd = std::atoi(v);
+    pollfd pfd{lfd, POLLIN, 0};
+    if (poll(&pfd, 1, static_cast<int>(setup_wait_ms)) != 1) die("no client connected");
+    int fd = accept(lfd, nullptr, nullptr);
+    if (fd < 0) die(std::string("accept: ") + std::strerror(errno));
+    close(lfd);
+    no_delay(fd);
+    const std::string mode = str(p, "mode", "pingpong");
+    if (mode == "stream") {
+        const std::size_t total = u64(p, "bytes", std::size_t{1} << 30);
+        const std::size_t reps = u64(p, "reps", 1);
+        std::vector<char> buf(std::size_t{1} << 20);
+        for (std::size_t r = 0; r < reps; ++r) {
+            std::size_t got = 0;
+            while (got < total) {
+                ssize_t k = ::recv(fd, buf.data(), std::min(buf.size(), total - got), 0);
+                if (k < 0 && errno == EINTR) continue;
+                if (k <= 0) die("stream ended early");
+                got += static_cast<std::size_t>(k);
+            }
+            char ack = 1;
+            if (!send_full(fd, &ack, 1)) die("cannot acknowledge the stream");
+        }
+    } else {
+        std::vector<char> buf(std::max<std::size_t>(u64(p, "size", 64), sizeof(int)));
+        // Echo until the client closes. The reply carries the CPU the server ran on, so that the
+        // client can tell how often the two ends were on different CPUs (free placement).
+        while (recv_full(fd, buf.data(), buf.size())) {
+            int cpu = sched_getcpu();
+            std::memcpy(buf.data(), &cpu, sizeof cpu);
+            if (!send_full(fd, buf.data(), buf.size())) break;
+        }
+    }
+    close(fd);
+    return 0;
+}
+
+int tcp_client(const params& p, const tick_clock& clk) {
+    node_label = "tcp-client";
+    const common c = common_of(p);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) die(std::string("socket: ") + std::strerror(errno));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<std::uint16_t>(u64(p, "port", 0)));
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) die(std::string("connect: ") + std::strerror(errno));
+    no_delay(fd);
+    const std::string mode = str(p, "mode", "pingpong");
+    if (mode == "stream") {
+        const std::size_t total = u64(p, "bytes", std::size_t{1} << 30);
+        const std::size_t reps = u64(p, "reps", 1);
+        std::vector<char> buf(std::size_t{1} << 20, 'x');
+        std::vector<double> gbps;
+        for (std::size_t r = 0; r < reps; ++r) {
+            std::uint64_t t0 = monotonic_ns();
+            for (std::size_t sent = 0; sent < total;) {
+                std::size_t len = std::min(buf.size(), total - sent);
+                if (!send_full(fd, buf.data(), len)) die("stream send failed");
+                sent += len;
+            }
+            char ack = 0;
+            if (!recv_full(fd, &ack, 1)) die("no acknowledgement of the stream");
+            gbps.push_back(static_cast<double>(total) / static_cast<double>(monotonic_ns() - t0));
+        }
+        std::sort(gbps.begin(), gbps.end());
+        record r;
+        r.kind = "row";
+        r.set("name", c.name).set("unit", "GB/s").set("value", gbps[gbps.size() / 2]).set("gbps", gbps[gbps.size() / 2]);
+        r.set("gbps_min", gbps.front()).set("gbps_max", gbps.back());
+        r.set("bytes", static_cast<std::uint64_t>(total)).set("reps", static_cast<std::uint64_t>(reps));
+        r.set("median_ns", 0.0).set("p99_ns", 0.0).set("ops", static_cast<std::uint64_t>(reps)).set("ops_per_s", 0.0);
+        send(r);
+    } else {
+        const std::size_t size = std::max<std::size_t>(u64(p, "size", 64), sizeof(int));
+        std::vector<char> out(size, 'q'), in(size);
+        auto round_trip = [&](std::size_t) {
+            if (!send_full(fd, out.data(), size) || !recv_full(fd, in.data(), size)) die("ping-pong failed");
+        };
+        for (std::size_t i = 0; i < c.warmup; ++i) round_trip(i);
+        std::vector<std::uint64_t> ticks;
+        ticks.reserve(c.ops);
+        std::uint64_t cross_cpu = 0;
+        for (std::size_t i = 0; i < c.ops; ++i) {
+            std::uint64_t t0 = clk.now();
+            round_trip(i);
+            ticks.push_back(clk.now() - t0);
+            int server_cpu = 0;
+            std::memcpy(&server_cpu, in.data(), sizeof server_cpu);
+            if (server_cpu != sched_getcpu()) ++cross_cpu;
+        }
+        record r = latency_row(c.name, ticks, clk);
+        r.set("size", static_cast<std::uint64_t>(size));
+        r.set("cross_cpu_fraction", static_cast<double>(cross_cpu) / static_cast<double>(c.ops));
+        send(r);
+    }
+    close(fd);
+    return 0;
+}
+
+} // namespace
+
+int run_node_role(int argc, char** argv) {
+    if (argc < 1) die("no role");
+    const std::string role = argv[0];
+    const params p = parse_params(argc, argv);
+    // The driver kills a figure at its deadline; this is the backstop if the driver itself is gone.
+    if (auto s = u64(p, "deadline_s", 0); s > 0) alarm(static_cast<unsigned>(s));
+
+    if (role == "tcp_server") return tcp_server(p);
+    const tick_clock clk = tick_clock::calibrate();
+    if (role == "tcp_client") return tcp_client(p, clk);
+
+    member m;
+    m.barrier(setup_wait_ms, "join");
+    if (role == "api_read_hit") api_figure(m, p, clk, api_op::read_hit);
+    else if (role == "api_read_miss") api_figure(m, p, clk, api_op::read_miss);
+    else if (role == "api_write") api_figure(m, p, clk, api_op::write);
+    else if (role == "atomic_fetch_add") api_figure(m, p, clk, api_op::fetch_add);
+    else if (role == "fault_read_remote") fault_figure(m, p, clk, fault_op::read_remote);
+    else if (role == "fault_write_upgrade") fault_figure(m, p, clk, fault_op::write_upgrade);
+    else if (role == "fault_read_local") fault_figure(m, p, clk, fault_op::read_local);
+    else if (role == "resident_scan") resident_scan(m, p, clk);
+    else if (role == "seq_scan_remote") seq_scan_remote(m, p, clk);
+    else if (role == "invalidate_sharers") invalidate_sharers(m, p, clk);
+    else if (role == "scale") scale(m, p, clk);
+    else die("unknown role " + role);
+
+    std::fflush(stdout);
+    std::fflush(stderr);
+    // Node 0 lingers so that its service thread delivers the last barrier's replies to the other
+    // nodes before the process (and its connections) go away.
+    if (m.id() == 0 && m.count() > 1) sleep_ms(200);
+    // No destructors: the runtime's threads may still be waiting on peers that already left.
+    _exit(0);
+}
+
+} // namespace aether::bench
