@@ -21,12 +21,14 @@
 namespace {
 
 struct pointer_cluster {
-    pointer_cluster(const char* mode, uint16_t n, uint32_t timeout_ms = 400) {
+    pointer_cluster(const char* mode, uint16_t n, uint32_t timeout_ms = 400, const char* store_policy = "sigbus") {
         setenv("AETHER_FAULT_MODE", mode, 1);
         setenv("AETHER_VOID_RETRY_MS", "200", 1);
+        setenv("AETHER_VOID_POLICY", store_policy, 1);
         REQUIRE(seraph_aether_init(&a, 0, n) == SERAPH_VBIT_TRUE);
         unsetenv("AETHER_FAULT_MODE");
         unsetenv("AETHER_VOID_RETRY_MS");
+        unsetenv("AETHER_VOID_POLICY");
         for (uint16_t i = 0; i < n; ++i) REQUIRE(seraph_aether_add_sim_node(&a, i, 4 << 20) == SERAPH_VBIT_TRUE);
         REQUIRE(seraph_aether_set_timeout_ms(&a, timeout_ms) == SERAPH_VBIT_TRUE);
     }
@@ -236,4 +238,28 @@ void void_and_sigbus(const char* mode) {
 TEST_CASE("a load from unreachable memory reads VOID; a store raises SIGBUS", "[pointer]") {
     SECTION("handler") { void_and_sigbus("handler"); }
     SECTION("sigbus") { void_and_sigbus("sigbus"); }
+}
+
+TEST_CASE("with the block policy a store to unreachable memory waits and then lands", "[pointer]") {
+    for (const char* mode : {"handler", "sigbus"}) {
+        SECTION(mode) {
+            pointer_cluster c(mode, 2, 300, "block");
+            uint64_t p = seraph_aether_alloc_on_node(&c.a, 1, 4096);
+            REQUIRE(p != SERAPH_VOID_U64);
+            seraph_aether_set_node_online(&c.a, 1, false);
+            std::atomic<bool> stored{false};
+            std::thread writer([&] {
+                *ptr<volatile uint64_t>(p + 40) = 77; // neither dropped nor SIGBUS: it waits
+                stored = true;
+            });
+            usleep(700 * 1000); // several deadlines and retry intervals
+            CHECK_FALSE(stored.load());
+            seraph_aether_set_node_online(&c.a, 1, true);
+            writer.join();
+            CHECK(stored.load());
+            uint64_t v = 0;
+            REQUIRE(seraph_aether_read_vbit(&c.a, p + 40, &v, 8) == SERAPH_VBIT_TRUE);
+            CHECK(v == 77);
+        }
+    }
 }
