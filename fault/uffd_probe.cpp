@@ -2,6 +2,7 @@
 #include "fault/uffd_probe.hpp"
 
 #include "aether/internal/fd.hpp"
+#include "aether/internal/sysctl.hpp"
 
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
@@ -88,19 +89,6 @@ int open_syscall_userfaultfd(int extra_flags) noexcept {
     return fd >= 0 ? static_cast<int>(fd) : -errno;
 }
 
-// A small integer sysctl, or -1 when the file is absent or unreadable.
-int read_sysctl(const char* path) noexcept {
-    unique_fd fd{::open(path, O_RDONLY | O_CLOEXEC)};
-    if (!fd) return -1;
-    char buf[32];
-    ssize_t n = ::read(fd.get(), buf, sizeof buf - 1);
-    if (n <= 0) return -1;
-    buf[n] = '\0';
-    char* end = nullptr;
-    long v = std::strtol(buf, &end, 10);
-    if (end == buf) return -1;
-    return static_cast<int>(v);
-}
 
 // Shared by both modes: everything except how faults inside system calls are served.
 void add_common_missing(const uffd_capabilities& c, bool sigbus_mode, std::vector<std::string>& out) {

@@ -103,6 +103,14 @@ unsigned raw_value(const Enum& e) noexcept {
 
 Seraph_Vbit to_vbit(bool ok) noexcept { return ok ? SERAPH_VBIT_TRUE : SERAPH_VBIT_VOID; }
 
+// TRUE for a result that has a value; otherwise VOID, with the thread's context set to its reason.
+template <class T>
+Seraph_Vbit vbit_of(const result<T>& r, std::uint64_t addr) noexcept {
+    if (r.ok()) return SERAPH_VBIT_TRUE;
+    set_void_context(r.error().reason, addr);
+    return SERAPH_VBIT_VOID;
+}
+
 Seraph_Vbit start(Seraph_Aether* aether, const runtime_config& config) {
     std::string error;
     auto rt = runtime::create(config, error);
@@ -326,12 +334,8 @@ Seraph_Vbit seraph_aether_fetch_add_u64(Seraph_Aether* aether, uint64_t addr, ui
     return guarded(SERAPH_VBIT_VOID, [&] {
         auto r = rt->fetch_add(addr, delta);
         publish_stats(aether, *rt);
-        if (!r) {
-            set_void_context(r.error().reason, addr);
-            return SERAPH_VBIT_VOID;
-        }
-        if (old != nullptr) *old = r.value();
-        return SERAPH_VBIT_TRUE;
+        if (r.ok() && old != nullptr) *old = r.value();
+        return vbit_of(r, addr);
     });
 }
 
@@ -363,11 +367,7 @@ Seraph_Vbit seraph_aether_barrier(Seraph_Aether* aether, uint32_t timeout_ms) {
     return guarded(SERAPH_VBIT_VOID, [&] {
         auto r = rt->barrier(timeout_ms == 0 ? rt->timeout_ms() : timeout_ms);
         publish_stats(aether, *rt);
-        if (!r) {
-            set_void_context(r.error().reason, 0);
-            return SERAPH_VBIT_VOID;
-        }
-        return SERAPH_VBIT_TRUE;
+        return vbit_of(r, 0);
     });
 }
 
@@ -377,12 +377,7 @@ Seraph_Vbit seraph_aether_publish(Seraph_Aether* aether, const char* name, uint6
     std::size_t len = strnlen(name, 256);
     if (len == 0 || len > 255) return SERAPH_VBIT_VOID;
     return guarded(SERAPH_VBIT_VOID, [&] {
-        auto r = rt->publish(std::string(name, len), addr);
-        if (!r) {
-            set_void_context(r.error().reason, addr);
-            return SERAPH_VBIT_VOID;
-        }
-        return SERAPH_VBIT_TRUE;
+        return vbit_of(rt->publish(std::string(name, len), addr), addr);
     });
 }
 
@@ -491,11 +486,7 @@ Seraph_Vbit seraph_aether_revoke(Seraph_Aether* aether, uint64_t addr) {
     return guarded(SERAPH_VBIT_VOID, [&] {
         auto r = rt->revoke(addr);
         publish_stats(aether, *rt);
-        if (!r) {
-            set_void_context(r.error().reason, addr);
-            return SERAPH_VBIT_VOID;
-        }
-        return SERAPH_VBIT_TRUE;
+        return vbit_of(r, addr);
     });
 }
 

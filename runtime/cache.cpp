@@ -43,6 +43,15 @@ void cache::set_resident(std::uint64_t page, bool on) noexcept {
         w.fetch_and(~bit, std::memory_order_relaxed);
 }
 
+// Takes the copy out of the window (the caller holds the page lock, inside begin/end_change).
+// Threads waiting on its write protection fault again, now as MISSING, and refetch.
+void cache::remove_copy(std::uint64_t page, cache_page& e) noexcept {
+    window_.drop(page);
+    window_.wake(page);
+    store_state(e, cache_state::invalid);
+    set_resident(page, false);
+}
+
 void cache::begin_change(cache_page& e) noexcept {
     std::atomic_ref<std::uint32_t>(e.seq).fetch_add(1, std::memory_order_acq_rel);
 }
@@ -163,9 +172,7 @@ std::size_t cache::drop_void_pages(std::uint64_t now_ms, const std::function<voi
         spin_guard g(e->lock);
         if (load_state(*e) != cache_state::void_copy || e->generation > now_ms) return;
         begin_change(*e);
-        window_.drop(page);
-        store_state(*e, cache_state::invalid);
-        set_resident(page, false);
+        remove_copy(page, *e);
         end_change(*e);
         ++dropped;
         each(page);
@@ -195,11 +202,7 @@ cache::invalidation cache::invalidate(std::uint64_t page, std::uint32_t epoch, b
         store_state(*e, cache_state::shared);
         e->grant_epoch = epoch;
     } else {
-        window_.drop(page);
-        // Writers blocked on the write protection fault again, now as MISSING, and refetch.
-        window_.wake(page);
-        store_state(*e, cache_state::invalid);
-        set_resident(page, false);
+        remove_copy(page, *e);
     }
     end_change(*e);
     return out;
@@ -218,10 +221,7 @@ cache::drop_result cache::begin_drop(std::uint64_t page, bool keep_shared, std::
     case cache_state::void_copy:
         if (keep_shared) return drop_result::none;
         begin_change(*e);
-        window_.drop(page);
-        window_.wake(page);
-        store_state(*e, cache_state::invalid);
-        set_resident(page, false);
+        remove_copy(page, *e);
         end_change(*e);
         return drop_result::dropped;
     case cache_state::exclusive:
@@ -245,10 +245,7 @@ void cache::finish_writeback(std::uint64_t page, bool keep_shared, std::uint32_t
         store_state(*e, cache_state::shared);
         e->grant_epoch = grant_epoch;
     } else {
-        window_.drop(page);
-        window_.wake(page);
-        store_state(*e, cache_state::invalid);
-        set_resident(page, false);
+        remove_copy(page, *e);
     }
     end_change(*e);
 }

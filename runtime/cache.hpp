@@ -102,6 +102,7 @@ public:
 
 private:
     cache_page* entry(std::uint64_t page) noexcept;
+    void remove_copy(std::uint64_t page, cache_page& e) noexcept;
     void set_resident(std::uint64_t page, bool on) noexcept;
     static void begin_change(cache_page& e) noexcept;
     static void end_change(cache_page& e) noexcept;

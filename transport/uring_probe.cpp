@@ -2,6 +2,7 @@
 #include "transport/uring_probe.hpp"
 
 #include "aether/internal/fd.hpp"
+#include "aether/internal/sysctl.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -58,18 +59,6 @@ constexpr std::uint64_t accept_tag = 1;
 constexpr std::uint64_t cancel_tag = 2;
 constexpr auto multishot_wait = std::chrono::seconds(2);
 
-int read_sysctl(const char* path) noexcept {
-    unique_fd fd{::open(path, O_RDONLY | O_CLOEXEC)};
-    if (!fd) return -1;
-    char buf[32];
-    ssize_t n = ::read(fd.get(), buf, sizeof buf - 1);
-    if (n <= 0) return -1;
-    buf[n] = '\0';
-    char* end = nullptr;
-    long v = std::strtol(buf, &end, 10);
-    if (end == buf) return -1;
-    return static_cast<int>(v);
-}
 
 bool single_issuer_defer_taskrun_accepted() noexcept {
     io_uring ring;
