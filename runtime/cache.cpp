@@ -76,6 +76,8 @@ bool cache::read_if_present(std::uint64_t addr, void* dest, std::size_t len, std
     return true;
 }
 
+// The gate word: 0 free, 1 a fetch in flight, 3 a fetch in flight with threads waiting for it.
+// Only then does ending the fetch need the futex wake (a system call).
 cache::gate_result cache::begin_fetch(std::uint64_t page, bool need_exclusive, deadline dl) noexcept {
     cache_page* e = entry(page);
     if (e == nullptr) return gate_result::timeout;
@@ -85,19 +87,20 @@ cache::gate_result cache::begin_fetch(std::uint64_t page, bool need_exclusive, d
         if (need_exclusive ? s == cache_state::exclusive : is_readable(s)) return gate_result::present;
         std::uint32_t expected = 0;
         if (gate.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) return gate_result::acquired;
-        if (!futex_wait_until(e->gate, 1, dl)) return gate_result::timeout;
+        if (expected == 1 && !gate.compare_exchange_strong(expected, 3, std::memory_order_acq_rel) && expected == 0)
+            continue; // the fetch ended meanwhile
+        if (!futex_wait_until(e->gate, 3, dl)) return gate_result::timeout;
     }
 }
 
 void cache::end_fetch(std::uint64_t page) noexcept {
     cache_page* e = entry(page);
     if (e == nullptr) return;
-    std::atomic_ref<std::uint32_t>(e->gate).store(0, std::memory_order_release);
-    futex_wake_all(e->gate);
+    if (std::atomic_ref<std::uint32_t>(e->gate).exchange(0, std::memory_order_acq_rel) == 3) futex_wake_all(e->gate);
 }
 
 cache::install_result cache::install(std::uint64_t page, const std::byte* data, std::uint32_t grant_epoch,
-                                     std::uint64_t generation, bool exclusive) noexcept {
+                                     std::uint64_t generation, bool exclusive, bool wake) noexcept {
     cache_page* e = entry(page);
     if (e == nullptr) return install_result::failed;
     spin_guard g(e->lock);
@@ -108,11 +111,11 @@ cache::install_result cache::install(std::uint64_t page, const std::byte* data, 
     begin_change(*e);
     cache_state s = load_state(*e);
     if (s != cache_state::invalid) window_.drop(page); // replace an older or VOID copy
-    int rc = window_.install(page, data, exclusive);
+    int rc = window_.install(page, data, exclusive, !wake);
     if (rc == -EEXIST) {
         // Present although the state said otherwise: replace it rather than trust it.
         window_.drop(page);
-        rc = window_.install(page, data, exclusive);
+        rc = window_.install(page, data, exclusive, !wake);
     }
     if (rc != 0) {
         store_state(*e, cache_state::invalid);

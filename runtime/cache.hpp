@@ -63,9 +63,11 @@ public:
     void end_fetch(std::uint64_t page) noexcept;
 
     enum class install_result { installed, stale, failed };
-    // Installs a granted copy (read-only unless exclusive).
+    // Installs a granted copy (read-only unless exclusive). `wake`: threads may be waiting in a
+    // fault on the page (the fault path); an explicit read leaves waking to the fault handler,
+    // which wakes every page it finds present, and saves the wake-up scan here.
     install_result install(std::uint64_t page, const std::byte* data, std::uint32_t grant_epoch,
-                           std::uint64_t generation, bool exclusive) noexcept;
+                           std::uint64_t generation, bool exclusive, bool wake = true) noexcept;
     // A grant of exclusivity for the copy already held (the home knew it was current).
     install_result upgrade(std::uint64_t page, std::uint32_t grant_epoch, std::uint64_t generation) noexcept;
     // The 0xFF page for a load that failed: read-only, so a store still faults. It is kept until

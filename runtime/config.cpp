@@ -92,6 +92,14 @@ bool apply_optional_env(runtime_config& c, std::string& error) {
         }
         c.void_retry_ms = static_cast<std::uint32_t>(*t);
     }
+    if (const char* v = env("AETHER_POLL_US")) {
+        auto t = parse_uint(v);
+        if (!t || *t > 1'000'000) {
+            error = std::string("AETHER_POLL_US must be a number of microseconds up to 1000000, not \"") + v + "\"";
+            return false;
+        }
+        c.poll_ns = *t * 1000;
+    }
     if (const char* v = env("AETHER_FAULT_SPIN_US")) {
         auto t = parse_uint(v);
         if (!t || *t > 1'000'000) {

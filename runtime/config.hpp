@@ -28,6 +28,9 @@ struct runtime_config {
     store_policy stores = store_policy::sigbus;  // a store to unreachable memory
     std::uint32_t void_retry_ms = 1000;          // how long a VOID page stands before a retry
     std::uint64_t fault_spin_ns = 0;             // handler thread: poll this long before sleeping
+    // Requesters and service threads poll this long for the next reply or request before they
+    // sleep: a reply that comes within it costs no cross-CPU wake-up (20-35 us on our machines).
+    std::uint64_t poll_ns = 50'000;
 };
 
 // The settings every init honours when present: AETHER_TIMEOUT_MS, AETHER_LOG, AETHER_HOME_SIZE,

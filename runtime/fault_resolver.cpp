@@ -68,6 +68,7 @@ fault::fault_outcome fault_resolver::resolve(const fault::fault_event& e) noexce
             if (c.install_void(page, now_ms() + void_retry_ms_)) {
                 void_pending_.fetch_add(1, std::memory_order_relaxed);
                 void_per_node_[home].fetch_add(1, std::memory_order_relaxed);
+                rt_.local_node().loop().nudge(); // starts the reaper (signal-safe)
             }
             bump(rt_.counters().void_pages);
             return fault::fault_outcome::void_page;

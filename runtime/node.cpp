@@ -73,7 +73,8 @@ bool node::is_page_op(wire::msg m) noexcept {
 node::node(options opts)
     : opt_(std::move(opts)),
       home_(nullptr),
-      loop_(event_loop::options{opt_.identity, opt_.peers, opt_.injector, &opt_.counters->transport, opt_.name}, *this),
+      loop_(event_loop::options{opt_.identity, opt_.peers, opt_.injector, &opt_.counters->transport, opt_.name, opt_.poll_ns},
+            *this),
       refusal_(new std::atomic<std::uint8_t>[opt_.node_count]) {
     for (node_id n = 0; n < opt_.node_count; ++n) refusal_[n].store(0, std::memory_order_relaxed);
     stores_.push_back(std::make_unique<home_store>(opt_.self, opt_.node_count, opt_.home_bytes));
@@ -317,7 +318,7 @@ bool node::try_serve_inline(home_request& r) {
 void node::serve(home_request r) {
     const std::uint32_t index = page_index_of(r.address);
     home_page& p = home().page(index);
-    auto t = std::make_shared<transaction>();
+    std::shared_ptr<transaction> t; // only when other nodes must act first
     target_list remote;
     std::uint32_t epoch = 0;
     {
@@ -348,6 +349,7 @@ void node::serve(home_request r) {
             return;
         }
         p.busy = 1;
+        t = std::make_shared<transaction>();
         t->request = std::move(r);
         t->index = index;
         t->pending = remote.size();

@@ -80,6 +80,7 @@ public:
         std::function<bool(node_id)> is_passive; // in-process simulated nodes: never join barriers
         node_counters* counters = nullptr;
         std::string name;
+        std::uint64_t poll_ns = 0; // the service thread polls this long after serving before sleeping
     };
 
     // Starts the node's service thread listening on `listen_on` (port 0: any free port).

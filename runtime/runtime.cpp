@@ -49,6 +49,7 @@ std::unique_ptr<runtime> runtime::create(const runtime_config& config, std::stri
     if (!rt->window_) return nullptr;
     rt->cache_ = std::make_unique<cache>(*rt->window_, config.node_count, rt->counters_);
     rt->client_ = std::make_unique<sync_client>(rt->identity_, rt->peers_, rt->injector_, rt->counters_.transport);
+    rt->client_->set_poll_ns(config.poll_ns);
 
     node::options o;
     o.self = config.self;
@@ -63,6 +64,7 @@ std::unique_ptr<runtime> runtime::create(const runtime_config& config, std::stri
     o.is_passive = [self](node_id n) { return self->is_sim_node(n); };
     o.counters = &rt->counters_;
     o.name = "aether-node" + std::to_string(config.self);
+    o.poll_ns = config.poll_ns;
 
     peer_address listen = peer_address::loopback(0);
     if (auto own = rt->peers_.address(config.self)) listen = *own;
@@ -88,18 +90,31 @@ bool runtime::start_fault_path(std::string& error) {
         handler_ = std::make_unique<fault::handler_thread>(*window_, *resolver_, config_.fault_spin_ns);
         handler_->start();
     }
+    // VOID pages expire after void_retry_ms. The reaper is a timer on the service thread only
+    // while there are VOID pages (a loop without timers sleeps without arming a kernel timer);
+    // the fault path nudges the loop when it installs one, and this hook then starts it.
     event_loop& loop = local_->loop();
-    loop.post([this, &loop] { schedule_void_reaper(loop); });
+    loop.post([this, &loop] {
+        loop.set_turn_hook([this, &loop] {
+            if (!reaper_scheduled_ && resolver_->void_pages_now() > 0) {
+                reaper_scheduled_ = true;
+                schedule_void_reaper(loop);
+            }
+        });
+    });
     return true;
 }
 
 void runtime::schedule_void_reaper(event_loop& loop) {
-    // Service thread: VOID pages expire after void_retry_ms; check a few times per interval. The
-    // timer holds the loop it runs on (the runtime's pointers may already be cleared at shutdown).
+    // Service thread. The timer holds the loop it runs on (the runtime's pointers may already be
+    // cleared at shutdown).
     std::uint32_t period = std::clamp<std::uint32_t>(config_.void_retry_ms / 4, 1, 100);
     loop.add_timer(deadline::after(milliseconds(period)), [this, &loop] {
         resolver_->drop_expired_void_pages();
-        schedule_void_reaper(loop);
+        if (resolver_->void_pages_now() > 0)
+            schedule_void_reaper(loop);
+        else
+            reaper_scheduled_ = false;
     });
 }
 
@@ -162,6 +177,7 @@ runtime::add_result runtime::add_sim_node(node_id id, std::size_t bytes) {
     o.is_passive = [self](node_id n) { return self->is_sim_node(n); };
     o.counters = s.counters.get();
     o.name = "aether-sim" + std::to_string(id);
+    o.poll_ns = config_.poll_ns;
     auto started = node::start(std::move(o), peer_address::loopback(0));
     if (!started) return add_result::failed;
     s.n = std::move(started.value());
@@ -252,7 +268,8 @@ result<void> runtime::free(std::uint64_t addr) {
     return success();
 }
 
-result<void> runtime::acquire_page(std::uint64_t page, bool exclusive, std::byte* buf, deadline dl) {
+result<void> runtime::acquire_page(std::uint64_t page, bool exclusive, std::byte* buf, deadline dl, bool from_fault,
+                                   std::uint64_t* generation_out) {
     alignas(64) std::byte staging[page_size];
     std::byte* data = buf != nullptr ? buf : staging;
     const node_id home = node_of(page);
@@ -289,13 +306,14 @@ result<void> runtime::acquire_page(std::uint64_t page, bool exclusive, std::byte
             ir = cache_->upgrade(page, epoch, generation);
             if (ir == cache::install_result::installed && buf != nullptr) std::memcpy(buf, as_ptr(page), page_size);
         } else {
-            ir = cache_->install(page, data, epoch, generation, exclusive);
+            ir = cache_->install(page, data, epoch, generation, exclusive, from_fault);
         }
         if (ir == cache::install_result::stale) {
             if (dl.expired()) return failure::of(void_reason::timeout);
             continue; // the grant crossed an invalidation: ask again
         }
         if (ir == cache::install_result::failed) return failure{fetch_status::remote_error, void_reason::none};
+        if (generation_out != nullptr) *generation_out = generation;
         return success();
     }
 }
@@ -317,11 +335,10 @@ result<void> runtime::read_page_chunk(std::uint64_t addr, void* dest, std::size_
         case cache::gate_result::acquired: break;
         }
         alignas(64) std::byte buf[page_size];
-        auto r = acquire_page(page, false, buf, dl);
+        auto r = acquire_page(page, false, buf, dl, false, generation);
         cache_->end_fetch(page);
         if (!r) return r.error();
         std::memcpy(dest, buf + (addr - page), len);
-        if (generation) *generation = cache_->snapshot(page).generation;
         return success();
     }
 }

@@ -79,7 +79,9 @@ public:
 
     // Obtains a copy of a page for this node and installs it in the window (the fault path and
     // explicit reads share it). `exclusive`: a writable copy. Copies the page into `buf` if given.
-    result<void> acquire_page(std::uint64_t page, bool exclusive, std::byte* buf, deadline dl);
+    // `from_fault`: a thread may be waiting in a fault on the page and must be woken.
+    result<void> acquire_page(std::uint64_t page, bool exclusive, std::byte* buf, deadline dl, bool from_fault = true,
+                              std::uint64_t* generation_out = nullptr);
 
     // ---- cluster coordination ----
     result<void> barrier(std::uint32_t timeout_ms);
@@ -96,10 +98,12 @@ public:
     result<std::uint64_t> capability_generation(std::uint64_t addr);
     result<std::uint64_t> revoke(std::uint64_t addr);
 
+    // One request to another node on the calling thread (tools use it to inspect and measure).
+    result<sync_client::reply> call(node_id dst, const wire::message& m, std::span<std::byte> payload_out, deadline dl);
+
 private:
     runtime(const runtime_config& config);
 
-    result<sync_client::reply> call(node_id dst, const wire::message& m, std::span<std::byte> payload_out, deadline dl);
     bool start_fault_path(std::string& error);
     void schedule_void_reaper(event_loop& loop);
     result<void> write_back(std::uint64_t page, const std::byte* data, bool keep_shared, deadline dl,
@@ -120,6 +124,7 @@ private:
     std::unique_ptr<fault_resolver> resolver_;
     std::unique_ptr<fault::handler_thread> handler_;
     bool sigbus_mode_ = false;
+    bool reaper_scheduled_ = false; // service thread only
 
     struct sim {
         std::unique_ptr<fault_injector> injector; // sim nodes inject nothing themselves

@@ -122,6 +122,7 @@ struct event_loop::impl {
     std::mutex post_mu;
     std::vector<std::function<void()>> posted;
     std::atomic<bool> has_posted{false};
+    std::function<void()> on_turn; // runs on the loop thread after every turn
     std::atomic<std::uint64_t> posted_count{0};
 
     impl(options o, request_handler& h)
@@ -136,6 +137,9 @@ struct event_loop::impl {
         auto space = c.reader.writable();
         io_uring_sqe* s = ring.sqe();
         io_uring_prep_recv(s, c.fd.get(), space.data(), space.size(), 0);
+        // Re-armed right after a frame was taken: the next one is rarely there yet, so wait for
+        // data rather than try a receive that would fail first.
+        s->ioprio |= IORING_RECVSEND_POLL_FIRST;
         io_uring_sqe_set_data64(s, tag(c.id, op_recv));
         c.recv_armed = true;
         ++c.ops;
@@ -143,11 +147,24 @@ struct event_loop::impl {
 
     void kick_send(connection& c) {
         if (c.send_armed || c.state == conn_state::closing) return;
-        if (c.sending.size() == c.sent) {
-            if (c.out.empty()) return;
-            c.sending.clear();
-            c.sending.swap(c.out);
-            c.sent = 0;
+        for (;;) {
+            if (c.sending.size() == c.sent) {
+                if (c.out.empty()) return;
+                c.sending.clear();
+                c.sending.swap(c.out);
+                c.sent = 0;
+            }
+            // Nothing is in flight on this socket: try to send at once. A reply almost always fits
+            // in the socket buffer, and then no operation needs to go through the ring at all.
+            ssize_t n = ::send(c.fd.get(), c.sending.data() + c.sent, c.sending.size() - c.sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (n > 0) {
+                c.sent += static_cast<std::size_t>(n);
+                if (c.sent == c.sending.size()) continue;
+            } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+                close(c, classify_io_error(errno));
+                return;
+            }
+            break; // the rest waits for room in the socket: the ring sends it
         }
         io_uring_sqe* s = ring.sqe();
         io_uring_prep_send(s, c.fd.get(), c.sending.data() + c.sent, c.sending.size() - c.sent, MSG_NOSIGNAL);
@@ -721,9 +738,18 @@ struct event_loop::impl {
             }
             if (has_posted.load(std::memory_order_acquire)) wait = 0;
             if (!running) wait = std::min<std::uint64_t>(wait, 10'000'000);
+            // A node that just served a request is likely to get the next one soon: poll briefly
+            // before sleeping, so it is taken without a wake-up.
+            if (wait > 0 && served_last_round && opt.poll_ns > 0 &&
+                ring.poll_for_completion(std::min(opt.poll_ns, wait)))
+                wait = 0;
             __kernel_timespec ts{static_cast<long long>(wait / 1'000'000'000), static_cast<long long>(wait % 1'000'000'000)};
             io_uring_cqe* cqe = nullptr;
-            int rc = io_uring_submit_and_wait_timeout(ring.get(), &cqe, 1, &ts, nullptr);
+            // Without a timer due there is nothing to wake for but an event (posted tasks and
+            // stop() write the eventfd): sleep without arming a kernel timer.
+            const bool untimed = timer_order.empty() && running && wait > 0;
+            int rc = untimed ? io_uring_submit_and_wait(ring.get(), 1)
+                             : io_uring_submit_and_wait_timeout(ring.get(), &cqe, 1, &ts, nullptr);
             if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY)
                 log().error("io_uring wait failed: {}", std::strerror(-rc));
             unsigned head;
@@ -733,8 +759,10 @@ struct event_loop::impl {
                 ++n;
             }
             io_uring_cq_advance(ring.get(), n);
+            served_last_round = n > 0;
             run_timers();
             run_posted();
+            if (on_turn) on_turn();
             reap();
             if (!running) {
                 if (!listener_shut_) {
@@ -760,6 +788,7 @@ struct event_loop::impl {
         }
     }
     int wait_rounds_ = 0;
+    bool served_last_round = false;
     bool listener_shut_ = false;
     std::uint64_t drain_until_ = 0;
     static constexpr std::uint64_t drain_ns = 1'000'000'000;
@@ -890,6 +919,13 @@ void event_loop::call(node_id dst, const wire::message& m, deadline dl, async_ca
 std::uint64_t event_loop::add_timer(deadline when, std::function<void()> fn) { return impl_->add_timer(when, std::move(fn)); }
 void event_loop::cancel_timer(std::uint64_t id) noexcept { impl_->cancel_timer(id); }
 void event_loop::flush() noexcept { io_uring_submit(impl_->ring.get()); }
+
+void event_loop::nudge() noexcept {
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(impl_->wake_fd.get(), &one, sizeof one);
+}
+
+void event_loop::set_turn_hook(std::function<void()> fn) { impl_->on_turn = std::move(fn); }
 
 std::uint64_t event_loop::posted_tasks() const noexcept { return impl_->posted_count.load(std::memory_order_relaxed); }
 

@@ -56,6 +56,8 @@ public:
         fault_injector* injector = nullptr;
         transport_counters* counters = nullptr;
         std::string name = "aether-loop";
+        // After serving something, poll this long for the next event before sleeping.
+        std::uint64_t poll_ns = 0;
     };
 
     event_loop(options opts, request_handler& handler);
@@ -80,6 +82,10 @@ public:
     std::uint64_t add_timer(deadline when, std::function<void()> fn);
     // Hands the queued sends to the kernel now rather than at the next turn of the loop.
     void flush() noexcept;
+    // Any thread, async-signal-safe: makes the loop take a turn (its turn hook runs).
+    void nudge() noexcept;
+    // Loop thread (or before start): `fn` runs on the loop thread after every turn.
+    void set_turn_hook(std::function<void()> fn);
     void cancel_timer(std::uint64_t id) noexcept;
 
     [[nodiscard]] std::uint64_t posted_tasks() const noexcept;

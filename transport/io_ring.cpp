@@ -1,6 +1,9 @@
 // io_uring set-up and the synchronous wait helpers used by calling threads.
 #include "transport/io_ring.hpp"
 
+#include <sched.h>
+
+#include <algorithm>
 #include <cerrno>
 
 namespace aether {
@@ -19,6 +22,8 @@ int io_ring::create(io_ring& out, unsigned entries) noexcept {
     if (rc < 0) return rc;
     // The ring must not be shared with a forked child (its threads do not exist there).
     io_uring_ring_dontfork(&out.ring_);
+    // Every io_uring_enter then skips looking up the ring's file (best effort).
+    (void)io_uring_register_ring_fd(&out.ring_);
     out.valid_ = true;
     return 0;
 }
@@ -36,7 +41,22 @@ io_uring_sqe* io_ring::sqe() noexcept {
     return s;
 }
 
-int io_ring::submit_and_wait(deadline dl) noexcept {
+bool io_ring::poll_for_completion(std::uint64_t poll_ns) noexcept {
+    if (io_uring_cq_ready(&ring_) > 0) return true;
+    if (poll_ns == 0) return false;
+    io_uring_submit(&ring_);
+    const std::uint64_t until = now_ns() + poll_ns;
+    do {
+        // With DEFER_TASKRUN a completion is posted only when this thread enters the kernel.
+        io_uring_get_events(&ring_);
+        if (io_uring_cq_ready(&ring_) > 0) return true;
+        sched_yield();
+    } while (now_ns() < until);
+    return false;
+}
+
+int io_ring::submit_and_wait(deadline dl, std::uint64_t poll_ns) noexcept {
+    if (poll_for_completion(std::min(poll_ns, dl.remaining_ns()))) return 0;
     for (;;) {
         io_uring_cqe* cqe = nullptr;
         int rc;

@@ -65,7 +65,7 @@ std::uint64_t new_tag() noexcept { return tl_ring->next_tag++; }
 // operations still in flight are canceled and reaped before returning, so no buffer is written to
 // after this function returns).
 int wait_tags(io_ring& r, std::span<const std::uint64_t> tags, std::span<int> res, std::span<bool> done,
-              deadline dl) noexcept {
+              deadline dl, std::uint64_t poll_ns = 0) noexcept {
     auto all_done = [&] { return std::all_of(done.begin(), done.end(), [](bool d) { return d; }); };
     while (!all_done()) {
         io_uring_cqe* cqe = nullptr;
@@ -78,7 +78,7 @@ int wait_tags(io_ring& r, std::span<const std::uint64_t> tags, std::span<int> re
             io_uring_cqe_seen(r.get(), cqe);
         }
         if (all_done()) break;
-        int rc = r.submit_and_wait(dl);
+        int rc = r.submit_and_wait(dl, poll_ns);
         if (rc == -ETIME) {
             for (std::size_t i = 0; i < tags.size(); ++i)
                 if (!done[i]) r.cancel_and_reap(tags[i]);
@@ -130,25 +130,35 @@ constexpr int err_too_long = -EMSGSIZE;
 // `out`. The send and the first receive are submitted together, so a round trip costs one
 // io_uring_enter in the common case.
 int transact(io_ring& r, int fd, iovec* send_iov, int send_iovcnt, wire::frame_header& h,
-             std::span<std::byte> out, deadline dl, std::size_t& payload_size) noexcept {
+             std::span<std::byte> out, deadline dl, std::size_t& payload_size, std::uint64_t poll_ns = 0) noexcept {
     std::size_t got = 0; // bytes of the frame received so far
     std::size_t want = wire::header_size;
     bool header_checked = false;
     auto* hbytes = reinterpret_cast<std::byte*>(&h);
 
-    msghdr smh{};
-    std::uint64_t send_tag = 0;
+    // The request goes out with a direct sendmsg (it fits the socket buffer in all but rare cases;
+    // measured here, that saves about 0.5 us against a send through the ring); the reply is
+    // received through the ring, which also carries the deadline. A short send is finished
+    // through the ring as well.
+    bool send_pending = false;
     if (send_iovcnt > 0) {
+        msghdr smh{};
         smh.msg_iov = send_iov;
         smh.msg_iovlen = static_cast<std::size_t>(send_iovcnt);
-        send_tag = new_tag();
-        io_uring_sqe* s = r.sqe();
-        io_uring_prep_sendmsg(s, fd, &smh, MSG_NOSIGNAL);
-        io_uring_sqe_set_data64(s, send_tag);
+        std::size_t send_total = 0;
+        for (int i = 0; i < send_iovcnt; ++i) send_total += send_iov[i].iov_len;
+        ssize_t n = ::sendmsg(fd, &smh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return -errno;
+        std::size_t left = n > 0 ? static_cast<std::size_t>(n) : 0;
+        if (left < send_total) {
+            int i = 0;
+            while (left >= send_iov[i].iov_len) left -= send_iov[i++].iov_len;
+            send_iov[i].iov_base = static_cast<char*>(send_iov[i].iov_base) + left;
+            send_iov[i].iov_len -= left;
+            if (int e = send_all(r, fd, send_iov + i, send_iovcnt - i, dl); e < 0) return e;
+        }
+        send_pending = true; // the reply to this request cannot be there yet
     }
-    bool send_pending = send_tag != 0;
-    std::size_t send_total = 0;
-    for (int i = 0; i < send_iovcnt; ++i) send_total += send_iov[i].iov_len;
 
     for (;;) {
         iovec riov[2];
@@ -166,29 +176,20 @@ int transact(io_ring& r, int fd, iovec* send_iov, int send_iovcnt, wire::frame_h
         std::uint64_t recv_tag = new_tag();
         io_uring_sqe* s = r.sqe();
         io_uring_prep_recvmsg(s, fd, &rmh, 0);
+        // The reply to a request just sent cannot be there yet: wait for data first instead of
+        // trying a receive that is bound to fail.
+        if (send_pending) s->ioprio |= IORING_RECVSEND_POLL_FIRST;
+        send_pending = false;
         io_uring_sqe_set_data64(s, recv_tag);
 
-        std::uint64_t tags[2] = {recv_tag, send_tag};
-        int res[2] = {0, 0};
-        bool done[2] = {false, !send_pending};
-        int rc = wait_tags(r, std::span(tags, send_pending ? 2 : 1), std::span(res, 2), std::span(done, 2), dl);
+        int res = 0;
+        bool done = false;
+        int rc = wait_tags(r, std::span(&recv_tag, 1), std::span(&res, 1), std::span(&done, 1), dl, poll_ns);
         if (rc < 0) return rc;
-        if (send_pending) {
-            send_pending = false;
-            if (res[1] < 0) return res[1];
-            if (static_cast<std::size_t>(res[1]) < send_total) {
-                // Short send (rare): finish it before interpreting the reply.
-                std::size_t left = static_cast<std::size_t>(res[1]);
-                int i = 0;
-                while (left >= send_iov[i].iov_len) left -= send_iov[i++].iov_len;
-                send_iov[i].iov_base = static_cast<char*>(send_iov[i].iov_base) + left;
-                send_iov[i].iov_len -= left;
-                if (int e = send_all(r, fd, send_iov + i, send_iovcnt - i, dl); e < 0) return e;
-            }
-        }
-        if (res[0] == 0) return -ECONNRESET; // orderly EOF: the peer closed
-        if (res[0] < 0) return res[0];
-        got += static_cast<std::size_t>(res[0]);
+        if (res == 0) return -ECONNRESET; // orderly EOF: the peer closed
+        if (res < 0) return res;
+        const int received = res;
+        got += static_cast<std::size_t>(received);
         if (!header_checked && got >= wire::header_size) {
             header_checked = true;
             if (wire::check_header(h) != wire::header_check::ok) return err_bad_header;
@@ -394,7 +395,8 @@ result<sync_client::reply> sync_client::call(node_id dst, const wire::message& m
 
     reply out;
     // TIMEOUT drops the request before the socket: nothing is sent and the wait runs into the deadline.
-    int e = transact(*r, ch->fd.get(), iov, drop ? 0 : iovcnt, out.header, payload_out, dl, out.payload_size);
+    int e = transact(*r, ch->fd.get(), iov, drop ? 0 : iovcnt, out.header, payload_out, dl, out.payload_size,
+                     poll_ns_.load(std::memory_order_relaxed));
     if (e < 0) {
         if (e == -ETIME) counters_.timeouts.fetch_add(1, std::memory_order_relaxed);
         if (e == err_bad_header || e == err_too_long) counters_.bad_frames.fetch_add(1, std::memory_order_relaxed);

@@ -58,6 +58,9 @@ public:
     // longer than that is a protocol error. A reply whose status is not ok is returned as its failure.
     result<reply> call(node_id dst, const wire::message& m, std::span<std::byte> payload_out, deadline dl) noexcept;
 
+    // How long a caller polls for its reply before sleeping (0: sleep at once).
+    void set_poll_ns(std::uint64_t ns) noexcept { poll_ns_.store(ns, std::memory_order_relaxed); }
+
     // Closes every pooled connection (to one node, or to all).
     void close_idle(node_id dst) noexcept;
     void close_all_idle() noexcept;
@@ -83,6 +86,7 @@ private:
     fault_injector& injector_;
     transport_counters& counters_;
     std::unique_ptr<pool[]> pools_;
+    std::atomic<std::uint64_t> poll_ns_{0};
 };
 
 } // namespace aether
