@@ -123,19 +123,27 @@ window::~window() {
     ::munmap(as_ptr(window_base), size_);
 }
 
-int window::install(std::uint64_t page, const void* data, bool writable, bool dont_wake) noexcept {
+int window::install(std::uint64_t page, const void* data, bool writable, bool dont_wake, std::size_t pages) noexcept {
     uffdio_copy c{};
     c.dst = page;
     c.src = reinterpret_cast<std::uint64_t>(data);
-    c.len = page_size;
+    c.len = pages * page_size;
     c.mode = (writable ? 0 : UFFDIO_COPY_MODE_WP) | (dont_wake ? UFFDIO_COPY_MODE_DONTWAKE : 0);
     for (;;) {
         c.copy = 0; // the kernel may leave it unwritten on some error paths
         int e = uffd_ioctl(uffd_.get(), UFFDIO_COPY, &c);
         if (e == 0) return 0;
-        // EAGAIN: the address space is changing under us (or a partial copy): try again.
-        if (e == -EAGAIN) continue;
-        if (e == -EEXIST && !dont_wake) wake(page); // present already: its waiters still need waking
+        // EAGAIN: the address space is changing under us, or a partial copy: go on from where the
+        // kernel stopped.
+        if (e == -EAGAIN) {
+            if (c.copy > 0) {
+                c.dst += static_cast<std::uint64_t>(c.copy);
+                c.src += static_cast<std::uint64_t>(c.copy);
+                c.len -= static_cast<std::uint64_t>(c.copy);
+            }
+            continue;
+        }
+        if (e == -EEXIST && !dont_wake) wake(page, pages); // present already: its waiters still need waking
         return e;
     }
 }

@@ -43,9 +43,9 @@ public:
     // EAGAIN (layout changing) is retried here; EEXIST from install means the page is already
     // present; ENOENT/ESRCH mean the mapping or the process is going away.
 
-    // Places a copy of `data` (4 KiB) at `page`; read-only (write-protected) unless `writable`.
-    // Wakes threads waiting on the page unless `dont_wake`.
-    int install(std::uint64_t page, const void* data, bool writable, bool dont_wake = false) noexcept;
+    // Places a copy of `data` (`pages` x 4 KiB, one ioctl) at `page`; read-only (write-protected)
+    // unless `writable`. Wakes threads waiting on the pages unless `dont_wake`.
+    int install(std::uint64_t page, const void* data, bool writable, bool dont_wake = false, std::size_t pages = 1) noexcept;
     // Same for a page filled with `byte` (the VOID page is 0xFF).
     int install_filled(std::uint64_t page, std::uint8_t byte, bool writable) noexcept;
     int write_protect(std::uint64_t page) noexcept;

@@ -4,6 +4,7 @@
 #include "aether/internal/log.hpp"
 #include "aether/internal/sync.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 
@@ -129,6 +130,70 @@ cache::install_result cache::install(std::uint64_t page, const std::byte* data, 
     end_change(*e);
     set_resident(page, true);
     return install_result::installed;
+}
+
+std::size_t cache::absent_run(std::uint64_t first, std::size_t max) noexcept {
+    std::size_t n = 0;
+    for (; n < max; ++n) {
+        cache_page* e = entry(first + (n + 1) * page_size);
+        if (e == nullptr || load_state(*e) != cache_state::invalid) break;
+    }
+    return n;
+}
+
+std::size_t cache::install_following(std::uint64_t first, std::size_t count, const std::byte* data,
+                                     std::span<const wire::readahead_grant> grants) noexcept {
+    count = std::min({count, grants.size(), std::size_t{wire::max_readahead}});
+    cache_page* entries[wire::max_readahead];
+    bool take[wire::max_readahead];
+    std::size_t n = 0;
+    // Every page's lock is held from its check to its install, so an invalidation cannot slip in
+    // between (it waits, then finds the copy and takes it). Ascending order, like every multi-page
+    // lock holder.
+    for (; n < count; ++n) {
+        const std::uint64_t page = first + (n + 1) * page_size;
+        cache_page* e = entry(page);
+        if (e == nullptr) break;
+        entries[n] = e;
+        spin_guard::lock(e->lock);
+        take[n] = load_state(*e) == cache_state::invalid;
+        if (take[n] && grants[n].epoch < e->inval_epoch) {
+            bump(counters_.stale_grants);
+            take[n] = false;
+        }
+    }
+    std::size_t installed = 0;
+    for (std::size_t i = 0; i < n;) {
+        if (!take[i]) {
+            ++i;
+            continue;
+        }
+        std::size_t run = 1;
+        while (i + run < n && take[i + run]) ++run;
+        const std::uint64_t page = first + (i + 1) * page_size;
+        for (std::size_t j = i; j < i + run; ++j) begin_change(*entries[j]);
+        int rc = window_.install(page, data + i * page_size, false, true, run);
+        for (std::size_t j = i; j < i + run; ++j) {
+            cache_page& e = *entries[j];
+            // A failed run (a page was present although its state said not) is left uninstalled:
+            // the pages the kernel did copy are dropped again so that state and window agree.
+            if (rc == 0) {
+                store_state(e, cache_state::shared);
+                e.grant_epoch = grants[j].epoch;
+                std::atomic_ref<std::uint64_t>(e.generation).store(grants[j].generation, std::memory_order_relaxed);
+                set_resident(first + (j + 1) * page_size, true);
+                ++installed;
+            }
+            end_change(e);
+        }
+        if (rc != 0) {
+            log::fault().warn("readahead of {} pages at {:#x} not installed: {}", run, page, std::strerror(-rc));
+            window_.drop(page, run);
+        }
+        i += run;
+    }
+    for (std::size_t i = n; i-- > 0;) spin_guard::unlock(entries[i]->lock);
+    return installed;
 }
 
 cache::install_result cache::upgrade(std::uint64_t page, std::uint32_t grant_epoch, std::uint64_t generation) noexcept {

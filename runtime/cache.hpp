@@ -13,6 +13,7 @@
 #include "aether/internal/mapped_array.hpp"
 #include "fault/window.hpp"
 #include "runtime/stats.hpp"
+#include "transport/wire.hpp"
 
 #include <atomic>
 #include <cstddef>
@@ -68,6 +69,15 @@ public:
     // which wakes every page it finds present, and saves the wake-up scan here.
     install_result install(std::uint64_t page, const std::byte* data, std::uint32_t grant_epoch,
                            std::uint64_t generation, bool exclusive, bool wake = true) noexcept;
+    // Readahead: installs read-only copies of the `count` pages after `first`, `data` holding them in
+    // order, each granted with grants[i]. A page that is present already, or whose grant crossed an
+    // invalidation, is left out. Contiguous runs go in one ioctl, without waking (a thread that
+    // faulted on one of them meanwhile finds it present when its own fault is handled). Returns
+    // how many were installed.
+    std::size_t install_following(std::uint64_t first, std::size_t count, const std::byte* data,
+                                  std::span<const wire::readahead_grant> grants) noexcept;
+    // How many of the `max` pages after `first` are absent here, counting up to the first present one.
+    std::size_t absent_run(std::uint64_t first, std::size_t max) noexcept;
     // A grant of exclusivity for the copy already held (the home knew it was current).
     install_result upgrade(std::uint64_t page, std::uint32_t grant_epoch, std::uint64_t generation) noexcept;
     // The 0xFF page for a load that failed: read-only, so a store still faults. It is kept until

@@ -2,9 +2,11 @@
 #include "runtime/config.hpp"
 
 #include "aether/internal/log.hpp"
+#include "transport/wire.hpp"
 
 #include <charconv>
 #include <cstdlib>
+#include <string>
 
 namespace aether {
 
@@ -20,6 +22,22 @@ std::optional<std::uint64_t> parse_uint(const std::string& s) {
 const char* env(const char* name) {
     const char* v = std::getenv(name);
     return (v != nullptr && *v != '\0') ? v : nullptr;
+}
+
+// A whole number in [lo, hi] from the variable `name`, if set. False (and `error` says why) when
+// it is set to anything else.
+bool bounded_env(const char* name, std::uint64_t lo, std::uint64_t hi, const char* unit, std::uint64_t& out,
+                 std::string& error) {
+    const char* v = env(name);
+    if (v == nullptr) return true;
+    auto t = parse_uint(v);
+    if (!t || *t < lo || *t > hi) {
+        error = std::string(name) + " must be a number of " + unit + " between " + std::to_string(lo) + " and " +
+                std::to_string(hi) + ", not \"" + v + "\"";
+        return false;
+    }
+    out = *t;
+    return true;
 }
 
 } // namespace
@@ -40,14 +58,9 @@ std::optional<std::size_t> parse_size(const std::string& text) {
 }
 
 bool apply_optional_env(runtime_config& c, std::string& error) {
-    if (const char* v = env("AETHER_TIMEOUT_MS")) {
-        auto t = parse_uint(v);
-        if (!t || *t == 0 || *t > 3'600'000) {
-            error = std::string("AETHER_TIMEOUT_MS must be a number of milliseconds between 1 and 3600000, not \"") + v + "\"";
-            return false;
-        }
-        c.timeout_ms = static_cast<std::uint32_t>(*t);
-    }
+    std::uint64_t n = c.timeout_ms;
+    if (!bounded_env("AETHER_TIMEOUT_MS", 1, 3'600'000, "milliseconds", n, error)) return false;
+    c.timeout_ms = static_cast<std::uint32_t>(n);
     if (const char* v = env("AETHER_LOG")) {
         if (!log::set_level(v)) {
             error = std::string("AETHER_LOG must be one of trace, debug, info, warn, error, critical, off, not \"") + v + "\"";
@@ -84,30 +97,18 @@ bool apply_optional_env(runtime_config& c, std::string& error) {
             return false;
         }
     }
-    if (const char* v = env("AETHER_VOID_RETRY_MS")) {
-        auto t = parse_uint(v);
-        if (!t || *t == 0 || *t > 3'600'000) {
-            error = std::string("AETHER_VOID_RETRY_MS must be a number of milliseconds between 1 and 3600000, not \"") + v + "\"";
-            return false;
-        }
-        c.void_retry_ms = static_cast<std::uint32_t>(*t);
-    }
-    if (const char* v = env("AETHER_POLL_US")) {
-        auto t = parse_uint(v);
-        if (!t || *t > 1'000'000) {
-            error = std::string("AETHER_POLL_US must be a number of microseconds up to 1000000, not \"") + v + "\"";
-            return false;
-        }
-        c.poll_ns = *t * 1000;
-    }
-    if (const char* v = env("AETHER_FAULT_SPIN_US")) {
-        auto t = parse_uint(v);
-        if (!t || *t > 1'000'000) {
-            error = std::string("AETHER_FAULT_SPIN_US must be a number of microseconds up to 1000000, not \"") + v + "\"";
-            return false;
-        }
-        c.fault_spin_ns = *t * 1000;
-    }
+    n = c.void_retry_ms;
+    if (!bounded_env("AETHER_VOID_RETRY_MS", 1, 3'600'000, "milliseconds", n, error)) return false;
+    c.void_retry_ms = static_cast<std::uint32_t>(n);
+    n = c.poll_ns / 1000;
+    if (!bounded_env("AETHER_POLL_US", 0, 1'000'000, "microseconds", n, error)) return false;
+    c.poll_ns = n * 1000;
+    n = c.fault_spin_ns / 1000;
+    if (!bounded_env("AETHER_FAULT_SPIN_US", 0, 1'000'000, "microseconds", n, error)) return false;
+    c.fault_spin_ns = n * 1000;
+    n = c.readahead_pages;
+    if (!bounded_env("AETHER_READAHEAD_PAGES", 1, wire::max_readahead + 1, "pages", n, error)) return false;
+    c.readahead_pages = static_cast<std::uint32_t>(n);
     return true;
 }
 

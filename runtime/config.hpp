@@ -31,10 +31,14 @@ struct runtime_config {
     // Requesters and service threads poll this long for the next reply or request before they
     // sleep: a reply that comes within it costs no cross-CPU wake-up (20-35 us on our machines).
     std::uint64_t poll_ns = 50'000;
+    // A read fault in a sequential scan of another node's memory fetches up to this many pages
+    // (1: no readahead). See runtime/readahead.hpp.
+    std::uint32_t readahead_pages = 64;
 };
 
 // The settings every init honours when present: AETHER_TIMEOUT_MS, AETHER_LOG, AETHER_HOME_SIZE,
-// AETHER_FAULT_MODE, AETHER_VOID_POLICY, AETHER_VOID_RETRY_MS, AETHER_FAULT_SPIN_US. A bad value
+// AETHER_FAULT_MODE, AETHER_VOID_POLICY, AETHER_VOID_RETRY_MS, AETHER_POLL_US, AETHER_FAULT_SPIN_US,
+// AETHER_READAHEAD_PAGES. A bad value
 // is an error naming the variable.
 bool apply_optional_env(runtime_config& c, std::string& error);
 // The whole cluster description: AETHER_NODE_ID, AETHER_NODE_COUNT, AETHER_PEERS, AETHER_SECRET, and

@@ -5,7 +5,10 @@
 #pragma once
 #include "aether/internal/guard.hpp"
 
+#include "aether/internal/clock.hpp"
+#include "aether/internal/result.hpp"
 #include "fault/fault_sink.hpp"
+#include "runtime/readahead.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -24,7 +27,9 @@ class fault_resolver final : public fault::fault_sink {
 public:
     // `handed_off`: faults reach resolve() on another thread than the one that faulted (handler
     // mode): each costs two thread hand-offs, counted here.
-    fault_resolver(runtime& rt, store_policy policy, std::uint32_t void_retry_ms, bool handed_off);
+    // `readahead_pages`: the most pages one sequential read fault fetches (1: none).
+    fault_resolver(runtime& rt, store_policy policy, std::uint32_t void_retry_ms, bool handed_off,
+                   std::uint32_t readahead_pages);
     fault::fault_outcome resolve(const fault::fault_event& e) noexcept override;
 
     // VOID pages are dropped once their retry time has passed, and at once when their node
@@ -34,12 +39,17 @@ public:
     [[nodiscard]] std::uint64_t void_pages_now() const noexcept { return void_pending_.load(std::memory_order_relaxed); }
 
 private:
+    // A read fault: the page alone, or with the pages after it when the fault continues a scan.
+    result<void> fetch_for_read(std::uint64_t page, deadline dl) noexcept;
+
     runtime& rt_;
     store_policy policy_;
     std::uint32_t void_retry_ms_;
     bool handed_off_;
     std::atomic<std::uint64_t> void_pending_{0};
     std::unique_ptr<std::atomic<std::uint32_t>[]> void_per_node_;
+    readahead_detector readahead_;
+    std::unique_ptr<readahead_buffers> readahead_buffers_; // null when readahead is off
 };
 
 const char* to_string(store_policy p) noexcept;

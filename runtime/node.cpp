@@ -27,7 +27,10 @@ wire::message to_message(const home_outcome& o) {
     m.arg1 = o.arg1;
     m.epoch = o.epoch;
     m.flags = o.flags;
-    if (o.page != nullptr) m.payload = std::span<const std::byte>(o.page, page_size);
+    if (!o.batch.empty())
+        m.payload = o.batch;
+    else if (o.page != nullptr)
+        m.payload = std::span<const std::byte>(o.page, page_size);
     return m;
 }
 
@@ -216,6 +219,10 @@ void node::finish(home_request& r, home_page& p, std::uint32_t index, bool reque
         o.epoch = ++p.epoch;
         o.arg0 = p.generation;
         o.page = bytes;
+        if ((r.flags & wire::flag::readahead) != 0 && r.arg1 > 0 && r.requester != opt_.self && loop_.in_loop_thread()) {
+            o.batch = grant_following(r, index);
+            o.arg1 = (o.batch.size() - page_size) / (page_size + sizeof(wire::readahead_grant));
+        }
         break;
     case wire::msg::read_exclusive:
         s.clear();
@@ -288,6 +295,32 @@ void node::finish(home_request& r, home_page& p, std::uint32_t index, bool reque
         break;
     }
     r.done(o);
+}
+
+std::span<const std::byte> node::grant_following(const home_request& r, std::uint32_t index) {
+    const std::size_t wanted = std::min<std::uint64_t>(r.arg1, wire::max_readahead);
+    batch_out_.resize(wire::readahead_payload_size(wanted));
+    std::byte* out = batch_out_.data();
+    std::memcpy(out, home().bytes(index), page_size);
+    wire::readahead_grant grants[wire::max_readahead];
+    std::size_t k = 0;
+    // Page locks are taken in ascending order only, and the caller holds the lowest: no deadlock.
+    for (; k < wanted; ++k) {
+        const std::uint32_t j = index + 1 + static_cast<std::uint32_t>(k);
+        if (!home().valid_page(j)) break;
+        home_page& p = home().page(j);
+        spin_guard g(p.lock);
+        // Only what a plain read_shared would grant inline without any other node: an allocated
+        // page nobody holds exclusive, with no round in flight. Anything else ends the run (the
+        // requester's own fault on it takes the ordinary path).
+        if (p.busy || !p.allocated || p.state == dir_state::lost || p.state == dir_state::exclusive) break;
+        home().sharers(j).add(r.requester);
+        p.state = dir_state::shared;
+        grants[k] = wire::readahead_grant{.epoch = ++p.epoch, .reserved = 0, .generation = p.generation};
+        std::memcpy(out + (1 + k) * page_size, home().bytes(j), page_size);
+    }
+    std::memcpy(out + (1 + k) * page_size, grants, k * sizeof(wire::readahead_grant));
+    return {out, wire::readahead_payload_size(k)};
 }
 
 bool node::try_serve_inline(home_request& r) {

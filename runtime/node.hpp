@@ -44,6 +44,9 @@ struct home_outcome {
     std::uint32_t epoch = 0;
     std::uint16_t flags = 0;
     const std::byte* page = nullptr;
+    // A readahead reply: the whole payload (the page, the following pages, their grants); when set
+    // it is sent instead of `page`.
+    std::span<const std::byte> batch{};
 
     static home_outcome fail(failure f) {
         home_outcome o;
@@ -156,6 +159,10 @@ private:
     using target_list = inline_list<target, 8>;
     target_list plan(const home_request& r, home_page& p, std::uint32_t index);
     void finish(home_request& r, home_page& p, std::uint32_t index, bool requester_was_sharer);
+    // Readahead: shares the pages after `index` that need no other node with the requester,
+    // assembling the reply payload in batch_out_ (service thread; the caller holds page index's
+    // lock). Returns the payload.
+    std::span<const std::byte> grant_following(const home_request& r, std::uint32_t index);
     void apply_ack(std::uint32_t index, home_page& p, const target& t, bool ok, failure f, bool had_copy,
                    std::span<const std::byte> data, bool discard, std::optional<failure>& txn_failure);
     void invalidate_self(std::uint32_t index, home_page& p, const target& t, std::uint32_t epoch, bool discard,
@@ -215,6 +222,7 @@ private:
     std::uint64_t next_waiter_id_ = 1;
     std::map<std::uint64_t, barrier_round> rounds_;
     std::uint64_t liveness_timer_ = 0;
+    std::vector<std::byte> batch_out_; // readahead replies (reused)
 };
 
 } // namespace aether

@@ -82,7 +82,7 @@ std::unique_ptr<runtime> runtime::create(const runtime_config& config, std::stri
 
 bool runtime::start_fault_path(std::string& error) {
     resolver_ = std::make_unique<fault_resolver>(*this, config_.stores, config_.void_retry_ms,
-                                                 config_.mode == fault::fault_mode::handler);
+                                                 config_.mode == fault::fault_mode::handler, config_.readahead_pages);
     if (config_.mode == fault::fault_mode::sigbus) {
         if (!fault::install_sigbus_mode(*window_, *resolver_, error)) return false;
         sigbus_mode_ = true;
@@ -316,6 +316,37 @@ result<void> runtime::acquire_page(std::uint64_t page, bool exclusive, std::byte
         if (generation_out != nullptr) *generation_out = generation;
         return success();
     }
+}
+
+result<std::size_t> runtime::acquire_page_ahead(std::uint64_t page, std::size_t following, std::span<std::byte> buf,
+                                               deadline dl) {
+    const node_id home = node_of(page);
+    following = std::min<std::size_t>(following, wire::max_readahead);
+    if (home == config_.self || following == 0 || buf.size() < wire::readahead_payload_size(following)) {
+        auto r = acquire_page(page, false, nullptr, dl);
+        if (!r) return r.error();
+        return std::size_t{0};
+    }
+    auto r = call(home, wire::message{.type = wire::msg::read_shared, .flags = wire::flag::readahead, .address = page, .arg1 = following},
+                  buf, dl);
+
+    if (!r) return r.error();
+    bump(counters_.remote_fetches);
+    const std::uint64_t granted = r->header.arg1;
+    if (granted > following || r->payload_size != wire::readahead_payload_size(granted))
+        return failure{fetch_status::remote_error, void_reason::corruption};
+    std::span<const wire::readahead_grant> grants(
+        reinterpret_cast<const wire::readahead_grant*>(buf.data() + (1 + granted) * page_size), granted);
+    std::size_t installed = cache_->install_following(page, granted, buf.data() + page_size, grants);
+    bump(counters_.readahead_pages, installed);
+    switch (cache_->install(page, buf.data(), r->header.epoch, r->header.arg0, false, true)) {
+    case cache::install_result::installed: return installed;
+    case cache::install_result::failed: return failure{fetch_status::remote_error, void_reason::none};
+    case cache::install_result::stale: break;
+    }
+    // The faulting page's grant crossed an invalidation: ask for it alone again.
+    if (auto again = acquire_page(page, false, nullptr, dl); !again) return again.error();
+    return installed;
 }
 
 result<void> runtime::read_page_chunk(std::uint64_t addr, void* dest, std::size_t len, std::uint64_t* generation) {

@@ -83,6 +83,11 @@ public:
     result<void> acquire_page(std::uint64_t page, bool exclusive, std::byte* buf, deadline dl, bool from_fault = true,
                               std::uint64_t* generation_out = nullptr);
 
+    // A read fault in a sequential run on another node's page: acquire_page for a shared copy
+    // that also asks the home for up to `following` pages after it (readahead). `buf` holds
+    // wire::readahead_payload_size(following) bytes. Returns how many following pages it installed.
+    result<std::size_t> acquire_page_ahead(std::uint64_t page, std::size_t following, std::span<std::byte> buf, deadline dl);
+
     // ---- cluster coordination ----
     result<void> barrier(std::uint32_t timeout_ms);
     result<void> publish(const std::string& name, std::uint64_t addr);

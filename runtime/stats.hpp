@@ -24,11 +24,13 @@ struct node_counters {
     // Thread hand-offs: work passed from one thread to another and waited for.
     std::atomic<std::uint64_t> handoffs{0};
     std::atomic<std::uint64_t> stale_grants{0};     // grants discarded because an invalidation crossed them
+    std::atomic<std::uint64_t> readahead_pages{0};  // pages installed ahead of a sequential read fault
     transport_counters transport;
 
     void reset() noexcept {
         for (auto* c : {&cache_hits, &cache_misses, &remote_fetches, &invalidations_sent, &invalidations_received,
-                        &read_faults, &write_faults, &void_pages, &sigbus_raised, &handoffs, &stale_grants})
+                        &read_faults, &write_faults, &void_pages, &sigbus_raised, &handoffs, &stale_grants,
+                        &readahead_pages})
             c->store(0, std::memory_order_relaxed);
     }
 };

@@ -36,6 +36,7 @@ enum class msg : std::uint8_t {
     free,           // address, arg0 = size
     // coherence: requester -> home
     read_shared,    // address = page                    -> payload = page, arg0 = page generation, epoch = grant
+                    //   with flag::readahead, arg1 = following pages wanted (see readahead_grant)
     read_exclusive, // address = page, flag::need_data   -> (payload = page), arg0 = generation, epoch = grant
     write_bytes,    // address = first byte, payload = bytes -> arg0 = new generation
     putback,        // address = page, payload = page, flag::keep_shared: exclusive owner returns data
@@ -65,7 +66,24 @@ enum flag : std::uint16_t {
     downgrade = 1u << 3,   // invalidate: keep a read-only copy, return the data (exclusive -> shared)
     had_copy = 1u << 4,    // invalidate reply: the cache held a copy (it is now dropped or downgraded)
     is_sharer = 1u << 5,   // read_exclusive reply: requester was a sharer, its copy is current
+    readahead = 1u << 6,   // read_shared: also grant up to arg1 following pages (see readahead_grant)
 };
+
+// Readahead. A read_shared with flag::readahead asks for up to arg1 (at most max_readahead) pages
+// after the requested one as well. The home grants the run of following pages it can share
+// without involving another node, and stops at the first it cannot. The reply's arg1 is that
+// count k; its payload is the 1 + k pages, then one readahead_grant per following page.
+inline constexpr std::uint32_t max_readahead = 63;
+struct readahead_grant {
+    std::uint32_t epoch;
+    std::uint32_t reserved;
+    std::uint64_t generation;
+};
+static_assert(sizeof(readahead_grant) == 16);
+inline constexpr std::size_t readahead_payload_size(std::size_t following) noexcept {
+    return (1 + following) * page_size + following * sizeof(readahead_grant);
+}
+static_assert(readahead_payload_size(max_readahead) <= max_payload);
 
 struct frame_header {
     std::uint32_t magic;

@@ -18,6 +18,7 @@ namespace {
 const char* const aether_vars[] = {
     "AETHER_NODE_ID",    "AETHER_NODE_COUNT", "AETHER_PEERS",     "AETHER_SECRET",
     "AETHER_TIMEOUT_MS", "AETHER_LOG",        "AETHER_HOME_SIZE", "AETHER_FAULT_MODE",
+    "AETHER_VOID_RETRY_MS", "AETHER_POLL_US", "AETHER_FAULT_SPIN_US", "AETHER_READAHEAD_PAGES",
 };
 
 // Clears every AETHER_* variable for one test and puts the caller's environment back afterwards,
@@ -237,6 +238,43 @@ TEST_CASE("AETHER_TIMEOUT_MS", "[config]") {
         std::string error;
         CHECK(apply_optional_env(c, error));
         CHECK(c.timeout_ms == value);
+    }
+}
+
+TEST_CASE("the numeric settings take their whole range and nothing else", "[config]") {
+    env_scope env;
+    struct numeric {
+        const char* name;
+        std::uint64_t lo, hi;
+        std::uint64_t (*get)(const runtime_config&);
+        std::uint64_t scale; // the setting is stored in these units of the variable's
+    };
+    const numeric settings[] = {
+        {"AETHER_VOID_RETRY_MS", 1, 3'600'000, [](const runtime_config& c) -> std::uint64_t { return c.void_retry_ms; }, 1},
+        {"AETHER_POLL_US", 0, 1'000'000, [](const runtime_config& c) { return c.poll_ns; }, 1000},
+        {"AETHER_FAULT_SPIN_US", 0, 1'000'000, [](const runtime_config& c) { return c.fault_spin_ns; }, 1000},
+        {"AETHER_READAHEAD_PAGES", 1, 64, [](const runtime_config& c) -> std::uint64_t { return c.readahead_pages; }, 1},
+    };
+    for (const numeric& n : settings) {
+        for (std::uint64_t good : {n.lo, n.hi, (n.lo + n.hi) / 2}) {
+            INFO(n.name << "=" << good);
+            env.set(n.name, std::to_string(good));
+            runtime_config c;
+            std::string error;
+            CHECK(apply_optional_env(c, error));
+            CHECK(n.get(c) == good * n.scale);
+        }
+        std::vector<std::string> bad = {std::to_string(n.hi + 1), "abc", "-1", "12us", " 5"};
+        if (n.lo > 0) bad.push_back(std::to_string(n.lo - 1));
+        for (const std::string& text : bad) {
+            INFO(n.name << "=\"" << text << "\"");
+            env.set(n.name, text);
+            runtime_config c;
+            std::string error;
+            CHECK_FALSE(apply_optional_env(c, error));
+            CHECK(mentions(error, n.name));
+        }
+        env.unset(n.name);
     }
 }
 
