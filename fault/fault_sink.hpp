@@ -28,6 +28,10 @@ public:
     // (handler mode) or inside the faulting thread's SIGBUS handler (sigbus mode); it never blocks
     // beyond the runtime's deadline and never touches a window page that is not present.
     virtual fault_outcome resolve(const fault_event& e) noexcept = 0;
+    // Handler mode: work the handler thread does while no fault waits (readahead running ahead of
+    // a scan). One short step per call; true if there is more. A fault that arrives meanwhile
+    // waits for the step to end, so a step must stay short (a batch of pages, not a wait).
+    virtual bool background() noexcept { return false; }
 };
 
 } // namespace aether::fault

@@ -108,7 +108,9 @@ void handler_thread::run() noexcept {
             log::fault().error("reading userfaultfd failed: {}", std::strerror(errno));
             break;
         }
-        // Nothing queued: poll briefly (a fault often follows a fault), then sleep.
+        // Nothing queued: faults come first, then background work, then polling and sleep.
+        if (sink_.background()) continue;
+        // Poll briefly (a fault often follows a fault), then sleep.
         if (spin_ns_ > 0) {
             const std::uint64_t until = now_ns() + spin_ns_;
             bool ready = false;

@@ -105,12 +105,17 @@ cache::install_result cache::install(std::uint64_t page, const std::byte* data, 
     cache_page* e = entry(page);
     if (e == nullptr) return install_result::failed;
     spin_guard g(e->lock);
-    if (grant_epoch < e->inval_epoch) {
+    return install_locked(page, *e, data, grant_epoch, generation, exclusive, wake);
+}
+
+cache::install_result cache::install_locked(std::uint64_t page, cache_page& e, const std::byte* data, std::uint32_t grant_epoch,
+                                            std::uint64_t generation, bool exclusive, bool wake) noexcept {
+    if (grant_epoch < e.inval_epoch) {
         bump(counters_.stale_grants);
         return install_result::stale;
     }
-    begin_change(*e);
-    cache_state s = load_state(*e);
+    begin_change(e);
+    cache_state s = load_state(e);
     if (s != cache_state::invalid) window_.drop(page); // replace an older or VOID copy
     int rc = window_.install(page, data, exclusive, !wake);
     if (rc == -EEXIST) {
@@ -119,17 +124,26 @@ cache::install_result cache::install(std::uint64_t page, const std::byte* data, 
         rc = window_.install(page, data, exclusive, !wake);
     }
     if (rc != 0) {
-        store_state(*e, cache_state::invalid);
-        end_change(*e);
+        store_state(e, cache_state::invalid);
+        end_change(e);
         log::fault().error("cannot install page {:#x}: {}", page, std::strerror(-rc));
         return install_result::failed;
     }
-    store_state(*e, exclusive ? cache_state::exclusive : cache_state::shared);
-    e->grant_epoch = grant_epoch;
-    std::atomic_ref<std::uint64_t>(e->generation).store(generation, std::memory_order_relaxed);
-    end_change(*e);
+    store_state(e, exclusive ? cache_state::exclusive : cache_state::shared);
+    e.grant_epoch = grant_epoch;
+    std::atomic_ref<std::uint64_t>(e.generation).store(generation, std::memory_order_relaxed);
+    end_change(e);
     set_resident(page, true);
     return install_result::installed;
+}
+
+cache::install_result cache::install_if_absent(std::uint64_t page, const std::byte* data, std::uint32_t grant_epoch,
+                                               std::uint64_t generation) noexcept {
+    cache_page* e = entry(page);
+    if (e == nullptr) return install_result::failed;
+    spin_guard g(e->lock);
+    if (load_state(*e) != cache_state::invalid) return install_result::present;
+    return install_locked(page, *e, data, grant_epoch, generation, false, true);
 }
 
 std::size_t cache::absent_run(std::uint64_t first, std::size_t max) noexcept {

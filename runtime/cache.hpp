@@ -63,12 +63,16 @@ public:
     gate_result begin_fetch(std::uint64_t page, bool need_exclusive, deadline dl) noexcept;
     void end_fetch(std::uint64_t page) noexcept;
 
-    enum class install_result { installed, stale, failed };
+    enum class install_result { installed, stale, failed, present };
     // Installs a granted copy (read-only unless exclusive). `wake`: threads may be waiting in a
     // fault on the page (the fault path); an explicit read leaves waking to the fault handler,
     // which wakes every page it finds present, and saves the wake-up scan here.
     install_result install(std::uint64_t page, const std::byte* data, std::uint32_t grant_epoch,
                            std::uint64_t generation, bool exclusive, bool wake = true) noexcept;
+    // A read-only copy for a page nobody here asked for yet (readahead): installed only if there is
+    // no copy (`present` otherwise: a copy obtained meanwhile, maybe written, is never replaced).
+    install_result install_if_absent(std::uint64_t page, const std::byte* data, std::uint32_t grant_epoch,
+                                     std::uint64_t generation) noexcept;
     // Readahead: installs read-only copies of the `count` pages after `first`, `data` holding them in
     // order, each granted with grants[i]. A page that is present already, or whose grant crossed an
     // invalidation, is left out. Contiguous runs go in one ioctl, without waking (a thread that
@@ -115,6 +119,8 @@ public:
 private:
     cache_page* entry(std::uint64_t page) noexcept;
     void remove_copy(std::uint64_t page, cache_page& e) noexcept;
+    install_result install_locked(std::uint64_t page, cache_page& e, const std::byte* data, std::uint32_t grant_epoch,
+                                  std::uint64_t generation, bool exclusive, bool wake) noexcept;
     void set_resident(std::uint64_t page, bool on) noexcept;
     static void begin_change(cache_page& e) noexcept;
     static void end_change(cache_page& e) noexcept;

@@ -3,6 +3,7 @@
 
 #include "aether/internal/log.hpp"
 #include "aether/internal/runtime_scope.hpp"
+#include "runtime/readahead.hpp"
 #include "runtime/runtime.hpp"
 #include "runtime/void_context.hpp"
 
@@ -31,33 +32,17 @@ void sleep_ms(std::uint32_t ms) noexcept {
 fault_resolver::fault_resolver(runtime& rt, store_policy policy, std::uint32_t void_retry_ms, bool handed_off,
                                std::uint32_t readahead_pages)
     : rt_(rt), policy_(policy), void_retry_ms_(void_retry_ms), handed_off_(handed_off),
-      void_per_node_(new std::atomic<std::uint32_t>[rt.node_count()]), readahead_(readahead_pages) {
+      void_per_node_(new std::atomic<std::uint32_t>[rt.node_count()]) {
     for (std::uint16_t n = 0; n < rt.node_count(); ++n) void_per_node_[n].store(0, std::memory_order_relaxed);
-    // One buffer serves the handler thread; in SIGBUS mode a few application threads may scan at once.
-    if (readahead_pages > 1)
-        readahead_buffers_ = std::make_unique<readahead_buffers>(handed_off ? 1 : 4, wire::readahead_payload_size(readahead_pages - 1));
+    // In SIGBUS mode a few application threads may resolve faults at once; in handler mode one.
+    if (readahead_pages > 1) readahead_ = std::make_unique<readahead>(rt, readahead_pages, handed_off ? 1 : 4);
 }
 
-result<void> fault_resolver::fetch_for_read(std::uint64_t page, deadline dl) noexcept {
-    const node_id home = node_of(page);
-    std::uint32_t following = 0;
-    if (home != rt_.self() && readahead_buffers_) {
-        // Not past the end of the home's memory, and not over pages this node holds already.
-        const std::uint64_t left_in_node = pages_per_node - 1 - page_index_of(page);
-        following = static_cast<std::uint32_t>(std::min<std::uint64_t>(readahead_.pages_for_fault(page) - 1, left_in_node));
-        following = static_cast<std::uint32_t>(rt_.local_cache().absent_run(page, following));
-    }
-    if (following > 0) {
-        if (auto lease = readahead_buffers_->try_take()) {
-            auto r = rt_.acquire_page_ahead(page, following, lease.bytes(), dl);
-            if (!r) return r.error();
-            readahead_.fetched(page, static_cast<std::uint32_t>(*r));
-            return success();
-        }
-    }
-    auto r = rt_.acquire_page(page, false, nullptr, dl);
-    if (r.ok() && home != rt_.self() && readahead_buffers_) readahead_.fetched(page, 0);
-    return r;
+fault_resolver::~fault_resolver() = default;
+
+bool fault_resolver::background() noexcept {
+    runtime_scope scope;
+    return readahead_ && readahead_->run_ahead();
 }
 
 fault::fault_outcome fault_resolver::resolve(const fault::fault_event& e) noexcept {
@@ -80,7 +65,8 @@ fault::fault_outcome fault_resolver::resolve(const fault::fault_event& e) noexce
                 why = failure::of(void_reason::timeout);
                 break;
             }
-            auto r = e.write ? rt_.acquire_page(page, true, nullptr, dl) : fetch_for_read(page, dl);
+            auto r = !e.write && home != rt_.self() && readahead_ ? readahead_->fetch(page, dl)
+                                                                  : rt_.acquire_page(page, e.write, nullptr, dl);
             c.end_fetch(page);
             if (r.ok()) {
                 if (home != rt_.self()) node_answered(home);

@@ -5,10 +5,7 @@
 #pragma once
 #include "aether/internal/guard.hpp"
 
-#include "aether/internal/clock.hpp"
-#include "aether/internal/result.hpp"
 #include "fault/fault_sink.hpp"
-#include "runtime/readahead.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -17,6 +14,7 @@
 namespace aether {
 
 class runtime;
+class readahead;
 
 enum class store_policy : std::uint8_t {
     sigbus, // a store to memory that cannot be reached raises SIGBUS in the storing thread
@@ -30,7 +28,9 @@ public:
     // `readahead_pages`: the most pages one sequential read fault fetches (1: none).
     fault_resolver(runtime& rt, store_policy policy, std::uint32_t void_retry_ms, bool handed_off,
                    std::uint32_t readahead_pages);
+    ~fault_resolver() override;
     fault::fault_outcome resolve(const fault::fault_event& e) noexcept override;
+    bool background() noexcept override;
 
     // VOID pages are dropped once their retry time has passed, and at once when their node
     // answers again, so that a later access tries for real.
@@ -39,17 +39,13 @@ public:
     [[nodiscard]] std::uint64_t void_pages_now() const noexcept { return void_pending_.load(std::memory_order_relaxed); }
 
 private:
-    // A read fault: the page alone, or with the pages after it when the fault continues a scan.
-    result<void> fetch_for_read(std::uint64_t page, deadline dl) noexcept;
-
     runtime& rt_;
     store_policy policy_;
     std::uint32_t void_retry_ms_;
     bool handed_off_;
     std::atomic<std::uint64_t> void_pending_{0};
     std::unique_ptr<std::atomic<std::uint32_t>[]> void_per_node_;
-    readahead_detector readahead_;
-    std::unique_ptr<readahead_buffers> readahead_buffers_; // null when readahead is off
+    std::unique_ptr<readahead> readahead_; // null when readahead is off
 };
 
 const char* to_string(store_policy p) noexcept;

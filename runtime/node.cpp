@@ -601,7 +601,13 @@ void node::handle_page_request(const wire::frame_header& h, std::span<const std:
     req.flags = h.flags;
     req.data.assign(payload.begin(), payload.end());
     req.done = [this, r](const home_outcome& o) { loop_.reply(r, to_message(o)); };
+    if ((req.flags & wire::flag::readahead) == 0) {
+        serve(std::move(req));
+        return;
+    }
+    const std::uint64_t t0 = now_ns();
     serve(std::move(req));
+    bump(opt_.counters->readahead_serve_ns, now_ns() - t0);
 }
 
 void node::handle_invalidate(const wire::frame_header& h, const responder& r) {

@@ -13,13 +13,17 @@
 #include "aether/internal/guard.hpp"
 
 #include "aether/internal/address.hpp"
+#include "aether/internal/clock.hpp"
+#include "aether/internal/result.hpp"
 #include "aether/internal/sync.hpp"
+#include "runtime/runtime.hpp"
 
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <utility>
 
@@ -48,12 +52,12 @@ public:
         return 1;
     }
 
-    // The fault on `page` obtained it and `following` pages after it: the stream continues after them.
-    void fetched(std::uint64_t page, std::uint32_t following) noexcept {
+    // The fault on `page` obtained everything before `next`: the stream continues there.
+    void continue_at(std::uint64_t page, std::uint64_t next) noexcept {
         spin_guard g(lock_);
         for (stream& s : streams_) {
             if (s.window != 0 && s.next == page) {
-                s.next = page + (std::uint64_t{following} + 1) * page_size;
+                s.next = next;
                 return;
             }
         }
@@ -88,16 +92,25 @@ public:
         lease() = default;
         lease(readahead_buffers* owner, std::size_t slot) noexcept : owner_(owner), slot_(slot) {}
         lease(lease&& o) noexcept : owner_(std::exchange(o.owner_, nullptr)), slot_(o.slot_) {}
-        lease& operator=(lease&&) = delete;
-        ~lease() {
-            if (owner_ != nullptr) owner_->busy_[slot_].store(false, std::memory_order_release);
+        lease& operator=(lease&& o) noexcept {
+            if (this != &o) {
+                give_back();
+                owner_ = std::exchange(o.owner_, nullptr);
+                slot_ = o.slot_;
+            }
+            return *this;
         }
+        ~lease() { give_back(); }
         explicit operator bool() const noexcept { return owner_ != nullptr; }
         [[nodiscard]] std::span<std::byte> bytes() const noexcept {
             return {owner_->base_ + slot_ * owner_->stride_, owner_->bytes_each_};
         }
 
     private:
+        void give_back() noexcept {
+            if (owner_ != nullptr) owner_->busy_[slot_].store(false, std::memory_order_release);
+            owner_ = nullptr;
+        }
         readahead_buffers* owner_ = nullptr;
         std::size_t slot_ = 0;
     };
@@ -117,6 +130,58 @@ private:
     std::size_t stride_;
     std::byte* base_ = nullptr;
     std::array<std::atomic<bool>, max_count> busy_{};
+};
+
+// The fault path's readahead: which faults continue a scan, the buffers batches land in, and the
+// batches asked for ahead of a scan. A scan at the full window asks for its next batch as soon as
+// the current one has arrived, before installing it: the home assembles and sends the next
+// batch while this node installs the current one, so a scan runs at the pace of the slower side
+// instead of the sum of both.
+class readahead {
+public:
+    // `concurrent_faults`: how many threads may resolve faults at once (1 in handler mode).
+    readahead(runtime& rt, std::uint32_t max_pages, std::size_t concurrent_faults);
+    ~readahead();
+
+    // A read fault on another node's page, by a thread holding the page's fetch gate: obtains the
+    // page, and the pages after it when the fault continues a scan.
+    result<void> fetch(std::uint64_t page, deadline dl) noexcept;
+
+    // Handler mode, while no fault waits: takes in the batch asked for ahead of a full-speed scan
+    // (and asks for the next), up to run_ahead_batches beyond the scan's last fault, so that the
+    // scan finds its pages present instead of faulting. True if there is more to do.
+    bool run_ahead() noexcept;
+
+private:
+    // How far the handler thread runs ahead of a scan: far enough to keep the install of a batch
+    // off the scan's path, near enough that a scan that stops leaves little fetched for nothing.
+    static constexpr std::uint32_t run_ahead_batches = 2;
+
+    // A batch asked for ahead of the scan; its reply waits in the socket until a fault needs it.
+    struct prefetch {
+        runtime::ahead_request rq;
+        readahead_buffers::lease buf;
+        std::uint64_t asked_ns = 0;
+    };
+    static constexpr std::size_t max_prefetches = 4;
+
+    // The pages after `page` worth asking for: up to `window - 1`, within the home's memory,
+    // absent here.
+    std::size_t following_for(std::uint64_t page, std::uint32_t window) noexcept;
+    std::optional<prefetch> take_prefetch(std::uint64_t page) noexcept;
+    void ask_ahead_of_scan(std::uint64_t next, deadline dl) noexcept;
+    // A batch has arrived: asks for the next one if the scan runs at full speed, installs this one.
+    void take_in(const runtime::ahead_batch& b, std::size_t asked, const readahead_buffers::lease& buf, bool full_speed,
+                 deadline dl) noexcept;
+    bool present(std::uint64_t page) noexcept;
+
+    runtime& rt_;
+    readahead_detector detector_;
+    readahead_buffers buffers_;
+    std::uint32_t prefetch_lock_ = 0;
+    std::array<std::optional<prefetch>, max_prefetches> prefetches_;
+    std::uint64_t latest_ask_ = 0;                // the batch a full-speed scan asked for last (prefetch lock)
+    std::atomic<std::uint32_t> ahead_budget_{0};  // batches run_ahead may still take in
 };
 
 } // namespace aether

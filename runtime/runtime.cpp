@@ -318,35 +318,45 @@ result<void> runtime::acquire_page(std::uint64_t page, bool exclusive, std::byte
     }
 }
 
-result<std::size_t> runtime::acquire_page_ahead(std::uint64_t page, std::size_t following, std::span<std::byte> buf,
-                                               deadline dl) {
-    const node_id home = node_of(page);
-    following = std::min<std::size_t>(following, wire::max_readahead);
-    if (home == config_.self || following == 0 || buf.size() < wire::readahead_payload_size(following)) {
-        auto r = acquire_page(page, false, nullptr, dl);
-        if (!r) return r.error();
-        return std::size_t{0};
-    }
-    auto r = call(home, wire::message{.type = wire::msg::read_shared, .flags = wire::flag::readahead, .address = page, .arg1 = following},
-                  buf, dl);
+result<runtime::ahead_request> runtime::ask_ahead(std::uint64_t page, std::size_t following, deadline dl) {
+    ahead_request rq;
+    rq.page = page;
+    rq.following = std::min<std::size_t>(following, wire::max_readahead);
+    auto call = client_->start(node_of(page), wire::message{.type = wire::msg::read_shared, .flags = wire::flag::readahead,
+                                                             .address = page, .arg1 = rq.following},
+                               dl);
+    if (!call) return call.error();
+    rq.call = std::move(call.value());
+    return rq;
+}
 
+result<runtime::ahead_batch> runtime::receive_ahead(ahead_request& rq, std::span<std::byte> buf, deadline dl) {
+    if (buf.size() < wire::readahead_payload_size(rq.following)) return failure{fetch_status::remote_error, void_reason::none};
+    const std::uint64_t t0 = now_ns();
+    auto r = client_->collect(rq.call, buf, dl);
     if (!r) return r.error();
     bump(counters_.remote_fetches);
-    const std::uint64_t granted = r->header.arg1;
-    if (granted > following || r->payload_size != wire::readahead_payload_size(granted))
+    bump(counters_.readahead_batches);
+    bump(counters_.readahead_receive_ns, now_ns() - t0);
+    ahead_batch b;
+    b.page = rq.page;
+    b.granted = r->header.arg1;
+    b.epoch = r->header.epoch;
+    b.generation = r->header.arg0;
+    if (b.granted > rq.following || r->payload_size != wire::readahead_payload_size(b.granted))
         return failure{fetch_status::remote_error, void_reason::corruption};
+    return b;
+}
+
+bool runtime::install_ahead(const ahead_batch& b, std::span<const std::byte> buf) {
     std::span<const wire::readahead_grant> grants(
-        reinterpret_cast<const wire::readahead_grant*>(buf.data() + (1 + granted) * page_size), granted);
-    std::size_t installed = cache_->install_following(page, granted, buf.data() + page_size, grants);
-    bump(counters_.readahead_pages, installed);
-    switch (cache_->install(page, buf.data(), r->header.epoch, r->header.arg0, false, true)) {
-    case cache::install_result::installed: return installed;
-    case cache::install_result::failed: return failure{fetch_status::remote_error, void_reason::none};
-    case cache::install_result::stale: break;
-    }
-    // The faulting page's grant crossed an invalidation: ask for it alone again.
-    if (auto again = acquire_page(page, false, nullptr, dl); !again) return again.error();
-    return installed;
+        reinterpret_cast<const wire::readahead_grant*>(buf.data() + (1 + b.granted) * page_size), b.granted);
+    const std::uint64_t t0 = now_ns();
+    bump(counters_.readahead_pages, cache_->install_following(b.page, b.granted, buf.data() + page_size, grants));
+    // A page present already (another thread fetched it meanwhile) is as good as installed.
+    auto ir = cache_->install_if_absent(b.page, buf.data(), b.epoch, b.generation);
+    bump(counters_.readahead_install_ns, now_ns() - t0);
+    return ir == cache::install_result::installed;
 }
 
 result<void> runtime::read_page_chunk(std::uint64_t addr, void* dest, std::size_t len, std::uint64_t* generation) {

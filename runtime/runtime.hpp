@@ -83,10 +83,26 @@ public:
     result<void> acquire_page(std::uint64_t page, bool exclusive, std::byte* buf, deadline dl, bool from_fault = true,
                               std::uint64_t* generation_out = nullptr);
 
-    // A read fault in a sequential run on another node's page: acquire_page for a shared copy
-    // that also asks the home for up to `following` pages after it (readahead). `buf` holds
-    // wire::readahead_payload_size(following) bytes. Returns how many following pages it installed.
-    result<std::size_t> acquire_page_ahead(std::uint64_t page, std::size_t following, std::span<std::byte> buf, deadline dl);
+    // Readahead (see runtime/readahead.hpp): a read_shared of another node's `page` that also asks
+    // for up to `following` pages after it. In three steps, so that a scan can ask for its next
+    // batch before it installs the current one: ask (the request goes out), receive (waits for
+    // the reply, into `buf` of wire::readahead_payload_size(following) bytes), install.
+    struct ahead_request {
+        sync_client::pending_call call;
+        std::uint64_t page = 0;
+        std::size_t following = 0;
+    };
+    struct ahead_batch {
+        std::uint64_t page = 0;
+        std::size_t granted = 0; // following pages the home granted
+        std::uint32_t epoch = 0;
+        std::uint64_t generation = 0;
+    };
+    result<ahead_request> ask_ahead(std::uint64_t page, std::size_t following, deadline dl);
+    result<ahead_batch> receive_ahead(ahead_request& rq, std::span<std::byte> buf, deadline dl);
+    // Installs what a batch holds, except pages present here already or whose grant crossed an
+    // invalidation; true if `page` itself went in.
+    bool install_ahead(const ahead_batch& b, std::span<const std::byte> buf);
 
     // ---- cluster coordination ----
     result<void> barrier(std::uint32_t timeout_ms);

@@ -43,6 +43,8 @@ struct local_identity {
 };
 
 class sync_client {
+    struct channel;
+
 public:
     sync_client(local_identity id, peer_table& peers, fault_injector& injector, transport_counters& counters);
     ~sync_client();
@@ -58,6 +60,30 @@ public:
     // longer than that is a protocol error. A reply whose status is not ok is returned as its failure.
     result<reply> call(node_id dst, const wire::message& m, std::span<std::byte> payload_out, deadline dl) noexcept;
 
+    // A request now, its reply later: readahead asks for the next batch before it installs the
+    // current one. The connection stays with the pending call until collect(); a call dropped
+    // uncollected closes its connection (its reply would otherwise be read as the next call's).
+    class pending_call {
+    public:
+        pending_call() noexcept;
+        pending_call(pending_call&&) noexcept;
+        pending_call& operator=(pending_call&&) noexcept;
+        ~pending_call();
+        explicit operator bool() const noexcept { return ch_ != nullptr; }
+
+    private:
+        friend class sync_client;
+        std::unique_ptr<channel> ch_;
+        std::uint64_t id_ = 0;
+        std::uint64_t sent_ns_ = 0;
+        node_id dst_ = 0;
+        bool dropped_ = false; // TIMEOUT injection: nothing was sent
+        bool corrupt_ = false; // CORRUPTION injection
+    };
+    result<pending_call> start(node_id dst, const wire::message& m, deadline dl) noexcept;
+    // Waits for the reply of `p` (which is spent afterwards), as call() does.
+    result<reply> collect(pending_call& p, std::span<std::byte> payload_out, deadline dl) noexcept;
+
     // How long a caller polls for its reply before sleeping (0: sleep at once).
     void set_poll_ns(std::uint64_t ns) noexcept { poll_ns_.store(ns, std::memory_order_relaxed); }
 
@@ -66,7 +92,6 @@ public:
     void close_all_idle() noexcept;
 
 private:
-    struct channel;
     // Idle connections to one node. A fixed array: taking and returning a connection allocates
     // nothing, so the fault path in sigbus mode (a signal handler) does not allocate once warm.
     static constexpr std::size_t max_idle = 64;

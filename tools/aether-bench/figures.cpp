@@ -131,6 +131,13 @@ std::vector<figure> catalogue(const settings& s) {
         out.push_back(f);
     }
     {
+        // Not a target: the install rate that, with tcp_stream_GBps, bounds seq_scan_remote_GBps.
+        figure f = aether("uffd_install_GBps", "uffd_install", 1, "");
+        f.args.push_back(kv("bytes", s.scan_bytes));
+        f.timeout_s = budget_s(s.scan_bytes / 4096, 100);
+        out.push_back(f);
+    }
+    {
         figure f = aether("invalidate_4_sharers", "invalidate_sharers", 6, "");
         f.floor = "tcp_floor_64B";
         f.expect = {{"", 1, "invalidations_sent", 4}};

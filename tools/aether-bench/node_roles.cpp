@@ -16,7 +16,12 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
 #include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -119,6 +124,7 @@ struct counts {
     std::uint64_t cache_hits = 0;
     std::uint64_t cache_misses = 0;
     std::uint64_t readahead_pages = 0;
+    std::uint64_t readahead_serve_ns = 0;
     std::uint64_t requests = 0;
     std::uint64_t connects = 0;
     std::uint64_t timeouts = 0;
@@ -136,6 +142,7 @@ struct counts {
         s.cache_hits = ld(c.cache_hits);
         s.cache_misses = ld(c.cache_misses);
         s.readahead_pages = ld(c.readahead_pages);
+        s.readahead_serve_ns = ld(c.readahead_serve_ns);
         s.requests = ld(c.transport.requests);
         s.connects = ld(c.transport.connects);
         s.timeouts = ld(c.transport.timeouts);
@@ -153,6 +160,7 @@ struct counts {
         d.cache_hits = cache_hits - o.cache_hits;
         d.cache_misses = cache_misses - o.cache_misses;
         d.readahead_pages = readahead_pages - o.readahead_pages;
+        d.readahead_serve_ns = readahead_serve_ns - o.readahead_serve_ns;
         d.requests = requests - o.requests;
         d.connects = connects - o.connects;
         d.timeouts = timeouts - o.timeouts;
@@ -169,6 +177,7 @@ struct counts {
         cache_hits += o.cache_hits;
         cache_misses += o.cache_misses;
         readahead_pages += o.readahead_pages;
+        readahead_serve_ns += o.readahead_serve_ns;
         requests += o.requests;
         connects += o.connects;
         timeouts += o.timeouts;
@@ -185,6 +194,7 @@ struct counts {
         r.set(prefix + "cache_hits", cache_hits);
         r.set(prefix + "cache_misses", cache_misses);
         r.set(prefix + "readahead_pages", readahead_pages);
+        r.set(prefix + "readahead_serve_ns", readahead_serve_ns);
         // Pages that came from a home: fetched for a fault or an access, or read ahead.
         r.set(prefix + "pages_obtained", remote_fetches + readahead_pages);
         r.set(prefix + "requests", requests);
@@ -587,8 +597,12 @@ void seq_scan_remote(member& m, const params& p, const tick_clock& clk) {
     std::uint64_t sum = 0;
     std::uint64_t start = 0, end = 0;
     counts c0, c1;
+    std::uint64_t batches0 = 0, receive0 = 0, install0 = 0;
     measure(m, c.wait_ms, [&] {
         c0 = counts::of(m.rt());
+        batches0 = m.rt().counters().readahead_batches.load();
+        receive0 = m.rt().counters().readahead_receive_ns.load();
+        install0 = m.rt().counters().readahead_install_ns.load();
         start = clk.now();
         for (std::size_t i = 0; i < pages; ++i) {
             std::uint64_t t0 = clk.now();
@@ -604,6 +618,59 @@ void seq_scan_remote(member& m, const params& p, const tick_clock& clk) {
     const double gbps = static_cast<double>(bytes) / total_ns;
     r.set("unit", "GB/s").set("value", gbps).set("gbps", gbps).set("bytes", static_cast<std::uint64_t>(bytes));
     r.set("wall_ns", total_ns).set("data_errors", static_cast<std::uint64_t>(sum == expected ? 0 : 1));
+    // Where the requester's time went, per batch (the runtime's own clocks).
+    node_counters& nc = m.rt().counters();
+    const double batches = static_cast<double>(nc.readahead_batches.load() - batches0);
+    if (batches > 0) {
+        r.set("batches", batches);
+        r.set("receive_us_per_batch", static_cast<double>(nc.readahead_receive_ns.load() - receive0) / batches / 1e3);
+        r.set("install_us_per_batch", static_cast<double>(nc.readahead_install_ns.load() - install0) / batches / 1e3);
+        r.set("wall_us_per_batch", total_ns / batches / 1e3);
+    }
+    send(r);
+}
+
+// The requester's share of a remote scan that no protocol can avoid: placing received bytes into
+// fresh pages of a userfaultfd-registered mapping, in batches of 64 pages (UFFDIO_COPY, as the
+// window's readahead does), over as many bytes as the scan. With the transport's own stream rate,
+// it bounds what one requester thread can scan: 1 / (1/stream + 1/install).
+void uffd_install(member& m, const params& p, const tick_clock& clk) {
+    (void)m;
+    const common c = common_of(p);
+    const std::size_t bytes = u64(p, "bytes", std::size_t{256} << 20);
+    constexpr std::size_t batch = 64 * page_bytes;
+    int uffd = static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
+    if (uffd < 0) die("userfaultfd: " + std::string(std::strerror(errno)));
+    uffdio_api api{.api = UFFD_API, .features = 0, .ioctls = 0};
+    if (::ioctl(uffd, UFFDIO_API, &api) != 0) die("UFFDIO_API failed");
+    void* region = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (region == MAP_FAILED) die("cannot map the install region");
+    ::madvise(region, bytes, MADV_NOHUGEPAGE); // as the window
+    uffdio_register reg{};
+    reg.range = {reinterpret_cast<std::uint64_t>(region), bytes};
+    reg.mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP;
+    if (::ioctl(uffd, UFFDIO_REGISTER, &reg) != 0) die("UFFDIO_REGISTER failed");
+    std::vector<std::byte> source(batch, std::byte{0x5A});
+    std::vector<std::uint64_t> ticks;
+    const std::uint64_t start = clk.now();
+    for (std::size_t off = 0; off < bytes; off += batch) {
+        uffdio_copy cp{};
+        cp.dst = reinterpret_cast<std::uint64_t>(region) + off;
+        cp.src = reinterpret_cast<std::uint64_t>(source.data());
+        cp.len = std::min(batch, bytes - off);
+        cp.mode = UFFDIO_COPY_MODE_WP | UFFDIO_COPY_MODE_DONTWAKE; // read-only copies, as shared pages
+        const std::uint64_t t0 = clk.now();
+        if (::ioctl(uffd, UFFDIO_COPY, &cp) != 0) die("UFFDIO_COPY failed: " + std::string(std::strerror(errno)));
+        ticks.push_back(clk.now() - t0);
+    }
+    const double total_ns = clk.to_ns(static_cast<double>(clk.now() - start));
+    std::uint64_t bad = static_cast<const unsigned char*>(region)[bytes - 1] == 0x5A ? 0 : 1;
+    ::munmap(region, bytes);
+    ::close(uffd);
+    record r = latency_row(c.name, ticks, clk);
+    const double gbps = static_cast<double>(bytes) / total_ns;
+    r.set("unit", "GB/s").set("value", gbps).set("gbps", gbps).set("bytes", static_cast<std::uint64_t>(bytes));
+    r.set("data_errors", bad);
     send(r);
 }
 
@@ -952,6 +1019,7 @@ int run_node_role(int argc, char** argv) {
     else if (role == "fault_read_local") fault_figure(m, p, clk, fault_op::read_local);
     else if (role == "resident_scan") resident_scan(m, p, clk);
     else if (role == "seq_scan_remote") seq_scan_remote(m, p, clk);
+    else if (role == "uffd_install") uffd_install(m, p, clk);
     else if (role == "invalidate_sharers") invalidate_sharers(m, p, clk);
     else if (role == "scale") scale(m, p, clk);
     else die("unknown role " + role);
