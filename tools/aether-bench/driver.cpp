@@ -173,7 +173,7 @@ std::vector<row_result> evaluate(const figure& f, placement where, const group_o
         r.where = where;
         r.ok = true;
         r.row = rec;
-        r.floor = f.floor;
+        r.floor = rec.text("floor", f.floor); // a row may name its own (the scale rows do)
         const double ops = rec.number("ops").value_or(0);
         if (auto h0 = rec.number("c_handoffs"); h0 && ops > 0) {
             double total = *h0;

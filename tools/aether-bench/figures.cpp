@@ -138,6 +138,11 @@ std::vector<figure> catalogue(const settings& s) {
         out.push_back(f);
     }
     {
+        // Not a target: the raw-TCP cost of the invalidation's message pattern among 6 processes.
+        figure f = aether("tcp_fanout_4_64B", "tcp_fanout", 6, "");
+        out.push_back(f);
+    }
+    {
         figure f = aether("invalidate_4_sharers", "invalidate_sharers", 6, "");
         f.floor = "tcp_floor_64B";
         f.expect = {{"", 1, "invalidations_sent", 4}};

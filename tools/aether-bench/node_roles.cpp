@@ -780,21 +780,26 @@ void scale(member& m, const params& p, const tick_clock& clk) {
             if (seraph_aether_get_generation(h, page_addr[i]) == SERAPH_VOID_U64) die("get_generation failed" + void_text());
     };
     // The same pseudo-random page sequence for every size, spread over all the pages in use.
-    auto picks = [&](std::size_t n) {
-        std::vector<std::uint64_t> v(samples);
+    auto pick_indices = [&](std::size_t n) {
+        std::vector<std::size_t> v(samples);
         std::uint64_t x = 0x2545F4914F6CDD1Dull;
-        for (auto& a : v) {
+        for (auto& i : v) {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            a = page_addr[x % n];
+            i = static_cast<std::size_t>(x % n);
         }
+        return v;
+    };
+    auto picks = [&](std::size_t n) {
+        std::vector<std::uint64_t> v;
+        for (std::size_t i : pick_indices(n)) v.push_back(page_addr[i]);
         return v;
     };
     auto lookup = [&](std::uint64_t a) {
         if (seraph_aether_get_generation(h, a) == SERAPH_VOID_U64) die("get_generation failed" + void_text());
     };
-    auto run = [&](const std::string& name, std::size_t n, auto op, bool pretouch) {
+    auto run = [&](const std::string& name, std::size_t n, auto op, bool pretouch, const std::string& floor = "") {
         auto at = picks(n);
         if (pretouch) {
             // A fetch_add on a page never written would time the kernel's first touch of the
@@ -808,6 +813,7 @@ void scale(member& m, const params& p, const tick_clock& clk) {
         timed t = timed_loop(m.rt(), clk, c.warmup, c.ops, no_prep, [&](std::size_t i) { op(at[i]); });
         record r = latency_row(name, t, clk);
         r.set("pages", static_cast<std::uint64_t>(n));
+        if (!floor.empty()) r.set("floor", floor);
         send(r);
     };
     auto add = [&](std::uint64_t a) {
@@ -821,13 +827,23 @@ void scale(member& m, const params& p, const tick_clock& clk) {
         for (std::size_t i = from; i < to; ++i) hit(page_addr[i]);
     };
 
+    // Two questions per operation. Does having 1M pages in use make it dearer? "_hot" rows repeat
+    // the 1K rows' operations (the same 1K pages) with 1M pages in use. And what does spreading the
+    // operations over all 1M pages cost? The plain-memory rows read 64 bytes at the same pages of
+    // ordinary memory of the same size: the CPU caches and TLB charge that much to anything
+    // spread over 4 GiB.
+    const std::string hot = "_hot";
+
     // Directory: no copy of any page exists yet, so each operation completes inline at the home.
     grow_to(small);
     run("scale_dir_lookup_" + pages_label(small), small, lookup, false);
     run("scale_dir_fetch_add_" + pages_label(small), small, add, true);
     grow_to(large);
-    run("scale_dir_lookup_" + pages_label(large), large, lookup, false);
-    run("scale_dir_fetch_add_" + pages_label(large), large, add, true);
+    const std::string k1 = pages_label(small), m1 = pages_label(large);
+    run("scale_dir_lookup_" + m1 + hot, small, lookup, false, "scale_dir_lookup_" + k1);
+    run("scale_dir_fetch_add_" + m1 + hot, small, add, true, "scale_dir_fetch_add_" + k1);
+    run("scale_dir_lookup_" + m1, large, lookup, false, "scale_plain_read_" + m1);
+    run("scale_dir_fetch_add_" + m1, large, add, true, "scale_plain_read_" + m1);
 
     // Cache: copies of `small`, then of all pages, then hits spread over them.
     cache_range(0, small);
@@ -837,7 +853,29 @@ void scale(member& m, const params& p, const tick_clock& clk) {
     cache_range(small, large);
     std::uint64_t fill_ns = monotonic_ns() - t0;
     std::uint64_t rss1 = resident_bytes();
-    run("scale_read_hit_" + pages_label(large), large, hit, false);
+    run("scale_read_hit_" + m1 + hot, small, hit, false, "scale_read_hit_" + k1);
+    run("scale_read_hit_" + m1, large, hit, false, "scale_plain_read_" + m1);
+
+    // Plain memory of the same sizes, read at the same pages.
+    {
+        auto* plain = static_cast<unsigned char*>(std::aligned_alloc(page_bytes, large * page_bytes));
+        if (plain == nullptr) die("cannot allocate the plain-memory comparison");
+        for (std::size_t i = 0; i < large * page_bytes; i += page_bytes) plain[i] = static_cast<unsigned char>(i);
+        for (std::size_t n : {small, large}) {
+            std::vector<const unsigned char*> where;
+            for (std::size_t i : pick_indices(n)) where.push_back(plain + i * page_bytes);
+            auto read_plain = [&](std::size_t i) {
+                std::memcpy(buf, where[i], sizeof buf);
+                sink_word = buf[0];
+            };
+            for (std::size_t i = 0; i < c.warmup; ++i) read_plain(i);
+            timed t = timed_loop(m.rt(), clk, c.warmup, c.ops, no_prep, read_plain);
+            record r = latency_row("scale_plain_read_" + pages_label(n), t, clk);
+            r.set("pages", static_cast<std::uint64_t>(n));
+            send(r);
+        }
+        std::free(plain);
+    }
 
     const std::size_t cached = m.rt().local_cache().present_pages();
     record r;
@@ -858,6 +896,73 @@ void scale(member& m, const params& p, const tick_clock& clk) {
     }
     r.set("fill_ns_per_page", static_cast<double>(fill_ns) / static_cast<double>(large - small));
     send(r);
+}
+
+// ---- the message pattern of an invalidation, over raw TCP (6 processes) ------------------------------
+
+int listen_loopback(int& port);
+int connect_loopback(int port);
+void no_delay(int fd);
+bool send_full(int fd, const void* data, std::size_t n);
+bool recv_full(int fd, void* data, std::size_t n);
+
+// What invalidating 4 sharers costs at the least, whatever the protocol: node 0 sends 64 bytes to
+// node 1, which sends 64 bytes to each of nodes 2..5 at once, waits for their 64-byte answers, and
+// answers node 0. Plain blocking sockets between the same processes as invalidate_4_sharers (the
+// Aether runtime only introduces them to each other), so the two compare like for like.
+void tcp_fanout(member& m, const params& p, const tick_clock& clk) {
+    const common c = common_of(p);
+    const std::uint16_t me = m.id();
+    const std::uint16_t sharers = static_cast<std::uint16_t>(m.count() - 2);
+    int listener = -1;
+    if (me >= 1) {
+        int port = 0;
+        listener = listen_loopback(port);
+        m.publish("fan_port_" + std::to_string(me), static_cast<std::uint64_t>(port));
+    }
+    std::vector<int> down; // node 1: its connections to the sharers
+    int up = -1;           // node 0: to node 1; the others: from node 1 (or node 0)
+    if (me == 0) up = connect_loopback(static_cast<int>(m.lookup("fan_port_1")));
+    if (me == 1)
+        for (std::uint16_t s = 2; s < m.count(); ++s) down.push_back(connect_loopback(static_cast<int>(m.lookup("fan_port_" + std::to_string(s)))));
+    if (me >= 1) {
+        up = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+        if (up < 0) die(std::string("accept: ") + std::strerror(errno));
+        no_delay(up);
+        ::close(listener);
+    }
+    m.barrier(setup_wait_ms, "setup");
+    char msg[64] = {};
+    if (me == 1) {
+        while (recv_full(up, msg, sizeof msg)) {
+            for (int fd : down)
+                if (!send_full(fd, msg, sizeof msg)) die("fan-out send failed");
+            for (int fd : down)
+                if (!recv_full(fd, msg, sizeof msg)) die("fan-out answer missing");
+            if (!send_full(up, msg, sizeof msg)) break;
+        }
+        for (int fd : down) ::close(fd); // ends the sharers' loops
+    } else if (me >= 2) {
+        while (recv_full(up, msg, sizeof msg))
+            if (!send_full(up, msg, sizeof msg)) break;
+    } else {
+        auto round_trip = [&](std::size_t) {
+            if (!send_full(up, msg, sizeof msg) || !recv_full(up, msg, sizeof msg)) die("fan-out round failed");
+        };
+        for (std::size_t i = 0; i < c.warmup; ++i) round_trip(i);
+        std::vector<std::uint64_t> ticks;
+        ticks.reserve(c.ops);
+        for (std::size_t i = 0; i < c.ops; ++i) {
+            std::uint64_t t0 = clk.now();
+            round_trip(i);
+            ticks.push_back(clk.now() - t0);
+        }
+        record r = latency_row(c.name, ticks, clk);
+        r.set("sharers", static_cast<std::uint64_t>(sharers));
+        send(r);
+    }
+    ::close(up);
+    m.barrier(setup_wait_ms, "done");
 }
 
 // ---- raw TCP floor ----------------------------------------------------------------------------------
@@ -889,6 +994,32 @@ bool recv_full(int fd, void* data, std::size_t n) {
 void no_delay(int fd) {
     int one = 1;
     if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) die(std::string("TCP_NODELAY: ") + std::strerror(errno));
+}
+
+int listen_loopback(int& port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) die(std::string("socket: ") + std::strerror(errno));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 8) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+        die(std::string("cannot listen on loopback: ") + std::strerror(errno));
+    port = ntohs(addr.sin_port);
+    return fd;
+}
+
+int connect_loopback(int port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) die(std::string("socket: ") + std::strerror(errno));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) die(std::string("connect: ") + std::strerror(errno));
+    no_delay(fd);
+    return fd;
 }
 
 int tcp_server(const params& p) {
@@ -935,14 +1066,7 @@ int tcp_server(const params& p) {
 int tcp_client(const params& p, const tick_clock& clk) {
     node_label = "tcp-client";
     const common c = common_of(p);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) die(std::string("socket: ") + std::strerror(errno));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(static_cast<std::uint16_t>(u64(p, "port", 0)));
-    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) die(std::string("connect: ") + std::strerror(errno));
-    no_delay(fd);
+    int fd = connect_loopback(static_cast<int>(u64(p, "port", 0)));
     const std::string mode = str(p, "mode", "pingpong");
     if (mode == "stream") {
         const std::size_t total = u64(p, "bytes", std::size_t{1} << 30);
@@ -1021,6 +1145,7 @@ int run_node_role(int argc, char** argv) {
     else if (role == "seq_scan_remote") seq_scan_remote(m, p, clk);
     else if (role == "uffd_install") uffd_install(m, p, clk);
     else if (role == "invalidate_sharers") invalidate_sharers(m, p, clk);
+    else if (role == "tcp_fanout") tcp_fanout(m, p, clk);
     else if (role == "scale") scale(m, p, clk);
     else die("unknown role " + role);
 
