@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -35,6 +36,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace aether::bench {
@@ -113,93 +115,56 @@ std::string str(const params& p, const std::string& key, const std::string& fall
 
 // ---- counters ---------------------------------------------------------------------------------------
 
-// The runtime's own counters of one node (never estimated).
+// The runtime's own counters of one node (never estimated), by the names the records use.
+struct counter_def {
+    const char* name;
+    const std::atomic<std::uint64_t>& (*of)(node_counters&);
+};
+#define AETHER_COUNTER(name, path) counter_def{name, [](node_counters& c) -> const std::atomic<std::uint64_t>& { return c.path; }}
+constexpr counter_def counter_defs[] = {
+    AETHER_COUNTER("handoffs", handoffs),
+    AETHER_COUNTER("read_faults", read_faults),
+    AETHER_COUNTER("write_faults", write_faults),
+    AETHER_COUNTER("remote_fetches", remote_fetches),
+    AETHER_COUNTER("invalidations_sent", invalidations_sent),
+    AETHER_COUNTER("invalidations_received", invalidations_received),
+    AETHER_COUNTER("cache_hits", cache_hits),
+    AETHER_COUNTER("cache_misses", cache_misses),
+    AETHER_COUNTER("readahead_pages", readahead_pages),
+    AETHER_COUNTER("readahead_serve_ns", readahead_serve_ns),
+    AETHER_COUNTER("requests", transport.requests),
+    AETHER_COUNTER("connects", transport.connects),
+    AETHER_COUNTER("timeouts", transport.timeouts),
+};
+#undef AETHER_COUNTER
+constexpr std::size_t counter_count = sizeof counter_defs / sizeof counter_defs[0];
+
 struct counts {
-    std::uint64_t handoffs = 0;
-    std::uint64_t read_faults = 0;
-    std::uint64_t write_faults = 0;
-    std::uint64_t remote_fetches = 0;
-    std::uint64_t invalidations_sent = 0;
-    std::uint64_t invalidations_received = 0;
-    std::uint64_t cache_hits = 0;
-    std::uint64_t cache_misses = 0;
-    std::uint64_t readahead_pages = 0;
-    std::uint64_t readahead_serve_ns = 0;
-    std::uint64_t requests = 0;
-    std::uint64_t connects = 0;
-    std::uint64_t timeouts = 0;
+    std::array<std::uint64_t, counter_count> v{};
 
     static counts of(runtime& rt) noexcept {
-        node_counters& c = rt.counters();
-        auto ld = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
         counts s;
-        s.handoffs = ld(c.handoffs);
-        s.read_faults = ld(c.read_faults);
-        s.write_faults = ld(c.write_faults);
-        s.remote_fetches = ld(c.remote_fetches);
-        s.invalidations_sent = ld(c.invalidations_sent);
-        s.invalidations_received = ld(c.invalidations_received);
-        s.cache_hits = ld(c.cache_hits);
-        s.cache_misses = ld(c.cache_misses);
-        s.readahead_pages = ld(c.readahead_pages);
-        s.readahead_serve_ns = ld(c.readahead_serve_ns);
-        s.requests = ld(c.transport.requests);
-        s.connects = ld(c.transport.connects);
-        s.timeouts = ld(c.transport.timeouts);
+        for (std::size_t i = 0; i < counter_count; ++i) s.v[i] = counter_defs[i].of(rt.counters()).load(std::memory_order_relaxed);
         return s;
     }
-
+    [[nodiscard]] std::uint64_t get(std::string_view name) const noexcept {
+        for (std::size_t i = 0; i < counter_count; ++i)
+            if (name == counter_defs[i].name) return v[i];
+        return 0;
+    }
     counts operator-(const counts& o) const noexcept {
         counts d;
-        d.handoffs = handoffs - o.handoffs;
-        d.read_faults = read_faults - o.read_faults;
-        d.write_faults = write_faults - o.write_faults;
-        d.remote_fetches = remote_fetches - o.remote_fetches;
-        d.invalidations_sent = invalidations_sent - o.invalidations_sent;
-        d.invalidations_received = invalidations_received - o.invalidations_received;
-        d.cache_hits = cache_hits - o.cache_hits;
-        d.cache_misses = cache_misses - o.cache_misses;
-        d.readahead_pages = readahead_pages - o.readahead_pages;
-        d.readahead_serve_ns = readahead_serve_ns - o.readahead_serve_ns;
-        d.requests = requests - o.requests;
-        d.connects = connects - o.connects;
-        d.timeouts = timeouts - o.timeouts;
+        for (std::size_t i = 0; i < counter_count; ++i) d.v[i] = v[i] - o.v[i];
         return d;
     }
-
     counts& operator+=(const counts& o) noexcept {
-        handoffs += o.handoffs;
-        read_faults += o.read_faults;
-        write_faults += o.write_faults;
-        remote_fetches += o.remote_fetches;
-        invalidations_sent += o.invalidations_sent;
-        invalidations_received += o.invalidations_received;
-        cache_hits += o.cache_hits;
-        cache_misses += o.cache_misses;
-        readahead_pages += o.readahead_pages;
-        readahead_serve_ns += o.readahead_serve_ns;
-        requests += o.requests;
-        connects += o.connects;
-        timeouts += o.timeouts;
+        for (std::size_t i = 0; i < counter_count; ++i) v[i] += o.v[i];
         return *this;
     }
-
     void put(record& r, const std::string& prefix) const {
-        r.set(prefix + "handoffs", handoffs);
-        r.set(prefix + "read_faults", read_faults);
-        r.set(prefix + "write_faults", write_faults);
-        r.set(prefix + "remote_fetches", remote_fetches);
-        r.set(prefix + "invalidations_sent", invalidations_sent);
-        r.set(prefix + "invalidations_received", invalidations_received);
-        r.set(prefix + "cache_hits", cache_hits);
-        r.set(prefix + "cache_misses", cache_misses);
-        r.set(prefix + "readahead_pages", readahead_pages);
-        r.set(prefix + "readahead_serve_ns", readahead_serve_ns);
+        for (std::size_t i = 0; i < counter_count; ++i) r.set(prefix + counter_defs[i].name, v[i]);
         // Pages that came from a home: fetched for a fault or an access, or read ahead.
-        r.set(prefix + "pages_obtained", remote_fetches + readahead_pages);
-        r.set(prefix + "requests", requests);
-        r.set(prefix + "connects", connects);
-        r.set(prefix + "timeouts", timeouts);
+        r.set(prefix + "pages_obtained", get("remote_fetches") + get("readahead_pages"));
     }
 };
 
@@ -706,7 +671,7 @@ void invalidate_sharers(member& m, const params& p, const tick_clock& clk) {
             counts r0 = counts::of(m.rt());
             m.read(page, buf, sizeof buf);
             counts r1 = counts::of(m.rt());
-            if (counted) refetches += (r1 - r0).remote_fetches;
+            if (counted) refetches += (r1 - r0).get("remote_fetches");
         }
         counts a = counts::of(m.rt());
         m.barrier(round_wait, "X");
