@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <cerrno>
 #include <condition_variable>
@@ -191,7 +192,30 @@ struct event_loop::impl {
 
     void send_frame(connection& c, const wire::message& m, std::uint64_t request_id) {
         wire::frame_header h = wire::make_header(m, opt.id.self, request_id);
-        append_frame(c.out, h, m.payload);
+        // Nothing queued or in flight on this socket (the common case): send straight from the
+        // header and the caller's payload, without first copying them into the queue. What the
+        // socket does not take now is queued as usual.
+        std::size_t done = 0;
+        if (c.out.empty() && c.sending.size() == c.sent && !c.send_armed && c.state == conn_state::established) {
+            iovec iov[2] = {{&h, sizeof h}, {const_cast<std::byte*>(m.payload.data()), m.payload.size()}};
+            msghdr mh{};
+            mh.msg_iov = iov;
+            mh.msg_iovlen = m.payload.empty() ? 1 : 2;
+            ssize_t n = ::sendmsg(c.fd.get(), &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+                close(c, classify_io_error(errno));
+                return;
+            }
+            done = n > 0 ? static_cast<std::size_t>(n) : 0;
+            if (done == sizeof h + m.payload.size()) return;
+        }
+        const auto* hb = reinterpret_cast<const std::byte*>(&h);
+        if (done < sizeof h) {
+            c.out.insert(c.out.end(), hb + done, hb + sizeof h);
+            c.out.insert(c.out.end(), m.payload.begin(), m.payload.end());
+        } else {
+            c.out.insert(c.out.end(), m.payload.begin() + static_cast<std::ptrdiff_t>(done - sizeof h), m.payload.end());
+        }
         kick_send(c);
     }
 

@@ -325,7 +325,9 @@ common common_of(const params& p) {
 
 // ---- API figures (2 nodes: node 0 measures, node 1 homes) ---------------------------------------------
 
-enum class api_op { read_hit, read_miss, write, fetch_add };
+// transport_ping and transport_fetch take api_read_miss apart: the same request path without the
+// directory (a ping), then a page fetched from the home without being installed here.
+enum class api_op { read_hit, read_miss, write, fetch_add, transport_ping, transport_fetch };
 
 void api_figure(member& m, const params& p, const tick_clock& clk, api_op kind) {
     const common c = common_of(p);
@@ -365,6 +367,15 @@ void api_figure(member& m, const params& p, const tick_clock& clk, api_op kind) 
         else if (old != first_add + i) ++bad;
     };
     auto invalidate = [&](std::size_t) { seraph_aether_cache_invalidate(h, page); };
+    alignas(64) static std::byte fetched[page_bytes];
+    auto ping = [&](std::size_t) {
+        if (!m.rt().call(1, wire::message{.type = wire::msg::ping}, {}, m.rt().op_deadline())) die("ping failed");
+    };
+    auto fetch = [&](std::size_t) {
+        auto r = m.rt().call(1, wire::message{.type = wire::msg::read_shared, .address = page}, fetched, m.rt().op_deadline());
+        if (!r || r->payload_size != page_bytes) die("fetch failed");
+        std::memcpy(buf, fetched, sizeof buf);
+    };
 
     timed t;
     std::vector<std::uint64_t> batches;
@@ -401,13 +412,15 @@ void api_figure(member& m, const params& p, const tick_clock& clk, api_op kind) 
     case api_op::read_miss: run(invalidate, read64); break;
     case api_op::write: run(no_prep, write64); break;
     case api_op::fetch_add: run(no_prep, add); break;
+    case api_op::transport_ping: run(no_prep, ping); break;
+    case api_op::transport_fetch: run(no_prep, fetch); break;
     }
     record r = latency_row(c.name, t, clk);
     if (!batches.empty()) {
         std::sort(batches.begin(), batches.end());
         r.set("batched_ns_per_op", clk.to_ns(static_cast<double>(batches[batches.size() / 2])) / 1000.0);
     }
-    if (kind == api_op::read_hit || kind == api_op::read_miss) {
+    if (kind == api_op::read_hit || kind == api_op::read_miss || kind == api_op::transport_fetch) {
         for (unsigned i = 0; i < sizeof buf; ++i)
             if (buf[i] != static_cast<unsigned char>(i * 7 + 1)) ++bad;
     }
@@ -1103,6 +1116,8 @@ int run_node_role(int argc, char** argv) {
     else if (role == "api_read_miss") api_figure(m, p, clk, api_op::read_miss);
     else if (role == "api_write") api_figure(m, p, clk, api_op::write);
     else if (role == "atomic_fetch_add") api_figure(m, p, clk, api_op::fetch_add);
+    else if (role == "transport_ping") api_figure(m, p, clk, api_op::transport_ping);
+    else if (role == "transport_fetch") api_figure(m, p, clk, api_op::transport_fetch);
     else if (role == "fault_read_remote") fault_figure(m, p, clk, fault_op::read_remote);
     else if (role == "fault_write_upgrade") fault_figure(m, p, clk, fault_op::write_upgrade);
     else if (role == "fault_read_local") fault_figure(m, p, clk, fault_op::read_local);
