@@ -4,6 +4,8 @@
 #include "aether/internal/log.hpp"
 #include "transport/wire.hpp"
 
+#include <sched.h>
+
 #include <charconv>
 #include <cstdlib>
 #include <string>
@@ -41,6 +43,14 @@ bool bounded_env(const char* name, std::uint64_t lo, std::uint64_t hi, const cha
 }
 
 } // namespace
+
+std::uint64_t effective_poll_ns(const runtime_config& c) noexcept {
+    if (c.poll_ns) return *c.poll_ns;
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return 50'000;
+    return CPU_COUNT(&allowed) > 1 ? 50'000 : 0;
+}
 
 std::optional<std::size_t> parse_size(const std::string& text) {
     if (text.empty()) return std::nullopt;
@@ -100,9 +110,9 @@ bool apply_optional_env(runtime_config& c, std::string& error) {
     n = c.void_retry_ms;
     if (!bounded_env("AETHER_VOID_RETRY_MS", 1, 3'600'000, "milliseconds", n, error)) return false;
     c.void_retry_ms = static_cast<std::uint32_t>(n);
-    n = c.poll_ns / 1000;
+    n = UINT64_MAX;
     if (!bounded_env("AETHER_POLL_US", 0, 1'000'000, "microseconds", n, error)) return false;
-    c.poll_ns = n * 1000;
+    if (n != UINT64_MAX) c.poll_ns = n * 1000;
     n = c.fault_spin_ns / 1000;
     if (!bounded_env("AETHER_FAULT_SPIN_US", 0, 1'000'000, "microseconds", n, error)) return false;
     c.fault_spin_ns = n * 1000;

@@ -30,7 +30,8 @@ struct runtime_config {
     std::uint64_t fault_spin_ns = 0;             // handler thread: poll this long before sleeping
     // Requesters and service threads poll this long for the next reply or request before they
     // sleep: a reply that comes within it costs no cross-CPU wake-up (20-35 us on our machines).
-    std::uint64_t poll_ns = 50'000;
+    // Unset: see effective_poll_ns().
+    std::optional<std::uint64_t> poll_ns;
     // A read fault in a sequential scan of another node's memory fetches up to this many pages
     // (1: no readahead). See runtime/readahead.hpp.
     std::uint32_t readahead_pages = 64;
@@ -44,6 +45,11 @@ bool apply_optional_env(runtime_config& c, std::string& error);
 // The whole cluster description: AETHER_NODE_ID, AETHER_NODE_COUNT, AETHER_PEERS, AETHER_SECRET, and
 // the optional settings above.
 std::optional<runtime_config> config_from_env(std::string& error);
+
+// The polling time in force: AETHER_POLL_US when given; otherwise 50 us when the calling thread
+// may run on more than one CPU, and 0 when it may run on only one, where polling would only keep
+// the CPU from the peer whose answer it waits for.
+std::uint64_t effective_poll_ns(const runtime_config& c) noexcept;
 
 // "64M", "1G", "4096" -> bytes.
 std::optional<std::size_t> parse_size(const std::string& text);

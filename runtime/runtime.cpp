@@ -49,7 +49,7 @@ std::unique_ptr<runtime> runtime::create(const runtime_config& config, std::stri
     if (!rt->window_) return nullptr;
     rt->cache_ = std::make_unique<cache>(*rt->window_, config.node_count, rt->counters_);
     rt->client_ = std::make_unique<sync_client>(rt->identity_, rt->peers_, rt->injector_, rt->counters_.transport);
-    rt->client_->set_poll_ns(config.poll_ns);
+    rt->client_->set_poll_ns(effective_poll_ns(config));
 
     node::options o;
     o.self = config.self;
@@ -64,7 +64,7 @@ std::unique_ptr<runtime> runtime::create(const runtime_config& config, std::stri
     o.is_passive = [self](node_id n) { return self->is_sim_node(n); };
     o.counters = &rt->counters_;
     o.name = "aether-node" + std::to_string(config.self);
-    o.poll_ns = config.poll_ns;
+    o.poll_ns = effective_poll_ns(config);
 
     peer_address listen = peer_address::loopback(0);
     if (auto own = rt->peers_.address(config.self)) listen = *own;
@@ -177,7 +177,7 @@ runtime::add_result runtime::add_sim_node(node_id id, std::size_t bytes) {
     o.is_passive = [self](node_id n) { return self->is_sim_node(n); };
     o.counters = s.counters.get();
     o.name = "aether-sim" + std::to_string(id);
-    o.poll_ns = config_.poll_ns;
+    o.poll_ns = effective_poll_ns(config_);
     auto started = node::start(std::move(o), peer_address::loopback(0));
     if (!started) return add_result::failed;
     s.n = std::move(started.value());

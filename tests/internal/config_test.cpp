@@ -5,6 +5,8 @@
 
 #include "aether/internal/log.hpp"
 
+#include <sched.h>
+
 #include <cstdlib>
 #include <optional>
 #include <string>
@@ -251,7 +253,7 @@ TEST_CASE("the numeric settings take their whole range and nothing else", "[conf
     };
     const numeric settings[] = {
         {"AETHER_VOID_RETRY_MS", 1, 3'600'000, [](const runtime_config& c) -> std::uint64_t { return c.void_retry_ms; }, 1},
-        {"AETHER_POLL_US", 0, 1'000'000, [](const runtime_config& c) { return c.poll_ns; }, 1000},
+        {"AETHER_POLL_US", 0, 1'000'000, [](const runtime_config& c) { return c.poll_ns.value_or(UINT64_MAX); }, 1000},
         {"AETHER_FAULT_SPIN_US", 0, 1'000'000, [](const runtime_config& c) { return c.fault_spin_ns; }, 1000},
         {"AETHER_READAHEAD_PAGES", 1, 64, [](const runtime_config& c) -> std::uint64_t { return c.readahead_pages; }, 1},
     };
@@ -276,6 +278,29 @@ TEST_CASE("the numeric settings take their whole range and nothing else", "[conf
         }
         env.unset(n.name);
     }
+}
+
+TEST_CASE("polling is on by default only where another CPU can answer meanwhile", "[config]") {
+    runtime_config c;
+    cpu_set_t saved;
+    REQUIRE(sched_getaffinity(0, sizeof saved, &saved) == 0);
+    if (CPU_COUNT(&saved) > 1) CHECK(effective_poll_ns(c) == 50'000);
+    // On one CPU, waiting by polling only delays the peer.
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+        if (CPU_ISSET(cpu, &saved)) {
+            CPU_SET(cpu, &one);
+            break;
+        }
+    REQUIRE(sched_setaffinity(0, sizeof one, &one) == 0);
+    CHECK(effective_poll_ns(c) == 0);
+    // An explicit setting wins either way.
+    c.poll_ns = 7'000;
+    CHECK(effective_poll_ns(c) == 7'000);
+    REQUIRE(sched_setaffinity(0, sizeof saved, &saved) == 0);
+    c.poll_ns = 0;
+    CHECK(effective_poll_ns(c) == 0);
 }
 
 TEST_CASE("AETHER_HOME_SIZE", "[config]") {
