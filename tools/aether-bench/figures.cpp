@@ -2,6 +2,8 @@
 #include "tools/aether-bench/figures.hpp"
 
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace aether::bench {
 
@@ -69,37 +71,20 @@ std::vector<figure> catalogue(const settings& s) {
         f.expect = {{"", 0, "cache_hits", 1}, {"", 0, "remote_fetches", 0}, {"", 0, "requests", 0}};
         out.push_back(f);
     }
-    {
-        figure f = aether("api_read_miss_64B", "api_read_miss", 2, "");
+    // Two nodes, one request per operation: timed against the 64-byte ping-pong.
+    auto against_64B = [&](const std::string& name, const std::string& role, std::vector<expectation> expect) {
+        figure f = aether(name, role, 2, "");
         f.floor = "tcp_floor_64B";
-        f.expect = {{"", 0, "cache_misses", 1}, {"", 0, "remote_fetches", 1}, {"", 0, "requests", 1}};
+        f.expect = std::move(expect);
         out.push_back(f);
-    }
+    };
+    against_64B("api_read_miss_64B", "api_read_miss",
+                {{"", 0, "cache_misses", 1}, {"", 0, "remote_fetches", 1}, {"", 0, "requests", 1}});
     // Not targets: api_read_miss_64B taken apart (see docs/performance.md).
-    {
-        figure f = aether("transport_ping_64B", "transport_ping", 2, "");
-        f.floor = "tcp_floor_64B";
-        f.expect = {{"", 0, "requests", 1}, {"", 0, "remote_fetches", 0}};
-        out.push_back(f);
-    }
-    {
-        figure f = aether("transport_fetch_4K", "transport_fetch", 2, "");
-        f.floor = "tcp_floor_64B";
-        f.expect = {{"", 0, "requests", 1}, {"", 0, "cache_misses", 0}};
-        out.push_back(f);
-    }
-    {
-        figure f = aether("api_write_64B", "api_write", 2, "");
-        f.floor = "tcp_floor_64B";
-        f.expect = {{"", 0, "requests", 1}, {"", 1, "invalidations_sent", 0}};
-        out.push_back(f);
-    }
-    {
-        figure f = aether("atomic_fetch_add_remote", "atomic_fetch_add", 2, "");
-        f.floor = "tcp_floor_64B";
-        f.expect = {{"", 0, "requests", 1}};
-        out.push_back(f);
-    }
+    against_64B("transport_ping_64B", "transport_ping", {{"", 0, "requests", 1}, {"", 0, "remote_fetches", 0}});
+    against_64B("transport_fetch_4K", "transport_fetch", {{"", 0, "requests", 1}, {"", 0, "cache_misses", 0}});
+    against_64B("api_write_64B", "api_write", {{"", 0, "requests", 1}, {"", 1, "invalidations_sent", 0}});
+    against_64B("atomic_fetch_add_remote", "atomic_fetch_add", {{"", 0, "requests", 1}});
     for (const char* mode : {"handler", "sigbus"}) {
         const std::string m = mode;
         {
