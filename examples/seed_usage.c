@@ -8,6 +8,7 @@
 #include <seraph/aether.h>
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -37,6 +38,7 @@ int main(void) {
     const uint16_t me = aether.local_node_id;
     printf("node %u of %u: joined\n", me, aether.node_count);
     if (seraph_vbit_is_void(seraph_aether_barrier(&aether, 20000))) fail("barrier");
+    int exit_code = 0;
 
     if (me == 0) {
         /* Allocate the data structure on node 1. */
@@ -76,21 +78,31 @@ int main(void) {
         /* Now reads return VOID, with the reason, within the deadline: never a hang or a crash. */
         uint64_t remote_addr = seraph_aether_lookup(&aether, "shared", 10000);
         SharedData read_data;
+        bool saw_void = false;
         for (int attempt = 0; attempt < 100; ++attempt) {
             Seraph_Vbit result = seraph_aether_read_vbit(&aether, remote_addr, &read_data, sizeof read_data);
             if (seraph_vbit_is_void(result)) {
                 printf("Remote access failed: VOID, reason %s (%d), at %#llx\n",
                        seraph_aether_void_reason_name(seraph_aether_get_void_reason()), seraph_aether_get_void_reason(),
                        (unsigned long long)seraph_aether_get_void_addr());
+                saw_void = true;
                 break;
             }
             sleep_ms(20); /* node 1 is still going down */
             seraph_aether_cache_invalidate(&aether, remote_addr);
         }
+        if (!saw_void) {
+            fprintf(stderr, "a read of node 1's memory never came back VOID after node 1 went down\n");
+            exit_code = 1;
+        }
         Seraph_Vbit b = seraph_aether_barrier(&aether, 5000);
         printf("a barrier over all nodes is %s (%s)\n", seraph_vbit_is_void(b) ? "VOID" : "TRUE",
                seraph_aether_void_reason_name(seraph_aether_get_void_reason()));
+        if (!seraph_vbit_is_void(b)) {
+            fprintf(stderr, "a barrier over all nodes was not VOID with node 1 down\n");
+            exit_code = 1;
+        }
     }
     seraph_aether_destroy(&aether);
-    return 0;
+    return exit_code;
 }
