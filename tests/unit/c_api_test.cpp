@@ -21,6 +21,15 @@ struct cluster {
     Seraph_Aether a{};
 };
 
+// A fresh page on node 1 whose first word holds `value`, written through the home (a write leaves
+// no copy behind on this node).
+uint64_t page_on_node_1(cluster& c, uint64_t value) {
+    uint64_t p = seraph_aether_alloc_on_node(&c.a, 1, 4096);
+    REQUIRE(p != SERAPH_VOID_U64);
+    REQUIRE(seraph_aether_write(&c.a, p, &value, 8).status == SERAPH_AETHER_OK);
+    return p;
+}
+
 struct shared_data {
     uint64_t counter;
     char name[64];
@@ -186,10 +195,8 @@ TEST_CASE("simulated nodes: add, duplicates, limits", "[c_api][nodes]") {
 
 TEST_CASE("a node taken offline stops answering and comes back with its memory", "[c_api][nodes]") {
     cluster c(2);
-    uint64_t p1 = seraph_aether_alloc_on_node(&c.a, 1, 4096);
-    REQUIRE(p1 != SERAPH_VOID_U64);
     uint64_t v = 0xC0FFEE;
-    REQUIRE(seraph_aether_write_vbit(&c.a, p1, &v, 8) == SERAPH_VBIT_TRUE);
+    uint64_t p1 = page_on_node_1(c, v);
 
     seraph_aether_set_node_online(&c.a, 1, false);
     CHECK(seraph_aether_alloc_on_node(&c.a, 1, 4096) == SERAPH_VOID_U64);
@@ -241,25 +248,21 @@ TEST_CASE("allocation hands out distinct whole pages on the right node", "[c_api
 }
 
 TEST_CASE("out of memory, and freed pages are reused", "[c_api][alloc]") {
-    Seraph_Aether a;
-    REQUIRE(seraph_aether_init(&a, 0, 2) == SERAPH_VBIT_TRUE);
-    REQUIRE(seraph_aether_add_sim_node(&a, 0, 8192) == SERAPH_VBIT_TRUE);
-    REQUIRE(seraph_aether_add_sim_node(&a, 1, 8192) == SERAPH_VBIT_TRUE);
+    cluster c(2, 8192);
     for (uint16_t n = 0; n < 2; ++n) {
-        uint64_t p1 = seraph_aether_alloc_on_node(&a, n, 4096);
-        uint64_t p2 = seraph_aether_alloc_on_node(&a, n, 4096);
+        uint64_t p1 = seraph_aether_alloc_on_node(&c.a, n, 4096);
+        uint64_t p2 = seraph_aether_alloc_on_node(&c.a, n, 4096);
         REQUIRE(p1 != SERAPH_VOID_U64);
         REQUIRE(p2 != SERAPH_VOID_U64);
-        CHECK(seraph_aether_alloc_on_node(&a, n, 4096) == SERAPH_VOID_U64);
-        seraph_aether_free(&a, p1, 4096);
-        uint64_t p3 = seraph_aether_alloc_on_node(&a, n, 4096);
+        CHECK(seraph_aether_alloc_on_node(&c.a, n, 4096) == SERAPH_VOID_U64);
+        seraph_aether_free(&c.a, p1, 4096);
+        uint64_t p3 = seraph_aether_alloc_on_node(&c.a, n, 4096);
         CHECK(p3 == p1);
         // Reused memory starts zeroed, not with the previous owner's bytes.
         uint64_t v = 0;
-        REQUIRE(seraph_aether_read_vbit(&a, p3, &v, 8) == SERAPH_VBIT_TRUE);
+        REQUIRE(seraph_aether_read_vbit(&c.a, p3, &v, 8) == SERAPH_VBIT_TRUE);
         CHECK(v == 0);
     }
-    seraph_aether_destroy(&a);
 }
 
 TEST_CASE("zero-size and out-of-range allocations are VOID", "[c_api][alloc]") {
@@ -374,10 +377,9 @@ TEST_CASE("array write and read round trip", "[c_api][rw]") {
 TEST_CASE("cache hits and misses count explicit reads", "[c_api][cache]") {
     cluster c(2);
     seraph_aether_reset_stats(&c.a);
-    uint64_t p = seraph_aether_alloc_on_node(&c.a, 1, 4096);
-    uint64_t v = 42, r = 0;
-    seraph_aether_write(&c.a, p, &v, 8); // a write leaves no copy behind
-    CHECK(seraph_aether_cache_lookup(&c.a, p) == nullptr);
+    uint64_t p = page_on_node_1(c, 42);
+    uint64_t r = 0;
+    CHECK(seraph_aether_cache_lookup(&c.a, p) == nullptr); // a write leaves no copy behind
     seraph_aether_read(&c.a, p, &r, 8);
     uint64_t hits = 99, misses = 99;
     seraph_aether_cache_stats(&c.a, &hits, &misses);
@@ -394,9 +396,8 @@ TEST_CASE("cache hits and misses count explicit reads", "[c_api][cache]") {
 
 TEST_CASE("cache lookup and invalidate", "[c_api][cache]") {
     cluster c(2);
-    uint64_t p = seraph_aether_alloc_on_node(&c.a, 1, 4096);
-    uint64_t v = 100;
-    seraph_aether_write(&c.a, p, &v, 8);
+    uint64_t p = page_on_node_1(c, 100);
+    uint64_t v = 0;
     REQUIRE(seraph_aether_read_vbit(&c.a, p + 8, &v, 8) == SERAPH_VBIT_TRUE);
     Seraph_Aether_Cache_Entry* e = seraph_aether_cache_lookup(&c.a, p + 100);
     REQUIRE(e != nullptr);
@@ -422,9 +423,8 @@ TEST_CASE("cache clear drops every remote copy and keeps counters", "[c_api][cac
     cluster c(2);
     std::vector<uint64_t> pages;
     for (int i = 0; i < 5; ++i) {
-        uint64_t p = seraph_aether_alloc_on_node(&c.a, 1, 4096);
-        uint64_t v = static_cast<uint64_t>(i);
-        seraph_aether_write(&c.a, p, &v, 8);
+        uint64_t p = page_on_node_1(c, static_cast<uint64_t>(i));
+        uint64_t v = 0;
         seraph_aether_read(&c.a, p, &v, 8);
         REQUIRE(seraph_aether_cache_lookup(&c.a, p) != nullptr);
         pages.push_back(p);
@@ -512,9 +512,8 @@ TEST_CASE("injected TIMEOUT: the deadline fires, then it works again", "[c_api][
 
 TEST_CASE("injected PARTITION", "[c_api][void]") {
     cluster c(2);
-    uint64_t p = seraph_aether_alloc_on_node(&c.a, 1, 4096);
-    uint64_t v = 999;
-    seraph_aether_write(&c.a, p, &v, 8);
+    uint64_t p = page_on_node_1(c, 999);
+    uint64_t v = 0;
     seraph_aether_inject_failure(&c.a, 1, SERAPH_AETHER_VOID_PARTITION);
     seraph_aether_cache_clear(&c.a);
     Seraph_Aether_Fetch_Result r = seraph_aether_read(&c.a, p, &v, 8);
@@ -710,9 +709,8 @@ TEST_CASE("a barrier with a node that never arrives is VOID at the deadline", "[
 TEST_CASE("statistics track and reset", "[c_api][stats]") {
     cluster c(2);
     seraph_aether_reset_stats(&c.a);
-    uint64_t p = seraph_aether_alloc_on_node(&c.a, 1, 4096);
-    uint64_t v = 42;
-    seraph_aether_write(&c.a, p, &v, 8);
+    uint64_t p = page_on_node_1(c, 42);
+    uint64_t v = 0;
     seraph_aether_read(&c.a, p, &v, 8);
     seraph_aether_read(&c.a, p, &v, 8);
     uint64_t h = 0, m = 0, f = 0, s = 0, r = 0;
@@ -729,8 +727,13 @@ TEST_CASE("statistics track and reset", "[c_api][stats]") {
     seraph_aether_get_stats(&c.a, &h, &m, &f, &s, &r);
     CHECK(h + m + f + s + r == 0);
     CHECK(c.a.cache_hits == 0);
+    h = m = f = s = r = 99; // so the CHECKs below see what the call wrote
     seraph_aether_get_stats(nullptr, &h, &m, &f, &s, &r);
     CHECK(h == 0);
+    CHECK(m == 0);
+    CHECK(f == 0);
+    CHECK(s == 0);
+    CHECK(r == 0);
     seraph_aether_reset_stats(nullptr);
 }
 
