@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -39,6 +40,17 @@ struct pointer_cluster {
 template <class T>
 T* ptr(uint64_t addr) {
     return reinterpret_cast<T*>(addr);
+}
+
+// Polls `pred` every 20 ms until it holds or `limit_ms` have passed; returns whether it held.
+template <class Pred>
+bool eventually(Pred pred, int limit_ms) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(limit_ms);
+    for (;;) {
+        if (pred()) return true;
+        if (std::chrono::steady_clock::now() >= until) return false;
+        usleep(20000);
+    }
 }
 
 uint64_t fetches(Seraph_Aether& a) {
@@ -221,10 +233,15 @@ TEST_CASE("a scan whose home goes away reads what it fetched, then VOID: never s
             CHECK(real + voided == pages - before_loss);
             // Back online: every page reads its real value again (VOID pages expire after 200 ms).
             seraph_aether_set_node_online(&c.a, 1, true);
-            usleep(400 * 1000);
             uint64_t bad = 0;
-            for (uint64_t i = 0; i < pages; ++i)
-                if (*ptr<volatile uint64_t>(p + i * 4096) != i + 1000) ++bad;
+            eventually(
+                [&] {
+                    bad = 0;
+                    for (uint64_t i = 0; i < pages; ++i)
+                        if (*ptr<volatile uint64_t>(p + i * 4096) != i + 1000) ++bad;
+                    return bad == 0;
+                },
+                2000);
             CHECK(bad == 0);
         }
     }
@@ -327,11 +344,7 @@ void void_and_sigbus(const char* mode) {
 
             // The node comes back: the VOID copy goes and the real bytes come back.
             seraph_aether_set_node_online(&c.a, 1, true);
-            bool back = false;
-            for (int i = 0; i < 100 && !back; ++i) {
-                back = *ptr<volatile uint64_t>(p) == 5;
-                if (!back) usleep(20000);
-            }
+            bool back = eventually([&] { return *ptr<volatile uint64_t>(p) == 5; }, 2000);
             CHECK(back);
             *ptr<volatile uint64_t>(p + 16) = 1; // and stores work again
             uint64_t r = 0;
