@@ -100,6 +100,15 @@ void peer_expect(bool ok) {
     if (!ok) ++g_peer_errors;
 }
 
+// accept() that gives up after `ms`: -1 (and a peer error) if no client connected by then, so a
+// fake peer's thread never blocks for ever and joining it cannot hang.
+int accept_within(int listen_fd, int ms) {
+    pollfd p{listen_fd, POLLIN, 0};
+    int conn = ::poll(&p, 1, ms) > 0 ? ::accept(listen_fd, nullptr, nullptr) : -1;
+    peer_expect(conn >= 0);
+    return conn;
+}
+
 void write_frame(int fd, const wire::message& m, node_id source, std::uint64_t id) {
     wire::frame_header h = wire::make_header(m, source, id);
     peer_expect(::send(fd, &h, sizeof h, MSG_NOSIGNAL) == sizeof h);
@@ -126,6 +135,33 @@ node_id accept_handshake(int conn, node_id self, const wire::cluster_key& key) {
     write_frame(conn, wire::message{.type = wire::msg::welcome}, self, 0);
     return h.source;
 }
+
+// Plays node 1 on `peer` in a thread: accepts one connection (bounded), does the server side of the
+// handshake with `key`, runs `serve(conn)`, closes the connection. A std::jthread: it is joined
+// even when a REQUIRE leaves the test early (declare the client after it, so the client's pooled
+// connections are closed first and `serve` sees the end of the stream).
+template <class Serve>
+std::jthread serve_one(const fake_peer& peer, const wire::cluster_key& key, Serve serve) {
+    return std::jthread([listen_fd = peer.fd, key, serve = std::move(serve)]() mutable {
+        int conn = accept_within(listen_fd, 5000);
+        if (conn < 0) return;
+        accept_handshake(conn, 1, key);
+        serve(conn);
+        ::close(conn);
+    });
+}
+
+// The transport of node 0 in a two-node cluster whose node 1 listens on `port`.
+struct node0_client {
+    node0_client(std::uint16_t port, std::uint64_t incarnation, const wire::cluster_key& key)
+        : sync(local_identity{0, incarnation, key}, peers, none, counters) {
+        peers.set_address(1, peer_address::loopback(port));
+    }
+    peer_table peers{2};
+    fault_injector none{2};
+    transport_counters counters;
+    sync_client sync;
+};
 
 } // namespace
 
@@ -173,23 +209,20 @@ TEST_CASE("garbage bytes close that connection only; the node keeps serving", "[
     REQUIRE(c.rt->write(addr.value(), &v, 8, &failed_at).ok());
     REQUIRE(c.rt->read(addr.value(), &back, 8, &failed_at).ok());
     CHECK(back == v);
+    CHECK(g_peer_errors.exchange(0) == 0);
 }
 
 TEST_CASE("a client with the wrong cluster secret is refused; the node keeps serving", "[transport]") {
     in_process_cluster c(2);
     auto addr = c.rt->alloc_on(1, 4096);
     REQUIRE(addr.ok());
-    peer_table peers(2);
-    peers.set_address(1, peer_address::loopback(c.rt->sim_node(1)->port()));
-    fault_injector none(2);
-    transport_counters counters;
-    sync_client intruder(local_identity{0, 1234, wire::cluster_key::from_secret("not the secret")}, peers, none, counters);
+    node0_client intruder(c.rt->sim_node(1)->port(), 1234, wire::cluster_key::from_secret("not the secret"));
     std::byte page[4096];
-    auto r = intruder.call(1, wire::message{.type = wire::msg::read_shared, .address = addr.value()}, page,
+    auto r = intruder.sync.call(1, wire::message{.type = wire::msg::read_shared, .address = addr.value()}, page,
                            deadline::after(milliseconds(1000)));
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().reason == void_reason::permission);
-    CHECK(counters.handshake_failures.load() == 1);
+    CHECK(intruder.counters.handshake_failures.load() == 1);
     std::uint64_t back = 0, failed_at = 0;
     CHECK(c.rt->read(addr.value(), &back, 8, &failed_at).ok());
 }
@@ -198,24 +231,17 @@ TEST_CASE("a peer that never answers: VOID TIMEOUT at the deadline, not later", 
     fake_peer silent;
     std::atomic<bool> stop{false};
     wire::cluster_key key = wire::cluster_key::from_secret("s");
-    std::thread server([&] {
-        int conn = ::accept(silent.fd, nullptr, nullptr);
-        accept_handshake(conn, 1, key);
+    auto server = serve_one(silent, key, [&](int conn) {
         // Read the request and never answer it.
         while (!stop.load()) {
             char buf[256];
             pollfd p{conn, POLLIN, 0};
             if (::poll(&p, 1, 20) > 0 && ::recv(conn, buf, sizeof buf, 0) <= 0) break;
         }
-        ::close(conn);
     });
-    peer_table peers(2);
-    peers.set_address(1, peer_address::loopback(silent.port));
-    fault_injector none(2);
-    transport_counters counters;
-    sync_client client(local_identity{0, 99, key}, peers, none, counters);
+    node0_client client(silent.port, 99, key);
     auto t0 = std::chrono::steady_clock::now();
-    auto r = client.call(1, wire::message{.type = wire::msg::ping}, {}, deadline::after(milliseconds(300)));
+    auto r = client.sync.call(1, wire::message{.type = wire::msg::ping}, {}, deadline::after(milliseconds(300)));
     auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
     stop = true;
     server.join();
@@ -229,9 +255,7 @@ TEST_CASE("a peer that never answers: VOID TIMEOUT at the deadline, not later", 
 TEST_CASE("a damaged payload from a peer is CORRUPTION, never delivered", "[transport]") {
     fake_peer liar;
     wire::cluster_key key = wire::cluster_key::from_secret("s");
-    std::thread server([&] {
-        int conn = ::accept(liar.fd, nullptr, nullptr);
-        accept_handshake(conn, 1, key);
+    auto server = serve_one(liar, key, [](int conn) {
         for (int i = 0; i < 2; ++i) {
             wire::frame_header req;
             if (!read_exact(conn, &req, sizeof req)) break;
@@ -243,22 +267,18 @@ TEST_CASE("a damaged payload from a peer is CORRUPTION, never delivered", "[tran
             ::send(conn, &h, sizeof h, MSG_NOSIGNAL);
             ::send(conn, page, sizeof page, MSG_NOSIGNAL);
         }
-        ::close(conn);
     });
-    peer_table peers(2);
-    peers.set_address(1, peer_address::loopback(liar.port));
-    fault_injector none(2);
-    transport_counters counters;
-    sync_client client(local_identity{0, 5, key}, peers, none, counters);
+    node0_client client(liar.port, 5, key);
     std::byte page[4096];
     for (int i = 0; i < 2; ++i) {
-        auto r = client.call(1, wire::message{.type = wire::msg::read_shared, .address = make_addr(1, 0)}, page,
+        auto r = client.sync.call(1, wire::message{.type = wire::msg::read_shared, .address = make_addr(1, 0)}, page,
                              deadline::after(milliseconds(1000)));
         REQUIRE_FALSE(r.ok());
         CHECK(r.error().reason == void_reason::corruption);
         CHECK(r.error().status == fetch_status::corruption);
     }
-    CHECK(counters.corrupt_payloads.load() == 2);
+    CHECK(client.counters.corrupt_payloads.load() == 2);
+    client.sync.close_all_idle(); // the peer reads until the end of the stream if fewer requests came
     server.join();
     CHECK(g_peer_errors.exchange(0) == 0);
 }
@@ -266,9 +286,7 @@ TEST_CASE("a damaged payload from a peer is CORRUPTION, never delivered", "[tran
 TEST_CASE("a peer that answers garbage fails the request without crashing", "[transport]") {
     fake_peer babbler;
     wire::cluster_key key = wire::cluster_key::from_secret("s");
-    std::thread server([&] {
-        int conn = ::accept(babbler.fd, nullptr, nullptr);
-        accept_handshake(conn, 1, key);
+    auto server = serve_one(babbler, key, [](int conn) {
         wire::frame_header req;
         if (read_exact(conn, &req, sizeof req)) {
             std::vector<unsigned char> junk(500, 0xEE);
@@ -277,18 +295,13 @@ TEST_CASE("a peer that answers garbage fails the request without crashing", "[tr
         ::shutdown(conn, SHUT_WR);
         char b;
         while (::recv(conn, &b, 1, 0) > 0) {}
-        ::close(conn);
     });
-    peer_table peers(2);
-    peers.set_address(1, peer_address::loopback(babbler.port));
-    fault_injector none(2);
-    transport_counters counters;
-    sync_client client(local_identity{0, 5, key}, peers, none, counters);
-    auto r = client.call(1, wire::message{.type = wire::msg::ping}, {}, deadline::after(milliseconds(1000)));
+    node0_client client(babbler.port, 5, key);
+    auto r = client.sync.call(1, wire::message{.type = wire::msg::ping}, {}, deadline::after(milliseconds(1000)));
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().status == fetch_status::tcp_error);
-    CHECK(counters.bad_frames.load() == 1);
-    client.close_all_idle();
+    CHECK(client.counters.bad_frames.load() == 1);
+    client.sync.close_all_idle();
     server.join();
     CHECK(g_peer_errors.exchange(0) == 0);
 }
