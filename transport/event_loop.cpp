@@ -157,14 +157,14 @@ struct event_loop::impl {
             }
             // Nothing is in flight on this socket: try to send at once. A reply almost always fits
             // in the socket buffer, and then no operation needs to go through the ring at all.
-            ssize_t n = ::send(c.fd.get(), c.sending.data() + c.sent, c.sending.size() - c.sent, MSG_DONTWAIT | MSG_NOSIGNAL);
-            if (n > 0) {
-                c.sent += static_cast<std::size_t>(n);
-                if (c.sent == c.sending.size()) continue;
-            } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-                close(c, classify_io_error(errno));
+            iovec rest{c.sending.data() + c.sent, c.sending.size() - c.sent};
+            ssize_t n = send_nowait(c.fd.get(), &rest, 1);
+            if (n < 0) {
+                close(c, classify_io_error(static_cast<int>(-n)));
                 return;
             }
+            c.sent += static_cast<std::size_t>(n);
+            if (n > 0 && c.sent == c.sending.size()) continue;
             break; // the rest waits for room in the socket: the ring sends it
         }
         io_uring_sqe* s = ring.sqe();
@@ -198,15 +198,12 @@ struct event_loop::impl {
         std::size_t done = 0;
         if (c.out.empty() && c.sending.size() == c.sent && !c.send_armed && c.state == conn_state::established) {
             iovec iov[2] = {{&h, sizeof h}, {const_cast<std::byte*>(m.payload.data()), m.payload.size()}};
-            msghdr mh{};
-            mh.msg_iov = iov;
-            mh.msg_iovlen = m.payload.empty() ? 1 : 2;
-            ssize_t n = ::sendmsg(c.fd.get(), &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-            if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-                close(c, classify_io_error(errno));
+            ssize_t n = send_nowait(c.fd.get(), iov, m.payload.empty() ? 1 : 2);
+            if (n < 0) {
+                close(c, classify_io_error(static_cast<int>(-n)));
                 return;
             }
-            done = n > 0 ? static_cast<std::size_t>(n) : 0;
+            done = static_cast<std::size_t>(n);
             if (done == sizeof h + m.payload.size()) return;
         }
         const auto* hb = reinterpret_cast<const std::byte*>(&h);

@@ -1,7 +1,8 @@
-// io_uring set-up and the synchronous wait helpers used by calling threads.
+// io_uring set-up, the synchronous wait helpers used by calling threads, and the direct send.
 #include "transport/io_ring.hpp"
 
 #include <sched.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -56,7 +57,7 @@ bool io_ring::poll_for_completion(std::uint64_t poll_ns) noexcept {
 }
 
 int io_ring::submit_and_wait(deadline dl, std::uint64_t poll_ns) noexcept {
-    if (poll_for_completion(std::min(poll_ns, dl.remaining_ns()))) return 0;
+    if (poll_for_completion(poll_ns > 0 ? std::min(poll_ns, dl.remaining_ns()) : 0)) return 0;
     for (;;) {
         io_uring_cqe* cqe = nullptr;
         int rc;
@@ -76,21 +77,24 @@ int io_ring::submit_and_wait(deadline dl, std::uint64_t poll_ns) noexcept {
     }
 }
 
-int io_ring::wait_for(std::uint64_t user_data, deadline dl, std::uint32_t* cqe_flags) noexcept {
+int io_ring::wait_for(std::uint64_t user_data, deadline dl, std::uint64_t poll_ns) noexcept {
+    int res = 0;
+    bool done = false;
     for (;;) {
         io_uring_cqe* cqe = nullptr;
         while (io_uring_peek_cqe(&ring_, &cqe) == 0) {
-            std::uint64_t ud = cqe->user_data;
-            int res = cqe->res;
-            std::uint32_t fl = cqe->flags;
-            io_uring_cqe_seen(&ring_, cqe);
-            if (ud == user_data) {
-                if (cqe_flags) *cqe_flags = fl;
-                return res;
+            if (cqe->user_data == user_data) {
+                res = cqe->res;
+                done = true;
             }
+            io_uring_cqe_seen(&ring_, cqe);
         }
-        int rc = submit_and_wait(dl);
-        if (rc == -ETIME) return -ETIME;
+        if (done) return res;
+        int rc = submit_and_wait(dl, poll_ns);
+        if (rc == -ETIME) {
+            cancel_and_reap(user_data);
+            return -ETIME;
+        }
         if (rc < 0) return rc;
     }
 }
@@ -121,6 +125,16 @@ void io_ring::cancel_and_reap(std::uint64_t user_data) noexcept {
         }
         io_uring_cqe_seen(&ring_, cqe);
     }
+}
+
+ssize_t send_nowait(int fd, const iovec* iov, int cnt) noexcept {
+    msghdr mh{};
+    mh.msg_iov = const_cast<iovec*>(iov);
+    mh.msg_iovlen = static_cast<std::size_t>(cnt);
+    ssize_t n = ::sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n >= 0) return n;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return 0;
+    return -errno;
 }
 
 } // namespace aether

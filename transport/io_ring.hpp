@@ -5,6 +5,8 @@
 #include "aether/internal/clock.hpp"
 
 #include <liburing.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 #include <cstdint>
 
@@ -32,9 +34,11 @@ public:
     int submit_and_wait(deadline dl, std::uint64_t poll_ns = 0) noexcept;
     // Polls for a CQE for up to `poll_ns` (see above); true if one is ready.
     bool poll_for_completion(std::uint64_t poll_ns) noexcept;
-    // Waits for a CQE with the given user_data, handing other CQEs to nothing (caller owns the ring
-    // exclusively and only has its own operations in flight). Returns the CQE's res, or -ETIME.
-    int wait_for(std::uint64_t user_data, deadline dl, std::uint32_t* cqe_flags = nullptr) noexcept;
+    // Waits for the CQE with the given user_data and returns its res; other CQEs are consumed and
+    // dropped (the caller owns the ring and has only its own operations in flight). Waits as
+    // submit_and_wait does, polling for `poll_ns` first. At `dl` returns -ETIME, after canceling the
+    // operation and reaping it, so its buffers are no longer written to once this returns.
+    int wait_for(std::uint64_t user_data, deadline dl, std::uint64_t poll_ns = 0) noexcept;
     // Cancels every operation in flight with this user_data and reaps the completions.
     void cancel_and_reap(std::uint64_t user_data) noexcept;
 
@@ -42,5 +46,10 @@ private:
     io_uring ring_{};
     bool valid_ = false;
 };
+
+// A direct sendmsg that never blocks (MSG_DONTWAIT | MSG_NOSIGNAL), for a socket with no send in
+// flight: returns the bytes sent, 0 if the socket took nothing now (its buffer is full, or the call
+// was interrupted), or -errno.
+ssize_t send_nowait(int fd, const iovec* iov, int cnt) noexcept;
 
 } // namespace aether

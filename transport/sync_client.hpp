@@ -76,7 +76,6 @@ public:
         std::unique_ptr<channel> ch_;
         std::uint64_t id_ = 0;
         std::uint64_t sent_ns_ = 0;
-        node_id dst_ = 0;
         bool dropped_ = false; // TIMEOUT injection: nothing was sent
         bool corrupt_ = false; // CORRUPTION injection
     };
