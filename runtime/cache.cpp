@@ -245,7 +245,7 @@ bool cache::install_void(std::uint64_t page, std::uint64_t expires_ms) noexcept 
     return ok;
 }
 
-std::size_t cache::drop_void_pages(std::uint64_t now_ms, const std::function<void(std::uint64_t)>& each,
+std::size_t cache::drop_void_pages(std::uint64_t now_ms, page_visitor each,
                                    node_id only) noexcept {
     std::size_t dropped = 0;
     for_each_present([&](std::uint64_t page) {
@@ -343,7 +343,7 @@ cache::snapshot_t cache::snapshot(std::uint64_t page) noexcept {
     return out;
 }
 
-void cache::for_each_present(const std::function<void(std::uint64_t)>& fn) {
+void cache::for_each_present(page_visitor fn) {
     for (std::size_t w = 0; w < resident_.size(); ++w) {
         std::uint64_t bits = std::atomic_ref<std::uint64_t>(resident_[w]).load(std::memory_order_relaxed);
         for (; bits != 0; bits &= bits - 1)

@@ -18,11 +18,28 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <span>
+#include <type_traits>
 
 namespace aether {
+
+// A callable taking a page address, referred to, not stored: unlike std::function it never
+// allocates, so the fault path may walk pages inside the SIGBUS handler. The callable must outlive
+// the call it is passed to (a lambda written in the argument list does).
+class page_visitor {
+public:
+    template <class F>
+        requires(!std::is_same_v<std::remove_cvref_t<F>, page_visitor>)
+    page_visitor(F&& f) noexcept // NOLINT(google-explicit-constructor): written as a lambda argument
+        : callable_(const_cast<void*>(static_cast<const void*>(&f))),
+          call_([](void* c, std::uint64_t page) { (*static_cast<std::remove_reference_t<F>*>(c))(page); }) {}
+    void operator()(std::uint64_t page) const { call_(callable_, page); }
+
+private:
+    void* callable_;
+    void (*call_)(void*, std::uint64_t);
+};
 
 enum class cache_state : std::uint8_t {
     invalid = 0,
@@ -89,7 +106,7 @@ public:
     bool install_void(std::uint64_t page, std::uint64_t expires_ms) noexcept;
     // Drops VOID copies that expired by `now_ms` (of one node, or of all), calling `each` for
     // every page dropped; returns how many.
-    std::size_t drop_void_pages(std::uint64_t now_ms, const std::function<void(std::uint64_t)>& each,
+    std::size_t drop_void_pages(std::uint64_t now_ms, page_visitor each,
                                 node_id only = no_node) noexcept;
 
     struct invalidation {
@@ -113,7 +130,7 @@ public:
     };
     snapshot_t snapshot(std::uint64_t page) noexcept;
     // Calls fn(page) for every page with a copy here (not under any lock).
-    void for_each_present(const std::function<void(std::uint64_t)>& fn);
+    void for_each_present(page_visitor fn);
     [[nodiscard]] std::size_t present_pages();
 
 private:
