@@ -3,6 +3,7 @@
 
 #include "tools/aether-bench/launcher.hpp"
 #include "tools/aether-bench/node_roles.hpp"
+#include "tools/common/cluster.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -16,8 +17,6 @@
 #include <cstring>
 #include <map>
 
-extern char** environ;
-
 namespace aether::bench {
 
 const char* to_string(placement p) noexcept { return p == placement::pinned ? "pinned" : "free"; }
@@ -30,12 +29,7 @@ std::vector<std::string> base_environment(const figure& f) {
     std::vector<std::string> replaced = {"AETHER_NODE_ID", "AETHER_NODE_COUNT", "AETHER_PEERS", "AETHER_SECRET",
                                          result_fd_env, listen_fd_env};
     for (const auto& e : f.env) replaced.push_back(e.substr(0, e.find('=')));
-    std::vector<std::string> env;
-    for (char** e = environ; *e != nullptr; ++e) {
-        std::string entry(*e);
-        std::string name = entry.substr(0, entry.find('='));
-        if (std::find(replaced.begin(), replaced.end(), name) == replaced.end()) env.push_back(entry);
-    }
+    std::vector<std::string> env = tools::environment_without(replaced);
     env.insert(env.end(), f.env.begin(), f.env.end());
     return env;
 }
@@ -46,31 +40,6 @@ sockaddr_in loopback(int port) {
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     a.sin_port = htons(static_cast<std::uint16_t>(port));
     return a;
-}
-
-// All sockets stay bound until every port is known, so no port is handed out twice; another
-// process may still take one before the node binds it, which fails the figure visibly.
-std::vector<int> free_ports(int count, std::string& error) {
-    std::vector<int> socks, ports;
-    for (int i = 0; i < count; ++i) {
-        int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (s < 0) {
-            error = std::string("socket: ") + std::strerror(errno);
-            break;
-        }
-        socks.push_back(s);
-        sockaddr_in a = loopback(0);
-        socklen_t len = sizeof a;
-        if (bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-            getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-            error = std::string("cannot reserve a port on 127.0.0.1: ") + std::strerror(errno);
-            break;
-        }
-        ports.push_back(ntohs(a.sin_port));
-    }
-    for (int s : socks) close(s);
-    if (!error.empty()) ports.clear();
-    return ports;
 }
 
 // The TCP floor's server socket is made here and inherited, so the client can connect at once.
@@ -149,8 +118,12 @@ std::vector<row_result> evaluate(const figure& f, placement where, const group_o
     } else if (!fails.empty()) {
         error = fails;
     } else {
+        // A process that could not start is the cause; the others of its group were killed for it.
         for (const auto& p : g.processes)
-            if (!p.succeeded()) error += (error.empty() ? "" : "; ") + p.describe();
+            if (!p.start_error.empty()) error = p.describe();
+        if (error.empty())
+            for (const auto& p : g.processes)
+                if (!p.succeeded()) error += (error.empty() ? "" : "; ") + p.describe();
         if (error.empty() && rows.empty()) error = "no result reported";
     }
     if (!error.empty() && !fails.empty() && error != fails) error += " (" + fails + ")";
@@ -242,10 +215,11 @@ std::vector<row_result> run_once(const figure& f, placement where, const run_con
         server.inherit_listen_fd = listen_fd;
         group = {client, server};
     } else {
-        std::vector<int> ports = free_ports(f.nodes, error);
-        if (ports.empty()) return {failed_row(f, where, error)};
-        std::string peers;
-        for (std::size_t i = 0; i < ports.size(); ++i) peers += (i ? "," : "") + ("127.0.0.1:" + std::to_string(ports[i]));
+        auto ports = tools::choose_free_ports(f.nodes, error);
+        if (!ports) return {failed_row(f, where, error)};
+        // Another process may take a port before its node binds it, which fails the figure visibly
+        // (run_figure tries once more).
+        const std::string peers = tools::loopback_peers(*ports);
         for (int n = 0; n < f.nodes; ++n) {
             launch l;
             l.label = "node " + std::to_string(n);

@@ -31,8 +31,6 @@ std::vector<figure> catalogue(const settings& s) {
         figure f;
         f.name = size == 64 ? "tcp_floor_64B" : "tcp_floor_4K";
         f.family = f.name;
-        f.role = "tcp";
-        f.is_floor = true;
         common(f);
         f.args.push_back("mode=pingpong");
         f.args.push_back(kv("size", size));
@@ -42,7 +40,6 @@ std::vector<figure> catalogue(const settings& s) {
     {
         figure f;
         f.name = f.family = "tcp_stream_GBps";
-        f.role = "tcp";
         common(f);
         f.args.push_back("mode=stream");
         f.args.push_back(kv("bytes", s.stream_bytes));

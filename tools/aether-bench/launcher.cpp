@@ -2,11 +2,13 @@
 #include "tools/aether-bench/launcher.hpp"
 
 #include "tools/aether-bench/node_roles.hpp"
+#include "tools/common/process.hpp"
+
+#include "aether/internal/clock.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,6 +25,10 @@ namespace {
 constexpr int child_result_fd = 3;
 constexpr int child_listen_fd = 4;
 constexpr std::size_t log_tail_bytes = 16 * 1024;
+// The exit statuses of a child that failed before exec; describe() turns them back into words.
+constexpr int exit_no_descriptors = 124;
+constexpr int exit_not_pinned = 125;
+constexpr int exit_orphaned = 126;
 // After one process of a group failed, how long the others may take to report before being killed.
 constexpr std::uint64_t failure_grace_ns = 1'000'000'000;
 // How long the other processes may take to finish once the measuring one (the first) is done.
@@ -34,12 +40,6 @@ volatile std::sig_atomic_t interrupt_flag = 0;
 
 void on_interrupt(int) { interrupt_flag = 1; }
 
-std::uint64_t now_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
-}
-
 struct running {
     process_outcome out;
     pid_t pid = -1;
@@ -48,40 +48,42 @@ struct running {
     int log_fd = -1;
 };
 
-// In the child between fork and exec: only async-signal-safe calls.
-[[noreturn]] void exec_child(const launch& l, int result_w, int log_w, int cpu, pid_t parent, char* const* argv,
-                             char* const* envp) {
-    setpgid(0, 0);
-    // The node dies with the driver; the getppid() check covers a driver that died before prctl().
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(126);
+// In the child between fork and exec (already in its own group and tied to the driver): only
+// async-signal-safe calls.
+[[noreturn]] void exec_child(const launch& l, int result_w, int log_w, int cpu, const tools::exec_args& image) {
     if (cpu >= 0) {
         cpu_set_t set;
         CPU_ZERO(&set);
         CPU_SET(cpu, &set);
-        if (sched_setaffinity(0, sizeof set, &set) != 0) _exit(125);
+        if (sched_setaffinity(0, sizeof set, &set) != 0) _exit(exit_not_pinned);
     }
     // Move every descriptor above the targets first, so that no dup2 overwrites a source.
     int res = fcntl(result_w, F_DUPFD_CLOEXEC, 10);
     int log = fcntl(log_w, F_DUPFD_CLOEXEC, 10);
     int lst = l.inherit_listen_fd >= 0 ? fcntl(l.inherit_listen_fd, F_DUPFD_CLOEXEC, 10) : -1;
     int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (res < 0 || log < 0 || nul < 0 || (l.inherit_listen_fd >= 0 && lst < 0)) _exit(124);
+    if (res < 0 || log < 0 || nul < 0 || (l.inherit_listen_fd >= 0 && lst < 0)) _exit(exit_no_descriptors);
     if (dup2(nul, STDIN_FILENO) < 0 || dup2(log, STDOUT_FILENO) < 0 || dup2(log, STDERR_FILENO) < 0 ||
         dup2(res, child_result_fd) < 0)
-        _exit(124);
-    if (lst >= 0 && dup2(lst, child_listen_fd) < 0) _exit(124);
+        _exit(exit_no_descriptors);
+    if (lst >= 0 && dup2(lst, child_listen_fd) < 0) _exit(exit_no_descriptors);
     struct sigaction dfl {};
     dfl.sa_handler = SIG_DFL;
     sigemptyset(&dfl.sa_mask);
     sigaction(SIGPIPE, &dfl, nullptr);
-    execve("/proc/self/exe", argv, envp);
+    execve("/proc/self/exe", image.argv(), image.envp());
     _exit(127);
 }
 
-bool spawn(running& r, const launch& l, int cpu) {
+// On failure `error` names the step and its errno ("fork: ..."), for the figure's report.
+bool spawn(running& r, const launch& l, int cpu, std::string& error) {
     int res[2], log[2];
-    if (pipe2(res, O_CLOEXEC) != 0) return false;
+    if (pipe2(res, O_CLOEXEC) != 0) {
+        error = std::string("pipe: ") + std::strerror(errno);
+        return false;
+    }
     if (pipe2(log, O_CLOEXEC) != 0) {
+        error = std::string("pipe: ") + std::strerror(errno);
         close(res[0]);
         close(res[1]);
         return false;
@@ -92,21 +94,14 @@ bool spawn(running& r, const launch& l, int cpu) {
     std::vector<std::string> env = l.env;
     env.push_back(std::string(result_fd_env) + "=" + std::to_string(child_result_fd));
     if (l.inherit_listen_fd >= 0) env.push_back(std::string(listen_fd_env) + "=" + std::to_string(child_listen_fd));
-    std::vector<char*> argv, envp;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    for (auto& e : env) envp.push_back(e.data());
-    envp.push_back(nullptr);
-    const pid_t parent = getpid();
+    const tools::exec_args image(std::move(args), std::move(env));
 
-    pid_t pid = fork();
+    pid_t pid = tools::fork_in_own_group(exit_orphaned, [&] { exec_child(l, res[1], log[1], cpu, image); });
     if (pid < 0) {
+        error = std::string("fork: ") + std::strerror(errno);
         for (int fd : {res[0], res[1], log[0], log[1]}) close(fd);
         return false;
     }
-    if (pid == 0) exec_child(l, res[1], log[1], cpu, parent, argv.data(), envp.data());
-    // Also from this side: a kill of the group issued before the child ran setpgid() still reaches it.
-    setpgid(pid, pid);
     close(res[1]);
     close(log[1]);
     fcntl(res[0], F_SETFL, fcntl(res[0], F_GETFL) | O_NONBLOCK);
@@ -137,34 +132,21 @@ void drain(int& fd, std::string& into, bool tail_only) {
 }
 
 void kill_all(std::vector<running>& procs) {
-    for (auto& p : procs) {
-        if (!p.alive) continue;
-        kill(-p.pid, SIGKILL);
-        kill(p.pid, SIGKILL);
-    }
+    for (auto& p : procs)
+        if (p.alive) tools::kill_group(p.pid);
 }
 
 void reap(std::vector<running>& procs, bool block_bounded) {
-    const std::uint64_t until = now_ns() + reap_bound_ns;
-    for (;;) {
-        bool any_alive = false;
-        for (auto& p : procs) {
-            if (!p.alive) continue;
-            int status = 0;
-            pid_t got = waitpid(p.pid, &status, WNOHANG);
-            if (got == p.pid) {
-                p.alive = false;
-                p.out.reaped = true;
-                p.out.wait_status = status;
-            } else if (got < 0 && errno != EINTR) {
-                p.alive = false; // not our child any more: nothing left to wait for
-            } else {
-                any_alive = true;
-            }
+    std::vector<pid_t> pids;
+    for (const auto& p : procs) pids.push_back(p.alive ? p.pid : -1);
+    tools::reap_within(pids, block_bounded ? reap_bound_ns : 0, [&](std::size_t i, const tools::child_status& s) {
+        // A lost child (not ours any more) has nothing left to wait for; it stays unreaped.
+        procs[i].alive = false;
+        if (s.state == tools::child_state::reaped) {
+            procs[i].out.reaped = true;
+            procs[i].out.wait_status = s.wait_status;
         }
-        if (!any_alive || !block_bounded || now_ns() >= until) return;
-        usleep(10'000);
-    }
+    });
 }
 
 } // namespace
@@ -172,14 +154,15 @@ void reap(std::vector<running>& procs, bool block_bounded) {
 bool process_outcome::succeeded() const noexcept { return reaped && WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0; }
 
 std::string process_outcome::describe() const {
+    if (!start_error.empty()) return "cannot start " + label + ": " + start_error;
     if (!reaped) return label + " could not be reaped";
     if (WIFEXITED(wait_status)) {
         int code = WEXITSTATUS(wait_status);
         switch (code) {
         case 0: return label + " exited 0";
-        case 124: return label + " could not set up its descriptors";
-        case 125: return label + " could not be pinned (sched_setaffinity)";
-        case 126: return label + " lost its parent before starting";
+        case exit_no_descriptors: return label + " could not set up its descriptors";
+        case exit_not_pinned: return label + " could not be pinned (sched_setaffinity)";
+        case exit_orphaned: return label + " lost its parent before starting";
         case 127: return label + " could not execute /proc/self/exe";
         default: return label + " exited " + std::to_string(code);
         }
@@ -210,9 +193,13 @@ group_outcome run_group(const std::vector<launch>& group, int cpu, double timeou
     const std::uint64_t deadline = now_ns() + static_cast<std::uint64_t>(timeout_s * 1e9);
     bool started = true;
     for (std::size_t i = 0; i < group.size(); ++i) {
-        if (!spawn(procs[i], group[i], cpu)) {
+        std::string error;
+        if (!spawn(procs[i], group[i], cpu, error)) {
             procs[i].out.label = group[i].label;
-            procs[i].out.log = std::string("cannot start: ") + std::strerror(errno);
+            procs[i].out.start_error = error;
+            // The processes after it were never tried: they are not part of the outcome, only the
+            // ones started (killed below) and the one that could not be.
+            procs.resize(i + 1);
             started = false;
             break;
         }

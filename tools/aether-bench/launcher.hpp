@@ -16,6 +16,7 @@ struct launch {
 
 struct process_outcome {
     std::string label;
+    std::string start_error; // why it could not be started ("fork: ..."), or "" once it was
     bool reaped = false;
     int wait_status = 0;
     std::string results; // everything written on the result pipe

@@ -5,9 +5,11 @@
 #include "tools/aether-bench/node_roles.hpp"
 #include "tools/aether-bench/report.hpp"
 #include "tools/aether-bench/timing.hpp"
+#include "tools/common/cluster.hpp"
+
+#include "aether/internal/clock.hpp"
 
 #include <sched.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -146,7 +148,6 @@ std::optional<options> parse(int argc, char** argv, std::string& error) {
 settings settings_for(const options& o) {
     settings s;
     if (o.quick) {
-        s.quick = true;
         s.ops = 2'000;
         s.stream_reps = 1;
         s.scan_bytes = std::size_t{64} << 20;
@@ -173,25 +174,7 @@ bool cpu_allowed(int cpu) {
     return sched_getaffinity(0, sizeof set, &set) == 0 && CPU_ISSET(cpu, &set);
 }
 
-std::optional<std::string> random_secret() {
-    unsigned char bytes[16];
-    std::size_t got = 0;
-    while (got < sizeof bytes) {
-        ssize_t n = getrandom(bytes + got, sizeof bytes - got, 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return std::nullopt;
-        got += static_cast<std::size_t>(n);
-    }
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string s;
-    for (unsigned char b : bytes) {
-        s += hex[b >> 4];
-        s += hex[b & 0xf];
-    }
-    return s;
-}
-
-double seconds_since(std::uint64_t start_ns) { return static_cast<double>(monotonic_ns() - start_ns) / 1e9; }
+double seconds_since(std::uint64_t start_ns) { return static_cast<double>(now_ns() - start_ns) / 1e9; }
 
 int driver_main(int argc, char** argv) {
     std::string error;
@@ -248,9 +231,9 @@ int driver_main(int argc, char** argv) {
         std::fprintf(stderr, "aether-bench: CPU %d is not one this process may run on\n", ctx.cpu);
         return exit_usage;
     }
-    auto secret = random_secret();
+    auto secret = tools::random_secret(error);
     if (!secret) {
-        std::fprintf(stderr, "aether-bench: cannot get 16 random bytes for the cluster secret\n");
+        std::fprintf(stderr, "aether-bench: cannot make the cluster secret: %s\n", error.c_str());
         return exit_failed;
     }
     ctx.secret = *secret;
@@ -265,7 +248,7 @@ int driver_main(int argc, char** argv) {
                  clk.overhead_ns());
     std::fflush(table_out);
 
-    const std::uint64_t run_start = monotonic_ns();
+    const std::uint64_t run_start = now_ns();
     std::vector<row_result> rows;
     bool stopped = false;
     for (placement where : o.placements) {
@@ -274,7 +257,7 @@ int driver_main(int argc, char** argv) {
             const figure& f = all[i];
             std::fprintf(stderr, "aether-bench: [%s] %s ...", to_string(where), f.name.c_str());
             std::fflush(stderr);
-            const std::uint64_t t0 = monotonic_ns();
+            const std::uint64_t t0 = now_ns();
             std::vector<row_result> got = run_figure(f, where, ctx);
             bool fine = std::all_of(got.begin(), got.end(), [](const row_result& r) { return r.ok && r.verified; });
             std::fprintf(stderr, " %.1f s %s\n%s", seconds_since(t0), fine ? "ok" : (got.front().ok ? "UNVERIFIED" : "FAILED"),

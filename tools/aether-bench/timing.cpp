@@ -40,11 +40,11 @@ tick_clock tick_clock::calibrate() noexcept {
         // rate ignores it.
         std::vector<double> rates;
         for (int i = 0; i < 5; ++i) {
-            std::uint64_t t0 = monotonic_ns();
+            std::uint64_t t0 = now_ns();
             std::uint64_t c0 = c.now();
-            while (monotonic_ns() - t0 < 10'000'000u) {}
+            while (now_ns() - t0 < 10'000'000u) {}
             std::uint64_t c1 = c.now();
-            std::uint64_t t1 = monotonic_ns();
+            std::uint64_t t1 = now_ns();
             if (c1 > c0) rates.push_back(static_cast<double>(t1 - t0) / static_cast<double>(c1 - c0));
         }
         if (rates.size() < 3) {
@@ -76,8 +76,6 @@ summary summarize(std::vector<std::uint64_t>& ticks, const tick_clock& clock) {
                             : (static_cast<double>(ticks[n / 2 - 1]) + static_cast<double>(ticks[n / 2])) / 2.0;
     s.median_ns = clock.to_ns(mid);
     s.p99_ns = clock.to_ns(nearest_rank(ticks, 0.99));
-    s.min_ns = clock.to_ns(static_cast<double>(ticks.front()));
-    s.max_ns = clock.to_ns(static_cast<double>(ticks.back()));
     double total = std::accumulate(ticks.begin(), ticks.end(), 0.0,
                                    [](double acc, std::uint64_t t) { return acc + static_cast<double>(t); });
     s.total_ns = clock.to_ns(total);

@@ -2,6 +2,8 @@
 // order statistics every latency figure reports.
 #pragma once
 
+#include "aether/internal/clock.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -9,19 +11,12 @@
 #if defined(__x86_64__)
 #include <x86intrin.h>
 #endif
-#include <time.h>
 
 namespace aether::bench {
 
-inline std::uint64_t monotonic_ns() noexcept {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
-}
-
 // The invariant TSC costs a few nanoseconds to read where clock_gettime costs about twenty, which
 // matters for figures of tens of nanoseconds (a cache hit). Without an invariant TSC (or off x86)
-// the ticks are CLOCK_MONOTONIC nanoseconds.
+// the ticks are CLOCK_MONOTONIC nanoseconds (aether::now_ns).
 class tick_clock {
 public:
     // Measures the TSC rate against CLOCK_MONOTONIC (about 50 ms).
@@ -37,7 +32,7 @@ public:
             return t;
         }
 #endif
-        return monotonic_ns();
+        return now_ns();
     }
     [[nodiscard]] double to_ns(double ticks) const noexcept { return ticks * ns_per_tick_; }
     [[nodiscard]] bool uses_tsc() const noexcept { return use_tsc_; }
@@ -55,8 +50,6 @@ struct summary {
     double median_ns = 0;
     double p99_ns = 0;
     double mean_ns = 0;
-    double min_ns = 0;
-    double max_ns = 0;
     double total_ns = 0;
 };
 

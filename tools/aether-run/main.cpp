@@ -2,14 +2,13 @@
 #include "tools/aether-run/line_relay.hpp"
 #include "tools/aether-run/options.hpp"
 #include "tools/aether-run/outcome.hpp"
+#include "tools/common/cluster.hpp"
+#include "tools/common/process.hpp"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
-#include <sys/prctl.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,6 +17,7 @@
 #include <chrono>
 #include <climits>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -25,8 +25,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-extern char** environ;
 
 namespace aether::run {
 
@@ -36,6 +34,8 @@ constexpr int exit_ok = 0;
 constexpr int exit_failed = 1;
 constexpr int exit_usage = 2;
 constexpr int exit_cannot_exec = 127;
+// How long a killed node may take to disappear before it is reported as unreaped and left behind.
+constexpr std::uint64_t reap_bound_ns = 5'000'000'000;
 
 // The launcher's own stdout/stderr. Each call writes its whole argument before returning, and the
 // launcher is single-threaded, so whole lines handed to write() can never be torn apart by another
@@ -86,62 +86,6 @@ void ensure_standard_fds() {
             close(nul);
         }
     }
-}
-
-std::optional<std::string> random_secret() {
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return std::nullopt;
-    unsigned char bytes[16];
-    std::size_t got = 0;
-    while (got < sizeof bytes) {
-        ssize_t n = read(fd, bytes + got, sizeof bytes - got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        got += static_cast<std::size_t>(n);
-    }
-    close(fd);
-    if (got < sizeof bytes) return std::nullopt;
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string s;
-    for (unsigned char b : bytes) {
-        s += hex[b >> 4];
-        s += hex[b & 0xf];
-    }
-    return s;
-}
-
-// All sockets stay bound until every port is known, so the kernel cannot hand out one port twice.
-// Another process can still take a port between close() and the node's bind(); that window is
-// inherent in choosing ports for someone else, and --base-port exists for when it matters.
-std::optional<std::vector<int>> choose_free_ports(int count, std::string& error) {
-    std::vector<int> socks;
-    std::vector<int> ports;
-    auto close_all = [&] {
-        for (int s : socks) close(s);
-    };
-    for (int i = 0; i < count; ++i) {
-        int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (s < 0) {
-            error = "socket: " + errno_text(errno);
-            close_all();
-            return std::nullopt;
-        }
-        socks.push_back(s);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        addr.sin_port = 0;
-        socklen_t len = sizeof addr;
-        if (bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-            getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-            error = "cannot reserve a port on 127.0.0.1: " + errno_text(errno);
-            close_all();
-            return std::nullopt;
-        }
-        ports.push_back(ntohs(addr.sin_port));
-    }
-    close_all();
-    return ports;
 }
 
 // The library for --preload: AETHER_PRELOAD_LIB, else the path meson compiled in.
@@ -275,12 +219,7 @@ private:
         std::vector<std::string> env = env_base_;
         env.push_back("AETHER_NODE_ID=" + std::to_string(id));
         env.push_back("AETHER_NODE_COUNT=" + std::to_string(options_.node_count));
-        std::string peers;
-        for (std::size_t i = 0; i < ports_.size(); ++i) {
-            if (i != 0) peers += ',';
-            peers += "127.0.0.1:" + std::to_string(ports_[i]);
-        }
-        env.push_back("AETHER_PEERS=" + peers);
+        env.push_back("AETHER_PEERS=" + tools::loopback_peers(ports_));
         return env;
     }
 
@@ -301,46 +240,34 @@ private:
         }
 
         // Everything the child needs is built before fork() so that the child only makes syscalls.
-        std::vector<std::string> env = node_environment(n.id);
-        std::vector<char*> envp;
-        for (auto& e : env) envp.push_back(e.data());
-        envp.push_back(nullptr);
-        std::vector<std::string> program = options_.program_of(n.id);
-        std::vector<char*> argv;
-        for (auto& a : program) argv.push_back(a.data());
-        argv.push_back(nullptr);
-        std::string exec_error_prefix = "aether-run: cannot execute '" + program.front() + "': ";
-        pid_t launcher_pid = getpid();
+        const tools::exec_args image(options_.program_of(n.id), node_environment(n.id));
+        const std::string exec_error_prefix = "aether-run: cannot execute '" + std::string(image.file()) + "': ";
 
-        pid_t pid = fork();
+        // Own process group, so that a kill reaches whatever the node started as well; the node
+        // dies with the launcher.
+        pid_t pid = tools::fork_in_own_group(exit_cannot_exec, [&] {
+            if (dup2(dev_null_, STDIN_FILENO) < 0 || dup2(out_pipe[1], STDOUT_FILENO) < 0 ||
+                dup2(err_pipe[1], STDERR_FILENO) < 0)
+                _exit(exit_cannot_exec);
+            sigaction(SIGPIPE, &signals_.original_pipe, nullptr);
+            sigaction(SIGCHLD, &signals_.original_chld, nullptr);
+            sigprocmask(SIG_SETMASK, &signals_.original_mask, nullptr);
+            execvpe(image.file(), image.argv(), image.envp());
+            // One writev and nothing allocated: the line arrives whole, and the child still makes
+            // only system calls.
+            const char* reason = std::strerror(errno);
+            iovec parts[3] = {{const_cast<char*>(exec_error_prefix.data()), exec_error_prefix.size()},
+                              {const_cast<char*>(reason), std::strlen(reason)},
+                              {const_cast<char*>("\n"), 1}};
+            ssize_t ignored = ::writev(STDERR_FILENO, parts, 3);
+            (void)ignored;
+            _exit(exit_cannot_exec);
+        });
         if (pid < 0) {
             say("cannot start node " + std::to_string(n.id) + ": fork: " + errno_text(errno));
             for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) close(fd);
             return false;
         }
-        if (pid == 0) {
-            // Own process group, so that a kill reaches whatever the node started as well.
-            setpgid(0, 0);
-            if (dup2(dev_null_, STDIN_FILENO) < 0 || dup2(out_pipe[1], STDOUT_FILENO) < 0 ||
-                dup2(err_pipe[1], STDERR_FILENO) < 0)
-                _exit(exit_cannot_exec);
-            // The node dies with the launcher; the getppid() check covers a launcher that died
-            // before prctl() took effect, whose death signal would never come.
-            if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != launcher_pid) _exit(exit_cannot_exec);
-            sigaction(SIGPIPE, &signals_.original_pipe, nullptr);
-            sigaction(SIGCHLD, &signals_.original_chld, nullptr);
-            sigprocmask(SIG_SETMASK, &signals_.original_mask, nullptr);
-            execvpe(argv[0], argv.data(), envp.data());
-            int err = errno;
-            std::string msg = exec_error_prefix + std::strerror(err) + "\n";
-            ssize_t ignored = ::write(STDERR_FILENO, msg.data(), msg.size());
-            (void)ignored;
-            _exit(exit_cannot_exec);
-        }
-
-        // Also set from this side: otherwise a kill(-pid) issued before the child ran setpgid()
-        // would miss it.
-        setpgid(pid, pid);
         close(out_pipe[1]);
         close(err_pipe[1]);
         fcntl(out_pipe[0], F_SETFL, fcntl(out_pipe[0], F_GETFL) | O_NONBLOCK);
@@ -497,28 +424,31 @@ private:
     // Whole process groups, so that what a node started dies with it. Only running nodes: once a
     // reaped node's group is empty its id may be reused by an unrelated group.
     void kill_everything() {
-        for (auto& n : nodes_) {
-            if (!n.running) continue;
-            kill(-n.pid, SIGKILL);
-            kill(n.pid, SIGKILL); // a node that moved to a group of its own still dies
-        }
+        for (auto& n : nodes_)
+            if (n.running) tools::kill_group(n.pid);
     }
 
+    // Bounded, so that a node stuck where SIGKILL cannot end it does not keep the launcher from
+    // reporting.
     void reap_remaining() {
+        std::vector<pid_t> pids;
+        for (const auto& n : nodes_) pids.push_back(n.running ? n.pid : -1);
+        tools::reap_within(pids, reap_bound_ns, [&](std::size_t i, const tools::child_status& s) {
+            node& n = nodes_[i];
+            if (s.state == tools::child_state::reaped) {
+                node_ended(n, s.wait_status);
+                return;
+            }
+            n.running = false;
+            --running_;
+            say("node " + std::to_string(n.id) + " could not be reaped: " + errno_text(s.error));
+        });
         for (auto& n : nodes_) {
             if (!n.running) continue;
-            int status = 0;
-            pid_t pid;
-            do {
-                pid = waitpid(n.pid, &status, 0);
-            } while (pid < 0 && errno == EINTR);
-            if (pid == n.pid) {
-                node_ended(n, status);
-            } else {
-                n.running = false;
-                --running_;
-                say("node " + std::to_string(n.id) + " could not be reaped: " + errno_text(errno));
-            }
+            n.running = false;
+            --running_;
+            say("node " + std::to_string(n.id) + " could not be reaped: still running " +
+                format_seconds(static_cast<double>(reap_bound_ns) / 1e9) + " s after SIGKILL");
         }
     }
 
@@ -569,13 +499,7 @@ std::vector<std::string> shared_environment(const std::string& secret, const std
         replaced.push_back("AETHER_PRELOAD");
         if (const char* p = std::getenv("LD_PRELOAD")) old_preload = p;
     }
-    std::vector<std::string> env;
-    for (char** e = environ; *e != nullptr; ++e) {
-        std::string_view entry(*e);
-        std::string_view name = entry.substr(0, entry.find('='));
-        if (std::find(replaced.begin(), replaced.end(), name) != replaced.end()) continue;
-        env.emplace_back(entry);
-    }
+    std::vector<std::string> env = tools::environment_without(replaced);
     env.push_back("AETHER_SECRET=" + secret);
     if (preload) {
         // Entries already there (a sanitizer runtime, say) keep their place in front: some of them
@@ -613,17 +537,19 @@ int main_impl(int argc, char** argv) {
     std::string secret;
     if (const char* s = std::getenv("AETHER_SECRET")) {
         secret = s;
-    } else if (auto generated = random_secret()) {
+    } else if (auto generated = tools::random_secret(error)) {
         secret = *generated;
     } else {
-        say("cannot read 16 random bytes from /dev/urandom");
+        say("cannot make a cluster secret: " + error);
         return exit_failed;
     }
 
+    // Chosen ports can still be taken before a node binds them (see choose_free_ports);
+    // --base-port exists for when that matters.
     std::vector<int> ports;
     if (options.base_port) {
         for (int i = 0; i < options.node_count; ++i) ports.push_back(*options.base_port + i);
-    } else if (auto chosen = choose_free_ports(options.node_count, error)) {
+    } else if (auto chosen = tools::choose_free_ports(options.node_count, error)) {
         ports = std::move(*chosen);
     } else {
         say(error);
