@@ -78,20 +78,31 @@ bool cache::read_if_present(std::uint64_t addr, void* dest, std::size_t len, std
 }
 
 // The gate word: 0 free, 1 a fetch in flight, 3 a fetch in flight with threads waiting for it.
-// Only then does ending the fetch need the futex wake (a system call).
-cache::gate_result cache::begin_fetch(std::uint64_t page, bool need_exclusive, deadline dl) noexcept {
+// Only then does ending the fetch need the futex wake (a system call). `usable`: the copy's state
+// already serves the caller, who then needs no gate.
+template <class Usable>
+cache::gate_result cache::wait_for_gate(std::uint64_t page, deadline dl, Usable usable) noexcept {
     cache_page* e = entry(page);
     if (e == nullptr) return gate_result::timeout;
     std::atomic_ref<std::uint32_t> gate(e->gate);
     for (;;) {
-        cache_state s = load_state(*e);
-        if (need_exclusive ? s == cache_state::exclusive : is_readable(s)) return gate_result::present;
+        if (usable(load_state(*e))) return gate_result::present;
         std::uint32_t expected = 0;
         if (gate.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) return gate_result::acquired;
         if (expected == 1 && !gate.compare_exchange_strong(expected, 3, std::memory_order_acq_rel) && expected == 0)
             continue; // the fetch ended meanwhile
         if (!futex_wait_until(e->gate, 3, dl)) return gate_result::timeout;
     }
+}
+
+cache::gate_result cache::begin_fetch(std::uint64_t page, bool need_exclusive, deadline dl) noexcept {
+    return wait_for_gate(page, dl, [need_exclusive](cache_state s) {
+        return need_exclusive ? s == cache_state::exclusive : is_readable(s);
+    });
+}
+
+cache::gate_result cache::take_gate(std::uint64_t page, deadline dl) noexcept {
+    return wait_for_gate(page, dl, [](cache_state) { return false; });
 }
 
 void cache::end_fetch(std::uint64_t page) noexcept {
@@ -330,6 +341,15 @@ void cache::finish_writeback(std::uint64_t page, bool keep_shared, std::uint32_t
         remove_copy(page, *e);
     }
     end_change(*e);
+}
+
+bool cache::copy_frozen(std::uint64_t page, std::byte* data_out) noexcept {
+    cache_page* e = entry(page);
+    if (e == nullptr) return false;
+    spin_guard g(e->lock);
+    if (load_state(*e) != cache_state::frozen) return false;
+    std::memcpy(data_out, as_ptr(page), page_size); // write-protected since it froze: stable
+    return true;
 }
 
 cache::snapshot_t cache::snapshot(std::uint64_t page) noexcept {

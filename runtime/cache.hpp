@@ -78,6 +78,10 @@ public:
     // `present`: the page became usable while waiting; `timeout`: the deadline passed.
     enum class gate_result { acquired, present, timeout };
     gate_result begin_fetch(std::uint64_t page, bool need_exclusive, deadline dl) noexcept;
+    // The same gate whatever the copy's state (`acquired` or `timeout`): a local drop holds it
+    // from freezing the copy until its write-back is answered, so no fetch of the page overtakes
+    // the bytes on their way home.
+    gate_result take_gate(std::uint64_t page, deadline dl) noexcept;
     void end_fetch(std::uint64_t page) noexcept;
 
     enum class install_result { installed, stale, failed, present };
@@ -122,6 +126,9 @@ public:
     enum class drop_result { none, dropped, needs_writeback };
     drop_result begin_drop(std::uint64_t page, bool keep_shared, std::byte* data_out) noexcept;
     void finish_writeback(std::uint64_t page, bool keep_shared, std::uint32_t grant_epoch) noexcept;
+    // A copy still frozen after its write-back failed: copies its bytes (the only current ones)
+    // into `data_out` so they can be sent home again. False if the copy is not frozen.
+    bool copy_frozen(std::uint64_t page, std::byte* data_out) noexcept;
 
     struct snapshot_t {
         cache_state state = cache_state::invalid;
@@ -135,6 +142,8 @@ public:
 
 private:
     cache_page* entry(std::uint64_t page) noexcept;
+    template <class Usable>
+    gate_result wait_for_gate(std::uint64_t page, deadline dl, Usable usable) noexcept;
     void remove_copy(std::uint64_t page, cache_page& e) noexcept;
     install_result install_locked(std::uint64_t page, cache_page& e, const std::byte* data, std::uint32_t grant_epoch,
                                   std::uint64_t generation, bool exclusive, bool wake) noexcept;

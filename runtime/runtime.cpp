@@ -274,6 +274,11 @@ result<void> runtime::acquire_page(std::uint64_t page, bool exclusive, std::byte
     std::byte* data = buf != nullptr ? buf : staging;
     const node_id home = node_of(page);
     for (;;) {
+        if (exclusive) {
+            // A copy still frozen by a failed write-back holds newer bytes than the home: they go
+            // home first, or the grant below would bring the home's older ones.
+            if (auto sent = send_frozen_home(page, data, dl); !sent) return sent.error();
+        }
         const bool had_copy = !exclusive ? false : cache_->snapshot(page).state == cache_state::shared;
         wire::msg op = exclusive ? wire::msg::read_exclusive : wire::msg::read_shared;
         std::uint16_t flags = (exclusive && !had_copy) ? wire::flag::need_data : 0;
@@ -537,16 +542,42 @@ result<void> runtime::write_back(std::uint64_t page, const std::byte* data, bool
     return success();
 }
 
-result<void> runtime::drop_copy(std::uint64_t page) {
+// The page's gate is held from freezing the copy until the home answered: a fetch of the page
+// (a store faulting meanwhile) then waits, instead of asking the home, whose bytes are older than
+// the frozen copy's, for the page. Even when the home could not be told, the copy stays frozen
+// (read-only) rather than lost: a later invalidation returns its bytes, and the next store sends
+// them home first (send_frozen_home).
+result<bool> runtime::write_back_copy(std::uint64_t page, bool keep_shared) {
+    const deadline dl = op_deadline();
+    if (cache_->take_gate(page, dl) != cache::gate_result::acquired) return failure::of(void_reason::timeout);
     alignas(64) std::byte buf[page_size];
-    auto d = cache_->begin_drop(page, false, buf);
-    if (d != cache::drop_result::needs_writeback) return success();
+    result<bool> out = false;
+    if (cache_->begin_drop(page, keep_shared, buf) == cache::drop_result::needs_writeback) {
+        std::uint32_t epoch = 0;
+        auto r = write_back(page, buf, keep_shared, dl, &epoch);
+        if (r) {
+            cache_->finish_writeback(page, keep_shared, epoch);
+            out = true;
+        } else {
+            out = r.error();
+        }
+    }
+    cache_->end_fetch(page);
+    return out;
+}
+
+result<void> runtime::send_frozen_home(std::uint64_t page, std::byte* buf, deadline dl) {
+    if (!cache_->copy_frozen(page, buf)) return success();
     std::uint32_t epoch = 0;
-    auto r = write_back(page, buf, false, op_deadline(), &epoch);
-    // Even when the home could not be told, the copy stays frozen (read-only) rather than lost:
-    // a later invalidation still returns its bytes.
-    if (r) cache_->finish_writeback(page, false, epoch);
+    auto r = write_back(page, buf, true, dl, &epoch);
+    if (r) cache_->finish_writeback(page, true, epoch);
     return r;
+}
+
+result<void> runtime::drop_copy(std::uint64_t page) {
+    auto r = write_back_copy(page, false);
+    if (!r) return r.error();
+    return success();
 }
 
 std::uint32_t runtime::flush_all() {
@@ -554,13 +585,8 @@ std::uint32_t runtime::flush_all() {
     cache_->for_each_present([&](std::uint64_t p) { pages.push_back(p); });
     std::uint32_t flushed = 0;
     for (std::uint64_t page : pages) {
-        alignas(64) std::byte buf[page_size];
-        if (cache_->begin_drop(page, true, buf) != cache::drop_result::needs_writeback) continue;
-        std::uint32_t epoch = 0;
-        if (write_back(page, buf, true, op_deadline(), &epoch)) {
-            cache_->finish_writeback(page, true, epoch);
-            ++flushed;
-        }
+        auto r = write_back_copy(page, true);
+        if (r && r.value()) ++flushed;
     }
     return flushed;
 }

@@ -129,6 +129,11 @@ private:
     void schedule_void_reaper(event_loop& loop);
     result<void> write_back(std::uint64_t page, const std::byte* data, bool keep_shared, deadline dl,
                             std::uint32_t* grant_epoch);
+    // Sends an exclusive copy home under the page's gate (see runtime.cpp); true if one went.
+    result<bool> write_back_copy(std::uint64_t page, bool keep_shared);
+    // Before asking for a page exclusive: sends a copy a failed write-back left frozen home, using
+    // `buf` (a page) for its bytes.
+    result<void> send_frozen_home(std::uint64_t page, std::byte* buf, deadline dl);
     result<void> read_page_chunk(std::uint64_t addr, void* dest, std::size_t len, std::uint64_t* generation);
     node* node_for_coordinator() noexcept;
 

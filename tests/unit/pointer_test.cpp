@@ -384,3 +384,34 @@ TEST_CASE("with the block policy a store to unreachable memory waits and then la
         }
     }
 }
+
+TEST_CASE("a write-back that failed keeps its bytes: a later store builds on them, never on the home's older ones",
+          "[pointer][coherence]") {
+    for (const char* mode : {"handler", "sigbus"}) {
+        SECTION(mode) {
+            pointer_cluster c(mode, 2);
+            uint64_t p = seraph_aether_alloc_on_node(&c.a, 1, 4096);
+            REQUIRE(p != SERAPH_VOID_U64);
+            auto* w = ptr<volatile uint64_t>(p);
+            w[0] = 111; // exclusive here; the home still holds zeros
+            // Dropping the copy must send it home first; the partition fails that write-back, so
+            // the copy stays here, read-only, holding the only current bytes.
+            seraph_aether_inject_failure(&c.a, 1, SERAPH_AETHER_VOID_PARTITION);
+            seraph_aether_cache_invalidate(&c.a, p);
+            CHECK(seraph_aether_get_void_reason() == SERAPH_AETHER_VOID_PARTITION);
+            seraph_aether_clear_failure(&c.a, 1);
+            CHECK(w[0] == 111);
+            // A store needs the page exclusive again: it must keep word 0.
+            w[1] = 222;
+            CHECK(w[0] == 111);
+            CHECK(w[1] == 222);
+            // And the home ends up with both once the copy goes home.
+            seraph_aether_cache_invalidate(&c.a, p);
+            CHECK(seraph_aether_cache_lookup(&c.a, p) == nullptr);
+            uint64_t back[2] = {};
+            REQUIRE(seraph_aether_read_vbit(&c.a, p, back, sizeof back) == SERAPH_VBIT_TRUE);
+            CHECK(back[0] == 111);
+            CHECK(back[1] == 222);
+        }
+    }
+}
