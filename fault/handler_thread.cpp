@@ -14,12 +14,23 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <system_error>
 
 namespace aether::fault {
 
 namespace {
 constexpr int batch = 64;
+
+// The eventfd by which stop() wakes the thread out of poll(). Without it stop() would wait forever
+// for a sleeping thread, so failing to open it fails the construction (the runtime's start
+// reports the exception as a failed start).
+unique_fd open_stop_fd() {
+    int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fd < 0) throw std::system_error(errno, std::generic_category(), "cannot open the fault handler's stop eventfd");
+    return unique_fd(fd);
+}
 } // namespace
 
 int send_sigbus(pid_t tid, std::uint64_t addr) noexcept {
@@ -36,7 +47,7 @@ int send_sigbus(pid_t tid, std::uint64_t addr) noexcept {
 }
 
 handler_thread::handler_thread(window& w, fault_sink& sink, std::uint64_t spin_ns)
-    : window_(w), sink_(sink), spin_ns_(spin_ns), stop_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+    : window_(w), sink_(sink), spin_ns_(spin_ns), stop_fd_(open_stop_fd()) {}
 
 handler_thread::~handler_thread() { stop(); }
 
@@ -79,14 +90,12 @@ void handler_thread::handle(const uffd_msg* msgs, int n) noexcept {
         if (out == fault_outcome::raise_sigbus) {
             if (int e = send_sigbus(tid, m.arg.pagefault.address); e < 0)
                 log::fault().error("cannot raise SIGBUS in thread {}: {}", tid, std::strerror(-e));
-            // The signal wakes the thread out of its fault; wake the page too in case the signal
-            // is blocked, so that the thread retries instead of sleeping on.
-            window_.wake(page);
-        } else {
-            // Installing a page or lifting write protection wakes the waiters; a fault another
-            // thread resolved first still needs its own waiters woken.
-            window_.wake(page);
         }
+        // Resolved: installing a page or lifting write protection wakes the waiters, but a fault
+        // another thread resolved first still needs its own waiters woken. SIGBUS: the signal
+        // wakes the thread out of its fault, but if it is blocked the thread must still retry
+        // instead of sleeping on.
+        window_.wake(page);
     }
 }
 
@@ -105,8 +114,12 @@ void handler_thread::run() noexcept {
             continue;
         }
         if (got < 0 && errno != EAGAIN && errno != EINTR) {
-            log::fault().error("reading userfaultfd failed: {}", std::strerror(errno));
-            break;
+            // No fault can be resolved any more: every thread that touches a missing window page
+            // would sleep in it forever. End the process instead, loudly. (errno is read first: the
+            // logger's first use may change it.)
+            const int e = errno;
+            log::fault().critical("reading userfaultfd failed: {}; no fault can be served", std::strerror(e));
+            std::abort();
         }
         // Nothing queued: faults come first, then background work, then polling and sleep.
         if (sink_.background()) continue;

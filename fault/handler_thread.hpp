@@ -24,7 +24,8 @@ struct handler_counters {
 
 class handler_thread {
 public:
-    // `spin_ns`: how long to poll for the next fault before sleeping (0: sleep at once).
+    // `spin_ns`: how long to poll for the next fault before sleeping (0: sleep at once). Throws
+    // std::system_error if it cannot open the eventfd that stop() needs to wake the thread.
     handler_thread(window& w, fault_sink& sink, std::uint64_t spin_ns);
     ~handler_thread();
     handler_thread(const handler_thread&) = delete;

@@ -1,6 +1,7 @@
 // The SIGBUS handler of sigbus mode, and its chaining to the application's own handler.
 #include "fault/sigbus_mode.hpp"
 
+#include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
@@ -19,23 +20,47 @@ std::atomic<fault_sink*> g_sink{nullptr};
 struct sigaction g_previous {};
 std::mutex g_install_mu;
 
-// Hands a SIGBUS that is not ours, or a store that must fail, to whoever had SIGBUS before us.
-void chain(int sig, siginfo_t* si, void* ctx) {
-    if (g_previous.sa_flags & SA_SIGINFO) {
-        if (g_previous.sa_sigaction != nullptr) {
-            g_previous.sa_sigaction(sig, si, ctx);
-            return;
-        }
-    } else if (g_previous.sa_handler != SIG_DFL && g_previous.sa_handler != SIG_IGN) {
-        g_previous.sa_handler(sig);
-        return;
-    }
-    // Default action: returning re-executes the access, which faults again and now kills the
-    // process with SIGBUS, as an unhandled bus error would.
+// Sets SIGBUS back to its default action (termination). Our handler is gone after this.
+void restore_default() noexcept {
     struct sigaction dfl {};
     dfl.sa_handler = SIG_DFL;
     sigemptyset(&dfl.sa_mask);
     sigaction(SIGBUS, &dfl, nullptr);
+}
+
+// Hands a SIGBUS that is not ours, or a store that must fail, to whoever had SIGBUS before us, or
+// does what their disposition would have done. Runs in the signal handler: async-signal-safe only.
+void chain(int sig, siginfo_t* si, void* ctx) {
+    // SIG_IGN and SIG_DFL are values of the union whichever member SA_SIGINFO names (the kernel
+    // keeps SA_SIGINFO with them): compare them as sa_handler, never call them.
+    const auto previous = g_previous.sa_handler;
+    if (previous != SIG_DFL && previous != SIG_IGN) {
+        if (g_previous.sa_flags & SA_SIGINFO)
+            g_previous.sa_sigaction(sig, si, ctx);
+        else
+            g_previous.sa_handler(sig);
+        return;
+    }
+    if (si->si_code <= 0) {
+        // Sent by a process (kill, sigqueue, tgkill, raise): nothing repeats it once we return.
+        // Ignored, it is dropped as it would have been without us, and our handler stays for the
+        // window faults to come.
+        if (previous == SIG_IGN) return;
+        // The default action is to end the process: do it, with SIGBUS as the cause. The signal is
+        // blocked while this handler runs, so it waits until it is unblocked, and then kills.
+        restore_default();
+        ::syscall(SYS_tgkill, ::getpid(), ::syscall(SYS_gettid), SIGBUS);
+        sigset_t bus;
+        sigemptyset(&bus);
+        sigaddset(&bus, SIGBUS);
+        pthread_sigmask(SIG_UNBLOCK, &bus, nullptr);
+        return;
+    }
+    // A fault the kernel raised (a store that must fail, or a bus error outside the window).
+    // Returning re-executes the access, which faults again and now kills the process with SIGBUS,
+    // as an unhandled bus error would. SIG_IGN too: the kernel does not let a fault be ignored (it
+    // resets the disposition and kills), and keeping our handler would retry the access forever.
+    restore_default();
 }
 
 void on_sigbus(int sig, siginfo_t* si, void* ctx) {
