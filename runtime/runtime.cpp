@@ -248,6 +248,26 @@ result<sync_client::reply> runtime::call(node_id dst, const wire::message& m, st
     return client_->call(dst, m, payload_out, dl);
 }
 
+result<runtime::home_answer> runtime::ask_home(const wire::message& m, std::span<std::byte> page_out, deadline dl) {
+    const node_id home = node_of(m.address);
+    if (home == config_.self) {
+        home_request req;
+        req.op = m.type;
+        req.requester = config_.self;
+        req.address = m.address;
+        req.arg0 = m.arg0;
+        req.arg1 = m.arg1;
+        req.flags = m.flags;
+        req.data.assign(m.payload.begin(), m.payload.end());
+        home_outcome o = local_->serve_local(std::move(req), dl, page_out.empty() ? nullptr : page_out.data());
+        if (!o.ok) return o.error;
+        return home_answer{o.arg0, o.arg1, o.epoch, o.flags, o.page != nullptr ? page_size : 0};
+    }
+    auto r = call(home, m, page_out, dl);
+    if (!r) return r.error();
+    return home_answer{r->header.arg0, r->header.arg1, r->header.epoch, r->header.flags, r->payload_size};
+}
+
 result<std::uint64_t> runtime::alloc_on(node_id home, std::size_t bytes) {
     if (home >= config_.node_count || bytes == 0 || bytes > node_span) return failure{fetch_status::invalid_addr, void_reason::none};
     if (home == config_.self) {
@@ -272,7 +292,6 @@ result<void> runtime::acquire_page(std::uint64_t page, bool exclusive, std::byte
                                    std::uint64_t* generation_out) {
     alignas(64) std::byte staging[page_size];
     std::byte* data = buf != nullptr ? buf : staging;
-    const node_id home = node_of(page);
     for (;;) {
         if (exclusive) {
             // A copy still frozen by a failed write-back holds newer bytes than the home: they go
@@ -282,30 +301,14 @@ result<void> runtime::acquire_page(std::uint64_t page, bool exclusive, std::byte
         const bool had_copy = !exclusive ? false : cache_->snapshot(page).state == cache_state::shared;
         wire::msg op = exclusive ? wire::msg::read_exclusive : wire::msg::read_shared;
         std::uint16_t flags = (exclusive && !had_copy) ? wire::flag::need_data : 0;
-        std::uint32_t epoch = 0;
-        std::uint64_t generation = 0;
-        std::uint16_t reply_flags = 0;
-        if (home == config_.self) {
-            home_request req;
-            req.op = op;
-            req.requester = config_.self;
-            req.address = page;
-            req.flags = flags;
-            home_outcome o = local_->serve_local(std::move(req), dl, data);
-            if (!o.ok) return o.error;
-            epoch = o.epoch;
-            generation = o.arg0;
-            reply_flags = o.flags;
-        } else {
-            auto r = call(home, wire::message{.type = op, .flags = flags, .address = page}, std::span(data, page_size), dl);
-            if (!r) return r.error();
-            bump(counters_.remote_fetches);
-            epoch = r->header.epoch;
-            generation = r->header.arg0;
-            reply_flags = r->header.flags;
-            if ((reply_flags & wire::flag::is_sharer) == 0 && r->payload_size != page_size)
-                return failure{fetch_status::remote_error, void_reason::corruption};
-        }
+        auto answer = ask_home(wire::message{.type = op, .flags = flags, .address = page}, std::span(data, page_size), dl);
+        if (!answer) return answer.error();
+        if (node_of(page) != config_.self) bump(counters_.remote_fetches);
+        const std::uint32_t epoch = answer->epoch;
+        const std::uint64_t generation = answer->arg0;
+        const std::uint16_t reply_flags = answer->flags;
+        if ((reply_flags & wire::flag::is_sharer) == 0 && answer->payload_size != page_size)
+            return failure{fetch_status::remote_error, void_reason::corruption};
         cache::install_result ir;
         if (exclusive && (reply_flags & wire::flag::is_sharer) != 0) {
             ir = cache_->upgrade(page, epoch, generation);
@@ -411,32 +414,16 @@ result<std::uint64_t> runtime::write(std::uint64_t addr, const void* src, std::s
     std::uint64_t generation = 0;
     while (size > 0) {
         std::size_t chunk = std::min<std::size_t>(size, page_floor(addr) + page_size - addr);
-        const node_id home = node_of(addr);
-        const deadline dl = op_deadline();
         // The home invalidates every copy before it applies the bytes, this node's own included
         // (an exclusive copy here comes back first), so the write never leaves a copy behind.
-        if (home == config_.self) {
-            home_request req;
-            req.op = wire::msg::write_bytes;
-            req.requester = config_.self;
-            req.address = addr;
-            req.data.assign(in, in + chunk);
-            home_outcome o = local_->serve_local(std::move(req), dl);
-            if (!o.ok) {
-                *failed_at = addr;
-                return o.error;
-            }
-            generation = o.arg0;
-        } else {
-            auto r = call(home, wire::message{.type = wire::msg::write_bytes, .address = addr,
-                                              .payload = std::span<const std::byte>(in, chunk)},
-                          {}, dl);
-            if (!r) {
-                *failed_at = addr;
-                return r.error();
-            }
-            generation = r->header.arg0;
+        auto answer = ask_home(wire::message{.type = wire::msg::write_bytes, .address = addr,
+                                             .payload = std::span<const std::byte>(in, chunk)},
+                               {}, op_deadline());
+        if (!answer) {
+            *failed_at = addr;
+            return answer.error();
         }
+        generation = answer->arg0;
         addr += chunk;
         in += chunk;
         size -= chunk;
@@ -445,39 +432,16 @@ result<std::uint64_t> runtime::write(std::uint64_t addr, const void* src, std::s
 }
 
 result<std::uint64_t> runtime::fetch_add(std::uint64_t addr, std::uint64_t delta) {
-    const node_id home = node_of(addr);
-    if (home == config_.self) {
-        home_request req;
-        req.op = wire::msg::fetch_add;
-        req.requester = config_.self;
-        req.address = addr;
-        req.arg0 = delta;
-        home_outcome o = local_->serve_local(std::move(req), op_deadline());
-        if (!o.ok) return o.error;
-        return o.arg0;
-    }
-    auto r = call(home, wire::message{.type = wire::msg::fetch_add, .address = addr, .arg0 = delta}, {}, op_deadline());
-    if (!r) return r.error();
-    return r->header.arg0;
+    auto answer = ask_home(wire::message{.type = wire::msg::fetch_add, .address = addr, .arg0 = delta}, {}, op_deadline());
+    if (!answer) return answer.error();
+    return answer->arg0;
 }
 
 result<runtime::cas_outcome> runtime::compare_swap(std::uint64_t addr, std::uint64_t expected, std::uint64_t desired) {
-    const node_id home = node_of(addr);
-    if (home == config_.self) {
-        home_request req;
-        req.op = wire::msg::compare_swap;
-        req.requester = config_.self;
-        req.address = addr;
-        req.arg0 = expected;
-        req.arg1 = desired;
-        home_outcome o = local_->serve_local(std::move(req), op_deadline());
-        if (!o.ok) return o.error;
-        return cas_outcome{o.arg0, o.arg1 != 0};
-    }
-    auto r = call(home, wire::message{.type = wire::msg::compare_swap, .address = addr, .arg0 = expected, .arg1 = desired},
-                  {}, op_deadline());
-    if (!r) return r.error();
-    return cas_outcome{r->header.arg0, r->header.arg1 != 0};
+    auto answer = ask_home(wire::message{.type = wire::msg::compare_swap, .address = addr, .arg0 = expected, .arg1 = desired},
+                           {}, op_deadline());
+    if (!answer) return answer.error();
+    return cas_outcome{answer->arg0, answer->arg1 != 0};
 }
 
 // ---- cluster coordination ---------------------------------------------------------------------------
@@ -520,25 +484,12 @@ result<std::uint64_t> runtime::lookup(const std::string& name, std::uint32_t wai
 
 result<void> runtime::write_back(std::uint64_t page, const std::byte* data, bool keep_shared, deadline dl,
                                  std::uint32_t* grant_epoch) {
-    const node_id home = node_of(page);
-    const std::uint16_t flags = keep_shared ? wire::flag::keep_shared : 0;
-    if (home == config_.self) {
-        home_request req;
-        req.op = wire::msg::putback;
-        req.requester = config_.self;
-        req.address = page;
-        req.flags = flags;
-        req.data.assign(data, data + page_size);
-        home_outcome o = local_->serve_local(std::move(req), dl);
-        if (!o.ok) return o.error;
-        *grant_epoch = o.epoch;
-        return success();
-    }
-    auto r = call(home, wire::message{.type = wire::msg::putback, .flags = flags, .address = page,
-                                      .payload = std::span<const std::byte>(data, page_size)},
-                  {}, dl);
-    if (!r) return r.error();
-    *grant_epoch = r->header.epoch;
+    auto answer = ask_home(wire::message{.type = wire::msg::putback,
+                                         .flags = keep_shared ? wire::flag::keep_shared : std::uint16_t{0},
+                                         .address = page, .payload = std::span<const std::byte>(data, page_size)},
+                           {}, dl);
+    if (!answer) return answer.error();
+    *grant_epoch = answer->epoch;
     return success();
 }
 

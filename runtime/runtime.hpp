@@ -127,6 +127,19 @@ private:
 
     bool start_fault_path(std::string& error);
     void schedule_void_reaper(event_loop& loop);
+    // What a home answered to a page request, served in this process or over the transport: the
+    // fields of its reply header, and the size of the page it sent (0: none).
+    struct home_answer {
+        std::uint64_t arg0 = 0;
+        std::uint64_t arg1 = 0;
+        std::uint32_t epoch = 0;
+        std::uint16_t flags = 0;
+        std::size_t payload_size = 0;
+    };
+    // One request about the page at m.address to its home: served inline when that is this node,
+    // over the transport otherwise. A page the home sends back lands in `page_out` (a page, or
+    // empty when the request brings none).
+    result<home_answer> ask_home(const wire::message& m, std::span<std::byte> page_out, deadline dl);
     result<void> write_back(std::uint64_t page, const std::byte* data, bool keep_shared, deadline dl,
                             std::uint32_t* grant_epoch);
     // Sends an exclusive copy home under the page's gate (see runtime.cpp); true if one went.
