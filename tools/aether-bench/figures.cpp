@@ -132,6 +132,15 @@ std::vector<figure> catalogue(const settings& s) {
         f.timeout_s = budget_s(s.scan_bytes / 4096, 100);
         out.push_back(f);
     }
+    for (const std::string method : {"continue", "move"}) {
+        // Not targets: the installs without a copy the kernel offers, on the same fresh pages, to
+        // show whether they would beat UFFDIO_COPY here.
+        figure f = aether("uffd_install_" + method + "_GBps", "uffd_install", 1, "");
+        f.args.push_back(kv("bytes", s.scan_bytes));
+        f.args.push_back("method=" + method);
+        f.timeout_s = budget_s(s.scan_bytes / 4096, 100);
+        out.push_back(f);
+    }
     {
         // Not a target: the raw-TCP cost of the invalidation's message pattern among 6 processes.
         figure f = aether("tcp_fanout_4_64B", "tcp_fanout", 6, "");

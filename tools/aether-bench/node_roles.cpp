@@ -607,43 +607,137 @@ void seq_scan_remote(member& m, const params& p, const tick_clock& clk) {
     send(r);
 }
 
+// The kernel's UFFDIO_MOVE (Linux 6.8), for C library headers older than that.
+#ifndef UFFDIO_MOVE
+constexpr std::uint64_t UFFD_FEATURE_MOVE = 1ULL << 16;
+struct uffdio_move {
+    __u64 dst;
+    __u64 src;
+    __u64 len;
+    __u64 mode;
+    __s64 move;
+};
+#define UFFDIO_MOVE _IOWR(UFFDIO, 0x05, struct uffdio_move)
+#define UFFDIO_MOVE_MODE_DONTWAKE ((__u64)1 << 0)
+#endif
+
+// A userfaultfd with `features`, and `bytes` of fresh mapping registered with it in `mode`.
+struct uffd_region {
+    uffd_region(std::uint64_t features, std::size_t bytes, std::uint64_t mode, int memfd = -1) : bytes(bytes) {
+        uffd = static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
+        if (uffd < 0) die("userfaultfd: " + std::string(std::strerror(errno)));
+        uffdio_api api{.api = UFFD_API, .features = features, .ioctls = 0};
+        if (::ioctl(uffd, UFFDIO_API, &api) != 0) die("UFFDIO_API: this kernel lacks a feature the figure needs");
+        base = static_cast<std::byte*>(::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                                              memfd < 0 ? MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE : MAP_SHARED | MAP_NORESERVE,
+                                              memfd, 0));
+        if (base == MAP_FAILED) die("cannot map the install region");
+        ::madvise(base, bytes, MADV_NOHUGEPAGE); // as the window
+        uffdio_register reg{};
+        reg.range = {reinterpret_cast<std::uint64_t>(base), bytes};
+        reg.mode = mode;
+        if (::ioctl(uffd, UFFDIO_REGISTER, &reg) != 0) die("UFFDIO_REGISTER: " + std::string(std::strerror(errno)));
+    }
+    ~uffd_region() {
+        ::munmap(base, bytes);
+        ::close(uffd);
+    }
+    void ioctl_or_die(unsigned long request, void* arg, const char* what) const {
+        if (::ioctl(uffd, request, arg) != 0) die(std::string(what) + " failed: " + std::strerror(errno));
+    }
+    int uffd = -1;
+    std::size_t bytes;
+    std::byte* base = nullptr;
+};
+
 // The requester's share of a remote scan that no protocol can avoid: placing received bytes into
-// fresh pages of a userfaultfd-registered mapping, in batches of 64 pages (UFFDIO_COPY, as the
-// window's readahead does), over as many bytes as the scan. With the transport's own stream rate,
-// it bounds what one requester thread can scan: 1 / (1/stream + 1/install).
+// fresh pages of a userfaultfd-registered mapping, in batches of 64 pages, over as many bytes as
+// the scan. With the transport's own stream rate, it bounds what one requester thread can scan:
+// 1 / (1/stream + 1/install). The receive's own copy (into a staging buffer, or straight into
+// page-cache pages) is done by every method and is not timed. Methods:
+//   copy:     UFFDIO_COPY from a staging buffer, read-only, as the window's readahead does;
+//   continue: the mapping backed by a memfd; pages allocated through a second mapping of it
+//             (MADV_POPULATE_WRITE), filled there, then mapped with UFFDIO_CONTINUE: no copy by
+//             the install, the "zero-copy" install a receive into the page cache would allow;
+//   move:     fresh staging pages (MADV_POPULATE_WRITE) moved into place with UFFDIO_MOVE: no copy
+//             either, but the pages land writable, so it could not install shared copies anyway.
 void uffd_install(member& m, const params& p, const tick_clock& clk) {
     (void)m;
     const common c = common_of(p);
     const std::size_t bytes = u64(p, "bytes", std::size_t{256} << 20);
+    const std::string method = str(p, "method", "copy");
     constexpr std::size_t batch = 64 * page_bytes;
-    int uffd = static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
-    if (uffd < 0) die("userfaultfd: " + std::string(std::strerror(errno)));
-    uffdio_api api{.api = UFFD_API, .features = 0, .ioctls = 0};
-    if (::ioctl(uffd, UFFDIO_API, &api) != 0) die("UFFDIO_API failed");
-    void* region = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (region == MAP_FAILED) die("cannot map the install region");
-    ::madvise(region, bytes, MADV_NOHUGEPAGE); // as the window
-    uffdio_register reg{};
-    reg.range = {reinterpret_cast<std::uint64_t>(region), bytes};
-    reg.mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP;
-    if (::ioctl(uffd, UFFDIO_REGISTER, &reg) != 0) die("UFFDIO_REGISTER failed");
     std::vector<std::byte> source(batch, std::byte{0x5A});
     std::vector<std::uint64_t> ticks;
-    const std::uint64_t start = clk.now();
-    for (std::size_t off = 0; off < bytes; off += batch) {
-        uffdio_copy cp{};
-        cp.dst = reinterpret_cast<std::uint64_t>(region) + off;
-        cp.src = reinterpret_cast<std::uint64_t>(source.data());
-        cp.len = std::min(batch, bytes - off);
-        cp.mode = UFFDIO_COPY_MODE_WP | UFFDIO_COPY_MODE_DONTWAKE; // read-only copies, as shared pages
+    std::uint64_t install_ticks = 0;
+    std::uint64_t bad = 0;
+    // `install_batch(off, len)` returns the ticks it spent on the receive's copy, left out.
+    auto timed_batches = [&](std::byte* region, auto&& install_batch) {
+        for (std::size_t off = 0; off < bytes; off += batch) {
+            const std::size_t len = std::min(batch, bytes - off);
+            const std::uint64_t t0 = clk.now();
+            const std::uint64_t receive = install_batch(off, len);
+            ticks.push_back(clk.now() - t0 - receive);
+            install_ticks += ticks.back();
+        }
+        const auto* last = reinterpret_cast<const unsigned char*>(region) + bytes - 1;
+        bad = *last == 0x5A ? 0 : 1;
+    };
+    auto receive_into = [&](std::byte* dst, std::size_t len) {
         const std::uint64_t t0 = clk.now();
-        if (::ioctl(uffd, UFFDIO_COPY, &cp) != 0) die("UFFDIO_COPY failed: " + std::string(std::strerror(errno)));
-        ticks.push_back(clk.now() - t0);
+        std::memcpy(dst, source.data(), len);
+        return clk.now() - t0;
+    };
+    if (method == "copy") {
+        uffd_region r(0, bytes, UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP);
+        timed_batches(r.base, [&](std::size_t off, std::size_t len) {
+            uffdio_copy cp{};
+            cp.dst = reinterpret_cast<std::uint64_t>(r.base + off);
+            cp.src = reinterpret_cast<std::uint64_t>(source.data());
+            cp.len = len;
+            cp.mode = UFFDIO_COPY_MODE_WP | UFFDIO_COPY_MODE_DONTWAKE; // read-only copies, as shared pages
+            r.ioctl_or_die(UFFDIO_COPY, &cp, "UFFDIO_COPY");
+            return std::uint64_t{0}; // the receive went into the staging buffer before
+        });
+    } else if (method == "continue") {
+        int memfd = ::memfd_create("aether-bench-install", MFD_CLOEXEC);
+        if (memfd < 0 || ::ftruncate(memfd, static_cast<off_t>(bytes)) != 0) die("cannot create the memfd");
+        uffd_region r(UFFD_FEATURE_MINOR_SHMEM, bytes, UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_MINOR, memfd);
+        auto* alias = static_cast<std::byte*>(::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, memfd, 0));
+        if (alias == MAP_FAILED) die("cannot map the memfd a second time");
+        timed_batches(r.base, [&](std::size_t off, std::size_t len) {
+            if (::madvise(alias + off, len, MADV_POPULATE_WRITE) != 0) die("MADV_POPULATE_WRITE failed");
+            const std::uint64_t receive = receive_into(alias + off, len);
+            uffdio_continue ct{};
+            ct.range = {reinterpret_cast<std::uint64_t>(r.base + off), len};
+            ct.mode = UFFDIO_CONTINUE_MODE_DONTWAKE;
+            r.ioctl_or_die(UFFDIO_CONTINUE, &ct, "UFFDIO_CONTINUE");
+            return receive;
+        });
+        ::munmap(alias, bytes);
+        ::close(memfd);
+    } else if (method == "move") {
+        uffd_region r(UFFD_FEATURE_MOVE, bytes, UFFDIO_REGISTER_MODE_MISSING);
+        auto* staging = static_cast<std::byte*>(::mmap(nullptr, batch, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+        if (staging == MAP_FAILED) die("cannot map the staging buffer");
+        ::madvise(staging, batch, MADV_NOHUGEPAGE);
+        timed_batches(r.base, [&](std::size_t off, std::size_t len) {
+            // The previous batch's pages moved away: the staging buffer needs new ones.
+            if (::madvise(staging, len, MADV_POPULATE_WRITE) != 0) die("MADV_POPULATE_WRITE failed");
+            const std::uint64_t receive = receive_into(staging, len);
+            uffdio_move mv{};
+            mv.dst = reinterpret_cast<std::uint64_t>(r.base + off);
+            mv.src = reinterpret_cast<std::uint64_t>(staging);
+            mv.len = len;
+            mv.mode = UFFDIO_MOVE_MODE_DONTWAKE;
+            r.ioctl_or_die(UFFDIO_MOVE, &mv, "UFFDIO_MOVE");
+            return receive;
+        });
+        ::munmap(staging, batch);
+    } else {
+        die("unknown install method " + method);
     }
-    const double total_ns = clk.to_ns(static_cast<double>(clk.now() - start));
-    std::uint64_t bad = static_cast<const unsigned char*>(region)[bytes - 1] == 0x5A ? 0 : 1;
-    ::munmap(region, bytes);
-    ::close(uffd);
+    const double total_ns = clk.to_ns(static_cast<double>(install_ticks));
     record r = latency_row(c.name, ticks, clk);
     const double gbps = static_cast<double>(bytes) / total_ns;
     r.set("unit", "GB/s").set("value", gbps).set("gbps", gbps).set("bytes", static_cast<std::uint64_t>(bytes));
