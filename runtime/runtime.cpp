@@ -484,9 +484,9 @@ result<std::uint64_t> runtime::lookup(const std::string& name, std::uint32_t wai
 
 result<void> runtime::write_back(std::uint64_t page, const std::byte* data, bool keep_shared, deadline dl,
                                  std::uint32_t* grant_epoch) {
-    auto answer = ask_home(wire::message{.type = wire::msg::putback,
-                                         .flags = keep_shared ? wire::flag::keep_shared : std::uint16_t{0},
-                                         .address = page, .payload = std::span<const std::byte>(data, page_size)},
+    const std::uint16_t flags = keep_shared ? wire::flag::keep_shared : 0;
+    auto answer = ask_home(wire::message{.type = wire::msg::putback, .flags = flags, .address = page,
+                                         .payload = std::span<const std::byte>(data, page_size)},
                            {}, dl);
     if (!answer) return answer.error();
     *grant_epoch = answer->epoch;
