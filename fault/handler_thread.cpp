@@ -76,10 +76,7 @@ void handler_thread::handle(const uffd_msg* msgs, int n) noexcept {
         for (int j = 0; j < i && !seen; ++j)
             seen = msgs[j].event == UFFD_EVENT_PAGEFAULT && page_floor(msgs[j].arg.pagefault.address) == page &&
                    (!write || (msgs[j].arg.pagefault.flags & (UFFD_PAGEFAULT_FLAG_WRITE | UFFD_PAGEFAULT_FLAG_WP)) != 0);
-        if (seen) {
-            counters_.duplicates.fetch_add(1, std::memory_order_relaxed);
-            continue;
-        }
+        if (seen) continue;
         const pid_t tid = static_cast<pid_t>(m.arg.pagefault.feat.ptid);
         if (tid == tid_.load(std::memory_order_relaxed)) {
             // The handler faulted on the window itself: it would wait for itself forever.
@@ -109,7 +106,6 @@ void handler_thread::run() noexcept {
         ssize_t got = ::read(uffd, msgs, sizeof msgs);
         if (got > 0) {
             int n = static_cast<int>(got / static_cast<ssize_t>(sizeof(uffd_msg)));
-            counters_.messages.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
             handle(msgs, n);
             continue;
         }
@@ -134,7 +130,7 @@ void handler_thread::run() noexcept {
             if (ready) continue;
         }
         pollfd p[2] = {{uffd, POLLIN, 0}, {stop_fd_.get(), POLLIN, 0}};
-        if (::poll(p, 2, -1) > 0 && (p[0].revents & POLLIN)) counters_.wakeups.fetch_add(1, std::memory_order_relaxed);
+        ::poll(p, 2, -1);
     }
 }
 

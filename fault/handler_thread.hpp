@@ -16,12 +16,6 @@ struct uffd_msg; // <linux/userfaultfd.h>, kept out of this header
 
 namespace aether::fault {
 
-struct handler_counters {
-    std::atomic<std::uint64_t> messages{0};   // fault messages read
-    std::atomic<std::uint64_t> duplicates{0}; // messages for a page already handled in the same batch
-    std::atomic<std::uint64_t> wakeups{0};    // times the thread slept and was woken by a fault
-};
-
 class handler_thread {
 public:
     // `spin_ns`: how long to poll for the next fault before sleeping (0: sleep at once). Throws
@@ -33,7 +27,6 @@ public:
 
     void start();
     void stop() noexcept;
-    [[nodiscard]] const handler_counters& counters() const noexcept { return counters_; }
     [[nodiscard]] pid_t tid() const noexcept { return tid_.load(std::memory_order_acquire); }
 
 private:
@@ -46,7 +39,6 @@ private:
     unique_fd stop_fd_;
     std::atomic<bool> stopping_{false};
     std::atomic<pid_t> tid_{0};
-    handler_counters counters_;
     std::thread thread_;
 };
 

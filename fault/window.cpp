@@ -114,7 +114,7 @@ std::unique_ptr<window> window::create(node_id node_count, fault_mode mode, std:
         error = "userfaultfd did not grant UFFDIO_COPY, UFFDIO_WAKE and UFFDIO_WRITEPROTECT on the window";
         return nullptr;
     }
-    return std::unique_ptr<window>(new window(std::move(uffd), size, mode));
+    return std::unique_ptr<window>(new window(std::move(uffd), size));
 }
 
 window::~window() {

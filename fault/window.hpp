@@ -34,8 +34,6 @@ public:
     window& operator=(const window&) = delete;
 
     [[nodiscard]] int uffd() const noexcept { return uffd_.get(); }
-    [[nodiscard]] fault_mode mode() const noexcept { return mode_; }
-    [[nodiscard]] std::uint64_t base() const noexcept { return window_base; }
     [[nodiscard]] std::uint64_t size() const noexcept { return size_; }
     [[nodiscard]] bool contains(std::uint64_t addr) const noexcept { return addr >= window_base && addr - window_base < size_; }
 
@@ -56,12 +54,10 @@ public:
     int wake(std::uint64_t page, std::size_t pages = 1) noexcept;
 
 private:
-    window(unique_fd uffd, std::uint64_t size, fault_mode mode) noexcept
-        : uffd_(std::move(uffd)), size_(size), mode_(mode) {}
+    window(unique_fd uffd, std::uint64_t size) noexcept : uffd_(std::move(uffd)), size_(size) {}
 
     unique_fd uffd_;
     std::uint64_t size_;
-    fault_mode mode_;
 };
 
 // The first mapping of /proc/self/maps that intersects [begin, end), as "start-end perms path", or "".

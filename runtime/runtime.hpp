@@ -50,10 +50,6 @@ public:
     peer_table& peers() noexcept { return peers_; }
     fault_resolver& resolver() noexcept { return *resolver_; }
     [[nodiscard]] const runtime_config& config() const noexcept { return config_; }
-    // The handler thread's counters (handler mode), or nullptr.
-    [[nodiscard]] const fault::handler_counters* handler_counters() const noexcept {
-        return handler_ ? &handler_->counters() : nullptr;
-    }
 
     // ---- nodes ----
     enum class add_result { added, duplicate, out_of_range, too_many, failed };
