@@ -116,12 +116,18 @@ std::optional<home_store::allocation> home_store::allocate(std::size_t bytes) {
     return allocation{*first, pages, gen};
 }
 
+home_store::allocation_map::const_iterator home_store::find_locked(std::uint32_t index) const {
+    auto it = allocations_.upper_bound(index);
+    if (it == allocations_.begin()) return allocations_.end();
+    --it;
+    if (index >= it->first + it->second) return allocations_.end();
+    return it;
+}
+
 std::optional<home_store::allocation> home_store::allocation_of(std::uint32_t index) const {
     std::lock_guard lock(alloc_mu_);
-    auto it = allocations_.upper_bound(index);
-    if (it == allocations_.begin()) return std::nullopt;
-    --it;
-    if (index >= it->first + it->second) return std::nullopt;
+    auto it = find_locked(index);
+    if (it == allocations_.end()) return std::nullopt;
     return allocation{it->first, it->second, pages_[it->first].cap_gen};
 }
 
@@ -158,10 +164,8 @@ void home_store::finish_free(const allocation& a) {
 
 std::optional<home_store::allocation> home_store::revoke(std::uint32_t index) {
     std::lock_guard lock(alloc_mu_);
-    auto it = allocations_.upper_bound(index);
-    if (it == allocations_.begin()) return std::nullopt;
-    --it;
-    if (index >= it->first + it->second) return std::nullopt;
+    auto it = find_locked(index);
+    if (it == allocations_.end()) return std::nullopt;
     allocation a{it->first, it->second, next_cap_gen()};
     for (std::uint32_t i = a.first; i < a.first + a.pages; ++i) {
         spin_guard g(pages_[i].lock);

@@ -107,7 +107,11 @@ public:
     [[nodiscard]] std::size_t live_allocations() const;
 
 private:
+    using allocation_map = std::map<std::uint32_t, std::uint32_t>; // first page -> pages
+
     std::uint64_t next_cap_gen() noexcept;
+    // The live allocation holding `index`, or allocations_.end(); the caller holds alloc_mu_.
+    allocation_map::const_iterator find_locked(std::uint32_t index) const;
 
     node_id self_;
     node_id node_count_;
@@ -116,7 +120,7 @@ private:
     mapped_array<home_page> pages_;
     mutable std::mutex alloc_mu_; // allocations_, allocator_, cap generations
     page_allocator allocator_;
-    std::map<std::uint32_t, std::uint32_t> allocations_; // first page -> pages
+    allocation_map allocations_;
     std::uint64_t cap_counter_ = 0;
 };
 

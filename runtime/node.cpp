@@ -155,9 +155,8 @@ void node::normalize(home_page& p, sharer_set s) noexcept {
     if (p.state != dir_state::exclusive && p.state != dir_state::lost) p.state = s.empty() ? dir_state::unowned : dir_state::shared;
 }
 
-void node::apply_ack(std::uint32_t index, home_page& p, const target& t, bool ok, failure f, bool had_copy,
+void node::apply_ack(std::uint32_t index, home_page& p, const target& t, bool ok, failure f,
                      std::span<const std::byte> data, bool discard, std::optional<failure>& txn_failure) {
-    (void)had_copy;
     sharer_set s = home().sharers(index);
     if (ok) {
         if (data.size() == page_size && !discard && p.owner == t.node) {
@@ -169,7 +168,6 @@ void node::apply_ack(std::uint32_t index, home_page& p, const target& t, bool ok
             s.add(t.node);
         else
             s.remove(t.node);
-        if (p.state == dir_state::exclusive && p.owner == no_node) p.state = dir_state::unowned;
         normalize(p, s);
         return;
     }
@@ -198,9 +196,9 @@ void node::invalidate_self(std::uint32_t index, home_page& p, const target& t, s
     cache::invalidation inv;
     if (opt_.local_cache != nullptr)
         inv = opt_.local_cache->invalidate(make_addr(opt_.self, std::uint64_t{index} * page_size), epoch, t.downgrade, buf);
-    apply_ack(index, p, t, true, failure{}, inv.had_copy, inv.had_data ? std::span<const std::byte>(buf, page_size)
-                                                                        : std::span<const std::byte>{},
-              discard, txn_failure);
+    apply_ack(index, p, t, true, failure{},
+              inv.had_data ? std::span<const std::byte>(buf, page_size) : std::span<const std::byte>{}, discard,
+              txn_failure);
 }
 
 void node::finish(home_request& r, home_page& p, std::uint32_t index, bool requester_was_sharer) {
@@ -335,7 +333,12 @@ bool node::try_serve_inline(home_request& r) {
     auto targets = plan(r, p, index);
     for (auto& t : targets)
         if (t.node != opt_.self) return false; // another node must act: the service thread runs it
-    bool was_sharer = home().sharers(index).has(r.requester);
+    serve_here(r, p, index, targets);
+    return true;
+}
+
+void node::serve_here(home_request& r, home_page& p, std::uint32_t index, const target_list& targets) {
+    bool was_sharer = home().sharers(index).has(r.requester); // before its own copy is invalidated
     std::optional<failure> f;
     if (!targets.empty()) {
         std::uint32_t epoch = ++p.epoch;
@@ -345,7 +348,6 @@ bool node::try_serve_inline(home_request& r) {
         r.done(home_outcome::fail(*f));
     else
         finish(r, p, index, was_sharer);
-    return true;
 }
 
 void node::serve(home_request r) {
@@ -365,22 +367,18 @@ void node::serve(home_request r) {
             return;
         }
         auto targets = plan(r, p, index);
-        bool was_sharer = home().sharers(index).has(r.requester);
-        std::optional<failure> f;
-        if (!targets.empty()) epoch = ++p.epoch;
-        for (auto& tg : targets) {
-            if (tg.node == opt_.self)
-                invalidate_self(index, p, tg, epoch, discards_owner_data(r.op), f);
-            else
-                remote.push_back(tg);
-        }
+        for (auto& tg : targets)
+            if (tg.node != opt_.self) remote.push_back(tg);
         if (remote.empty()) {
-            if (f)
-                r.done(home_outcome::fail(*f));
-            else
-                finish(r, p, index, was_sharer);
+            serve_here(r, p, index, targets);
             return;
         }
+        bool was_sharer = home().sharers(index).has(r.requester);
+        std::optional<failure> f;
+        epoch = ++p.epoch;
+        // This node's own copy goes at once; the others are asked below, outside the lock.
+        for (auto& tg : targets)
+            if (tg.node == opt_.self) invalidate_self(index, p, tg, epoch, discards_owner_data(r.op), f);
         p.busy = 1;
         t = std::make_shared<transaction>();
         t->request = std::move(r);
@@ -400,11 +398,10 @@ void node::serve(home_request r) {
             {
                 spin_guard g(pg.lock);
                 if (res.ok())
-                    apply_ack(t->index, pg, tg, true, failure{}, (res->header.flags & wire::flag::had_copy) != 0,
-                              res->payload, discards_owner_data(t->request.op), t->failure_);
-                else
-                    apply_ack(t->index, pg, tg, false, res.error(), false, {}, discards_owner_data(t->request.op),
+                    apply_ack(t->index, pg, tg, true, failure{}, res->payload, discards_owner_data(t->request.op),
                               t->failure_);
+                else
+                    apply_ack(t->index, pg, tg, false, res.error(), {}, discards_owner_data(t->request.op), t->failure_);
             }
             if (--t->pending == 0) complete(t);
         });
@@ -622,9 +619,9 @@ void node::handle_invalidate(const wire::frame_header& h, const responder& r) {
 }
 
 void node::handle_alloc(const wire::frame_header& h, const reply_fn& reply) {
-    auto a = home().allocate(h.arg0);
+    auto a = allocate_local(h.arg0);
     if (!a) {
-        reply(failed(failure{fetch_status::oom, void_reason::none}));
+        reply(failed(a.error()));
         return;
     }
     wire::message m;
@@ -729,11 +726,10 @@ void node::handle_generation(const wire::frame_header& h, const reply_fn& reply)
 
 // ---- local entry points -----------------------------------------------------------------------------
 
-result<wire::message> node::run_on_loop(std::function<void(reply_fn)> fn, deadline dl, std::vector<std::byte>* payload_out) {
+result<wire::message> node::run_on_loop(std::function<void(reply_fn)> fn, deadline dl) {
     struct state {
         std::uint32_t done = 0;
         wire::message m;
-        std::vector<std::byte> payload;
     };
     auto st = std::make_shared<state>();
     bump(opt_.counters->handoffs, 2);
@@ -741,15 +737,13 @@ result<wire::message> node::run_on_loop(std::function<void(reply_fn)> fn, deadli
         fn([st](const wire::message& m) {
             if (std::atomic_ref<std::uint32_t>(st->done).load(std::memory_order_relaxed) != 0) return;
             st->m = m;
-            st->payload.assign(m.payload.begin(), m.payload.end());
-            st->m.payload = {};
+            st->m.payload = {}; // refers to the replier's memory; no caller needs a reply payload
             std::atomic_ref<std::uint32_t>(st->done).store(1, std::memory_order_release);
             futex_wake_all(st->done);
         });
     });
     if (!futex_wait_until(st->done, 0, dl)) return failure::of(void_reason::timeout);
     if (st->m.status != fetch_status::ok) return failure{st->m.status, st->m.reason};
-    if (payload_out) *payload_out = std::move(st->payload);
     return st->m;
 }
 

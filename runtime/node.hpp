@@ -158,13 +158,16 @@ private:
     // Nodes that must act before the request completes; inline (no allocation) up to 8.
     using target_list = inline_list<target, 8>;
     target_list plan(const home_request& r, home_page& p, std::uint32_t index);
+    // Under the page lock, when every target is this node: invalidates its own copies, then
+    // completes the request.
+    void serve_here(home_request& r, home_page& p, std::uint32_t index, const target_list& targets);
     void finish(home_request& r, home_page& p, std::uint32_t index, bool requester_was_sharer);
     // Readahead: shares the pages after `index` that need no other node with the requester,
     // assembling the reply payload in batch_out_ (service thread; the caller holds page index's
     // lock). Returns the payload.
     std::span<const std::byte> grant_following(const home_request& r, std::uint32_t index);
-    void apply_ack(std::uint32_t index, home_page& p, const target& t, bool ok, failure f, bool had_copy,
-                   std::span<const std::byte> data, bool discard, std::optional<failure>& txn_failure);
+    void apply_ack(std::uint32_t index, home_page& p, const target& t, bool ok, failure f, std::span<const std::byte> data,
+                   bool discard, std::optional<failure>& txn_failure);
     void invalidate_self(std::uint32_t index, home_page& p, const target& t, std::uint32_t epoch, bool discard,
                          std::optional<failure>& txn_failure);
     void complete(std::shared_ptr<transaction> t);
@@ -189,7 +192,7 @@ private:
     void for_each_page_step(wire::msg op, const home_store::allocation& a, std::function<void(std::optional<failure>)> finally);
 
     // Runs `fn(reply)` on the service thread and waits for its reply message.
-    result<wire::message> run_on_loop(std::function<void(reply_fn)> fn, deadline dl, std::vector<std::byte>* payload_out = nullptr);
+    result<wire::message> run_on_loop(std::function<void(reply_fn)> fn, deadline dl);
 
     options opt_;
     // Replaced (once, before any allocation) by resize_home while other threads may look: an
