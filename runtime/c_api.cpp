@@ -61,6 +61,11 @@ bool valid_address(const runtime& rt, std::uint64_t addr, std::size_t size) noex
     return offset_of(addr) + (size - 1) <= SERAPH_AETHER_MAX_OFFSET;
 }
 
+// The 64-bit atomics work on one aligned word of Aether memory.
+bool valid_word(const runtime& rt, std::uint64_t addr) noexcept {
+    return valid_address(rt, addr, 8) && (addr & 7) == 0;
+}
+
 Seraph_Aether_Fetch_Result ok_result(std::uint64_t addr, std::uint64_t generation) noexcept {
     return Seraph_Aether_Fetch_Result{SERAPH_AETHER_OK, as_ptr(page_floor(addr)), generation, SERAPH_AETHER_VOID_NONE};
 }
@@ -99,6 +104,24 @@ unsigned raw_value(const Enum& e) noexcept {
     std::underlying_type_t<Enum> raw;
     std::memcpy(&raw, &e, sizeof raw);
     return static_cast<unsigned>(raw);
+}
+
+// seraph_aether_read and seraph_aether_write: the same checks and result around `op`, the
+// runtime's read or write (`Buffer`: void or const void).
+template <class Buffer>
+Seraph_Aether_Fetch_Result transfer(Seraph_Aether* aether, std::uint64_t addr, Buffer* buf, std::size_t size,
+                                    result<std::uint64_t> (runtime::*op)(std::uint64_t, Buffer*, std::size_t,
+                                                                         std::uint64_t*)) noexcept {
+    runtime* rt = runtime_of(aether);
+    if (rt == nullptr || buf == nullptr) return failed_result(invalid_argument, addr);
+    if (!valid_address(*rt, addr, size)) return failed_result(invalid_address, addr);
+    if (size == 0) return ok_result(addr, 0);
+    return guarded(internal_error_result, [&] {
+        std::uint64_t failed_at = addr;
+        auto r = (rt->*op)(addr, buf, size, &failed_at);
+        publish_stats(aether, *rt);
+        return r ? ok_result(addr, r.value()) : failed_result(r.error(), failed_at);
+    });
 }
 
 Seraph_Vbit to_vbit(bool ok) noexcept { return ok ? SERAPH_VBIT_TRUE : SERAPH_VBIT_VOID; }
@@ -291,29 +314,11 @@ void seraph_aether_free(Seraph_Aether* aether, uint64_t addr, size_t size) {
 }
 
 Seraph_Aether_Fetch_Result seraph_aether_read(Seraph_Aether* aether, uint64_t addr, void* dest, size_t size) {
-    runtime* rt = runtime_of(aether);
-    if (rt == nullptr || dest == nullptr) return failed_result(invalid_argument, addr);
-    if (!valid_address(*rt, addr, size)) return failed_result(invalid_address, addr);
-    if (size == 0) return ok_result(addr, 0);
-    return guarded(internal_error_result, [&] {
-        std::uint64_t failed_at = addr;
-        auto r = rt->read(addr, dest, size, &failed_at);
-        publish_stats(aether, *rt);
-        return r ? ok_result(addr, r.value()) : failed_result(r.error(), failed_at);
-    });
+    return transfer(aether, addr, dest, size, &runtime::read);
 }
 
 Seraph_Aether_Fetch_Result seraph_aether_write(Seraph_Aether* aether, uint64_t addr, const void* src, size_t size) {
-    runtime* rt = runtime_of(aether);
-    if (rt == nullptr || src == nullptr) return failed_result(invalid_argument, addr);
-    if (!valid_address(*rt, addr, size)) return failed_result(invalid_address, addr);
-    if (size == 0) return ok_result(addr, 0);
-    return guarded(internal_error_result, [&] {
-        std::uint64_t failed_at = addr;
-        auto r = rt->write(addr, src, size, &failed_at);
-        publish_stats(aether, *rt);
-        return r ? ok_result(addr, r.value()) : failed_result(r.error(), failed_at);
-    });
+    return transfer(aether, addr, src, size, &runtime::write);
 }
 
 Seraph_Vbit seraph_aether_read_vbit(Seraph_Aether* aether, uint64_t addr, void* dest, size_t size) {
@@ -327,7 +332,7 @@ Seraph_Vbit seraph_aether_write_vbit(Seraph_Aether* aether, uint64_t addr, const
 Seraph_Vbit seraph_aether_fetch_add_u64(Seraph_Aether* aether, uint64_t addr, uint64_t delta, uint64_t* old) {
     runtime* rt = runtime_of(aether);
     if (rt == nullptr) return SERAPH_VBIT_VOID;
-    if (!valid_address(*rt, addr, 8) || (addr & 7) != 0) {
+    if (!valid_word(*rt, addr)) {
         set_void_context(void_reason::permission, addr);
         return SERAPH_VBIT_VOID;
     }
@@ -343,7 +348,7 @@ Seraph_Vbit seraph_aether_cas_u64(Seraph_Aether* aether, uint64_t addr, uint64_t
                                   uint64_t* old) {
     runtime* rt = runtime_of(aether);
     if (rt == nullptr) return SERAPH_VBIT_VOID;
-    if (!valid_address(*rt, addr, 8) || (addr & 7) != 0) {
+    if (!valid_word(*rt, addr)) {
         set_void_context(void_reason::permission, addr);
         return SERAPH_VBIT_VOID;
     }
@@ -403,8 +408,7 @@ Seraph_Aether_Cache_Entry* seraph_aether_cache_lookup(Seraph_Aether* aether, uin
     if (rt == nullptr || !valid_address(*rt, addr, 1)) return nullptr;
     static thread_local Seraph_Aether_Cache_Entry entry;
     auto s = rt->local_cache().snapshot(page_floor(addr));
-    if (s.state != cache_state::shared && s.state != cache_state::exclusive && s.state != cache_state::frozen)
-        return nullptr;
+    if (!is_readable(s.state)) return nullptr;
     entry.aether_addr = page_floor(addr);
     entry.local_page = as_ptr(page_floor(addr));
     entry.owner_node = node_of(addr);

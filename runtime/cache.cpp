@@ -18,14 +18,11 @@ cache_state load_state(cache_page& e) noexcept {
 void store_state(cache_page& e, cache_state s) noexcept {
     std::atomic_ref<std::uint8_t>(e.state).store(static_cast<std::uint8_t>(s), std::memory_order_relaxed);
 }
-bool is_readable(cache_state s) noexcept {
-    return s == cache_state::shared || s == cache_state::exclusive || s == cache_state::frozen;
-}
 
 } // namespace
 
 cache::cache(fault::window& w, node_id node_count, node_counters& counters)
-    : window_(w), node_count_(node_count), counters_(counters), pages_(std::size_t{node_count} * pages_per_node),
+    : window_(w), counters_(counters), pages_(std::size_t{node_count} * pages_per_node),
       resident_(std::size_t{node_count} * pages_per_node / 64) {}
 
 cache::~cache() = default;

@@ -49,6 +49,11 @@ enum class cache_state : std::uint8_t {
     void_copy, // the 0xFF page installed for a load that could not be served
 };
 
+// The copy holds the page's real bytes (a VOID copy's 0xFF are not them).
+constexpr bool is_readable(cache_state s) noexcept {
+    return s == cache_state::shared || s == cache_state::exclusive || s == cache_state::frozen;
+}
+
 // Metadata of one window page (32 bytes; zero is the initial, invalid state).
 struct cache_page {
     std::uint32_t seq;         // seqlock: odd while the copy changes
@@ -152,7 +157,6 @@ private:
     static void end_change(cache_page& e) noexcept;
 
     fault::window& window_;
-    node_id node_count_;
     node_counters& counters_;
     // One entry per window page and one resident bit per page, for the whole window: reserved at
     // once, backed only where touched, so the fault path (also a signal handler) never allocates.

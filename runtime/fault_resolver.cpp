@@ -15,10 +15,9 @@ const char* to_string(store_policy p) noexcept { return p == store_policy::block
 
 namespace {
 
-bool readable(cache_state s) noexcept {
-    return s == cache_state::shared || s == cache_state::exclusive || s == cache_state::frozen ||
-           s == cache_state::void_copy;
-}
+// A load is served by a readable copy, and also by the VOID page installed for an earlier load
+// that failed (until it expires, a load reads 0xFF instead of trying again).
+bool serves_loads(cache_state s) noexcept { return is_readable(s) || s == cache_state::void_copy; }
 
 std::uint64_t now_ms() noexcept { return now_ns() / 1'000'000; }
 
@@ -55,16 +54,14 @@ fault::fault_outcome fault_resolver::resolve(const fault::fault_event& e) noexce
     if (handed_off_) bump(rt_.counters().handoffs, 2);
     for (;;) {
         const deadline dl = rt_.op_deadline();
+        cache_state s = c.snapshot(page).state;
+        if (e.write ? s == cache_state::exclusive : serves_loads(s)) return fault::fault_outcome::resolved;
+        auto gate = c.begin_fetch(page, e.write, dl);
+        if (gate == cache::gate_result::present) return fault::fault_outcome::resolved;
         failure why{};
-        for (;;) {
-            cache_state s = c.snapshot(page).state;
-            if (e.write ? s == cache_state::exclusive : readable(s)) return fault::fault_outcome::resolved;
-            auto gate = c.begin_fetch(page, e.write, dl);
-            if (gate == cache::gate_result::present) return fault::fault_outcome::resolved;
-            if (gate == cache::gate_result::timeout) {
-                why = failure::of(void_reason::timeout);
-                break;
-            }
+        if (gate == cache::gate_result::timeout) {
+            why = failure::of(void_reason::timeout);
+        } else {
             auto r = !e.write && home != rt_.self() && readahead_ ? readahead_->fetch(page, dl)
                                                                   : rt_.acquire_page(page, e.write, nullptr, dl);
             c.end_fetch(page);
@@ -73,7 +70,6 @@ fault::fault_outcome fault_resolver::resolve(const fault::fault_event& e) noexce
                 return fault::fault_outcome::resolved;
             }
             why = r.error();
-            break;
         }
         set_void_context_for(e.tid, why.reason, e.address);
         if (!e.write) {
@@ -97,17 +93,18 @@ fault::fault_outcome fault_resolver::resolve(const fault::fault_event& e) noexce
 
 void fault_resolver::drop_expired_void_pages() noexcept {
     if (void_pending_.load(std::memory_order_relaxed) == 0) return;
-    std::size_t dropped = rt_.local_cache().drop_void_pages(now_ms(), [this](std::uint64_t page) {
-        void_per_node_[node_of(page)].fetch_sub(1, std::memory_order_relaxed);
-    });
-    void_pending_.fetch_sub(dropped, std::memory_order_relaxed);
+    drop_void_pages(now_ms(), no_node);
 }
 
 void fault_resolver::node_answered(std::uint16_t node) noexcept {
     if (void_per_node_[node].load(std::memory_order_relaxed) == 0) return;
-    std::size_t dropped = rt_.local_cache().drop_void_pages(UINT64_MAX, [this, node](std::uint64_t page) {
+    drop_void_pages(UINT64_MAX, node);
+}
+
+void fault_resolver::drop_void_pages(std::uint64_t expired_by_ms, std::uint16_t only) noexcept {
+    std::size_t dropped = rt_.local_cache().drop_void_pages(expired_by_ms, [this](std::uint64_t page) {
         void_per_node_[node_of(page)].fetch_sub(1, std::memory_order_relaxed);
-    }, node);
+    }, only);
     void_pending_.fetch_sub(dropped, std::memory_order_relaxed);
 }
 

@@ -39,6 +39,10 @@ public:
     [[nodiscard]] std::uint64_t void_pages_now() const noexcept { return void_pending_.load(std::memory_order_relaxed); }
 
 private:
+    // Drops the VOID pages that expired by `expired_by_ms` (of node `only`, or of all: no_node)
+    // and takes them off void_pending_ and void_per_node_.
+    void drop_void_pages(std::uint64_t expired_by_ms, std::uint16_t only) noexcept;
+
     runtime& rt_;
     store_policy policy_;
     std::uint32_t void_retry_ms_;

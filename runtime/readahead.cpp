@@ -25,8 +25,7 @@ readahead::readahead(runtime& rt, std::uint32_t max_pages, std::size_t concurren
 readahead::~readahead() = default; // batches still asked for: their connections close
 
 bool readahead::present(std::uint64_t page) noexcept {
-    cache_state s = rt_.local_cache().snapshot(page).state;
-    return s == cache_state::shared || s == cache_state::exclusive || s == cache_state::frozen;
+    return is_readable(rt_.local_cache().snapshot(page).state);
 }
 
 std::size_t readahead::following_for(std::uint64_t page, std::uint32_t window) noexcept {
@@ -79,13 +78,14 @@ void readahead::ask_ahead_of_scan(std::uint64_t next, deadline dl) noexcept {
     latest_ask_ = next;
 }
 
-void readahead::take_in(const runtime::ahead_batch& b, std::size_t asked, const readahead_buffers::lease& buf,
-                        bool full_speed, deadline dl) noexcept {
+void readahead::take_in(std::uint64_t stream_at, const runtime::ahead_batch& b, std::size_t asked,
+                        const readahead_buffers::lease& buf, bool full_speed, deadline dl) noexcept {
     const std::uint64_t next = b.page + (b.granted + 1) * page_size;
     // Ask for the next batch first: the home assembles and sends it while this one goes in. Not
     // when the run ended short of a full window: a page here or a writer there ends the scan's run.
     if (full_speed && b.granted == asked && asked + 1 == detector_.max_pages()) ask_ahead_of_scan(next, dl);
     rt_.install_ahead(b, buf.bytes());
+    detector_.continue_at(stream_at, next);
 }
 
 result<void> readahead::fetch(std::uint64_t page, deadline dl) noexcept {
@@ -99,8 +99,7 @@ result<void> readahead::fetch(std::uint64_t page, deadline dl) noexcept {
     if (auto pf = take_prefetch(page)) {
         auto b = rt_.receive_ahead(pf->rq, pf->buf.bytes(), dl);
         if (b) {
-            take_in(*b, pf->rq.following, pf->buf, full_speed, dl);
-            detector_.continue_at(page, b->page + (b->granted + 1) * page_size);
+            take_in(page, *b, pf->rq.following, pf->buf, full_speed, dl);
             if (present(page)) return success();
         }
         // It failed, or did not bring this page after all: fetch the page itself.
@@ -113,8 +112,7 @@ result<void> readahead::fetch(std::uint64_t page, deadline dl) noexcept {
             if (!rq) return rq.error();
             auto b = rt_.receive_ahead(*rq, buf.bytes(), dl);
             if (!b) return b.error();
-            take_in(*b, following, buf, full_speed, dl);
-            detector_.continue_at(page, page + (b->granted + 1) * page_size);
+            take_in(page, *b, following, buf, full_speed, dl);
             if (present(page)) return success();
             // Its grant crossed an invalidation: ask for it alone.
             return rt_.acquire_page(page, false, nullptr, dl);
@@ -143,8 +141,7 @@ bool readahead::run_ahead() noexcept {
         ahead_budget_.store(0, std::memory_order_relaxed);
         return false;
     }
-    take_in(*b, pf->rq.following, pf->buf, true, rt_.op_deadline());
-    detector_.continue_at(b->page, b->page + (b->granted + 1) * page_size);
+    take_in(b->page, *b, pf->rq.following, pf->buf, true, rt_.op_deadline());
     std::uint32_t left = ahead_budget_.load(std::memory_order_relaxed);
     if (left > 0) ahead_budget_.store(--left, std::memory_order_relaxed);
     return left > 0;

@@ -170,9 +170,10 @@ private:
     std::size_t following_for(std::uint64_t page, std::uint32_t window) noexcept;
     std::optional<prefetch> take_prefetch(std::uint64_t page) noexcept;
     void ask_ahead_of_scan(std::uint64_t next, deadline dl) noexcept;
-    // A batch has arrived: asks for the next one if the scan runs at full speed, installs this one.
-    void take_in(const runtime::ahead_batch& b, std::size_t asked, const readahead_buffers::lease& buf, bool full_speed,
-                 deadline dl) noexcept;
+    // A batch has arrived: asks for the next one if the scan runs at full speed, installs this one,
+    // and moves the stream waiting at `stream_at` on to the page after the batch.
+    void take_in(std::uint64_t stream_at, const runtime::ahead_batch& b, std::size_t asked,
+                 const readahead_buffers::lease& buf, bool full_speed, deadline dl) noexcept;
     bool present(std::uint64_t page) noexcept;
 
     runtime& rt_;
