@@ -188,108 +188,111 @@ void* current_handler() {
     return reinterpret_cast<void*>(cur.sa_sigaction);
 }
 
-// In the child: sets the previous disposition, opens a sigbus-mode window, then sends this process
-// a SIGBUS that is not a window fault. Returns if the process survived it, with Aether's handler
-// still in place and serving a genuine window fault.
-int survive_foreign_sigbus(previous p) {
+// In the child: sets the previous disposition, opens a window in sigbus mode whose sink serves
+// zero pages (or refuses stores: `refuse_stores`), then returns what `then(sink)` returns; or why
+// the set-up failed.
+template <class Then>
+int with_sigbus_window(previous p, bool refuse_stores, Then then) {
     set_previous(p);
     std::string error;
     auto w = fault::window::create(1, fault::fault_mode::sigbus, error);
     if (!w) return no_window;
-    zero_sink sink(*w);
+    zero_sink sink(*w, refuse_stores);
     if (!fault::install_sigbus_mode(*w, sink, error)) return no_install;
-    void* ours = current_handler();
-
-    ::kill(::getpid(), SIGBUS); // delivered to this thread before kill() returns
-
-    if (current_handler() != ours) return handler_replaced;
-    // A genuine fault after it: served by Aether (had its handler gone, this would kill us).
-    if (*reinterpret_cast<volatile std::uint64_t*>(window_base + 8) != 0 || sink.calls.load() != 1)
-        return fault_not_served;
-    if ((p == previous::app_handler || p == previous::app_siginfo_handler) && g_app_calls != 1)
-        return app_handler_not_called;
-    fault::uninstall_sigbus_mode();
-    return ok;
+    return then(sink);
 }
 
-// In the child: the same, but the SIGBUS is the default action's: the process must die of it.
+// In the child: sends this process a SIGBUS that is not a window fault. Returns if the process
+// survived it, with Aether's handler still in place and serving a genuine window fault.
+int survive_foreign_sigbus(previous p) {
+    return with_sigbus_window(p, false, [p](zero_sink& sink) {
+        void* ours = current_handler();
+
+        ::kill(::getpid(), SIGBUS); // delivered to this thread before kill() returns
+
+        if (current_handler() != ours) return int{handler_replaced};
+        // A genuine fault after it: served by Aether (had its handler gone, this would kill us).
+        if (*reinterpret_cast<volatile std::uint64_t*>(window_base + 8) != 0 || sink.calls.load() != 1)
+            return int{fault_not_served};
+        if ((p == previous::app_handler || p == previous::app_siginfo_handler) && g_app_calls != 1)
+            return int{app_handler_not_called};
+        fault::uninstall_sigbus_mode();
+        return int{ok};
+    });
+}
+
+// In the child: the same SIGBUS, but with the default action: the process must die of it.
 int die_of_foreign_sigbus(previous p) {
-    set_previous(p);
-    std::string error;
-    auto w = fault::window::create(1, fault::fault_mode::sigbus, error);
-    if (!w) return no_window;
-    zero_sink sink(*w);
-    if (!fault::install_sigbus_mode(*w, sink, error)) return no_install;
-    ::kill(::getpid(), SIGBUS);
-    return survived;
+    return with_sigbus_window(p, false, [](zero_sink&) {
+        ::kill(::getpid(), SIGBUS);
+        return int{survived};
+    });
 }
 
 // In the child: a store to the window that the sink refuses. Nobody catches SIGBUS, so the store
 // kills the process, whatever the disposition said (the kernel does not let a fault be ignored).
 int die_of_refused_store(previous p) {
-    set_previous(p);
-    std::string error;
-    auto w = fault::window::create(1, fault::fault_mode::sigbus, error);
-    if (!w) return no_window;
-    zero_sink sink(*w, true);
-    if (!fault::install_sigbus_mode(*w, sink, error)) return no_install;
-    *reinterpret_cast<volatile std::uint64_t*>(window_base + 16) = 1;
-    return survived;
+    return with_sigbus_window(p, true, [](zero_sink&) {
+        *reinterpret_cast<volatile std::uint64_t*>(window_base + 16) = 1;
+        return int{survived};
+    });
+}
+
+// Runs `body` in a child and checks that it exited with `ok`.
+template <class Body>
+void check_exits_ok(Body body) {
+    child_end e = in_child(body);
+    INFO(describe(e));
+    CHECK((e.exited && e.code == ok));
+}
+
+// Runs `body` in a child and checks that `sig` killed it (before the limit).
+template <class Body>
+void check_killed_by(int sig, Body body) {
+    child_end e = in_child(body);
+    INFO(describe(e));
+    CHECK((!e.exited && !e.timed_out && e.signal == sig));
 }
 
 } // namespace
 
 TEST_CASE("a SIGBUS that is not Aether's and was ignored is dropped; the handler stays", "[sigbus]") {
     SECTION("SIG_IGN") {
-        child_end e = in_child([] { return survive_foreign_sigbus(previous::ignore); });
-        INFO(describe(e));
-        CHECK((e.exited && e.code == ok));
+        check_exits_ok([] { return survive_foreign_sigbus(previous::ignore); });
     }
     SECTION("SIG_IGN with SA_SIGINFO") {
-        child_end e = in_child([] { return survive_foreign_sigbus(previous::ignore_siginfo); });
-        INFO(describe(e));
-        CHECK((e.exited && e.code == ok));
+        check_exits_ok([] { return survive_foreign_sigbus(previous::ignore_siginfo); });
     }
 }
 
 TEST_CASE("a SIGBUS that is not Aether's goes to the application's handler; ours stays", "[sigbus]") {
     SECTION("sa_handler") {
-        child_end e = in_child([] { return survive_foreign_sigbus(previous::app_handler); });
-        INFO(describe(e));
-        CHECK((e.exited && e.code == ok));
+        check_exits_ok([] { return survive_foreign_sigbus(previous::app_handler); });
     }
     SECTION("sa_sigaction") {
-        child_end e = in_child([] { return survive_foreign_sigbus(previous::app_siginfo_handler); });
-        INFO(describe(e));
-        CHECK((e.exited && e.code == ok));
+        check_exits_ok([] { return survive_foreign_sigbus(previous::app_siginfo_handler); });
     }
 }
 
 TEST_CASE("a SIGBUS sent by a process with the default action kills the process", "[sigbus]") {
     SECTION("SIG_DFL") {
-        child_end e = in_child([] { return die_of_foreign_sigbus(previous::deflt); });
-        INFO(describe(e));
-        CHECK((!e.exited && !e.timed_out && e.signal == SIGBUS));
+        check_killed_by(SIGBUS, [] { return die_of_foreign_sigbus(previous::deflt); });
     }
     SECTION("SIG_DFL with SA_SIGINFO") {
-        child_end e = in_child([] { return die_of_foreign_sigbus(previous::deflt_siginfo); });
-        INFO(describe(e));
-        CHECK((!e.exited && !e.timed_out && e.signal == SIGBUS));
+        check_killed_by(SIGBUS, [] { return die_of_foreign_sigbus(previous::deflt_siginfo); });
     }
 }
 
 TEST_CASE("a store that cannot be served kills the process when nobody catches SIGBUS", "[sigbus]") {
     for (previous p : {previous::deflt, previous::ignore}) {
         SECTION(p == previous::deflt ? "SIG_DFL" : "SIG_IGN") {
-            child_end e = in_child([p] { return die_of_refused_store(p); });
-            INFO(describe(e));
-            CHECK((!e.exited && !e.timed_out && e.signal == SIGBUS));
+            check_killed_by(SIGBUS, [p] { return die_of_refused_store(p); });
         }
     }
 }
 
 TEST_CASE("a handler thread without its stop eventfd fails to construct instead of hanging in stop()", "[handler]") {
-    child_end e = in_child([] {
+    check_exits_ok([] {
         std::string error;
         auto w = fault::window::create(1, fault::fault_mode::handler, error);
         if (!w) return int{no_window};
@@ -306,12 +309,10 @@ TEST_CASE("a handler thread without its stop eventfd fails to construct instead 
         }
         return int{no_throw};
     });
-    INFO(describe(e));
-    CHECK((e.exited && e.code == ok));
 }
 
 TEST_CASE("a handler thread that cannot read its userfaultfd aborts instead of leaving faults unserved", "[handler]") {
-    child_end e = in_child([] {
+    check_killed_by(SIGABRT, [] {
         std::string error;
         auto w = fault::window::create(1, fault::fault_mode::handler, error);
         if (!w) return int{no_window};
@@ -327,6 +328,4 @@ TEST_CASE("a handler thread that cannot read its userfaultfd aborts instead of l
         h.stop();
         return int{survived};
     });
-    INFO(describe(e));
-    CHECK((!e.exited && !e.timed_out && e.signal == SIGABRT));
 }
