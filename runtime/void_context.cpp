@@ -44,12 +44,12 @@ void set_void_context(void_reason reason, std::uint64_t addr) noexcept {
 
 void set_void_context_for(pid_t tid, void_reason reason, std::uint64_t addr) noexcept {
     slot& s = g_table[static_cast<std::size_t>(tid) % table_size];
-    s.seq.store(0, std::memory_order_relaxed); // invalid while it changes...
-    // ...and seen so before any field changes: a release store alone orders only what precedes it.
-    std::atomic_thread_fence(std::memory_order_release);
-    s.tid.store(tid, std::memory_order_relaxed);
-    s.reason.store(static_cast<std::uint8_t>(reason), std::memory_order_relaxed);
-    s.addr.store(addr, std::memory_order_relaxed);
+    s.seq.store(0, std::memory_order_relaxed); // invalid while it changes
+    // Release stores of the fields: a reader that sees any new field also sees the 0 above (a
+    // release store orders only what precedes it, so the 0 must come before every field store).
+    s.tid.store(tid, std::memory_order_release);
+    s.reason.store(static_cast<std::uint8_t>(reason), std::memory_order_release);
+    s.addr.store(addr, std::memory_order_release);
     s.seq.store(g_sequence.fetch_add(1, std::memory_order_relaxed) + 1, std::memory_order_release);
 }
 
@@ -57,11 +57,11 @@ void_context current_void_context() noexcept {
     const pid_t tid = my_tid();
     slot& s = g_table[static_cast<std::size_t>(tid) % table_size];
     std::uint64_t seq = s.seq.load(std::memory_order_acquire);
-    if (seq > tl.seq && s.tid.load(std::memory_order_relaxed) == tid) {
-        void_context c{static_cast<void_reason>(s.reason.load(std::memory_order_relaxed)), s.addr.load(std::memory_order_relaxed)};
-        // The fields are read before the sequence is read again (an acquire load alone would let
-        // them move after it), so an unchanged sequence means they belong together.
-        std::atomic_thread_fence(std::memory_order_acquire);
+    if (seq > tl.seq && s.tid.load(std::memory_order_acquire) == tid) {
+        // Acquire loads of the fields: the sequence is read again only after them, and a field
+        // from a newer write brings that write's 0 with it, so an unchanged sequence means the
+        // fields belong together.
+        void_context c{static_cast<void_reason>(s.reason.load(std::memory_order_acquire)), s.addr.load(std::memory_order_acquire)};
         if (s.seq.load(std::memory_order_relaxed) == seq) return c;
     }
     return tl.ctx;
