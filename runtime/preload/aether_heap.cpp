@@ -51,11 +51,10 @@ void* aether_heap::allocate_small(int c) noexcept {
     }
     const std::uint64_t need = header_size + class_size(c);
     if (bump_ + need > bump_end_) {
-        std::uint64_t chunk = source_.allocate ? source_.allocate(chunk_bytes, source_.ctx) : 0;
+        std::uint64_t chunk = source_.allocate ? source_.allocate(chunk_bytes) : 0;
         if (chunk == 0) return nullptr;
         bump_ = chunk;
         bump_end_ = chunk + chunk_bytes;
-        stats_.chunk_bytes += chunk_bytes;
     }
     auto* h = reinterpret_cast<header*>(bump_);
     h->magic = heap_magic;
@@ -67,13 +66,12 @@ void* aether_heap::allocate_small(int c) noexcept {
 
 void* aether_heap::allocate_large(std::size_t size) noexcept {
     std::uint64_t bytes = round_up(size + header_size, 4096);
-    std::uint64_t raw = source_.allocate ? source_.allocate(bytes, source_.ctx) : 0;
+    std::uint64_t raw = source_.allocate ? source_.allocate(bytes) : 0;
     if (raw == 0) return nullptr;
     auto* h = reinterpret_cast<header*>(raw);
     h->magic = heap_magic;
     h->kind = large_marker;
     h->info = bytes;
-    ++stats_.large_blocks;
     return h + 1;
 }
 
@@ -95,9 +93,7 @@ void* aether_heap::allocate(std::size_t size, std::size_t alignment) noexcept {
     }
     locked g(mu_);
     int c = size <= largest_small ? class_of(size) : -1;
-    void* p = c >= 0 ? allocate_small(c) : allocate_large(size);
-    if (p != nullptr && c >= 0) ++stats_.small_blocks;
-    return p;
+    return c >= 0 ? allocate_small(c) : allocate_large(size);
 }
 
 const aether_heap::header* aether_heap::header_of(const void* p) const noexcept {
@@ -113,14 +109,12 @@ bool aether_heap::release(void* p) noexcept {
     if (h->kind == aligned_marker) return release(static_cast<char*>(p) - h->info);
     locked g(mu_);
     if (h->kind == large_marker) {
-        --stats_.large_blocks;
-        if (source_.release) source_.release(reinterpret_cast<std::uint64_t>(h), source_.ctx);
+        if (source_.release) source_.release(reinterpret_cast<std::uint64_t>(h));
         return true;
     }
     if (h->kind >= static_cast<std::uint32_t>(class_count)) return false;
     std::memcpy(p, &free_[h->kind], sizeof(void*));
     free_[h->kind] = p;
-    --stats_.small_blocks;
     return true;
 }
 
@@ -134,11 +128,6 @@ std::size_t aether_heap::usable_size(const void* p) const noexcept {
     }
     if (h->kind == large_marker) return h->info - header_size;
     return h->kind < static_cast<std::uint32_t>(class_count) ? class_size(static_cast<int>(h->kind)) : 0;
-}
-
-aether_heap::statistics aether_heap::stats() noexcept {
-    locked g(mu_);
-    return stats_;
 }
 
 } // namespace aether

@@ -15,9 +15,8 @@ class aether_heap {
 public:
     // Where memory comes from: whole pages of Aether memory (0 when none is left), and back.
     struct page_source {
-        std::uint64_t (*allocate)(std::size_t bytes, void* ctx) = nullptr;
-        void (*release)(std::uint64_t addr, void* ctx) = nullptr;
-        void* ctx = nullptr;
+        std::uint64_t (*allocate)(std::size_t bytes) = nullptr;
+        void (*release)(std::uint64_t addr) = nullptr;
     };
 
     static constexpr std::size_t min_alignment = 16;
@@ -45,13 +44,6 @@ public:
         return a >= begin_ && a < end_;
     }
 
-    struct statistics {
-        std::uint64_t small_blocks = 0; // live
-        std::uint64_t large_blocks = 0; // live
-        std::uint64_t chunk_bytes = 0;  // obtained for small blocks
-    };
-    statistics stats() noexcept;
-
 private:
     static constexpr int class_count = 40;
     static constexpr std::uint32_t aligned_marker = 0xFFFFFFFE;
@@ -71,7 +63,6 @@ private:
     void* free_[class_count] = {};  // per class: first free block (next pointer stored in the block)
     std::uint64_t bump_ = 0;        // next unused byte of the current chunk
     std::uint64_t bump_end_ = 0;
-    statistics stats_{};
 };
 
 } // namespace aether

@@ -87,7 +87,7 @@ bool overlaps_window(const void* addr, std::size_t len) noexcept {
 
 aether::runtime* rt() noexcept { return aether::runtime_of_handle(&g_handle); }
 
-std::uint64_t heap_pages(std::size_t bytes, void*) {
+std::uint64_t heap_pages(std::size_t bytes) {
     runtime_scope scope;
     aether::runtime* r = rt();
     if (r == nullptr) return 0;
@@ -95,7 +95,7 @@ std::uint64_t heap_pages(std::size_t bytes, void*) {
     return a.ok() ? a.value() : 0;
 }
 
-void heap_release(std::uint64_t addr, void*) {
+void heap_release(std::uint64_t addr) {
     runtime_scope scope;
     if (aether::runtime* r = rt()) (void)r->free(addr);
 }
@@ -128,7 +128,7 @@ __attribute__((constructor)) void join_before_main() {
     if (heap != nullptr && std::strcmp(heap, "1") == 0) {
         const std::uint64_t mine = aether::make_addr(g_handle.local_node_id, 0);
         g_heap.set_range(mine, mine + aether::node_span);
-        g_heap.set_source({heap_pages, heap_release, nullptr});
+        g_heap.set_source({heap_pages, heap_release});
         g_heap_on.store(true);
     }
 }
