@@ -1,6 +1,7 @@
 // Run-time probe of userfaultfd: which ways of opening one work, and what features and ioctls it grants.
 #include "fault/uffd_probe.hpp"
 
+#include "aether/internal/bit_names.hpp"
 #include "aether/internal/fd.hpp"
 #include "aether/internal/sysctl.hpp"
 
@@ -13,10 +14,8 @@
 
 #include <array>
 #include <cerrno>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <string_view>
 
 // Older uapi headers lack these; the values are kernel ABI.
 #ifndef UFFD_USER_MODE_ONLY
@@ -32,48 +31,47 @@ namespace {
 constexpr int uffd_open_flags = O_CLOEXEC | O_NONBLOCK;
 constexpr std::size_t probe_pages = 16;
 
-// Bit n of UFFDIO_API's feature mask, named as the uapi header names it (without UFFD_FEATURE_).
-constexpr std::array<std::string_view, 17> feature_bit_names = {
-    "PAGEFAULT_FLAG_WP", "EVENT_FORK",        "EVENT_REMAP",       "EVENT_REMOVE",
-    "MISSING_HUGETLBFS", "MISSING_SHMEM",     "EVENT_UNMAP",       "SIGBUS",
-    "THREAD_ID",         "MINOR_HUGETLBFS",   "MINOR_SHMEM",       "EXACT_ADDRESS",
-    "WP_HUGETLBFS_SHMEM", "WP_UNPOPULATED",   "POISON",            "WP_ASYNC",
-    "MOVE",
-};
-
-// Ioctl numbers as UFFDIO_REGISTER reports them (bit n = ioctl nr n). MOVE (5) and POISON (8) are
-// newer than the Debian 12 headers.
-struct ioctl_bit {
-    unsigned nr;
-    std::string_view name;
-};
-constexpr std::array<ioctl_bit, 10> ioctl_bits = {{
-    {_UFFDIO_REGISTER, "REGISTER"},
-    {_UFFDIO_UNREGISTER, "UNREGISTER"},
-    {_UFFDIO_WAKE, "WAKE"},
-    {_UFFDIO_COPY, "COPY"},
-    {_UFFDIO_ZEROPAGE, "ZEROPAGE"},
-    {0x05, "MOVE"},
-    {_UFFDIO_WRITEPROTECT, "WRITEPROTECT"},
-    {_UFFDIO_CONTINUE, "CONTINUE"},
-    {0x08, "POISON"},
-    {_UFFDIO_API, "API"},
-}};
-
 constexpr std::uint64_t bit(unsigned n) noexcept { return std::uint64_t{1} << n; }
 
+// UFFDIO_API's feature bits, named as the uapi header names them (without UFFD_FEATURE_).
+constexpr std::array<bit_name, 17> feature_bits = {{
+    {UFFD_FEATURE_PAGEFAULT_FLAG_WP, "PAGEFAULT_FLAG_WP"},
+    {UFFD_FEATURE_EVENT_FORK, "EVENT_FORK"},
+    {UFFD_FEATURE_EVENT_REMAP, "EVENT_REMAP"},
+    {UFFD_FEATURE_EVENT_REMOVE, "EVENT_REMOVE"},
+    {UFFD_FEATURE_MISSING_HUGETLBFS, "MISSING_HUGETLBFS"},
+    {UFFD_FEATURE_MISSING_SHMEM, "MISSING_SHMEM"},
+    {UFFD_FEATURE_EVENT_UNMAP, "EVENT_UNMAP"},
+    {UFFD_FEATURE_SIGBUS, "SIGBUS"},
+    {UFFD_FEATURE_THREAD_ID, "THREAD_ID"},
+    {UFFD_FEATURE_MINOR_HUGETLBFS, "MINOR_HUGETLBFS"},
+    {UFFD_FEATURE_MINOR_SHMEM, "MINOR_SHMEM"},
+    {UFFD_FEATURE_EXACT_ADDRESS, "EXACT_ADDRESS"},
+    {UFFD_FEATURE_WP_HUGETLBFS_SHMEM, "WP_HUGETLBFS_SHMEM"},
+    {uffd_feature_wp_unpopulated, "WP_UNPOPULATED"},
+    {uffd_feature_poison, "POISON"},
+    {uffd_feature_wp_async, "WP_ASYNC"},
+    {uffd_feature_move, "MOVE"},
+}};
+static_assert(single_distinct_bits(feature_bits));
+
+// Ioctls as UFFDIO_REGISTER reports them (bit n = ioctl nr n). MOVE (5) and POISON (8) are newer
+// than the Debian 12 headers.
+constexpr std::array<bit_name, 10> ioctl_bits = {{
+    {bit(_UFFDIO_REGISTER), "REGISTER"},
+    {bit(_UFFDIO_UNREGISTER), "UNREGISTER"},
+    {bit(_UFFDIO_WAKE), "WAKE"},
+    {bit(_UFFDIO_COPY), "COPY"},
+    {bit(_UFFDIO_ZEROPAGE), "ZEROPAGE"},
+    {bit(0x05), "MOVE"},
+    {bit(_UFFDIO_WRITEPROTECT), "WRITEPROTECT"},
+    {bit(_UFFDIO_CONTINUE), "CONTINUE"},
+    {bit(0x08), "POISON"},
+    {bit(_UFFDIO_API), "API"},
+}};
+static_assert(single_distinct_bits(ioctl_bits));
+
 std::string errno_text(int err) { return std::strerror(err); }
-
-std::string hex(std::uint64_t v) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-    return buf;
-}
-
-void append_name(std::string& out, std::string_view name) {
-    if (!out.empty()) out += '|';
-    out += name;
-}
 
 int open_dev_userfaultfd() noexcept {
     int dev = ::open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
@@ -89,9 +87,28 @@ int open_syscall_userfaultfd(int extra_flags) noexcept {
     return fd >= 0 ? static_cast<int>(fd) : -errno;
 }
 
+bool any_userfaultfd(const uffd_capabilities& c) noexcept {
+    return c.dev_userfaultfd || c.syscall_kernel_faults || c.syscall_user_only;
+}
 
-// Shared by both modes: everything except how faults inside system calls are served.
-void add_common_missing(const uffd_capabilities& c, bool sigbus_mode, std::vector<std::string>& out) {
+std::string unavailable_sentence(const uffd_capabilities& c) {
+    std::string s = "userfaultfd cannot be opened at all (kernel without CONFIG_USERFAULTFD, or "
+                    "blocked by seccomp or a container)";
+    if (!c.error.empty()) s += ": " + c.error;
+    return s;
+}
+
+// What one fault mode lacks: handler mode needs faults inside system calls served, sigbus mode
+// needs UFFD_FEATURE_SIGBUS instead; the rest is common.
+std::vector<std::string> missing_for(const uffd_capabilities& c, bool sigbus_mode) {
+    std::vector<std::string> out;
+    if (!any_userfaultfd(c)) {
+        out.push_back(unavailable_sentence(c));
+        return out;
+    }
+    if (!sigbus_mode && !c.dev_userfaultfd && !c.syscall_kernel_faults)
+        out.emplace_back("userfaultfd cannot serve faults raised inside system calls: open "
+                         "/dev/userfaultfd (root or an ACL on it) or set vm.unprivileged_userfaultfd=1");
     if (!(c.api_features & UFFD_FEATURE_PAGEFAULT_FLAG_WP))
         out.emplace_back("userfaultfd lacks UFFD_FEATURE_PAGEFAULT_FLAG_WP: write-protect faults need "
                          "Linux 5.7+ on an architecture with userfaultfd write-protect support");
@@ -105,7 +122,7 @@ void add_common_missing(const uffd_capabilities& c, bool sigbus_mode, std::vecto
         // The granted ioctls are unknown without a registration, so they are not listed one by one.
         out.emplace_back("anonymous memory cannot be registered with userfaultfd for MISSING and WP "
                          "faults (UFFDIO_REGISTER failed)");
-        return;
+        return out;
     }
     if (!(c.register_ioctls & bit(_UFFDIO_COPY)))
         out.emplace_back("UFFDIO_REGISTER did not grant UFFDIO_COPY: missing pages cannot be filled");
@@ -114,17 +131,7 @@ void add_common_missing(const uffd_capabilities& c, bool sigbus_mode, std::vecto
     if (!(c.register_ioctls & bit(_UFFDIO_WRITEPROTECT)))
         out.emplace_back("UFFDIO_REGISTER did not grant UFFDIO_WRITEPROTECT: pages cannot be "
                          "write-protected");
-}
-
-bool any_userfaultfd(const uffd_capabilities& c) noexcept {
-    return c.dev_userfaultfd || c.syscall_kernel_faults || c.syscall_user_only;
-}
-
-std::string unavailable_sentence(const uffd_capabilities& c) {
-    std::string s = "userfaultfd cannot be opened at all (kernel without CONFIG_USERFAULTFD, or "
-                    "blocked by seccomp or a container)";
-    if (!c.error.empty()) s += ": " + c.error;
-    return s;
+    return out;
 }
 
 } // namespace
@@ -220,46 +227,15 @@ uffd_capabilities probe_uffd() noexcept {
 }
 
 std::vector<std::string> missing_for_handler_mode(const uffd_capabilities& c) {
-    std::vector<std::string> out;
-    if (!any_userfaultfd(c)) {
-        out.push_back(unavailable_sentence(c));
-        return out;
-    }
-    if (!c.dev_userfaultfd && !c.syscall_kernel_faults)
-        out.emplace_back("userfaultfd cannot serve faults raised inside system calls: open "
-                         "/dev/userfaultfd (root or an ACL on it) or set vm.unprivileged_userfaultfd=1");
-    add_common_missing(c, false, out);
-    return out;
+    return missing_for(c, false);
 }
 
 std::vector<std::string> missing_for_sigbus_mode(const uffd_capabilities& c) {
-    std::vector<std::string> out;
-    if (!any_userfaultfd(c)) {
-        out.push_back(unavailable_sentence(c));
-        return out;
-    }
-    add_common_missing(c, true, out);
-    return out;
+    return missing_for(c, true);
 }
 
-std::string feature_names(std::uint64_t features) {
-    std::string out;
-    for (unsigned n = 0; n < feature_bit_names.size(); ++n)
-        if (features & bit(n)) append_name(out, feature_bit_names[n]);
-    std::uint64_t unknown = features & ~(bit(feature_bit_names.size()) - 1);
-    if (unknown) append_name(out, hex(unknown));
-    return out;
-}
+std::string feature_names(std::uint64_t features) { return bit_names(features, feature_bits); }
 
-std::string ioctl_names(std::uint64_t ioctls) {
-    std::string out;
-    std::uint64_t known = 0;
-    for (const ioctl_bit& b : ioctl_bits) {
-        known |= bit(b.nr);
-        if (ioctls & bit(b.nr)) append_name(out, b.name);
-    }
-    if (std::uint64_t unknown = ioctls & ~known) append_name(out, hex(unknown));
-    return out;
-}
+std::string ioctl_names(std::uint64_t ioctls) { return bit_names(ioctls, ioctl_bits); }
 
 } // namespace aether::fault

@@ -30,6 +30,19 @@ int uffd_ioctl(int fd, unsigned long request, void* arg) noexcept {
     }
 }
 
+// UFFDIO_WRITEPROTECT on one page with `mode` (MODE_WP to protect, 0 to clear and wake); EAGAIN (the
+// layout is changing) is retried.
+int set_write_protect(int fd, std::uint64_t page, std::uint64_t mode) noexcept {
+    uffdio_writeprotect wp{};
+    wp.range.start = page;
+    wp.range.len = page_size;
+    wp.mode = mode;
+    for (;;) {
+        int e = uffd_ioctl(fd, UFFDIO_WRITEPROTECT, &wp);
+        if (e != -EAGAIN) return e;
+    }
+}
+
 } // namespace
 
 const char* to_string(fault_mode m) noexcept { return m == fault_mode::sigbus ? "sigbus" : "handler"; }
@@ -158,26 +171,11 @@ int window::install_filled(std::uint64_t page, std::uint8_t byte, bool writable)
 }
 
 int window::write_protect(std::uint64_t page) noexcept {
-    uffdio_writeprotect wp{};
-    wp.range.start = page;
-    wp.range.len = page_size;
-    wp.mode = UFFDIO_WRITEPROTECT_MODE_WP;
-    for (;;) {
-        int e = uffd_ioctl(uffd_.get(), UFFDIO_WRITEPROTECT, &wp);
-        if (e != -EAGAIN) return e;
-    }
+    return set_write_protect(uffd_.get(), page, UFFDIO_WRITEPROTECT_MODE_WP);
 }
 
-int window::make_writable(std::uint64_t page) noexcept {
-    uffdio_writeprotect wp{};
-    wp.range.start = page;
-    wp.range.len = page_size;
-    wp.mode = 0; // clearing protection also wakes the writers that faulted on it
-    for (;;) {
-        int e = uffd_ioctl(uffd_.get(), UFFDIO_WRITEPROTECT, &wp);
-        if (e != -EAGAIN) return e;
-    }
-}
+// Clearing protection also wakes the writers that faulted on it.
+int window::make_writable(std::uint64_t page) noexcept { return set_write_protect(uffd_.get(), page, 0); }
 
 int window::drop(std::uint64_t page, std::size_t pages) noexcept {
     // MADV_DONTNEED on anonymous memory also clears the uffd-wp bit: the next access is a MISSING

@@ -1,6 +1,8 @@
 // Run-time probe of io_uring: ring set-up, the opcodes the TCP transport issues, multishot accept.
 #include "transport/uring_probe.hpp"
 
+#include "aether/internal/bit_names.hpp"
+#include "aether/internal/clock.hpp"
 #include "aether/internal/fd.hpp"
 #include "aether/internal/sysctl.hpp"
 
@@ -13,11 +15,8 @@
 
 #include <array>
 #include <cerrno>
-#include <chrono>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <string_view>
 
 namespace aether {
 namespace {
@@ -47,17 +46,32 @@ constexpr std::array<opcode_entry, 14> transport_opcodes = {{
     {"PROVIDE_BUFFERS", IORING_OP_PROVIDE_BUFFERS, false},
 }};
 
-// IORING_FEAT_* bit n; bits 13..17 are newer than liburing 2.3's header.
-constexpr std::array<std::string_view, 18> feature_bit_names = {
-    "SINGLE_MMAP",     "NODROP",          "SUBMIT_STABLE", "RW_CUR_POS",  "CUR_PERSONALITY",
-    "FAST_POLL",       "POLL_32BITS",     "SQPOLL_NONFIXED", "EXT_ARG",   "NATIVE_WORKERS",
-    "RSRC_TAGS",       "CQE_SKIP",        "LINKED_FILE",   "REG_REG_RING", "RECVSEND_BUNDLE",
-    "MIN_TIMEOUT",     "RW_ATTR",         "NO_IOWAIT",
-};
+// IORING_FEAT_* bits; 13..17 are newer than liburing 2.3's header.
+constexpr std::array<bit_name, 18> feature_bits = {{
+    {IORING_FEAT_SINGLE_MMAP, "SINGLE_MMAP"},
+    {IORING_FEAT_NODROP, "NODROP"},
+    {IORING_FEAT_SUBMIT_STABLE, "SUBMIT_STABLE"},
+    {IORING_FEAT_RW_CUR_POS, "RW_CUR_POS"},
+    {IORING_FEAT_CUR_PERSONALITY, "CUR_PERSONALITY"},
+    {IORING_FEAT_FAST_POLL, "FAST_POLL"},
+    {IORING_FEAT_POLL_32BITS, "POLL_32BITS"},
+    {IORING_FEAT_SQPOLL_NONFIXED, "SQPOLL_NONFIXED"},
+    {IORING_FEAT_EXT_ARG, "EXT_ARG"},
+    {IORING_FEAT_NATIVE_WORKERS, "NATIVE_WORKERS"},
+    {IORING_FEAT_RSRC_TAGS, "RSRC_TAGS"},
+    {IORING_FEAT_CQE_SKIP, "CQE_SKIP"},
+    {IORING_FEAT_LINKED_FILE, "LINKED_FILE"},
+    {1u << 13, "REG_REG_RING"},
+    {1u << 14, "RECVSEND_BUNDLE"},
+    {1u << 15, "MIN_TIMEOUT"},
+    {1u << 16, "RW_ATTR"},
+    {1u << 17, "NO_IOWAIT"},
+}};
+static_assert(single_distinct_bits(feature_bits));
 
 constexpr std::uint64_t accept_tag = 1;
 constexpr std::uint64_t cancel_tag = 2;
-constexpr auto multishot_wait = std::chrono::seconds(2);
+constexpr milliseconds multishot_wait{2000};
 
 
 bool single_issuer_defer_taskrun_accepted() noexcept {
@@ -69,14 +83,12 @@ bool single_issuer_defer_taskrun_accepted() noexcept {
     return true;
 }
 
-// Waits for one CQE until `until`; false on timeout or error.
-bool next_cqe(io_uring& ring, std::chrono::steady_clock::time_point until, io_uring_cqe*& cqe) noexcept {
-    auto left = until - std::chrono::steady_clock::now();
-    if (left <= std::chrono::steady_clock::duration::zero()) return false;
-    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
-    __kernel_timespec ts{};
-    ts.tv_sec = ns / 1'000'000'000;
-    ts.tv_nsec = ns % 1'000'000'000;
+// Waits for one CQE until `dl`; false on timeout or error. (Not io_ring::wait_for: the probe's ring
+// is the plain one whose features it reports, and the multishot accept needs each CQE's flags and
+// result, to see IORING_CQE_F_MORE and close every accepted socket; wait_for drops them.)
+bool next_cqe(io_uring& ring, deadline dl, io_uring_cqe*& cqe) noexcept {
+    if (dl.expired()) return false;
+    __kernel_timespec ts = dl.remaining_timespec();
     for (;;) {
         int rc = io_uring_wait_cqe_timeout(&ring, &cqe, &ts);
         if (rc == -EINTR) continue;
@@ -112,7 +124,7 @@ bool multishot_accept_works(io_uring& ring) noexcept {
     bool connecting = client && (::connect(client.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 ||
                                  errno == EINPROGRESS);
 
-    auto until = std::chrono::steady_clock::now() + multishot_wait;
+    deadline until = deadline::after(multishot_wait);
     io_uring_cqe* cqe = nullptr;
     while (connecting && armed && !works && next_cqe(ring, until, cqe)) {
         if (io_uring_cqe_get_data64(cqe) == accept_tag) {
@@ -133,7 +145,7 @@ bool multishot_accept_works(io_uring& ring) noexcept {
             io_uring_submit(&ring);
         }
         // Drain until the accept reports its end; whatever is left is torn down with the ring.
-        until = std::chrono::steady_clock::now() + multishot_wait;
+        until = deadline::after(multishot_wait);
         while (armed && next_cqe(ring, until, cqe)) {
             if (io_uring_cqe_get_data64(cqe) == accept_tag) {
                 if (cqe->res >= 0) ::close(cqe->res);
@@ -203,21 +215,6 @@ std::vector<std::string> missing_for_transport(const uring_capabilities& c) {
     return out;
 }
 
-std::string uring_feature_names(std::uint32_t features) {
-    std::string out;
-    for (unsigned n = 0; n < feature_bit_names.size(); ++n) {
-        if (!(features & (1u << n))) continue;
-        if (!out.empty()) out += '|';
-        out += feature_bit_names[n];
-    }
-    std::uint32_t unknown = features & ~((1u << feature_bit_names.size()) - 1);
-    if (unknown) {
-        char buf[16];
-        std::snprintf(buf, sizeof buf, "0x%x", unknown);
-        if (!out.empty()) out += '|';
-        out += buf;
-    }
-    return out;
-}
+std::string uring_feature_names(std::uint32_t features) { return bit_names(features, feature_bits); }
 
 } // namespace aether
