@@ -27,6 +27,18 @@ static inline double now_ms(void) {
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* Polls cond(arg) until it holds or timeout_ms have passed, a few milliseconds apart: for tests
+ * that wait for something to happen instead of sleeping a fixed time. Returns whether it held. */
+static inline int wait_until(int (*cond)(void*), void* arg, double timeout_ms) {
+    const double until = now_ms() + timeout_ms;
+    for (;;) {
+        if (cond(arg)) return 1;
+        if (now_ms() >= until) return 0;
+        struct timespec pause = {0, 2 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+}
+
 /* Joins the cluster from the environment aether-run provides, and waits for every node. */
 static inline void join_cluster(Seraph_Aether* a) {
     CHECK(seraph_aether_init_from_env(a) == SERAPH_VBIT_TRUE);

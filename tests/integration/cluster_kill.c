@@ -6,6 +6,20 @@
 #include <string.h>
 #include <unistd.h>
 
+/* How many nodes other than the victim have come out of the barrier, counted at the victim. */
+struct out_of_barrier {
+    Seraph_Aether* a;
+    uint64_t addr;
+    uint64_t others;
+};
+
+static int all_out_of_barrier(void* arg) {
+    const struct out_of_barrier* o = arg;
+    uint64_t count = 0;
+    CHECK(seraph_aether_fetch_add_u64(o->a, o->addr, 0, &count) == SERAPH_VBIT_TRUE);
+    return count == o->others;
+}
+
 int main(int argc, char** argv) {
     CHECK(argc == 2);
     const uint16_t victim = (uint16_t)atoi(argv[1]);
@@ -28,15 +42,22 @@ int main(int argc, char** argv) {
     CHECK(got[7] == 8);
     CHECK(seraph_aether_barrier(&a, 10000) == SERAPH_VBIT_TRUE);
 
+    /* A node that crashes while its barrier completes may leave the others with VOID (they
+     * cannot tell whether it completed); this test is about what happens after it. So each of the
+     * others counts itself out of the barrier in the victim's memory, after the pattern, and the
+     * victim dies only once all have. */
+    struct out_of_barrier out = {&a, mem + sizeof got, (uint64_t)a.node_count - 1};
     if (me == victim) {
-        /* A node that crashes while its barrier completes may leave the others with VOID (they
-         * cannot tell whether it completed); this test is about what happens after it. */
-        struct timespec settle = {0, 100 * 1000 * 1000};
-        nanosleep(&settle, NULL);
+        CHECK(wait_until(all_out_of_barrier, &out, 10000));
         printf("node %u: killing myself\n", me);
         fflush(stdout);
         raise(SIGKILL);
     }
+    /* The victim may die as soon as it counted this one: the reply can be lost to that. */
+    uint64_t old = 0;
+    seraph_aether_clear_void_context();
+    CHECK(seraph_aether_fetch_add_u64(&a, out.addr, 1, &old) == SERAPH_VBIT_TRUE ||
+          seraph_aether_get_void_reason() == SERAPH_AETHER_VOID_NODE_CRASHED);
 
     /* Keep using the victim's memory until it is gone; each call must end within its deadline. */
     int failures = 0;
@@ -60,7 +81,7 @@ int main(int argc, char** argv) {
 
     /* Every kind of operation on the dead node is VOID in time. */
     double t0 = now_ms();
-    uint64_t v = 9, old = 0;
+    uint64_t v = 9;
     CHECK(seraph_aether_write_vbit(&a, mem, &v, 8) == SERAPH_VBIT_VOID);
     CHECK(seraph_aether_fetch_add_u64(&a, mem, 1, &old) == SERAPH_VBIT_VOID);
     CHECK(seraph_aether_cas_u64(&a, mem, 0, 1, &old) == SERAPH_VBIT_VOID);

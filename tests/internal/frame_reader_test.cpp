@@ -3,6 +3,8 @@
 
 #include "transport/frame_reader.hpp"
 
+#include "test_bytes.hpp"
+
 #include <algorithm>
 #include <cstring>
 #include <random>
@@ -10,6 +12,7 @@
 
 using namespace aether;
 using namespace aether::wire;
+using aether::test::random_bytes;
 
 namespace {
 
@@ -22,12 +25,6 @@ struct received_frame {
     frame_header header;
     std::vector<std::byte> payload;
 };
-
-std::vector<std::byte> random_bytes(std::mt19937_64& rng, std::size_t n) {
-    std::vector<std::byte> out(n);
-    for (auto& b : out) b = static_cast<std::byte>(rng() & 0xFF);
-    return out;
-}
 
 void append_frame(std::vector<std::byte>& stream, const sent_frame& f) {
     message m;

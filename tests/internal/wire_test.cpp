@@ -3,6 +3,8 @@
 
 #include "transport/wire.hpp"
 
+#include "test_bytes.hpp"
+
 #include <xxhash.h>
 
 #include <cstring>
@@ -13,15 +15,9 @@
 
 using namespace aether;
 using namespace aether::wire;
+using aether::test::random_bytes;
 
 namespace {
-
-std::vector<std::byte> random_bytes(std::size_t n, std::uint64_t seed) {
-    std::mt19937_64 rng(seed);
-    std::vector<std::byte> out(n);
-    for (auto& b : out) b = static_cast<std::byte>(rng() & 0xFF);
-    return out;
-}
 
 // Every field set to a distinct, non-default value so a field that is dropped or swapped shows.
 message sample_message(std::span<const std::byte> payload) {

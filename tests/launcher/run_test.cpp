@@ -223,6 +223,13 @@ std::vector<std::string> sh_nodes(std::vector<std::string> launcher_args, const 
     return launcher_args;
 }
 
+// aether-run's exit code for two nodes running script, with more launcher arguments (--expect).
+int exit_code_with(const std::vector<std::string>& extra_args, const std::string& script) {
+    std::vector<std::string> args{"-n", "2"};
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
+    return run_launcher(sh_nodes(args, script)).exit_code;
+}
+
 // "[node i] <pid>" lines, one per node, as printed by "echo $$" or "echo $!".
 std::map<int, pid_t> printed_pids(const std::string& out) {
     static const std::regex pid_line(R"(\[node (\d+)\] (\d+))");
@@ -341,11 +348,11 @@ TEST_CASE("a node's exit status decides the result unless --expect allows it", "
     CHECK(contains(plain.err, "aether-run: node 1 exited with status 3\n"));
     CHECK(contains(plain.err, "aether-run: node 0 exited with status 0\n"));
 
-    CHECK(run_launcher(sh_nodes({"-n", "2", "--expect", "1=3"}, script)).exit_code == 0);
-    CHECK(run_launcher(sh_nodes({"-n", "2", "--expect", "1=any"}, script)).exit_code == 0);
-    CHECK(run_launcher(sh_nodes({"-n", "2", "--expect", "1=4"}, script)).exit_code == 1);
+    CHECK(exit_code_with({"--expect", "1=3"}, script) == 0);
+    CHECK(exit_code_with({"--expect", "1=any"}, script) == 0);
+    CHECK(exit_code_with({"--expect", "1=4"}, script) == 1);
     // Node 0 exits 0, which is no longer what is expected of it.
-    CHECK(run_launcher(sh_nodes({"-n", "2", "--expect", "0=3", "--expect", "1=3"}, script)).exit_code == 1);
+    CHECK(exit_code_with({"--expect", "0=3", "--expect", "1=3"}, script) == 1);
 }
 
 TEST_CASE("a node killed by a signal is reported by signal name", "[outcome]") {
@@ -356,11 +363,11 @@ TEST_CASE("a node killed by a signal is reported by signal name", "[outcome]") {
     CHECK(plain.exit_code == 1);
     CHECK(contains(plain.err, "aether-run: node 1 killed by signal 9 (SIGKILL)\n"));
 
-    CHECK(run_launcher(sh_nodes({"-n", "2", "--expect", "1=SIGKILL"}, script)).exit_code == 0);
-    CHECK(run_launcher(sh_nodes({"-n", "2", "--expect", "1=KILL"}, script)).exit_code == 0);
-    CHECK(run_launcher(sh_nodes({"-n", "2", "--expect", "1=SIGTERM"}, script)).exit_code == 1);
+    CHECK(exit_code_with({"--expect", "1=SIGKILL"}, script) == 0);
+    CHECK(exit_code_with({"--expect", "1=KILL"}, script) == 0);
+    CHECK(exit_code_with({"--expect", "1=SIGTERM"}, script) == 1);
     // 9 is an exit status, not SIGKILL.
-    CHECK(run_launcher(sh_nodes({"-n", "2", "--expect", "1=9"}, script)).exit_code == 1);
+    CHECK(exit_code_with({"--expect", "1=9"}, script) == 1);
 }
 
 TEST_CASE("--timeout kills every node and exits 1", "[kill]") {

@@ -7,13 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define COUNT 5000
-
-struct item {
-    uint64_t value;
-    char label[24];
-    struct item* next;
-};
+#include "list_item.h"
 
 int main(int argc, char** argv) {
     if (argc != 3) return 2;

@@ -2,6 +2,7 @@
 #include "transport/uring_probe.hpp"
 
 #include "fd_count.hpp"
+#include "text.hpp"
 
 #include <catch2/catch.hpp>
 #include <liburing.h>
@@ -12,11 +13,6 @@
 #include <vector>
 
 namespace {
-
-bool contains(const std::vector<std::string>& items, const std::string& part) {
-    return std::any_of(items.begin(), items.end(),
-                       [&](const std::string& s) { return s.find(part) != std::string::npos; });
-}
 
 const aether::uring_opcode_support* find_op(const aether::uring_capabilities& c, const std::string& name) {
     for (const auto& op : c.opcodes)
@@ -65,6 +61,7 @@ TEST_CASE("probe_uring agrees with liburing's own opcode probe", "[uring]") {
 
 TEST_CASE("probe_uring closes every descriptor it opens", "[uring]") {
     int before = open_fd_count();
+    REQUIRE(before >= 0);
     (void)aether::probe_uring();
     (void)aether::probe_uring();
     REQUIRE(open_fd_count() == before);
