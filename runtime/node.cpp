@@ -56,7 +56,9 @@ struct node::transaction {
     bool requester_was_sharer = false;
 };
 
-bool node::is_page_op(wire::msg m) noexcept {
+// What a requester asks of this node's memory as its home: what an injected refusal (PERMISSION /
+// GENERATION) applies to. Not the invalidations this node's cache receives, nor coordination.
+bool node::asks_of_home(wire::msg m) noexcept {
     switch (m) {
     case wire::msg::read_shared:
     case wire::msg::read_exclusive:
@@ -66,7 +68,9 @@ bool node::is_page_op(wire::msg m) noexcept {
     case wire::msg::putback:
     case wire::msg::free:
     case wire::msg::revoke:
-    case wire::msg::invalidate:
+    case wire::msg::alloc:
+    case wire::msg::get_generation:
+    case wire::msg::get_global_gen:
         return true;
     default:
         return false;
@@ -513,11 +517,7 @@ void node::on_request(const wire::frame_header& h, std::span<const std::byte> pa
         const wire::msg type = wire::type_of(h);
         reply_fn reply = [this, r](const wire::message& m) { loop_.reply(r, m); };
         auto refused = static_cast<void_reason>(refusal_[h.source].load(std::memory_order_relaxed));
-        // A refusal (injected PERMISSION / GENERATION) applies to what a requester asks of this
-        // home, not to invalidations this node's cache receives.
-        const bool memory_op = (is_page_op(type) && type != wire::msg::invalidate) || type == wire::msg::alloc ||
-                               type == wire::msg::get_generation || type == wire::msg::get_global_gen;
-        if (memory_op && refused != void_reason::none) {
+        if (refused != void_reason::none && asks_of_home(type)) {
             reply(failed(failure::of(refused)));
             return;
         }

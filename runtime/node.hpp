@@ -173,7 +173,7 @@ private:
     void complete(std::shared_ptr<transaction> t);
     void drain(std::uint32_t index);
     static void normalize(home_page& p, sharer_set s) noexcept;
-    static bool is_page_op(wire::msg m) noexcept;
+    static bool asks_of_home(wire::msg m) noexcept;
     static bool discards_owner_data(wire::msg m) noexcept { return m == wire::msg::free; }
 
     // Request handlers (service thread).
