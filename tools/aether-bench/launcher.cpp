@@ -77,17 +77,9 @@ struct running {
 
 // On failure `error` names the step and its errno ("fork: ..."), for the figure's report.
 bool spawn(running& r, const launch& l, int cpu, std::string& error) {
-    int res[2], log[2];
-    if (pipe2(res, O_CLOEXEC) != 0) {
-        error = std::string("pipe: ") + std::strerror(errno);
-        return false;
-    }
-    if (pipe2(log, O_CLOEXEC) != 0) {
-        error = std::string("pipe: ") + std::strerror(errno);
-        close(res[0]);
-        close(res[1]);
-        return false;
-    }
+    // Pipe 0 carries the child's results, pipe 1 its log (stdout and stderr).
+    tools::child_pipes pipes;
+    if (!pipes.open(error)) return false;
     // Everything the child needs is built before fork(), so that the child only makes system calls.
     std::vector<std::string> args = {"aether-bench", node_role_flag};
     args.insert(args.end(), l.args.begin(), l.args.end());
@@ -96,20 +88,18 @@ bool spawn(running& r, const launch& l, int cpu, std::string& error) {
     if (l.inherit_listen_fd >= 0) env.push_back(std::string(listen_fd_env) + "=" + std::to_string(child_listen_fd));
     const tools::exec_args image(std::move(args), std::move(env));
 
-    pid_t pid = tools::fork_in_own_group(exit_orphaned, [&] { exec_child(l, res[1], log[1], cpu, image); });
+    pid_t pid = tools::fork_in_own_group(exit_orphaned,
+                                         [&] { exec_child(l, pipes.write_end(0), pipes.write_end(1), cpu, image); });
     if (pid < 0) {
         error = std::string("fork: ") + std::strerror(errno);
-        for (int fd : {res[0], res[1], log[0], log[1]}) close(fd);
+        pipes.close_all();
         return false;
     }
-    close(res[1]);
-    close(log[1]);
-    fcntl(res[0], F_SETFL, fcntl(res[0], F_GETFL) | O_NONBLOCK);
-    fcntl(log[0], F_SETFL, fcntl(log[0], F_GETFL) | O_NONBLOCK);
+    pipes.keep_read_ends();
     r.pid = pid;
     r.alive = true;
-    r.result_fd = res[0];
-    r.log_fd = log[0];
+    r.result_fd = pipes.read_end(0);
+    r.log_fd = pipes.read_end(1);
     r.out.label = l.label;
     return true;
 }

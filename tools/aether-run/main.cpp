@@ -224,18 +224,9 @@ private:
     }
 
     bool spawn(node& n) {
-        int out_pipe[2];
-        int err_pipe[2];
-        // O_CLOEXEC keeps every node's pipe ends out of the other nodes; a leaked write end would
-        // hold a pipe open and hide a node's end of output.
-        if (pipe2(out_pipe, O_CLOEXEC) != 0) {
-            say("cannot start node " + std::to_string(n.id) + ": pipe: " + errno_text(errno));
-            return false;
-        }
-        if (pipe2(err_pipe, O_CLOEXEC) != 0) {
-            say("cannot start node " + std::to_string(n.id) + ": pipe: " + errno_text(errno));
-            close(out_pipe[0]);
-            close(out_pipe[1]);
+        tools::child_pipes pipes; // 0: the node's stdout, 1: its stderr
+        if (std::string error; !pipes.open(error)) {
+            say("cannot start node " + std::to_string(n.id) + ": " + error);
             return false;
         }
 
@@ -246,8 +237,8 @@ private:
         // Own process group, so that a kill reaches whatever the node started as well; the node
         // dies with the launcher.
         pid_t pid = tools::fork_in_own_group(exit_cannot_exec, [&] {
-            if (dup2(dev_null_, STDIN_FILENO) < 0 || dup2(out_pipe[1], STDOUT_FILENO) < 0 ||
-                dup2(err_pipe[1], STDERR_FILENO) < 0)
+            if (dup2(dev_null_, STDIN_FILENO) < 0 || dup2(pipes.write_end(0), STDOUT_FILENO) < 0 ||
+                dup2(pipes.write_end(1), STDERR_FILENO) < 0)
                 _exit(exit_cannot_exec);
             sigaction(SIGPIPE, &signals_.original_pipe, nullptr);
             sigaction(SIGCHLD, &signals_.original_chld, nullptr);
@@ -265,17 +256,14 @@ private:
         });
         if (pid < 0) {
             say("cannot start node " + std::to_string(n.id) + ": fork: " + errno_text(errno));
-            for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) close(fd);
+            pipes.close_all();
             return false;
         }
-        close(out_pipe[1]);
-        close(err_pipe[1]);
-        fcntl(out_pipe[0], F_SETFL, fcntl(out_pipe[0], F_GETFL) | O_NONBLOCK);
-        fcntl(err_pipe[0], F_SETFL, fcntl(err_pipe[0], F_GETFL) | O_NONBLOCK);
+        pipes.keep_read_ends();
         n.pid = pid;
         n.running = true;
-        n.out_fd = out_pipe[0];
-        n.err_fd = err_pipe[0];
+        n.out_fd = pipes.read_end(0);
+        n.err_fd = pipes.read_end(1);
         ++running_;
         return true;
     }

@@ -3,9 +3,11 @@
 
 #include "aether/internal/clock.hpp"
 
+#include <fcntl.h>
 #include <sys/wait.h>
 
 #include <cerrno>
+#include <cstring>
 #include <utility>
 
 namespace aether::tools {
@@ -17,6 +19,33 @@ exec_args::exec_args(std::vector<std::string> args, std::vector<std::string> env
     argv_.push_back(nullptr);
     for (auto& e : env_) envp_.push_back(e.data());
     envp_.push_back(nullptr);
+}
+
+bool child_pipes::open(std::string& error) {
+    for (auto& p : fds_) {
+        if (pipe2(p, O_CLOEXEC) != 0) {
+            error = std::string("pipe: ") + std::strerror(errno);
+            close_all();
+            return false;
+        }
+    }
+    return true;
+}
+
+void child_pipes::keep_read_ends() noexcept {
+    for (auto& p : fds_) {
+        close(p[1]);
+        p[1] = -1;
+        fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) | O_NONBLOCK);
+    }
+}
+
+void child_pipes::close_all() noexcept {
+    for (auto& p : fds_)
+        for (int& fd : p) {
+            if (fd >= 0) close(fd);
+            fd = -1;
+        }
 }
 
 void kill_group(pid_t pid) noexcept {

@@ -35,6 +35,28 @@ private:
     std::vector<char*> envp_;
 };
 
+// Two pipes from a child to this process (its output, its results...), made before fork() and
+// close-on-exec, so that no other child holds an end: a leaked write end would keep a pipe open
+// and hide the child's end of output. After a fork, keep_read_ends() closes the write ends here and
+// makes the read ends non-blocking (they then belong to the caller); after a failed fork,
+// close_all().
+class child_pipes {
+public:
+    child_pipes() = default;
+    child_pipes(const child_pipes&) = delete;
+    child_pipes& operator=(const child_pipes&) = delete;
+
+    // False, with `error` as "pipe: <reason>", when a pipe cannot be made (none is left open).
+    bool open(std::string& error);
+    [[nodiscard]] int read_end(int which) const noexcept { return fds_[which][0]; }
+    [[nodiscard]] int write_end(int which) const noexcept { return fds_[which][1]; }
+    void keep_read_ends() noexcept;
+    void close_all() noexcept;
+
+private:
+    int fds_[2][2] = {{-1, -1}, {-1, -1}};
+};
+
 // Forks a child that leads a process group of its own, so that kill_group() reaches whatever it
 // starts as well, and that is SIGKILLed when this process dies. The child then runs `in_child`, which
 // must end in an exec or _exit() and may only make async-signal-safe calls; should it return, the
