@@ -134,6 +134,13 @@ Seraph_Vbit vbit_of(const result<T>& r, std::uint64_t addr) noexcept {
     return SERAPH_VBIT_VOID;
 }
 
+// The value of a result; otherwise SERAPH_VOID_U64, with the thread's context set to its reason.
+std::uint64_t u64_of(const result<std::uint64_t>& r, std::uint64_t addr) noexcept {
+    if (r.ok()) return r.value();
+    set_void_context(r.error().reason, addr);
+    return SERAPH_VOID_U64;
+}
+
 Seraph_Vbit start(Seraph_Aether* aether, const runtime_config& config) {
     std::string error;
     auto rt = runtime::create(config, error);
@@ -461,26 +468,15 @@ void seraph_aether_cache_stats(const Seraph_Aether* aether, uint64_t* hits, uint
 uint64_t seraph_aether_get_generation(Seraph_Aether* aether, uint64_t addr) {
     runtime* rt = runtime_of(aether);
     if (rt == nullptr || !valid_address(*rt, addr, 1)) return SERAPH_VOID_U64;
-    return guarded(SERAPH_VOID_U64, [&]() -> uint64_t {
-        auto r = rt->page_generation(addr);
-        if (!r) {
-            set_void_context(r.error().reason, addr);
-            return SERAPH_VOID_U64;
-        }
-        return r.value();
-    });
+    return guarded(SERAPH_VOID_U64, [&] { return u64_of(rt->page_generation(addr), addr); });
 }
 
 uint64_t seraph_aether_get_global_gen(Seraph_Aether* aether, uint64_t addr) {
     runtime* rt = runtime_of(aether);
     if (rt == nullptr || !valid_address(*rt, addr, 1)) return SERAPH_VOID_U64;
-    return guarded(SERAPH_VOID_U64, [&]() -> uint64_t {
+    return guarded(SERAPH_VOID_U64, [&] {
         auto r = rt->capability_generation(addr);
-        if (!r) {
-            set_void_context(r.error().reason, addr);
-            return SERAPH_VOID_U64;
-        }
-        return seraph_aether_pack_global_gen(node_of(addr), r.value());
+        return r ? seraph_aether_pack_global_gen(node_of(addr), r.value()) : u64_of(r, addr);
     });
 }
 

@@ -552,28 +552,26 @@ void runtime::clear_remote_copies() {
 
 // ---- generations ------------------------------------------------------------------------------------
 
-result<std::uint64_t> runtime::page_generation(std::uint64_t addr) {
+// A value from the home of `addr`: `local()` when that is this node, otherwise the reply's arg0 to `op`.
+template <class Local>
+result<std::uint64_t> runtime::value_from_home(std::uint64_t addr, wire::msg op, Local local) {
     const node_id home = node_of(addr);
-    if (home == config_.self) return local_->generation_local(addr);
-    auto r = call(home, wire::message{.type = wire::msg::get_generation, .address = addr}, {}, op_deadline());
+    if (home == config_.self) return local();
+    auto r = call(home, wire::message{.type = op, .address = addr}, {}, op_deadline());
     if (!r) return r.error();
     return r->header.arg0;
+}
+
+result<std::uint64_t> runtime::page_generation(std::uint64_t addr) {
+    return value_from_home(addr, wire::msg::get_generation, [&] { return local_->generation_local(addr); });
 }
 
 result<std::uint64_t> runtime::capability_generation(std::uint64_t addr) {
-    const node_id home = node_of(addr);
-    if (home == config_.self) return local_->global_gen_local(addr);
-    auto r = call(home, wire::message{.type = wire::msg::get_global_gen, .address = addr}, {}, op_deadline());
-    if (!r) return r.error();
-    return r->header.arg0;
+    return value_from_home(addr, wire::msg::get_global_gen, [&] { return local_->global_gen_local(addr); });
 }
 
 result<std::uint64_t> runtime::revoke(std::uint64_t addr) {
-    const node_id home = node_of(addr);
-    if (home == config_.self) return local_->revoke_local(addr, op_deadline());
-    auto r = call(home, wire::message{.type = wire::msg::revoke, .address = addr}, {}, op_deadline());
-    if (!r) return r.error();
-    return r->header.arg0;
+    return value_from_home(addr, wire::msg::revoke, [&] { return local_->revoke_local(addr, op_deadline()); });
 }
 
 } // namespace aether

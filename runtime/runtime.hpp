@@ -143,6 +143,8 @@ private:
     // Before asking for a page exclusive: sends a copy a failed write-back left frozen home, using
     // `buf` (a page) for its bytes.
     result<void> send_frozen_home(std::uint64_t page, std::byte* buf, deadline dl);
+    template <class Local>
+    result<std::uint64_t> value_from_home(std::uint64_t addr, wire::msg op, Local local);
     result<void> read_page_chunk(std::uint64_t addr, void* dest, std::size_t len, std::uint64_t* generation);
     node* node_for_coordinator() noexcept;
 
