@@ -74,6 +74,15 @@ void check_same(const std::vector<sent_frame>& sent, const std::vector<received_
     }
 }
 
+// Hands `r` just the bytes of `h` and asks for the next frame.
+frame_reader::status next_after_header(frame_reader& r, const frame_header& h) {
+    auto space = r.writable();
+    std::memcpy(space.data(), &h, header_size);
+    r.commit(header_size);
+    frame_view v;
+    return r.next(v);
+}
+
 } // namespace
 
 TEST_CASE("frames survive any segmentation of the stream", "[frame_reader]") {
@@ -229,11 +238,7 @@ TEST_CASE("garbage is refused at the first header", "[frame_reader]") {
         h.payload_length = max_payload + 1;
         seal(h);
         frame_reader r;
-        auto space = r.writable();
-        std::memcpy(space.data(), &h, header_size);
-        r.commit(header_size);
-        frame_view v;
-        CHECK(r.next(v) == frame_reader::status::bad_header);
+        CHECK(next_after_header(r, h) == frame_reader::status::bad_header);
         CHECK(r.last_error() == header_check::bad_length);
     }
     SECTION("a sealed header of an unknown type") {
@@ -242,11 +247,7 @@ TEST_CASE("garbage is refused at the first header", "[frame_reader]") {
         h.type = 0;
         seal(h);
         frame_reader r;
-        auto space = r.writable();
-        std::memcpy(space.data(), &h, header_size);
-        r.commit(header_size);
-        frame_view v;
-        CHECK(r.next(v) == frame_reader::status::bad_header);
+        CHECK(next_after_header(r, h) == frame_reader::status::bad_header);
         CHECK(r.last_error() == header_check::bad_type);
     }
     SECTION("fewer than a header's bytes of garbage are not judged yet") {

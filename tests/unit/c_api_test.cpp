@@ -21,10 +21,10 @@ struct cluster {
     Seraph_Aether a{};
 };
 
-// A fresh page on node 1 whose first word holds `value`, written through the home (a write leaves
+// A fresh page on `node` whose first word holds `value`, written through the home (a write leaves
 // no copy behind on this node).
-uint64_t page_on_node_1(cluster& c, uint64_t value) {
-    uint64_t p = seraph_aether_alloc_on_node(&c.a, 1, 4096);
+uint64_t page_on(cluster& c, uint16_t node, uint64_t value) {
+    uint64_t p = seraph_aether_alloc_on_node(&c.a, node, 4096);
     REQUIRE(p != SERAPH_VOID_U64);
     REQUIRE(seraph_aether_write(&c.a, p, &value, 8).status == SERAPH_AETHER_OK);
     return p;
@@ -196,7 +196,7 @@ TEST_CASE("simulated nodes: add, duplicates, limits", "[c_api][nodes]") {
 TEST_CASE("a node taken offline stops answering and comes back with its memory", "[c_api][nodes]") {
     cluster c(2);
     uint64_t v = 0xC0FFEE;
-    uint64_t p1 = page_on_node_1(c, v);
+    uint64_t p1 = page_on(c, 1, v);
 
     seraph_aether_set_node_online(&c.a, 1, false);
     CHECK(seraph_aether_alloc_on_node(&c.a, 1, 4096) == SERAPH_VOID_U64);
@@ -377,7 +377,7 @@ TEST_CASE("array write and read round trip", "[c_api][rw]") {
 TEST_CASE("cache hits and misses count explicit reads", "[c_api][cache]") {
     cluster c(2);
     seraph_aether_reset_stats(&c.a);
-    uint64_t p = page_on_node_1(c, 42);
+    uint64_t p = page_on(c, 1, 42);
     uint64_t r = 0;
     CHECK(seraph_aether_cache_lookup(&c.a, p) == nullptr); // a write leaves no copy behind
     seraph_aether_read(&c.a, p, &r, 8);
@@ -396,7 +396,7 @@ TEST_CASE("cache hits and misses count explicit reads", "[c_api][cache]") {
 
 TEST_CASE("cache lookup and invalidate", "[c_api][cache]") {
     cluster c(2);
-    uint64_t p = page_on_node_1(c, 100);
+    uint64_t p = page_on(c, 1, 100);
     uint64_t v = 0;
     REQUIRE(seraph_aether_read_vbit(&c.a, p + 8, &v, 8) == SERAPH_VBIT_TRUE);
     Seraph_Aether_Cache_Entry* e = seraph_aether_cache_lookup(&c.a, p + 100);
@@ -423,7 +423,7 @@ TEST_CASE("cache clear drops every remote copy and keeps counters", "[c_api][cac
     cluster c(2);
     std::vector<uint64_t> pages;
     for (int i = 0; i < 5; ++i) {
-        uint64_t p = page_on_node_1(c, static_cast<uint64_t>(i));
+        uint64_t p = page_on(c, 1, static_cast<uint64_t>(i));
         uint64_t v = 0;
         seraph_aether_read(&c.a, p, &v, 8);
         REQUIRE(seraph_aether_cache_lookup(&c.a, p) != nullptr);
@@ -512,7 +512,7 @@ TEST_CASE("injected TIMEOUT: the deadline fires, then it works again", "[c_api][
 
 TEST_CASE("injected PARTITION", "[c_api][void]") {
     cluster c(2);
-    uint64_t p = page_on_node_1(c, 999);
+    uint64_t p = page_on(c, 1, 999);
     uint64_t v = 0;
     seraph_aether_inject_failure(&c.a, 1, SERAPH_AETHER_VOID_PARTITION);
     seraph_aether_cache_clear(&c.a);
@@ -562,10 +562,8 @@ TEST_CASE("the VOID context records reason and address per thread", "[c_api][voi
 
 TEST_CASE("home handler: read request adds the requester as a sharer", "[c_api][coherence]") {
     cluster c(3);
-    uint64_t p = seraph_aether_alloc(&c.a, 4096);
+    uint64_t p = page_on(c, 0, 0xABCD);
     uint64_t off = seraph_aether_get_offset(p);
-    uint64_t v = 0xABCD;
-    seraph_aether_write(&c.a, p, &v, 8);
     Seraph_Aether_Response resp = seraph_aether_handle_read_request(&c.a, 1, off);
     REQUIRE(resp.status == SERAPH_AETHER_RESP_OK);
     REQUIRE(resp.page_data != nullptr);
@@ -585,10 +583,8 @@ TEST_CASE("home handler: read request adds the requester as a sharer", "[c_api][
 
 TEST_CASE("home handler: write request invalidates sharers and applies the bytes", "[c_api][coherence]") {
     cluster c(3);
-    uint64_t p = seraph_aether_alloc(&c.a, 4096);
+    uint64_t p = page_on(c, 0, 100);
     uint64_t off = seraph_aether_get_offset(p);
-    uint64_t v = 100;
-    seraph_aether_write(&c.a, p, &v, 8);
     seraph_aether_handle_read_request(&c.a, 1, off); // node 1 shares the page
     uint64_t before_sent = 0;
     seraph_aether_get_stats(&c.a, nullptr, nullptr, nullptr, &before_sent, nullptr);
@@ -709,7 +705,7 @@ TEST_CASE("a barrier with a node that never arrives is VOID at the deadline", "[
 TEST_CASE("statistics track and reset", "[c_api][stats]") {
     cluster c(2);
     seraph_aether_reset_stats(&c.a);
-    uint64_t p = page_on_node_1(c, 42);
+    uint64_t p = page_on(c, 1, 42);
     uint64_t v = 0;
     seraph_aether_read(&c.a, p, &v, 8);
     seraph_aether_read(&c.a, p, &v, 8);
