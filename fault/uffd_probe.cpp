@@ -173,35 +173,32 @@ uffd_capabilities probe_uffd() noexcept {
     }
     if (!any_userfaultfd(c)) return c;
 
-    // UFFDIO_API succeeds only once per fd, so asking for nothing (which reports everything on
-    // offer) spends a descriptor of its own.
-    {
+    // A fresh userfaultfd after UFFDIO_API asking for `features` (the features on offer land in
+    // `offered`); empty, with the failing step noted, if either step fails. UFFDIO_API succeeds
+    // only once per fd, so each question spends a descriptor of its own.
+    auto open_with_api = [&](std::uint64_t features, const char* open_step, const char* api_step,
+                             std::uint64_t* offered) {
         unique_fd fd{open_userfaultfd(false)};
         if (!fd) {
-            note("userfaultfd for UFFDIO_API", -fd.get());
-            return c;
+            note(open_step, -fd.get());
+            return unique_fd{};
         }
         uffdio_api api{};
         api.api = UFFD_API;
+        api.features = features;
         if (::ioctl(fd.get(), UFFDIO_API, &api) < 0) {
-            note("UFFDIO_API", errno);
-            return c;
+            note(api_step, errno);
+            return unique_fd{};
         }
-        c.api_features = api.features;
-    }
+        if (offered != nullptr) *offered = api.features;
+        return fd;
+    };
 
-    unique_fd fd{open_userfaultfd(false)};
-    if (!fd) {
-        note("userfaultfd for UFFDIO_REGISTER", -fd.get());
-        return c;
-    }
-    uffdio_api api{};
-    api.api = UFFD_API;
-    api.features = c.api_features & (UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_THREAD_ID);
-    if (::ioctl(fd.get(), UFFDIO_API, &api) < 0) {
-        note("UFFDIO_API with PAGEFAULT_FLAG_WP|THREAD_ID", errno);
-        return c;
-    }
+    // Asking for nothing reports everything on offer.
+    if (!open_with_api(0, "userfaultfd for UFFDIO_API", "UFFDIO_API", &c.api_features)) return c;
+    unique_fd fd = open_with_api(c.api_features & (UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_THREAD_ID),
+                                 "userfaultfd for UFFDIO_REGISTER", "UFFDIO_API with PAGEFAULT_FLAG_WP|THREAD_ID", nullptr);
+    if (!fd) return c;
 
     long page = ::sysconf(_SC_PAGESIZE);
     std::size_t len = probe_pages * static_cast<std::size_t>(page > 0 ? page : 4096);
