@@ -349,6 +349,11 @@ bool cache::copy_frozen(std::uint64_t page, std::byte* data_out) noexcept {
     return true;
 }
 
+cache_state cache::state(std::uint64_t page) noexcept {
+    cache_page* e = entry(page_floor(page));
+    return e != nullptr ? load_state(*e) : cache_state::invalid;
+}
+
 cache::snapshot_t cache::snapshot(std::uint64_t page) noexcept {
     snapshot_t out;
     cache_page* e = entry(page_floor(page));

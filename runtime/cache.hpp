@@ -141,6 +141,9 @@ public:
         std::uint32_t grant_epoch = 0;
     };
     snapshot_t snapshot(std::uint64_t page) noexcept;
+    // The copy's state alone, without the page lock: a moment's view, for a fast path that checks
+    // again under the lock (or the fetch gate) before it relies on it.
+    cache_state state(std::uint64_t page) noexcept;
     // Calls fn(page) for every page with a copy here (not under any lock).
     void for_each_present(page_visitor fn);
     [[nodiscard]] std::size_t present_pages();

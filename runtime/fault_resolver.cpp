@@ -54,7 +54,7 @@ fault::fault_outcome fault_resolver::resolve(const fault::fault_event& e) noexce
     if (handed_off_) bump(rt_.counters().handoffs, 2);
     for (;;) {
         const deadline dl = rt_.op_deadline();
-        cache_state s = c.snapshot(page).state;
+        cache_state s = c.state(page);
         if (e.write ? s == cache_state::exclusive : serves_loads(s)) return fault::fault_outcome::resolved;
         auto gate = c.begin_fetch(page, e.write, dl);
         if (gate == cache::gate_result::present) return fault::fault_outcome::resolved;

@@ -25,7 +25,7 @@ readahead::readahead(runtime& rt, std::uint32_t max_pages, std::size_t concurren
 readahead::~readahead() = default; // batches still asked for: their connections close
 
 bool readahead::present(std::uint64_t page) noexcept {
-    return is_readable(rt_.local_cache().snapshot(page).state);
+    return is_readable(rt_.local_cache().state(page));
 }
 
 std::size_t readahead::following_for(std::uint64_t page, std::uint32_t window) noexcept {

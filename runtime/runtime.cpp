@@ -298,7 +298,7 @@ result<void> runtime::acquire_page(std::uint64_t page, bool exclusive, std::byte
             // home first, or the grant below would bring the home's older ones.
             if (auto sent = send_frozen_home(page, data, dl); !sent) return sent.error();
         }
-        const bool had_copy = !exclusive ? false : cache_->snapshot(page).state == cache_state::shared;
+        const bool had_copy = exclusive && cache_->state(page) == cache_state::shared;
         wire::msg op = exclusive ? wire::msg::read_exclusive : wire::msg::read_shared;
         std::uint16_t flags = (exclusive && !had_copy) ? wire::flag::need_data : 0;
         auto answer = ask_home(wire::message{.type = op, .flags = flags, .address = page}, std::span(data, page_size), dl);
