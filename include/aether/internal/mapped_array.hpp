@@ -3,6 +3,8 @@
 #pragma once
 #include "aether/internal/guard.hpp"
 
+#include "aether/internal/address.hpp"
+
 #include <sys/mman.h>
 
 #include <cstddef>
@@ -43,7 +45,7 @@ public:
     T* data() noexcept { return data_; }
 
 private:
-    std::size_t bytes() const noexcept { return (size_ * sizeof(T) + 4095) & ~std::size_t{4095}; }
+    std::size_t bytes() const noexcept { return page_ceil(size_ * sizeof(T)); }
     void release() noexcept {
         if (data_) ::munmap(data_, bytes());
         data_ = nullptr;
