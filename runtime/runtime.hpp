@@ -48,7 +48,6 @@ public:
     fault::window& window() noexcept { return *window_; }
     node& local_node() noexcept { return *local_; }
     peer_table& peers() noexcept { return peers_; }
-    fault_resolver& resolver() noexcept { return *resolver_; }
     [[nodiscard]] const runtime_config& config() const noexcept { return config_; }
 
     // ---- nodes ----

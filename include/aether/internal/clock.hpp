@@ -25,7 +25,6 @@ public:
     constexpr deadline() noexcept = default;
     static deadline after(milliseconds d) noexcept { return deadline(now_ns() + static_cast<std::uint64_t>(d.count()) * 1'000'000u); }
     static deadline after_ns(std::uint64_t ns) noexcept { return deadline(now_ns() + ns); }
-    static constexpr deadline at_ns(std::uint64_t ns) noexcept { return deadline(ns); }
     static constexpr deadline never() noexcept { return deadline(UINT64_MAX); }
 
     [[nodiscard]] std::uint64_t ns() const noexcept { return at_; }
