@@ -177,8 +177,10 @@ std::vector<row_result> evaluate(const figure& f, placement where, const group_o
         // A readahead figure: the home's share of each batch, next to the requester's.
         if (auto batches = rec.number("batches"); batches && *batches > 0)
             for (const auto& [node, c] : counters_of)
-                if (auto serve = c.number("readahead_serve_ns"); serve && *serve > 0)
+                if (auto serve = c.number("readahead_serve_ns"); serve && *serve > 0) {
                     r.row.set("home_serve_us_per_batch", *serve / *batches / 1e3);
+                    if (auto cpu = c.number("cpu_ns")) r.row.set("home_cpu_us_per_batch", *cpu / *batches / 1e3);
+                }
         if (out.empty()) r.diagnostics = diagnostics;
         out.push_back(std::move(r));
     }

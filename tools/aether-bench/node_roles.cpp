@@ -218,6 +218,13 @@ private:
     runtime* rt_ = nullptr;
 };
 
+// CPU time of every thread of this process so far (user and kernel).
+std::uint64_t process_cpu_ns() noexcept {
+    timespec ts{};
+    ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
 void sleep_ms(unsigned ms) {
     timespec ts{static_cast<time_t>(ms / 1000), static_cast<long>(ms % 1000) * 1'000'000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
@@ -230,12 +237,15 @@ void sleep_ms(unsigned ms) {
 void serve_measurement(member& m, std::uint32_t wait_ms) {
     m.barrier(wait_ms, "A");
     counts c0 = counts::of(m.rt());
+    const std::uint64_t cpu0 = process_cpu_ns();
     m.barrier(wait_ms, "B");
+    const std::uint64_t cpu1 = process_cpu_ns();
     counts c1 = counts::of(m.rt());
     record r;
     r.kind = "counters";
     r.set("node", static_cast<std::uint64_t>(m.id()));
     (c1 - c0).put(r, "");
+    r.set("cpu_ns", cpu1 - cpu0); // every thread of this node's process, polling included
     send(r);
 }
 
@@ -574,12 +584,13 @@ void seq_scan_remote(member& m, const params& p, const tick_clock& clk) {
     std::uint64_t sum = 0;
     std::uint64_t start = 0, end = 0;
     counts c0, c1;
-    std::uint64_t batches0 = 0, receive0 = 0, install0 = 0;
+    std::uint64_t batches0 = 0, receive0 = 0, install0 = 0, cpu0 = 0, cpu1 = 0;
     measure(m, c.wait_ms, [&] {
         c0 = counts::of(m.rt());
         batches0 = m.rt().counters().readahead_batches.load();
         receive0 = m.rt().counters().readahead_receive_ns.load();
         install0 = m.rt().counters().readahead_install_ns.load();
+        cpu0 = process_cpu_ns();
         start = clk.now();
         // One clock read per page: a page's time runs from the previous page's end to its own.
         std::uint64_t t0 = start;
@@ -590,6 +601,7 @@ void seq_scan_remote(member& m, const params& p, const tick_clock& clk) {
             t0 = t1;
         }
         end = clk.now();
+        cpu1 = process_cpu_ns();
         c1 = counts::of(m.rt());
     });
     const double total_ns = clk.to_ns(static_cast<double>(end - start));
@@ -606,6 +618,9 @@ void seq_scan_remote(member& m, const params& p, const tick_clock& clk) {
         r.set("receive_us_per_batch", static_cast<double>(nc.readahead_receive_ns.load() - receive0) / batches / 1e3);
         r.set("install_us_per_batch", static_cast<double>(nc.readahead_install_ns.load() - install0) / batches / 1e3);
         r.set("wall_us_per_batch", total_ns / batches / 1e3);
+        // The requester process's CPU (scanning thread, fault handler, polling): with the home's
+        // (home_cpu_us_per_batch) it says how much of two CPUs' time a batch takes.
+        r.set("requester_cpu_us_per_batch", static_cast<double>(cpu1 - cpu0) / batches / 1e3);
     }
     send(r);
 }
