@@ -275,9 +275,12 @@ void node::finish(home_request& r, home_page& p, std::uint32_t index, bool reque
             std::memcpy(bytes, r.data.data(), page_size);
             ++p.generation;
             p.owner = no_node;
+            // The owner stays recorded as a sharer, whether it keeps a copy (flush) or drops it:
+            // if this reply is lost, its copy stays frozen and readable at its node, and the next
+            // write must reach it. A dropped copy costs one unneeded invalidation at most.
             s.clear();
-            if (r.flags & wire::flag::keep_shared) s.add(r.requester);
-            p.state = s.empty() ? dir_state::unowned : dir_state::shared;
+            s.add(r.requester);
+            p.state = dir_state::shared;
             o.epoch = ++p.epoch;
             o.arg1 = 1; // applied
         }

@@ -98,6 +98,7 @@ public:
     // Replaces the home memory with one of `bytes` (only before anything was allocated).
     bool resize_home(std::size_t bytes);
     event_loop& loop() noexcept { return loop_; }
+    fault_injector& injector() noexcept { return *opt_.injector; } // the path from this node to others
     [[nodiscard]] bool has_cache() const noexcept { return opt_.local_cache != nullptr; }
 
     // Requests this process makes for pages this node homes (app threads, the fault handler).

@@ -482,32 +482,29 @@ result<std::uint64_t> runtime::lookup(const std::string& name, std::uint32_t wai
 
 // ---- cache ------------------------------------------------------------------------------------------
 
-result<void> runtime::write_back(std::uint64_t page, const std::byte* data, bool keep_shared, deadline dl,
-                                 std::uint32_t* grant_epoch) {
-    const std::uint16_t flags = keep_shared ? wire::flag::keep_shared : 0;
-    auto answer = ask_home(wire::message{.type = wire::msg::putback, .flags = flags, .address = page,
+result<runtime::putback_answer> runtime::write_back(std::uint64_t page, const std::byte* data, deadline dl) {
+    auto answer = ask_home(wire::message{.type = wire::msg::putback, .address = page,
                                          .payload = std::span<const std::byte>(data, page_size)},
                            {}, dl);
     if (!answer) return answer.error();
-    *grant_epoch = answer->epoch;
-    return success();
+    return putback_answer{answer->arg1 != 0, answer->epoch};
 }
 
 // The page's gate is held from freezing the copy until the home answered: a fetch of the page
 // (a store faulting meanwhile) then waits, instead of asking the home, whose bytes are older than
 // the frozen copy's, for the page. Even when the home could not be told, the copy stays frozen
 // (read-only) rather than lost: a later invalidation returns its bytes, and the next store sends
-// them home first (send_frozen_home).
+// them home first (send_frozen_home). Whether the home took the bytes or not, it records this node
+// as a sharer, so a write elsewhere reaches the frozen copy even when the answer was lost.
 result<bool> runtime::write_back_copy(std::uint64_t page, bool keep_shared) {
     const deadline dl = op_deadline();
     if (cache_->take_gate(page, dl) != cache::gate_result::acquired) return failure::of(void_reason::timeout);
     alignas(64) std::byte buf[page_size];
     result<bool> out = false;
     if (cache_->begin_drop(page, keep_shared, buf) == cache::drop_result::needs_writeback) {
-        std::uint32_t epoch = 0;
-        auto r = write_back(page, buf, keep_shared, dl, &epoch);
+        auto r = write_back(page, buf, dl);
         if (r) {
-            cache_->finish_writeback(page, keep_shared, epoch);
+            finish_writeback(page, keep_shared, *r);
             out = true;
         } else {
             out = r.error();
@@ -517,12 +514,19 @@ result<bool> runtime::write_back_copy(std::uint64_t page, bool keep_shared) {
     return out;
 }
 
+// A copy is kept (read-only) only when the home applied its bytes just now, and so recorded this
+// node as a sharer of exactly these bytes. A putback the home did not apply means it no longer
+// counts this node as the owner: its bytes are current or the page is gone, so the copy goes.
+void runtime::finish_writeback(std::uint64_t page, bool keep_shared, const putback_answer& a) noexcept {
+    cache_->finish_writeback(page, keep_shared && a.applied, a.epoch);
+}
+
 result<void> runtime::send_frozen_home(std::uint64_t page, std::byte* buf, deadline dl) {
     if (!cache_->copy_frozen(page, buf)) return success();
-    std::uint32_t epoch = 0;
-    auto r = write_back(page, buf, true, dl, &epoch);
-    if (r) cache_->finish_writeback(page, true, epoch);
-    return r;
+    auto r = write_back(page, buf, dl);
+    if (!r) return r.error();
+    finish_writeback(page, true, *r);
+    return success();
 }
 
 result<void> runtime::drop_copy(std::uint64_t page) {

@@ -135,10 +135,17 @@ private:
     // over the transport otherwise. A page the home sends back lands in `page_out` (a page, or
     // empty when the request brings none).
     result<home_answer> ask_home(const wire::message& m, std::span<std::byte> page_out, deadline dl);
-    result<void> write_back(std::uint64_t page, const std::byte* data, bool keep_shared, deadline dl,
-                            std::uint32_t* grant_epoch);
+    // Sends a frozen copy's bytes home (putback). Its answer: whether the home applied them (it
+    // does not when it no longer records this node as the owner: an earlier putback whose reply was
+    // lost was applied, or the page was declared lost or freed), and the grant epoch.
+    struct putback_answer {
+        bool applied = false;
+        std::uint32_t epoch = 0;
+    };
+    result<putback_answer> write_back(std::uint64_t page, const std::byte* data, deadline dl);
     // Sends an exclusive copy home under the page's gate (see runtime.cpp); true if one went.
     result<bool> write_back_copy(std::uint64_t page, bool keep_shared);
+    void finish_writeback(std::uint64_t page, bool keep_shared, const putback_answer& a) noexcept;
     // Before asking for a page exclusive: sends a copy a failed write-back left frozen home, using
     // `buf` (a page) for its bytes.
     result<void> send_frozen_home(std::uint64_t page, std::byte* buf, deadline dl);

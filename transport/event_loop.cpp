@@ -558,6 +558,7 @@ struct event_loop::impl {
     void reply(const responder& r, const wire::message& m) {
         connection* c = find(r.connection);
         if (c == nullptr || c->state != conn_state::established) return; // the requester went away
+        if (opt.injector->loses_replies(r.requester)) return;
         wire::message out = m;
         out.type = r.type;
         out.flags |= wire::flag::reply;

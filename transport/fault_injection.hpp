@@ -7,6 +7,10 @@
 //   CORRUPTION    payload bytes are flipped after the checksum was computed (outgoing) or before it
 //                 is verified (incoming): the integrity check fails.
 //   PERMISSION, GENERATION  the home is asked (set_refusal) to refuse this node's requests.
+//
+// Internal to tests, not a reason of the API: reply loss. This node serves the node's requests as
+// usual but its replies never leave, as when a link fails after a request arrived: the requester
+// cannot tell whether its request took effect.
 #pragma once
 #include "aether/internal/guard.hpp"
 
@@ -39,6 +43,12 @@ public:
     [[nodiscard]] int connect_errno(node_id n) const noexcept;
     [[nodiscard]] bool drops_requests(node_id n) const noexcept { return active(n) == void_reason::timeout; }
     [[nodiscard]] bool corrupts(node_id n) const noexcept { return active(n) == void_reason::corruption; }
+    void set_reply_loss(node_id n, bool on) noexcept {
+        if (n < count_) state_[n].lose_replies.store(on, std::memory_order_relaxed);
+    }
+    [[nodiscard]] bool loses_replies(node_id n) const noexcept {
+        return n < count_ && state_[n].lose_replies.load(std::memory_order_relaxed);
+    }
 
     // Damages a payload in place (one byte in the middle), as a faulty link would.
     static void damage(std::span<std::byte> payload) noexcept;
@@ -47,6 +57,7 @@ private:
     struct per_node {
         std::atomic<std::uint8_t> reason{0};
         std::atomic<std::uint32_t> cut{0};
+        std::atomic<bool> lose_replies{false};
     };
     node_id count_;
     std::unique_ptr<per_node[]> state_;

@@ -39,7 +39,7 @@ enum class msg : std::uint8_t {
                     //   with flag::readahead, arg1 = following pages wanted (see readahead_grant)
     read_exclusive, // address = page, flag::need_data   -> (payload = page), arg0 = generation, epoch = grant
     write_bytes,    // address = first byte, payload = bytes -> arg0 = new generation
-    putback,        // address = page, payload = page, flag::keep_shared: exclusive owner returns data
+    putback,        // address = page, payload = page: exclusive owner returns data -> arg1 = 1 if applied, epoch
     fetch_add,      // address = word, arg0 = delta       -> arg0 = old value
     compare_swap,   // address = word, arg0 = expected, arg1 = desired -> arg0 = old value
     get_generation, // address                           -> arg0 = page generation
@@ -62,7 +62,7 @@ enum class msg : std::uint8_t {
 enum flag : std::uint16_t {
     reply = 1u << 0,
     need_data = 1u << 1,   // read_exclusive: the requester holds no valid copy
-    keep_shared = 1u << 2, // putback: keep a read-only copy (flush) instead of dropping it
+    // 1u << 2: unused (was putback's keep_shared: the home now always records a returning owner as a sharer)
     downgrade = 1u << 3,   // invalidate: keep a read-only copy, return the data (exclusive -> shared)
     had_copy = 1u << 4,    // invalidate reply: the cache held a copy (it is now dropped or downgraded)
     is_sharer = 1u << 5,   // read_exclusive reply: requester was a sharer, its copy is current

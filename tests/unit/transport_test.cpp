@@ -353,3 +353,93 @@ TEST_CASE("many threads reading and writing concurrently get exact results", "[t
     REQUIRE(c.rt->read(counter.value(), &total, 8, &at).ok());
     CHECK(total == threads * per_thread);
 }
+
+// A putback the home applied but whose reply never arrived: the requester cannot tell whether the
+// home has its bytes, and its copy stays frozen (readable). Whatever the home did, that copy must
+// not outlive a later write by anyone: the home has to know to invalidate it.
+TEST_CASE("a lost putback reply never leaves a stale copy behind", "[transport]") {
+    in_process_cluster c(2, 300);
+    auto addr = c.rt->alloc_on(1, 4096);
+    REQUIRE(addr.ok());
+    auto* word = reinterpret_cast<volatile std::uint64_t*>(addr.value());
+    *word = 111; // an exclusive copy at node 0
+    REQUIRE(c.rt->local_cache().state(addr.value()) == cache_state::exclusive);
+
+    fault_injector& home_path = c.rt->sim_node(1)->injector();
+    home_path.set_reply_loss(0, true);
+    auto dropped = c.rt->drop_copy(addr.value()); // the home takes the bytes; the reply is lost
+    home_path.set_reply_loss(0, false);
+    REQUIRE_FALSE(dropped.ok());
+    CHECK(dropped.error().reason == void_reason::timeout);
+    CHECK(*word == 111); // frozen, still readable
+
+    std::uint64_t v = 222, back = 0, failed_at = 0;
+    REQUIRE(c.rt->write(addr.value(), &v, 8, &failed_at).ok());
+    CHECK(*word == 222);
+    REQUIRE(c.rt->read(addr.value(), &back, 8, &failed_at).ok());
+    CHECK(back == 222);
+}
+
+// A home that does not apply a putback (it no longer counts the sender as the owner: the page was
+// declared lost, or an earlier putback whose reply was lost was applied) does not record the
+// sender as a sharer of those bytes: the sender must not keep them as a shared copy, which no
+// later write would invalidate. Node 1 here is a scripted home: it grants the page exclusive,
+// then answers the flush's putback "not applied".
+TEST_CASE("a putback the home did not apply leaves no copy behind", "[transport]") {
+    fake_peer home;
+    const std::string secret = "putback-test";
+    wire::cluster_key key = wire::cluster_key::from_secret(secret);
+    std::atomic<int> putbacks{0};
+    auto server = serve_one(home, key, [&putbacks](int conn) {
+        for (;;) {
+            wire::frame_header req;
+            if (!read_exact(conn, &req, sizeof req)) return;
+            std::vector<std::byte> payload(req.payload_length);
+            if (!payload.empty() && !read_exact(conn, payload.data(), payload.size())) return;
+            const wire::msg type = wire::type_of(req);
+            std::byte page[4096];
+            std::memset(page, 0, sizeof page);
+            wire::message m{.type = type, .flags = wire::flag::reply};
+            if (type == wire::msg::read_exclusive) {
+                m.arg0 = 1;  // generation
+                m.epoch = 1; // grant
+                m.payload = std::span<const std::byte>(page);
+            } else if (type == wire::msg::putback) {
+                ++putbacks;
+                m.arg1 = 0; // not applied
+                m.epoch = 2;
+            } else {
+                peer_expect(false);
+            }
+            write_frame(conn, m, 1, req.request_id);
+        }
+    });
+    std::unique_ptr<runtime> rt;
+    {
+        runtime_config c;
+        c.self = 0;
+        c.node_count = 2;
+        c.home_bytes = 1 << 20;
+        c.timeout_ms = 1000;
+        c.secret = secret;
+        std::uint16_t own_port = 0;
+        {
+            fake_peer spare; // a free port for node 0 to listen on (its listener is gone again below)
+            own_port = spare.port;
+        }
+        c.peers = {"127.0.0.1:" + std::to_string(own_port), "127.0.0.1:" + std::to_string(home.port)};
+        std::string error;
+        rt = runtime::create(c, error);
+        INFO(error);
+        REQUIRE(rt != nullptr);
+    }
+    const std::uint64_t page = make_addr(1, 0);
+    *reinterpret_cast<volatile std::uint64_t*>(page) = 5; // the scripted home grants it exclusive
+    REQUIRE(rt->local_cache().state(page) == cache_state::exclusive);
+    CHECK(rt->flush_all() == 1); // a flush keeps a shared copy only when its putback was applied
+    CHECK(putbacks.load() == 1);
+    CHECK(rt->local_cache().state(page) == cache_state::invalid);
+    rt.reset(); // closes the connection: the scripted home sees the end of the stream
+    server.join();
+    CHECK(g_peer_errors.exchange(0) == 0);
+}
