@@ -104,11 +104,57 @@ int send_request(io_ring& r, int fd, iovec* send_iov, int send_iovcnt, deadline 
     return send_iovcnt > 0 ? send_all(r, fd, send_iov, send_iovcnt, dl) : 0;
 }
 
-// Receives exactly one frame through the ring: header into `h`, payload into `out`.
-// `just_sent`: the request went out a moment ago, so the reply cannot be there yet; the first
-// receive then waits for data instead of trying a receive that is bound to fail.
-int receive_reply(io_ring& r, int fd, wire::frame_header& h, std::span<std::byte> out, deadline dl,
-                  std::size_t& payload_size, std::uint64_t poll_ns, bool just_sent) noexcept {
+// The receive timeout (SO_RCVTIMEO) a connection's socket has now, so that a receive blocking in
+// recvmsg ends by the caller's deadline. Each operation has a fresh deadline of about the same
+// length, so the option is set about once per connection: only when the one set would overshoot
+// the deadline by more than receive_slack_us, or ran out before it.
+struct receive_timeout {
+    std::uint64_t us = 0; // 0: none (a receive blocks without limit)
+};
+constexpr std::uint64_t receive_slack_us = 1000;
+
+void set_receive_timeout(int fd, receive_timeout& t, std::uint64_t us) noexcept {
+    timeval tv{static_cast<time_t>(us / 1'000'000), static_cast<suseconds_t>(us % 1'000'000)};
+    if (::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0) t.us = us;
+}
+
+// Receives what has arrived into `mh` on the calling thread: first polls with non-blocking receives
+// for up to `poll_ns` (each round yields the CPU, so a peer sharing this CPU runs meanwhile), then
+// blocks in recvmsg until data, the end of the stream, or the deadline (-ETIME). Waiting in the
+// socket itself instead of in io_uring measured about 1 us less per round trip on one CPU: the
+// wake-up goes straight to this thread, without a task_work step and a completion to reap.
+ssize_t receive_some(int fd, msghdr& mh, deadline dl, std::uint64_t poll_ns, receive_timeout& t) noexcept {
+    if (poll_ns > 0) {
+        const std::uint64_t until = now_ns() + std::min(poll_ns, dl.remaining_ns());
+        do {
+            ssize_t n = ::recvmsg(fd, &mh, MSG_DONTWAIT);
+            if (n >= 0) return n;
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return -errno;
+            sched_yield();
+        } while (now_ns() < until);
+    }
+    for (;;) {
+        if (dl.ns() == UINT64_MAX) {
+            if (t.us != 0) set_receive_timeout(fd, t, 0);
+        } else {
+            const std::uint64_t left_ns = dl.remaining_ns();
+            if (left_ns == 0) return -ETIME;
+            const std::uint64_t left_us = std::max<std::uint64_t>(left_ns / 1000, 1);
+            if (t.us == 0 || t.us > left_us + receive_slack_us) set_receive_timeout(fd, t, left_us);
+        }
+        ssize_t n = ::recvmsg(fd, &mh, 0);
+        if (n >= 0) return n;
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
+        // The timeout set ran out: the deadline has passed, or it was set for a shorter one.
+        if (dl.expired()) return -ETIME;
+        set_receive_timeout(fd, t, std::max<std::uint64_t>(dl.remaining_ns() / 1000, 1));
+    }
+}
+
+// Receives exactly one frame: header into `h`, payload into `out`.
+int receive_reply(int fd, receive_timeout& t, wire::frame_header& h, std::span<std::byte> out, deadline dl,
+                  std::size_t& payload_size, std::uint64_t poll_ns) noexcept {
     std::size_t got = 0; // bytes of the frame received so far
     std::size_t want = wire::header_size;
     bool header_checked = false;
@@ -126,16 +172,9 @@ int receive_reply(io_ring& r, int fd, wire::frame_header& h, std::span<std::byte
         msghdr rmh{};
         rmh.msg_iov = riov;
         rmh.msg_iovlen = static_cast<std::size_t>(rcnt);
-        std::uint64_t recv_tag = new_tag();
-        io_uring_sqe* s = r.sqe();
-        io_uring_prep_recvmsg(s, fd, &rmh, 0);
-        if (just_sent) s->ioprio |= IORING_RECVSEND_POLL_FIRST;
-        just_sent = false;
-        io_uring_sqe_set_data64(s, recv_tag);
-
-        int res = r.wait_for(recv_tag, dl, poll_ns);
+        const ssize_t res = receive_some(fd, rmh, dl, poll_ns, t);
         if (res == 0) return -ECONNRESET; // orderly EOF: the peer closed
-        if (res < 0) return res;
+        if (res < 0) return static_cast<int>(res);
         got += static_cast<std::size_t>(res);
         if (!header_checked && got >= wire::header_size) {
             header_checked = true;
@@ -152,10 +191,10 @@ int receive_reply(io_ring& r, int fd, wire::frame_header& h, std::span<std::byte
 }
 
 // A request and its reply, for the handshake.
-int transact(io_ring& r, int fd, iovec* send_iov, int send_iovcnt, wire::frame_header& h,
+int transact(io_ring& r, int fd, receive_timeout& t, iovec* send_iov, int send_iovcnt, wire::frame_header& h,
              std::span<std::byte> out, deadline dl, std::size_t& payload_size) noexcept {
     if (int e = send_request(r, fd, send_iov, send_iovcnt, dl); e < 0) return e;
-    return receive_reply(r, fd, h, out, dl, payload_size, 0, true);
+    return receive_reply(fd, t, h, out, dl, payload_size, 0);
 }
 
 void configure_socket(int fd, std::uint32_t user_timeout_ms) noexcept {
@@ -181,6 +220,7 @@ struct sync_client::channel {
     std::uint32_t cut_generation = 0;
     std::uint64_t next_request_id = 1;
     std::uint64_t last_used_ns = 0;
+    receive_timeout rcv_timeout;
 };
 
 sync_client::sync_client(local_identity id, peer_table& peers, fault_injector& injector,
@@ -298,7 +338,7 @@ result<void> sync_client::handshake(channel& ch, deadline dl) noexcept {
     wire::frame_header ch_h{};
     std::byte buf[wire::nonce_size + wire::mac_size];
     std::size_t n = 0;
-    if (int e = transact(*r, ch.fd.get(), iov, 2, ch_h, buf, dl, n); e < 0) return fail(e);
+    if (int e = transact(*r, ch.fd.get(), ch.rcv_timeout, iov, 2, ch_h, buf, dl, n); e < 0) return fail(e);
     if (wire::type_of(ch_h) != wire::msg::challenge || ch_h.source != dst || n != sizeof buf ||
         !wire::payload_ok(ch_h, std::span(buf, n)))
         return fail(-EACCES);
@@ -312,7 +352,7 @@ result<void> sync_client::handshake(channel& ch, deadline dl) noexcept {
     wire::frame_header ah = wire::make_header(auth, id_.self, 0);
     iovec aiov[2] = {{&ah, sizeof ah}, {proof.data(), proof.size()}};
     wire::frame_header wh{};
-    if (int e = transact(*r, ch.fd.get(), aiov, 2, wh, {}, dl, n); e < 0) return fail(e);
+    if (int e = transact(*r, ch.fd.get(), ch.rcv_timeout, aiov, 2, wh, {}, dl, n); e < 0) return fail(e);
     if (wire::type_of(wh) != wire::msg::welcome) return fail(-EACCES);
     peers_.mark_alive(dst, ch_h.arg0);
     return success();
@@ -354,22 +394,17 @@ result<sync_client::pending_call> sync_client::start(node_id dst, const wire::me
         if (e == -ETIME) counters_.timeouts.fetch_add(1, std::memory_order_relaxed);
         return io_failure(e);
     }
-    p.sent_ns_ = now_ns();
     return p;
 }
 
 result<sync_client::reply> sync_client::collect(pending_call& p, std::span<std::byte> payload_out, deadline dl) noexcept {
     if (!p) return failure{fetch_status::tcp_error, void_reason::unreachable};
-    io_ring* r = this_thread_ring();
-    if (r == nullptr) return failure{fetch_status::tcp_error, void_reason::unreachable};
     std::unique_ptr<channel> ch = std::move(p.ch_);
     const node_id dst = ch->peer;
 
     reply out;
-    // A reply asked for just now cannot be there yet; one asked for earlier may well be.
-    const bool just_sent = now_ns() - p.sent_ns_ < 5'000;
-    int e = receive_reply(*r, ch->fd.get(), out.header, payload_out, dl, out.payload_size,
-                          poll_ns_.load(std::memory_order_relaxed), just_sent && !p.dropped_);
+    int e = receive_reply(ch->fd.get(), ch->rcv_timeout, out.header, payload_out, dl, out.payload_size,
+                          poll_ns_.load(std::memory_order_relaxed));
     if (e < 0) {
         if (e == -ETIME) counters_.timeouts.fetch_add(1, std::memory_order_relaxed);
         if (e == err_bad_header || e == err_too_long) counters_.bad_frames.fetch_add(1, std::memory_order_relaxed);

@@ -1,9 +1,10 @@
 // sync_client: requests made by the thread that needs the answer, on that thread.
 //
 // The calling thread takes an authenticated connection to the destination from a per-peer pool,
-// submits the send and the receive of the reply together on its own thread-local io_uring, and
-// waits for the reply itself, up to the deadline. No other thread is involved, so a remote request
-// costs one network round trip and no thread hand-off.
+// sends the request with a direct sendmsg and waits for the reply itself, in recvmsg on the socket,
+// up to the deadline (connects and sends the socket could not take at once go through its own
+// thread-local io_uring). No other thread is involved, so a remote request costs one network round
+// trip and no thread hand-off.
 #pragma once
 #include "aether/internal/guard.hpp"
 
@@ -75,7 +76,6 @@ public:
         friend class sync_client;
         std::unique_ptr<channel> ch_;
         std::uint64_t id_ = 0;
-        std::uint64_t sent_ns_ = 0;
         bool dropped_ = false; // TIMEOUT injection: nothing was sent
         bool corrupt_ = false; // CORRUPTION injection
     };

@@ -443,3 +443,33 @@ TEST_CASE("a putback the home did not apply leaves no copy behind", "[transport]
     server.join();
     CHECK(g_peer_errors.exchange(0) == 0);
 }
+
+// The caller waits for a reply in recvmsg, bounded by a receive timeout the connection keeps from
+// one request to the next: a request with a longer deadline than the previous one on the same
+// connection must still wait for its whole deadline, not the previous one's.
+TEST_CASE("a slow reply within a longer deadline arrives after a shorter deadline on that connection", "[transport]") {
+    fake_peer slow;
+    wire::cluster_key key = wire::cluster_key::from_secret("s");
+    auto server = serve_one(slow, key, [](int conn) {
+        for (int i = 0; i < 2; ++i) {
+            wire::frame_header req;
+            if (!read_exact(conn, &req, sizeof req)) return;
+            if (i == 1) std::this_thread::sleep_for(std::chrono::milliseconds(400));
+            write_frame(conn, wire::message{.type = wire::type_of(req), .flags = wire::flag::reply}, 1, req.request_id);
+        }
+        char end;
+        peer_expect(::recv(conn, &end, 1, 0) == 0); // one connection served both requests
+    });
+    node0_client client(slow.port, 7, key);
+    auto quick = client.sync.call(1, wire::message{.type = wire::msg::ping}, {}, deadline::after(milliseconds(100)));
+    REQUIRE(quick.ok());
+    auto t0 = std::chrono::steady_clock::now();
+    auto patient = client.sync.call(1, wire::message{.type = wire::msg::ping}, {}, deadline::after(milliseconds(3000)));
+    auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    CHECK(patient.ok());
+    CHECK(took >= 390);
+    CHECK(client.counters.connects.load() == 1);
+    client.sync.close_all_idle();
+    server.join();
+    CHECK(g_peer_errors.exchange(0) == 0);
+}
