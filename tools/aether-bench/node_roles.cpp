@@ -1129,14 +1129,17 @@ int tcp_server(const params& p) {
         std::vector<char> buf(std::size_t{1} << 20);
         for (std::size_t r = 0; r < reps; ++r) {
             std::size_t got = 0;
+            std::uint64_t cpu0 = 0;
             while (got < total) {
                 ssize_t k = ::recv(fd, buf.data(), std::min(buf.size(), total - got), 0);
                 if (k < 0 && errno == EINTR) continue;
                 if (k <= 0) die("stream ended early");
+                if (got == 0) cpu0 = process_cpu_ns(); // from the first bytes: not the wait for them
                 got += static_cast<std::size_t>(k);
             }
-            char ack = 1;
-            if (!send_full(fd, &ack, 1)) die("cannot acknowledge the stream");
+            // The acknowledgement carries the CPU time receiving took.
+            const std::uint64_t cpu = process_cpu_ns() - cpu0;
+            if (!send_full(fd, &cpu, sizeof cpu)) die("cannot acknowledge the stream");
         }
     } else {
         std::vector<char> buf(std::max<std::size_t>(u64(p, "size", 64), sizeof(int)));
@@ -1162,15 +1165,19 @@ int tcp_client(const params& p, const tick_clock& clk) {
         const std::size_t reps = u64(p, "reps", 1);
         std::vector<char> buf(std::size_t{1} << 20, 'x');
         std::vector<double> gbps;
+        std::uint64_t sender_cpu = 0, receiver_cpu = 0;
         for (std::size_t r = 0; r < reps; ++r) {
             std::uint64_t t0 = now_ns();
+            const std::uint64_t cpu0 = process_cpu_ns();
             for (std::size_t sent = 0; sent < total;) {
                 std::size_t len = std::min(buf.size(), total - sent);
                 if (!send_full(fd, buf.data(), len)) die("stream send failed");
                 sent += len;
             }
-            char ack = 0;
-            if (!recv_full(fd, &ack, 1)) die("no acknowledgement of the stream");
+            sender_cpu += process_cpu_ns() - cpu0;
+            std::uint64_t receiver = 0;
+            if (!recv_full(fd, &receiver, sizeof receiver)) die("no acknowledgement of the stream");
+            receiver_cpu += receiver;
             gbps.push_back(static_cast<double>(total) / static_cast<double>(now_ns() - t0));
         }
         std::sort(gbps.begin(), gbps.end());
@@ -1179,6 +1186,11 @@ int tcp_client(const params& p, const tick_clock& clk) {
         r.set("name", c.name).set("unit", "GB/s").set("value", gbps[gbps.size() / 2]).set("gbps", gbps[gbps.size() / 2]);
         r.set("gbps_min", gbps.front()).set("gbps_max", gbps.back());
         r.set("bytes", static_cast<std::uint64_t>(total)).set("reps", static_cast<std::uint64_t>(reps));
+        // CPU per 256 KiB (a readahead batch's payload) on each side: what moving the bytes costs
+        // the machine, against which seq_scan_remote_GBps's CPU per batch compares.
+        const double batches = static_cast<double>(total) * static_cast<double>(reps) / (256.0 * 1024.0);
+        r.set("sender_cpu_us_per_256KiB", static_cast<double>(sender_cpu) / batches / 1e3);
+        r.set("receiver_cpu_us_per_256KiB", static_cast<double>(receiver_cpu) / batches / 1e3);
         r.set("median_ns", 0.0).set("p99_ns", 0.0).set("ops", static_cast<std::uint64_t>(reps)).set("ops_per_s", 0.0);
         send(r);
     } else {
