@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <climits>
 #include <chrono>
 #include <cstring>
 #include <random>
@@ -113,6 +114,19 @@ void write_frame(int fd, const wire::message& m, node_id source, std::uint64_t i
     wire::frame_header h = wire::make_header(m, source, id);
     peer_expect(::send(fd, &h, sizeof h, MSG_NOSIGNAL) == sizeof h);
     if (!m.payload.empty()) peer_expect(::send(fd, m.payload.data(), m.payload.size(), MSG_NOSIGNAL) == ssize_t(m.payload.size()));
+}
+
+// Reads up to `count` requests (header and payload) on `conn`, handing each to
+// `answer(index, header, payload)`; stops early at the end of the stream.
+template <class Answer>
+void answer_requests(int conn, int count, Answer answer) {
+    for (int i = 0; i < count; ++i) {
+        wire::frame_header req;
+        if (!read_exact(conn, &req, sizeof req)) return;
+        std::vector<std::byte> payload(req.payload_length);
+        if (!payload.empty() && !read_exact(conn, payload.data(), payload.size())) return;
+        answer(i, req, std::span<const std::byte>(payload));
+    }
 }
 
 // Plays the server side of the handshake as node `self` with `key`; returns the client's node id.
@@ -256,9 +270,7 @@ TEST_CASE("a damaged payload from a peer is CORRUPTION, never delivered", "[tran
     fake_peer liar;
     wire::cluster_key key = wire::cluster_key::from_secret("s");
     auto server = serve_one(liar, key, [](int conn) {
-        for (int i = 0; i < 2; ++i) {
-            wire::frame_header req;
-            if (!read_exact(conn, &req, sizeof req)) break;
+        answer_requests(conn, 2, [conn](int, const wire::frame_header& req, std::span<const std::byte>) {
             std::byte page[4096];
             std::memset(page, 0x42, sizeof page);
             wire::message m{.type = wire::type_of(req), .flags = wire::flag::reply, .payload = std::span<const std::byte>(page)};
@@ -266,7 +278,7 @@ TEST_CASE("a damaged payload from a peer is CORRUPTION, never delivered", "[tran
             page[1000] = std::byte{0x43}; // changed after the checksum was computed: a bit flip on the way
             ::send(conn, &h, sizeof h, MSG_NOSIGNAL);
             ::send(conn, page, sizeof page, MSG_NOSIGNAL);
-        }
+        });
     });
     node0_client client(liar.port, 5, key);
     std::byte page[4096];
@@ -391,11 +403,7 @@ TEST_CASE("a putback the home did not apply leaves no copy behind", "[transport]
     wire::cluster_key key = wire::cluster_key::from_secret(secret);
     std::atomic<int> putbacks{0};
     auto server = serve_one(home, key, [&putbacks](int conn) {
-        for (;;) {
-            wire::frame_header req;
-            if (!read_exact(conn, &req, sizeof req)) return;
-            std::vector<std::byte> payload(req.payload_length);
-            if (!payload.empty() && !read_exact(conn, payload.data(), payload.size())) return;
+        answer_requests(conn, INT_MAX, [&putbacks, conn](int, const wire::frame_header& req, std::span<const std::byte>) {
             const wire::msg type = wire::type_of(req);
             std::byte page[4096];
             std::memset(page, 0, sizeof page);
@@ -412,7 +420,7 @@ TEST_CASE("a putback the home did not apply leaves no copy behind", "[transport]
                 peer_expect(false);
             }
             write_frame(conn, m, 1, req.request_id);
-        }
+        });
     });
     std::unique_ptr<runtime> rt;
     {
@@ -451,12 +459,10 @@ TEST_CASE("a slow reply within a longer deadline arrives after a shorter deadlin
     fake_peer slow;
     wire::cluster_key key = wire::cluster_key::from_secret("s");
     auto server = serve_one(slow, key, [](int conn) {
-        for (int i = 0; i < 2; ++i) {
-            wire::frame_header req;
-            if (!read_exact(conn, &req, sizeof req)) return;
+        answer_requests(conn, 2, [conn](int i, const wire::frame_header& req, std::span<const std::byte>) {
             if (i == 1) std::this_thread::sleep_for(std::chrono::milliseconds(400));
             write_frame(conn, wire::message{.type = wire::type_of(req), .flags = wire::flag::reply}, 1, req.request_id);
-        }
+        });
         char end;
         peer_expect(::recv(conn, &end, 1, 0) == 0); // one connection served both requests
     });
