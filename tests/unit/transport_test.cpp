@@ -375,7 +375,9 @@ TEST_CASE("a lost putback reply never leaves a stale copy behind", "[transport]"
     REQUIRE(addr.ok());
     auto* word = reinterpret_cast<volatile std::uint64_t*>(addr.value());
     *word = 111; // an exclusive copy at node 0
-    REQUIRE(c.rt->local_cache().state(addr.value()) == cache_state::exclusive);
+    // (The state is read under the page's lock: the install wakes this thread a moment before the
+    // handler thread, still holding that lock, records the new state.)
+    REQUIRE(c.rt->local_cache().snapshot(addr.value()).state == cache_state::exclusive);
 
     fault_injector& home_path = c.rt->sim_node(1)->injector();
     home_path.set_reply_loss(0, true);
@@ -443,10 +445,10 @@ TEST_CASE("a putback the home did not apply leaves no copy behind", "[transport]
     }
     const std::uint64_t page = make_addr(1, 0);
     *reinterpret_cast<volatile std::uint64_t*>(page) = 5; // the scripted home grants it exclusive
-    REQUIRE(rt->local_cache().state(page) == cache_state::exclusive);
+    REQUIRE(rt->local_cache().snapshot(page).state == cache_state::exclusive);
     CHECK(rt->flush_all() == 1); // a flush keeps a shared copy only when its putback was applied
     CHECK(putbacks.load() == 1);
-    CHECK(rt->local_cache().state(page) == cache_state::invalid);
+    CHECK(rt->local_cache().snapshot(page).state == cache_state::invalid);
     rt.reset(); // closes the connection: the scripted home sees the end of the stream
     server.join();
     CHECK(g_peer_errors.exchange(0) == 0);
