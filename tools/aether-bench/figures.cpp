@@ -47,6 +47,20 @@ std::vector<figure> catalogue(const settings& s) {
         f.timeout_s = budget_s(s.stream_reps, 20'000'000);
         out.push_back(f);
     }
+    for (std::size_t threads : {std::size_t{1}, std::size_t{3}}) {
+        // Not targets: the floor of seq_scan_remote_GBps with no protocol (the stream's bytes
+        // received, installed into fresh userfaultfd pages and summed; see docs/performance.md).
+        figure f;
+        f.name = f.family = threads == 1 ? "scan_floor_1thread_GBps" : "scan_floor_3threads_GBps";
+        common(f);
+        f.args.push_back("mode=stream");
+        f.args.push_back("sink=scan");
+        f.args.push_back(kv("threads", threads));
+        f.args.push_back(kv("bytes", s.scan_bytes));
+        f.args.push_back(kv("reps", s.stream_reps));
+        f.timeout_s = budget_s(s.stream_reps, 20'000'000);
+        out.push_back(f);
+    }
 
     auto aether = [&](const std::string& name, const std::string& role, int nodes, const std::string& mode) {
         figure f;

@@ -27,6 +27,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -37,6 +38,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace aether::bench {
@@ -1111,6 +1113,79 @@ int connect_loopback(int port) {
     return fd;
 }
 
+// The floor of a remote scan with no protocol at all: what this machine does when the bytes of a
+// stream are received, placed into fresh pages of a userfaultfd-registered mapping (UFFDIO_COPY,
+// read-only, in 256 KiB batches, as readahead does) and summed, with nothing else: no requests,
+// no directory, no checksums. `threads`: 1 does all three on one thread (as Aether's handler
+// thread receives and installs while the scanning thread waits); 3 runs receiving, installing
+// and scanning on threads of their own, handing batches on through atomics (up to 4 received
+// batches in flight), the most overlap two CPUs allow. Returns the process's CPU time.
+std::uint64_t receive_install_scan(int fd, std::size_t total, std::size_t threads) {
+    constexpr std::size_t batch = 64 * page_bytes;
+    constexpr std::size_t slots = 4;
+    const std::size_t batches = total / batch;
+    uffd_region region(0, batches * batch, UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP);
+    std::vector<std::byte> staging(slots * batch);
+    std::uint64_t sum = 0, cpu0 = 0;
+    auto receive = [&](std::size_t i) {
+        if (!recv_full(fd, staging.data() + (i % slots) * batch, batch)) die("stream ended early");
+        if (i == 0) cpu0 = process_cpu_ns(); // from the first bytes: not the wait for them
+    };
+    auto install = [&](std::size_t i) {
+        uffdio_copy cp{};
+        cp.dst = reinterpret_cast<std::uint64_t>(region.base + i * batch);
+        cp.src = reinterpret_cast<std::uint64_t>(staging.data() + (i % slots) * batch);
+        cp.len = batch;
+        cp.mode = UFFDIO_COPY_MODE_WP | UFFDIO_COPY_MODE_DONTWAKE;
+        region.ioctl_or_die(UFFDIO_COPY, &cp, "UFFDIO_COPY");
+    };
+    auto scan = [&](std::size_t i) {
+        sum += sum_words(reinterpret_cast<const std::uint64_t*>(region.base + i * batch), batch / sizeof(std::uint64_t));
+    };
+    if (threads <= 1) {
+        for (std::size_t i = 0; i < batches; ++i) {
+            receive(i);
+            install(i);
+            scan(i);
+        }
+    } else {
+        // received / installed / scanned: batches done by each stage; each waits on the one before.
+        std::atomic<std::uint64_t> received{0}, installed{0}, scanned{0};
+        auto wait_until_above = [](std::atomic<std::uint64_t>& done, std::uint64_t i) {
+            for (std::uint64_t v = done.load(std::memory_order_acquire); v <= i; v = done.load(std::memory_order_acquire))
+                done.wait(v, std::memory_order_acquire);
+        };
+        auto advance = [](std::atomic<std::uint64_t>& done) {
+            done.fetch_add(1, std::memory_order_release);
+            done.notify_all();
+        };
+        std::thread installer([&] {
+            for (std::size_t i = 0; i < batches; ++i) {
+                wait_until_above(received, i);
+                install(i);
+                advance(installed);
+            }
+        });
+        std::thread scanner([&] {
+            for (std::size_t i = 0; i < batches; ++i) {
+                wait_until_above(installed, i);
+                scan(i);
+                advance(scanned);
+            }
+        });
+        for (std::size_t i = 0; i < batches; ++i) {
+            if (i >= slots) wait_until_above(installed, i - slots); // its staging slot is free again
+            receive(i);
+            advance(received);
+        }
+        installer.join();
+        scanner.join();
+    }
+    // The client sends 'x' bytes: every word of the scan is 0x7878787878787878.
+    if (sum != batches * (batch / sizeof(std::uint64_t)) * 0x7878787878787878ULL) die("the scanned bytes are not what was sent");
+    return process_cpu_ns() - cpu0;
+}
+
 int tcp_server(const params& p) {
     node_label = "tcp-server";
     const char* v = std::getenv(listen_fd_env);
@@ -1123,7 +1198,15 @@ int tcp_server(const params& p) {
     close(lfd);
     no_delay(fd);
     const std::string mode = str(p, "mode", "pingpong");
-    if (mode == "stream") {
+    if (mode == "stream" && str(p, "sink", "") == "scan") {
+        const std::size_t total = u64(p, "bytes", std::size_t{256} << 20);
+        const std::size_t reps = u64(p, "reps", 1);
+        const std::size_t threads = u64(p, "threads", 1);
+        for (std::size_t r = 0; r < reps; ++r) {
+            const std::uint64_t cpu = receive_install_scan(fd, total, threads);
+            if (!send_full(fd, &cpu, sizeof cpu)) die("cannot acknowledge the stream");
+        }
+    } else if (mode == "stream") {
         const std::size_t total = u64(p, "bytes", std::size_t{1} << 30);
         const std::size_t reps = u64(p, "reps", 1);
         std::vector<char> buf(std::size_t{1} << 20);
