@@ -27,9 +27,10 @@ wire::message to_message(const home_outcome& o) {
     m.arg1 = o.arg1;
     m.epoch = o.epoch;
     m.flags = o.flags;
-    if (!o.batch.empty())
-        m.payload = o.batch;
-    else if (o.page != nullptr)
+    if (!o.batch_pages.empty()) {
+        m.payload = o.batch_pages;
+        m.payload_tail = o.batch_grants;
+    } else if (o.page != nullptr)
         m.payload = std::span<const std::byte>(o.page, page_size);
     return m;
 }
@@ -222,8 +223,7 @@ void node::finish(home_request& r, home_page& p, std::uint32_t index, bool reque
         o.arg0 = p.generation;
         o.page = bytes;
         if ((r.flags & wire::flag::readahead) != 0 && r.arg1 > 0 && r.requester != opt_.self && loop_.in_loop_thread()) {
-            o.batch = grant_following(r, index);
-            o.arg1 = (o.batch.size() - page_size) / (page_size + sizeof(wire::readahead_grant));
+            grant_following(r, index, o);
         }
         break;
     case wire::msg::read_exclusive:
@@ -302,12 +302,14 @@ void node::finish(home_request& r, home_page& p, std::uint32_t index, bool reque
     r.done(o);
 }
 
-std::span<const std::byte> node::grant_following(const home_request& r, std::uint32_t index) {
+// The reply's pages are not copied out: the run of pages is contiguous in the home's memory and
+// goes to the socket from there. They cannot change before it has: the requester is now recorded
+// as a sharer of every one of them, so any change must first invalidate its copy, which takes an
+// invalidation round on this service thread; and the reply is handed to the socket (or, what the
+// socket does not take at once, copied into the connection's queue) on this thread, before it
+// returns to its loop.
+void node::grant_following(const home_request& r, std::uint32_t index, home_outcome& o) {
     const std::size_t wanted = std::min<std::uint64_t>(r.arg1, wire::max_readahead);
-    batch_out_.resize(wire::readahead_payload_size(wanted));
-    std::byte* out = batch_out_.data();
-    std::memcpy(out, home().bytes(index), page_size);
-    wire::readahead_grant grants[wire::max_readahead];
     std::size_t k = 0;
     // Page locks are taken in ascending order only, and the caller holds the lowest: no deadlock.
     for (; k < wanted; ++k) {
@@ -321,11 +323,11 @@ std::span<const std::byte> node::grant_following(const home_request& r, std::uin
         if (p.busy || !p.allocated || p.state == dir_state::lost || p.state == dir_state::exclusive) break;
         home().sharers(j).add(r.requester);
         p.state = dir_state::shared;
-        grants[k] = wire::readahead_grant{.epoch = ++p.epoch, .reserved = 0, .generation = p.generation};
-        std::memcpy(out + (1 + k) * page_size, home().bytes(j), page_size);
+        grants_out_[k] = wire::readahead_grant{.epoch = ++p.epoch, .reserved = 0, .generation = p.generation};
     }
-    std::memcpy(out + (1 + k) * page_size, grants, k * sizeof(wire::readahead_grant));
-    return {out, wire::readahead_payload_size(k)};
+    o.batch_pages = {home().bytes(index), (1 + k) * page_size};
+    o.batch_grants = std::as_bytes(std::span<const wire::readahead_grant>(grants_out_.data(), k));
+    o.arg1 = k;
 }
 
 bool node::try_serve_inline(home_request& r) {

@@ -22,6 +22,7 @@
 #include "transport/sync_client.hpp"
 
 #include <atomic>
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -44,9 +45,10 @@ struct home_outcome {
     std::uint32_t epoch = 0;
     std::uint16_t flags = 0;
     const std::byte* page = nullptr;
-    // A readahead reply: the whole payload (the page, the following pages, their grants); when set
-    // it is sent instead of `page`.
-    std::span<const std::byte> batch{};
+    // A readahead reply, sent instead of `page` when set: the page and the following pages (a run
+    // of the home's own memory) and, after them, their grants.
+    std::span<const std::byte> batch_pages{};
+    std::span<const std::byte> batch_grants{};
 
     static home_outcome fail(failure f) {
         home_outcome o;
@@ -163,10 +165,10 @@ private:
     // completes the request.
     void serve_here(home_request& r, home_page& p, std::uint32_t index, const target_list& targets);
     void finish(home_request& r, home_page& p, std::uint32_t index, bool requester_was_sharer);
-    // Readahead: shares the pages after `index` that need no other node with the requester,
-    // assembling the reply payload in batch_out_ (service thread; the caller holds page index's
-    // lock). Returns the payload.
-    std::span<const std::byte> grant_following(const home_request& r, std::uint32_t index);
+    // Readahead: shares the pages after `index` that need no other node with the requester and
+    // sets the outcome's batch (service thread; the caller holds page index's lock). The grants go
+    // to grants_out_; the pages are sent straight from the home's memory (see node.cpp).
+    void grant_following(const home_request& r, std::uint32_t index, home_outcome& o);
     void apply_ack(std::uint32_t index, home_page& p, const target& t, bool ok, failure f, std::span<const std::byte> data,
                    bool discard, std::optional<failure>& txn_failure);
     void invalidate_self(std::uint32_t index, home_page& p, const target& t, std::uint32_t epoch, bool discard,
@@ -226,7 +228,7 @@ private:
     std::uint64_t next_waiter_id_ = 1;
     std::map<std::uint64_t, barrier_round> rounds_;
     std::uint64_t liveness_timer_ = 0;
-    std::vector<std::byte> batch_out_; // readahead replies (reused)
+    std::array<wire::readahead_grant, wire::max_readahead> grants_out_{}; // the last readahead reply's
 };
 
 } // namespace aether

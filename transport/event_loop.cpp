@@ -76,10 +76,14 @@ struct pending_call {
     async_callback cb;
 };
 
-void append_frame(std::vector<std::byte>& buf, const wire::frame_header& h, std::span<const std::byte> payload) {
+// Appends the frame's bytes from `skip` on (the ones a socket did not take already).
+void append_frame(std::vector<std::byte>& buf, const wire::frame_header& h, const wire::message& m, std::size_t skip = 0) {
     const auto* hb = reinterpret_cast<const std::byte*>(&h);
-    buf.insert(buf.end(), hb, hb + sizeof h);
-    buf.insert(buf.end(), payload.begin(), payload.end());
+    for (std::span<const std::byte> part : {std::span<const std::byte>(hb, sizeof h), m.payload, m.payload_tail}) {
+        const std::size_t from = std::min(skip, part.size());
+        buf.insert(buf.end(), part.begin() + static_cast<std::ptrdiff_t>(from), part.end());
+        skip -= from;
+    }
 }
 
 void configure_socket(int fd) noexcept {
@@ -197,22 +201,18 @@ struct event_loop::impl {
         // socket does not take now is queued as usual.
         std::size_t done = 0;
         if (c.out.empty() && c.sending.size() == c.sent && !c.send_armed && c.state == conn_state::established) {
-            iovec iov[2] = {{&h, sizeof h}, {const_cast<std::byte*>(m.payload.data()), m.payload.size()}};
-            ssize_t n = send_nowait(c.fd.get(), iov, m.payload.empty() ? 1 : 2);
+            iovec iov[3] = {{&h, sizeof h},
+                            {const_cast<std::byte*>(m.payload.data()), m.payload.size()},
+                            {const_cast<std::byte*>(m.payload_tail.data()), m.payload_tail.size()}};
+            ssize_t n = send_nowait(c.fd.get(), iov, m.payload_tail.empty() ? (m.payload.empty() ? 1 : 2) : 3);
             if (n < 0) {
                 close(c, classify_io_error(static_cast<int>(-n)));
                 return;
             }
             done = static_cast<std::size_t>(n);
-            if (done == sizeof h + m.payload.size()) return;
+            if (done == sizeof h + m.payload_size()) return;
         }
-        const auto* hb = reinterpret_cast<const std::byte*>(&h);
-        if (done < sizeof h) {
-            c.out.insert(c.out.end(), hb + done, hb + sizeof h);
-            c.out.insert(c.out.end(), m.payload.begin(), m.payload.end());
-        } else {
-            c.out.insert(c.out.end(), m.payload.begin() + static_cast<std::ptrdiff_t>(done - sizeof h), m.payload.end());
-        }
+        append_frame(c.out, h, m, done);
         kick_send(c);
     }
 
@@ -414,9 +414,9 @@ struct event_loop::impl {
         wire::frame_header h = wire::make_header(m, opt.id.self, call_id);
         std::vector<std::byte>& target = c.state == conn_state::established ? c.out : c.held;
         std::size_t at = target.size();
-        append_frame(target, h, m.payload);
-        if (corrupt && !m.payload.empty())
-            fault_injector::damage(std::span(target.data() + at + sizeof h, m.payload.size()));
+        append_frame(target, h, m);
+        if (corrupt && m.payload_size() > 0)
+            fault_injector::damage(std::span(target.data() + at + sizeof h, m.payload_size()));
         if (c.state == conn_state::established) kick_send(c);
     }
 
@@ -930,7 +930,9 @@ void event_loop::call(node_id dst, const wire::message& m, deadline dl, async_ca
         auto& stored = im.call_frames[id];
         stored.first = m;
         stored.second.assign(m.payload.begin(), m.payload.end());
+        stored.second.insert(stored.second.end(), m.payload_tail.begin(), m.payload_tail.end());
         stored.first.payload = {};
+        stored.first.payload_tail = {};
         im.queue_request(*c, m, id);
     } catch (const std::exception& e) {
         log::transport().error("cannot start a call to node {}: {}", dst, e.what());

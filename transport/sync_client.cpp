@@ -382,12 +382,13 @@ result<sync_client::pending_call> sync_client::start(node_id dst, const wire::me
 
     wire::frame_header h = wire::make_header(m, id_.self, p.id_);
     // CORRUPTION damages a copy of the outgoing payload after its checksum was computed.
-    std::vector<std::byte> damaged;
+    std::vector<std::byte> joined; // a payload in two parts, or a damaged copy, made contiguous
     std::span<const std::byte> payload = m.payload;
-    if (p.corrupt_ && !payload.empty()) {
-        damaged.assign(payload.begin(), payload.end());
-        fault_injector::damage(damaged);
-        payload = damaged;
+    if (!m.payload_tail.empty() || (p.corrupt_ && !payload.empty())) {
+        joined.assign(m.payload.begin(), m.payload.end());
+        joined.insert(joined.end(), m.payload_tail.begin(), m.payload_tail.end());
+        if (p.corrupt_) fault_injector::damage(joined);
+        payload = joined;
     }
     iovec iov[2] = {{&h, sizeof h}, {const_cast<std::byte*>(payload.data()), payload.size()}};
     if (int e = send_request(*r, p.ch_->fd.get(), iov, payload.empty() ? 1 : 2, dl); e < 0) {

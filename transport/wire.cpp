@@ -3,6 +3,7 @@
 
 #include "aether_config.h"
 
+#define XXH_STATIC_LINKING_ONLY // XXH3_state_t on the stack: checksums never allocate
 #include <xxhash.h>
 #if AETHER_HAVE_XXH3_DISPATCH
 #include <xxh_x86dispatch.h>
@@ -29,6 +30,22 @@ std::uint64_t payload_checksum(std::span<const std::byte> payload) noexcept {
 #endif
 }
 
+std::uint64_t payload_checksum(std::span<const std::byte> payload, std::span<const std::byte> tail) noexcept {
+    if (tail.empty()) return payload_checksum(payload);
+    if (payload.empty()) return payload_checksum(tail);
+    XXH3_state_t state;
+    XXH3_INITSTATE(&state);
+    XXH3_64bits_reset(&state);
+#if AETHER_HAVE_XXH3_DISPATCH
+    XXH3_64bits_update_dispatch(&state, payload.data(), payload.size());
+    XXH3_64bits_update_dispatch(&state, tail.data(), tail.size());
+#else
+    XXH3_64bits_update(&state, payload.data(), payload.size());
+    XXH3_64bits_update(&state, tail.data(), tail.size());
+#endif
+    return XXH3_64bits_digest(&state);
+}
+
 bool payload_ok(const frame_header& h, std::span<const std::byte> payload) noexcept {
     return payload.size() == h.payload_length && payload_checksum(payload) == h.payload_checksum;
 }
@@ -48,8 +65,8 @@ frame_header make_header(const message& m, node_id source, std::uint64_t request
     h.source = source;
     h.status = static_cast<std::uint8_t>(m.status);
     h.reason = static_cast<std::uint8_t>(m.reason);
-    h.payload_length = static_cast<std::uint32_t>(m.payload.size());
-    h.payload_checksum = payload_checksum(m.payload);
+    h.payload_length = static_cast<std::uint32_t>(m.payload_size());
+    h.payload_checksum = payload_checksum(m.payload, m.payload_tail);
     h.epoch = m.epoch;
     seal(h);
     return h;

@@ -127,6 +127,10 @@ struct message {
     fetch_status status = fetch_status::ok;
     void_reason reason = void_reason::none;
     std::span<const std::byte> payload{};
+    // More payload, sent right after `payload` as one payload on the wire: a reply assembled from
+    // two places (a home's pages and their grants) goes out without copying them together first.
+    std::span<const std::byte> payload_tail{};
+    [[nodiscard]] std::size_t payload_size() const noexcept { return payload.size() + payload_tail.size(); }
 };
 
 // Builds a complete header (both checksums) for `m`.
@@ -139,6 +143,8 @@ header_check check_header(const frame_header& h) noexcept;
 const char* to_string(header_check c) noexcept;
 
 std::uint64_t payload_checksum(std::span<const std::byte> payload) noexcept;
+// The checksum of `payload` followed by `tail`, as if they were one contiguous payload.
+std::uint64_t payload_checksum(std::span<const std::byte> payload, std::span<const std::byte> tail) noexcept;
 bool payload_ok(const frame_header& h, std::span<const std::byte> payload) noexcept;
 
 inline msg type_of(const frame_header& h) noexcept { return static_cast<msg>(h.type); }
