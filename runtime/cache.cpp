@@ -68,8 +68,13 @@ bool cache::read_if_present(std::uint64_t addr, void* dest, std::size_t len, std
     // If the copy is dropped while we copy, the load faults and the fault path serves it; the
     // changed sequence number then sends this read down the slow path.
     std::memcpy(dest, as_ptr(addr), len);
+#if defined(__SANITIZE_THREAD__)
+    // ThreadSanitizer does not model fences: the same ordering as a read-modify-write it does model.
+    if (seq.fetch_add(0, std::memory_order_acq_rel) != before) return false;
+#else
     std::atomic_thread_fence(std::memory_order_acquire);
     if (seq.load(std::memory_order_relaxed) != before) return false;
+#endif
     if (generation) *generation = gen;
     return true;
 }

@@ -490,7 +490,8 @@ home_outcome node::serve_via_loop(home_request r, deadline dl, std::byte* page_o
     bump(opt_.counters->handoffs, 2); // to the service thread and back
     loop_.post([this, req = std::move(r)]() mutable { serve(std::move(req)); });
     if (!futex_wait_until(st->done, 0, dl)) return home_outcome::fail(failure::of(void_reason::timeout));
-    std::atomic_thread_fence(std::memory_order_acquire);
+    // Reading `done` (1 by now) with acquire makes the completing thread's writes visible.
+    (void)std::atomic_ref<std::uint32_t>(st->done).load(std::memory_order_acquire);
     home_outcome out = st->out;
     if (st->has_page && page_out != nullptr) {
         std::memcpy(page_out, st->page, page_size);
