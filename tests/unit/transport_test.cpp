@@ -150,20 +150,34 @@ node_id accept_handshake(int conn, node_id self, const wire::cluster_key& key) {
     return h.source;
 }
 
-// Plays node 1 on `peer` in a thread: accepts one connection (bounded), does the server side of the
-// handshake with `key`, runs `serve(conn)`, closes the connection. A std::jthread: it is joined
-// even when a REQUIRE leaves the test early (declare the client after it, so the client's pooled
-// connections are closed first and `serve` sees the end of the stream).
-template <class Serve>
-std::jthread serve_one(const fake_peer& peer, const wire::cluster_key& key, Serve serve) {
-    return std::jthread([listen_fd = peer.fd, key, serve = std::move(serve)]() mutable {
-        int conn = accept_within(listen_fd, 5000);
-        if (conn < 0) return;
-        accept_handshake(conn, 1, key);
-        serve(conn);
-        ::close(conn);
-    });
-}
+// A scripted node 1: listens on loopback and, once serve() is called, plays node 1 in a thread:
+// accepts one connection (bounded), does the server side of the handshake with `key`, runs
+// `script(conn)`, closes the connection. The thread is a std::jthread, joined even when a REQUIRE
+// leaves the test early (declare the client after the node, so the client's pooled connections
+// are closed first and the script sees the end of the stream).
+struct scripted_node {
+    explicit scripted_node(const std::string& secret = "s") : key(wire::cluster_key::from_secret(secret)) {}
+
+    template <class Script>
+    void serve(Script script) {
+        server = std::jthread([listen_fd = peer.fd, key = key, script = std::move(script)]() mutable {
+            int conn = accept_within(listen_fd, 5000);
+            if (conn < 0) return;
+            accept_handshake(conn, 1, key);
+            script(conn);
+            ::close(conn);
+        });
+    }
+    // Waits for the script to end; true if it met nothing unexpected.
+    bool finished_cleanly() {
+        if (server.joinable()) server.join();
+        return g_peer_errors.exchange(0) == 0;
+    }
+
+    fake_peer peer;
+    wire::cluster_key key;
+    std::jthread server;
+};
 
 // The transport of node 0 in a two-node cluster whose node 1 listens on `port`.
 struct node0_client {
@@ -242,10 +256,9 @@ TEST_CASE("a client with the wrong cluster secret is refused; the node keeps ser
 }
 
 TEST_CASE("a peer that never answers: VOID TIMEOUT at the deadline, not later", "[transport]") {
-    fake_peer silent;
+    scripted_node silent;
     std::atomic<bool> stop{false};
-    wire::cluster_key key = wire::cluster_key::from_secret("s");
-    auto server = serve_one(silent, key, [&](int conn) {
+    silent.serve([&](int conn) {
         // Read the request and never answer it.
         while (!stop.load()) {
             char buf[256];
@@ -253,13 +266,12 @@ TEST_CASE("a peer that never answers: VOID TIMEOUT at the deadline, not later", 
             if (::poll(&p, 1, 20) > 0 && ::recv(conn, buf, sizeof buf, 0) <= 0) break;
         }
     });
-    node0_client client(silent.port, 99, key);
+    node0_client client(silent.peer.port, 99, silent.key);
     auto t0 = std::chrono::steady_clock::now();
     auto r = client.sync.call(1, wire::message{.type = wire::msg::ping}, {}, deadline::after(milliseconds(300)));
     auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
     stop = true;
-    server.join();
-    CHECK(g_peer_errors.exchange(0) == 0);
+    CHECK(silent.finished_cleanly());
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().reason == void_reason::timeout);
     CHECK(took >= 290);
@@ -267,9 +279,8 @@ TEST_CASE("a peer that never answers: VOID TIMEOUT at the deadline, not later", 
 }
 
 TEST_CASE("a damaged payload from a peer is CORRUPTION, never delivered", "[transport]") {
-    fake_peer liar;
-    wire::cluster_key key = wire::cluster_key::from_secret("s");
-    auto server = serve_one(liar, key, [](int conn) {
+    scripted_node liar;
+    liar.serve([](int conn) {
         answer_requests(conn, 2, [conn](int, const wire::frame_header& req, std::span<const std::byte>) {
             std::byte page[4096];
             std::memset(page, 0x42, sizeof page);
@@ -280,7 +291,7 @@ TEST_CASE("a damaged payload from a peer is CORRUPTION, never delivered", "[tran
             ::send(conn, page, sizeof page, MSG_NOSIGNAL);
         });
     });
-    node0_client client(liar.port, 5, key);
+    node0_client client(liar.peer.port, 5, liar.key);
     std::byte page[4096];
     for (int i = 0; i < 2; ++i) {
         auto r = client.sync.call(1, wire::message{.type = wire::msg::read_shared, .address = make_addr(1, 0)}, page,
@@ -291,14 +302,12 @@ TEST_CASE("a damaged payload from a peer is CORRUPTION, never delivered", "[tran
     }
     CHECK(client.counters.corrupt_payloads.load() == 2);
     client.sync.close_all_idle(); // the peer reads until the end of the stream if fewer requests came
-    server.join();
-    CHECK(g_peer_errors.exchange(0) == 0);
+    CHECK(liar.finished_cleanly());
 }
 
 TEST_CASE("a peer that answers garbage fails the request without crashing", "[transport]") {
-    fake_peer babbler;
-    wire::cluster_key key = wire::cluster_key::from_secret("s");
-    auto server = serve_one(babbler, key, [](int conn) {
+    scripted_node babbler;
+    babbler.serve([](int conn) {
         wire::frame_header req;
         if (read_exact(conn, &req, sizeof req)) {
             std::vector<unsigned char> junk(500, 0xEE);
@@ -308,14 +317,13 @@ TEST_CASE("a peer that answers garbage fails the request without crashing", "[tr
         char b;
         while (::recv(conn, &b, 1, 0) > 0) {}
     });
-    node0_client client(babbler.port, 5, key);
+    node0_client client(babbler.peer.port, 5, babbler.key);
     auto r = client.sync.call(1, wire::message{.type = wire::msg::ping}, {}, deadline::after(milliseconds(1000)));
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().status == fetch_status::tcp_error);
     CHECK(client.counters.bad_frames.load() == 1);
     client.sync.close_all_idle();
-    server.join();
-    CHECK(g_peer_errors.exchange(0) == 0);
+    CHECK(babbler.finished_cleanly());
 }
 
 TEST_CASE("a node that dies is NODE_CRASHED; after it returns, requests work again", "[transport]") {
@@ -400,11 +408,10 @@ TEST_CASE("a lost putback reply never leaves a stale copy behind", "[transport]"
 // later write would invalidate. Node 1 here is a scripted home: it grants the page exclusive,
 // then answers the flush's putback "not applied".
 TEST_CASE("a putback the home did not apply leaves no copy behind", "[transport]") {
-    fake_peer home;
     const std::string secret = "putback-test";
-    wire::cluster_key key = wire::cluster_key::from_secret(secret);
+    scripted_node home(secret);
     std::atomic<int> putbacks{0};
-    auto server = serve_one(home, key, [&putbacks](int conn) {
+    home.serve([&putbacks](int conn) {
         answer_requests(conn, INT_MAX, [&putbacks, conn](int, const wire::frame_header& req, std::span<const std::byte>) {
             const wire::msg type = wire::type_of(req);
             std::byte page[4096];
@@ -437,7 +444,7 @@ TEST_CASE("a putback the home did not apply leaves no copy behind", "[transport]
             fake_peer spare; // a free port for node 0 to listen on (its listener is gone again below)
             own_port = spare.port;
         }
-        c.peers = {"127.0.0.1:" + std::to_string(own_port), "127.0.0.1:" + std::to_string(home.port)};
+        c.peers = {"127.0.0.1:" + std::to_string(own_port), "127.0.0.1:" + std::to_string(home.peer.port)};
         std::string error;
         rt = runtime::create(c, error);
         INFO(error);
@@ -450,17 +457,15 @@ TEST_CASE("a putback the home did not apply leaves no copy behind", "[transport]
     CHECK(putbacks.load() == 1);
     CHECK(rt->local_cache().snapshot(page).state == cache_state::invalid);
     rt.reset(); // closes the connection: the scripted home sees the end of the stream
-    server.join();
-    CHECK(g_peer_errors.exchange(0) == 0);
+    CHECK(home.finished_cleanly());
 }
 
 // The caller waits for a reply in recvmsg, bounded by a receive timeout the connection keeps from
 // one request to the next: a request with a longer deadline than the previous one on the same
 // connection must still wait for its whole deadline, not the previous one's.
 TEST_CASE("a slow reply within a longer deadline arrives after a shorter deadline on that connection", "[transport]") {
-    fake_peer slow;
-    wire::cluster_key key = wire::cluster_key::from_secret("s");
-    auto server = serve_one(slow, key, [](int conn) {
+    scripted_node slow;
+    slow.serve([](int conn) {
         answer_requests(conn, 2, [conn](int i, const wire::frame_header& req, std::span<const std::byte>) {
             if (i == 1) std::this_thread::sleep_for(std::chrono::milliseconds(400));
             write_frame(conn, wire::message{.type = wire::type_of(req), .flags = wire::flag::reply}, 1, req.request_id);
@@ -468,7 +473,7 @@ TEST_CASE("a slow reply within a longer deadline arrives after a shorter deadlin
         char end;
         peer_expect(::recv(conn, &end, 1, 0) == 0); // one connection served both requests
     });
-    node0_client client(slow.port, 7, key);
+    node0_client client(slow.peer.port, 7, slow.key);
     auto quick = client.sync.call(1, wire::message{.type = wire::msg::ping}, {}, deadline::after(milliseconds(100)));
     REQUIRE(quick.ok());
     auto t0 = std::chrono::steady_clock::now();
@@ -478,6 +483,5 @@ TEST_CASE("a slow reply within a longer deadline arrives after a shorter deadlin
     CHECK(took >= 390);
     CHECK(client.counters.connects.load() == 1);
     client.sync.close_all_idle();
-    server.join();
-    CHECK(g_peer_errors.exchange(0) == 0);
+    CHECK(slow.finished_cleanly());
 }
