@@ -109,13 +109,29 @@ int send_request(io_ring& r, int fd, iovec* send_iov, int send_iovcnt, deadline 
 // length, so the option is set about once per connection: only when the one set would overshoot
 // the deadline by more than receive_slack_us, or ran out before it.
 struct receive_timeout {
-    std::uint64_t us = 0; // 0: none (a receive blocks without limit)
+    static constexpr std::uint64_t unknown = UINT64_MAX; // set it before relying on it
+    std::uint64_t us = 0;                                // 0: none (a receive blocks without limit)
 };
 constexpr std::uint64_t receive_slack_us = 1000;
 
-void set_receive_timeout(int fd, receive_timeout& t, std::uint64_t us) noexcept {
+// Sets the socket's receive timeout (0: none); false if the socket refused it.
+bool set_receive_timeout(int fd, receive_timeout& t, std::uint64_t us) noexcept {
     timeval tv{static_cast<time_t>(us / 1'000'000), static_cast<suseconds_t>(us % 1'000'000)};
-    if (::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0) t.us = us;
+    if (::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) {
+        t.us = receive_timeout::unknown;
+        return false;
+    }
+    t.us = us;
+    return true;
+}
+
+// Makes the socket's receive timeout end a receive by `dl`; false if it cannot be relied on.
+bool bound_receive(int fd, receive_timeout& t, deadline dl) noexcept {
+    if (dl.ns() == UINT64_MAX) return t.us == 0 || set_receive_timeout(fd, t, 0);
+    const std::uint64_t left_us = std::max<std::uint64_t>(dl.remaining_ns() / 1000, 1);
+    if (t.us == 0 || t.us == receive_timeout::unknown || t.us > left_us + receive_slack_us)
+        return set_receive_timeout(fd, t, left_us);
+    return true;
 }
 
 // Receives what has arrived into `mh` on the calling thread: first polls with non-blocking receives
@@ -134,21 +150,21 @@ ssize_t receive_some(int fd, msghdr& mh, deadline dl, std::uint64_t poll_ns, rec
         } while (now_ns() < until);
     }
     for (;;) {
-        if (dl.ns() == UINT64_MAX) {
-            if (t.us != 0) set_receive_timeout(fd, t, 0);
-        } else {
-            const std::uint64_t left_ns = dl.remaining_ns();
-            if (left_ns == 0) return -ETIME;
-            const std::uint64_t left_us = std::max<std::uint64_t>(left_ns / 1000, 1);
-            if (t.us == 0 || t.us > left_us + receive_slack_us) set_receive_timeout(fd, t, left_us);
+        if (dl.expired()) return -ETIME;
+        int flags = 0;
+        if (!bound_receive(fd, t, dl)) {
+            // The socket refused the timeout: poll() bounds the wait instead.
+            pollfd p{fd, POLLIN, 0};
+            const auto ms = static_cast<int>(std::min<std::uint64_t>((dl.remaining_ns() + 999'999) / 1'000'000, INT32_MAX));
+            if (::poll(&p, 1, ms) == 0) continue;
+            flags = MSG_DONTWAIT;
         }
-        ssize_t n = ::recvmsg(fd, &mh, 0);
+        ssize_t n = ::recvmsg(fd, &mh, flags);
         if (n >= 0) return n;
         if (errno == EINTR) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
-        // The timeout set ran out: the deadline has passed, or it was set for a shorter one.
-        if (dl.expired()) return -ETIME;
-        set_receive_timeout(fd, t, std::max<std::uint64_t>(dl.remaining_ns() / 1000, 1));
+        // The timeout ran out: the deadline has passed, or it was set for a shorter one.
+        t.us = receive_timeout::unknown;
     }
 }
 

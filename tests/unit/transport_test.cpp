@@ -8,6 +8,11 @@
 #include "transport/wire.hpp"
 
 #include <arpa/inet.h>
+#include <sys/syscall.h>
+#include <sys/prctl.h>
+#include <linux/seccomp.h>
+#include <linux/filter.h>
+#include <linux/audit.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -16,7 +21,9 @@
 #include <atomic>
 #include <climits>
 #include <chrono>
+#include <cstddef>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <thread>
 #include <vector>
@@ -255,27 +262,89 @@ TEST_CASE("a client with the wrong cluster secret is refused; the node keeps ser
     CHECK(c.rt->read(addr.value(), &back, 8, &failed_at).ok());
 }
 
-TEST_CASE("a peer that never answers: VOID TIMEOUT at the deadline, not later", "[transport]") {
+namespace {
+
+struct silent_call {
+    bool set_up = true;            // prepare() succeeded
+    std::optional<failure> error;  // empty: the call succeeded (it must not)
+    long long took_ms = 0;
+    bool peer_clean = false;
+};
+
+// Node 0 calls a scripted node 1 that reads the request and never answers, with a 300 ms deadline,
+// on a thread of its own after `prepare()` (which may restrict that thread). The script gives up
+// after 2 s, so a caller that misses its deadline fails the test instead of hanging it.
+template <class Prepare>
+silent_call call_silent_peer(Prepare prepare) {
     scripted_node silent;
     std::atomic<bool> stop{false};
     silent.serve([&](int conn) {
-        // Read the request and never answer it.
-        while (!stop.load()) {
+        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+        while (!stop.load() && std::chrono::steady_clock::now() < until) {
             char buf[256];
             pollfd p{conn, POLLIN, 0};
             if (::poll(&p, 1, 20) > 0 && ::recv(conn, buf, sizeof buf, 0) <= 0) break;
         }
     });
-    node0_client client(silent.peer.port, 99, silent.key);
-    auto t0 = std::chrono::steady_clock::now();
-    auto r = client.sync.call(1, wire::message{.type = wire::msg::ping}, {}, deadline::after(milliseconds(300)));
-    auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    silent_call out;
+    std::thread caller([&] {
+        if (!prepare()) {
+            out.set_up = false;
+            return;
+        }
+        node0_client client(silent.peer.port, 99, silent.key);
+        auto t0 = std::chrono::steady_clock::now();
+        auto r = client.sync.call(1, wire::message{.type = wire::msg::ping}, {}, deadline::after(milliseconds(300)));
+        out.took_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+        if (!r) out.error = r.error();
+    });
+    caller.join();
     stop = true;
-    CHECK(silent.finished_cleanly());
-    REQUIRE_FALSE(r.ok());
-    CHECK(r.error().reason == void_reason::timeout);
-    CHECK(took >= 290);
-    CHECK(took < 800);
+    out.peer_clean = silent.finished_cleanly();
+    return out;
+}
+
+// From now on setsockopt(SO_RCVTIMEO) fails with EPERM on the calling thread (a seccomp filter
+// applies to the thread that installs it), and nothing else does.
+bool refuse_receive_timeouts_on_this_thread() {
+#if defined(__x86_64__)
+    sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_setsockopt, 0, 3),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args) + 2 * sizeof(std::uint64_t)), // optname
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SO_RCVTIMEO, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    sock_fprog prog{static_cast<unsigned short>(sizeof code / sizeof code[0]), code};
+    return ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 && ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
+#else
+    return false;
+#endif
+}
+
+void check_timed_out_at_deadline(const silent_call& c) {
+    REQUIRE(c.set_up);
+    CHECK(c.peer_clean);
+    REQUIRE(c.error.has_value());
+    CHECK(c.error->reason == void_reason::timeout);
+    CHECK(c.took_ms >= 290);
+    CHECK(c.took_ms < 800);
+}
+
+} // namespace
+
+TEST_CASE("a peer that never answers: VOID TIMEOUT at the deadline, not later", "[transport]") {
+    check_timed_out_at_deadline(call_silent_peer([] { return true; }));
+}
+
+// The caller waits in recvmsg bounded by the socket's receive timeout; a socket that refuses that
+// option must not turn the wait into one without end.
+TEST_CASE("a socket that refuses its receive timeout still ends the wait at the deadline", "[transport]") {
+    check_timed_out_at_deadline(call_silent_peer([] { return refuse_receive_timeouts_on_this_thread(); }));
 }
 
 TEST_CASE("a damaged payload from a peer is CORRUPTION, never delivered", "[transport]") {
