@@ -9,13 +9,10 @@
 #include "fault/handler_thread.hpp"
 #include "fault/sigbus_mode.hpp"
 #include "fault/window.hpp"
+#include "tests/unit/seccomp_errno.hpp"
 
 #include <fcntl.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -129,25 +126,7 @@ struct zero_sink final : fault::fault_sink {
 
 // From now on eventfd() fails with `err` in this process, and nothing else does. (Running out of
 // descriptors would fail it too, but also the sanitizers' own checks, which need a pipe.)
-bool fail_eventfd_with(int err) {
-#if defined(__x86_64__)
-    sock_filter code[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_eventfd2, 1, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_eventfd, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (static_cast<unsigned>(err) & SECCOMP_RET_DATA)),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    };
-    sock_fprog prog{static_cast<unsigned short>(sizeof code / sizeof code[0]), code};
-    return ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 && ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
-#else
-    (void)err;
-    return false;
-#endif
-}
+bool fail_eventfd_with(int err) { return test::fail_syscalls_with({__NR_eventfd2, __NR_eventfd}, err); }
 
 // What the child sets up before Aether installs its handler.
 enum class previous { ignore, ignore_siginfo, deflt, deflt_siginfo, app_handler, app_siginfo_handler };

@@ -6,13 +6,10 @@
 #include "transport/handshake.hpp"
 #include "transport/sync_client.hpp"
 #include "transport/wire.hpp"
+#include "tests/unit/seccomp_errno.hpp"
 
 #include <arpa/inet.h>
 #include <sys/syscall.h>
-#include <sys/prctl.h>
-#include <linux/seccomp.h>
-#include <linux/filter.h>
-#include <linux/audit.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -304,26 +301,9 @@ silent_call call_silent_peer(Prepare prepare) {
     return out;
 }
 
-// From now on setsockopt(SO_RCVTIMEO) fails with EPERM on the calling thread (a seccomp filter
-// applies to the thread that installs it), and nothing else does.
+// From now on setsockopt(SO_RCVTIMEO) fails with EPERM on the calling thread, and nothing else does.
 bool refuse_receive_timeouts_on_this_thread() {
-#if defined(__x86_64__)
-    sock_filter code[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_setsockopt, 0, 3),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args) + 2 * sizeof(std::uint64_t)), // optname
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SO_RCVTIMEO, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    };
-    sock_fprog prog{static_cast<unsigned short>(sizeof code / sizeof code[0]), code};
-    return ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 && ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
-#else
-    return false;
-#endif
+    return test::fail_syscalls_with({__NR_setsockopt}, EPERM, 2 /* optname */, SO_RCVTIMEO);
 }
 
 void check_timed_out_at_deadline(const silent_call& c) {
