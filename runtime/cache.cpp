@@ -150,13 +150,13 @@ cache::install_result cache::install_locked(std::uint64_t page, cache_page& e, c
     return install_result::installed;
 }
 
-cache::install_result cache::install_if_absent(std::uint64_t page, const std::byte* data, std::uint32_t grant_epoch,
-                                               std::uint64_t generation) noexcept {
+void cache::install_if_absent(std::uint64_t page, const std::byte* data, std::uint32_t grant_epoch,
+                              std::uint64_t generation) noexcept {
     cache_page* e = entry(page);
-    if (e == nullptr) return install_result::failed;
+    if (e == nullptr) return;
     spin_guard g(e->lock);
-    if (load_state(*e) != cache_state::invalid) return install_result::present;
-    return install_locked(page, *e, data, grant_epoch, generation, false, true);
+    if (load_state(*e) != cache_state::invalid) return;
+    (void)install_locked(page, *e, data, grant_epoch, generation, false, true); // a stale grant stays out
 }
 
 std::size_t cache::absent_run(std::uint64_t first, std::size_t max) noexcept {
@@ -275,23 +275,21 @@ std::size_t cache::drop_void_pages(std::uint64_t now_ms, page_visitor each,
     return dropped;
 }
 
-cache::invalidation cache::invalidate(std::uint64_t page, std::uint32_t epoch, bool downgrade,
-                                      std::byte* data_out) noexcept {
-    invalidation out;
+bool cache::invalidate(std::uint64_t page, std::uint32_t epoch, bool downgrade, std::byte* data_out) noexcept {
+    bool had_data = false;
     cache_page* e = entry(page);
-    if (e == nullptr) return out;
+    if (e == nullptr) return had_data;
     bump(counters_.invalidations_received);
     spin_guard g(e->lock);
     if (epoch > e->inval_epoch) e->inval_epoch = epoch;
     cache_state s = load_state(*e);
-    if (s == cache_state::invalid) return out;
+    if (s == cache_state::invalid) return had_data;
     begin_change(*e);
-    out.had_copy = s != cache_state::void_copy;
     if (s == cache_state::exclusive || s == cache_state::frozen) {
         // Stop the writers first (this also flushes stale TLB entries), then the bytes are stable.
         window_.write_protect(page);
         std::memcpy(data_out, as_ptr(page), page_size);
-        out.had_data = true;
+        had_data = true;
     }
     if (downgrade && s != cache_state::void_copy) {
         store_state(*e, cache_state::shared);
@@ -300,7 +298,7 @@ cache::invalidation cache::invalidate(std::uint64_t page, std::uint32_t epoch, b
         remove_copy(page, *e);
     }
     end_change(*e);
-    return out;
+    return had_data;
 }
 
 cache::drop_result cache::begin_drop(std::uint64_t page, bool keep_shared, std::byte* data_out) noexcept {

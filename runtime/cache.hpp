@@ -89,16 +89,16 @@ public:
     gate_result take_gate(std::uint64_t page, deadline dl) noexcept;
     void end_fetch(std::uint64_t page) noexcept;
 
-    enum class install_result { installed, stale, failed, present };
+    enum class install_result { installed, stale, failed };
     // Installs a granted copy (read-only unless exclusive). `wake`: threads may be waiting in a
     // fault on the page (the fault path); an explicit read leaves waking to the fault handler,
     // which wakes every page it finds present, and saves the wake-up scan here.
     install_result install(std::uint64_t page, const std::byte* data, std::uint32_t grant_epoch,
                            std::uint64_t generation, bool exclusive, bool wake = true) noexcept;
     // A read-only copy for a page nobody here asked for yet (readahead): installed only if there is
-    // no copy (`present` otherwise: a copy obtained meanwhile, maybe written, is never replaced).
-    install_result install_if_absent(std::uint64_t page, const std::byte* data, std::uint32_t grant_epoch,
-                                     std::uint64_t generation) noexcept;
+    // no copy (a copy obtained meanwhile, maybe written, is never replaced), and waking the page.
+    void install_if_absent(std::uint64_t page, const std::byte* data, std::uint32_t grant_epoch,
+                           std::uint64_t generation) noexcept;
     // Readahead: installs read-only copies of the `count` pages after `first`, `data` holding them in
     // order, each granted with grants[i]. A page that is present already, or whose grant crossed an
     // invalidation, is left out. Contiguous runs go in one ioctl, without waking (a thread that
@@ -118,13 +118,9 @@ public:
     std::size_t drop_void_pages(std::uint64_t now_ms, page_visitor each,
                                 node_id only = no_node) noexcept;
 
-    struct invalidation {
-        bool had_copy = false;
-        bool had_data = false; // the copy was exclusive: its bytes are in data_out
-    };
-    // An invalidation from the home: drop the copy (or keep it read-only: downgrade), returning an
-    // exclusive copy's bytes.
-    invalidation invalidate(std::uint64_t page, std::uint32_t epoch, bool downgrade, std::byte* data_out) noexcept;
+    // An invalidation from the home: drop the copy (or keep it read-only: downgrade). True if the
+    // copy was exclusive (or frozen): its bytes are then in `data_out`.
+    bool invalidate(std::uint64_t page, std::uint32_t epoch, bool downgrade, std::byte* data_out) noexcept;
 
     // Local drops. Shared and VOID copies go silently; an exclusive copy is write-protected and its
     // bytes returned (state frozen) so the caller can send them home, then call finish_writeback.

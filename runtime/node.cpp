@@ -198,12 +198,11 @@ void node::apply_ack(std::uint32_t index, home_page& p, const target& t, bool ok
 void node::invalidate_self(std::uint32_t index, home_page& p, const target& t, std::uint32_t epoch, bool discard,
                            std::optional<failure>& txn_failure) {
     alignas(64) std::byte buf[page_size];
-    cache::invalidation inv;
-    if (opt_.local_cache != nullptr)
-        inv = opt_.local_cache->invalidate(make_addr(opt_.self, std::uint64_t{index} * page_size), epoch, t.downgrade, buf);
+    const bool had_data = opt_.local_cache != nullptr &&
+                          opt_.local_cache->invalidate(make_addr(opt_.self, std::uint64_t{index} * page_size), epoch,
+                                                       t.downgrade, buf);
     apply_ack(index, p, t, true, failure{},
-              inv.had_data ? std::span<const std::byte>(buf, page_size) : std::span<const std::byte>{}, discard,
-              txn_failure);
+              had_data ? std::span<const std::byte>(buf, page_size) : std::span<const std::byte>{}, discard, txn_failure);
 }
 
 void node::finish(home_request& r, home_page& p, std::uint32_t index, bool requester_was_sharer) {
@@ -617,9 +616,8 @@ void node::handle_invalidate(const wire::frame_header& h, const responder& r) {
     wire::message m;
     alignas(64) std::byte buf[page_size];
     if (opt_.local_cache != nullptr && is_aether(h.address)) {
-        auto inv = opt_.local_cache->invalidate(page_floor(h.address), h.epoch, (h.flags & wire::flag::downgrade) != 0, buf);
-        if (inv.had_copy) m.flags |= wire::flag::had_copy;
-        if (inv.had_data) m.payload = std::span<const std::byte>(buf, page_size);
+        if (opt_.local_cache->invalidate(page_floor(h.address), h.epoch, (h.flags & wire::flag::downgrade) != 0, buf))
+            m.payload = std::span<const std::byte>(buf, page_size);
     }
     loop_.reply(r, m);
 }

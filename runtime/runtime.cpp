@@ -356,15 +356,14 @@ result<runtime::ahead_batch> runtime::receive_ahead(ahead_request& rq, std::span
     return b;
 }
 
-bool runtime::install_ahead(const ahead_batch& b, std::span<const std::byte> buf) {
+void runtime::install_ahead(const ahead_batch& b, std::span<const std::byte> buf) {
     std::span<const wire::readahead_grant> grants(
         reinterpret_cast<const wire::readahead_grant*>(buf.data() + (1 + b.granted) * page_size), b.granted);
     const std::uint64_t t0 = now_ns();
     bump(counters_.readahead_pages, cache_->install_following(b.page, b.granted, buf.data() + page_size, grants));
     // A page present already (another thread fetched it meanwhile) is as good as installed.
-    auto ir = cache_->install_if_absent(b.page, buf.data(), b.epoch, b.generation);
+    cache_->install_if_absent(b.page, buf.data(), b.epoch, b.generation);
     bump(counters_.readahead_install_ns, now_ns() - t0);
-    return ir == cache::install_result::installed;
 }
 
 result<void> runtime::read_page_chunk(std::uint64_t addr, void* dest, std::size_t len, std::uint64_t* generation) {
@@ -522,7 +521,9 @@ void runtime::finish_writeback(std::uint64_t page, bool keep_shared, const putba
 }
 
 result<void> runtime::send_frozen_home(std::uint64_t page, std::byte* buf, deadline dl) {
-    if (!cache_->copy_frozen(page, buf)) return success();
+    // A copy frozen by a failed write-back froze before the fetch gate the caller holds was last
+    // released, so a look without the page lock sees it; every other store fault skips the lock.
+    if (cache_->state(page) != cache_state::frozen || !cache_->copy_frozen(page, buf)) return success();
     auto r = write_back(page, buf, dl);
     if (!r) return r.error();
     finish_writeback(page, true, *r);

@@ -96,8 +96,8 @@ public:
     result<ahead_request> ask_ahead(std::uint64_t page, std::size_t following, deadline dl);
     result<ahead_batch> receive_ahead(ahead_request& rq, std::span<std::byte> buf, deadline dl);
     // Installs what a batch holds, except pages present here already or whose grant crossed an
-    // invalidation; true if `page` itself went in.
-    bool install_ahead(const ahead_batch& b, std::span<const std::byte> buf);
+    // invalidation (the caller looks at the cache for whether the page it needs went in).
+    void install_ahead(const ahead_batch& b, std::span<const std::byte> buf);
 
     // ---- cluster coordination ----
     result<void> barrier(std::uint32_t timeout_ms);

@@ -64,7 +64,7 @@ enum flag : std::uint16_t {
     need_data = 1u << 1,   // read_exclusive: the requester holds no valid copy
     // 1u << 2: unused (was putback's keep_shared: the home now always records a returning owner as a sharer)
     downgrade = 1u << 3,   // invalidate: keep a read-only copy, return the data (exclusive -> shared)
-    had_copy = 1u << 4,    // invalidate reply: the cache held a copy (it is now dropped or downgraded)
+    // 1u << 4: unused (was had_copy on invalidate replies; nothing read it)
     is_sharer = 1u << 5,   // read_exclusive reply: requester was a sharer, its copy is current
     readahead = 1u << 6,   // read_shared: also grant up to arg1 following pages (see readahead_grant)
 };
