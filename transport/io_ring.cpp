@@ -56,8 +56,7 @@ bool io_ring::poll_for_completion(std::uint64_t poll_ns) noexcept {
     return false;
 }
 
-int io_ring::submit_and_wait(deadline dl, std::uint64_t poll_ns) noexcept {
-    if (poll_for_completion(poll_ns > 0 ? std::min(poll_ns, dl.remaining_ns()) : 0)) return 0;
+int io_ring::submit_and_wait(deadline dl) noexcept {
     for (;;) {
         io_uring_cqe* cqe = nullptr;
         int rc;
@@ -77,7 +76,7 @@ int io_ring::submit_and_wait(deadline dl, std::uint64_t poll_ns) noexcept {
     }
 }
 
-int io_ring::wait_for(std::uint64_t user_data, deadline dl, std::uint64_t poll_ns) noexcept {
+int io_ring::wait_for(std::uint64_t user_data, deadline dl) noexcept {
     int res = 0;
     bool done = false;
     for (;;) {
@@ -90,7 +89,7 @@ int io_ring::wait_for(std::uint64_t user_data, deadline dl, std::uint64_t poll_n
             io_uring_cqe_seen(&ring_, cqe);
         }
         if (done) return res;
-        int rc = submit_and_wait(dl, poll_ns);
+        int rc = submit_and_wait(dl);
         if (rc == -ETIME) {
             cancel_and_reap(user_data);
             return -ETIME;

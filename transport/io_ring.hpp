@@ -27,22 +27,22 @@ public:
     io_uring* get() noexcept { return &ring_; }
     // A free SQE, submitting queued ones first if the SQ is full.
     io_uring_sqe* sqe() noexcept;
-    // Submits and waits for at least one CQE, or until `dl` (returns -ETIME). -EINTR is retried.
-    // With `poll_ns`, first polls for that long: a reply that comes quickly is taken without the
-    // sleep and wake-up (20-35 us across CPUs here). Each polling round yields the CPU, so a peer
-    // that shares this CPU (pinned placement) runs instead of waiting for the poll to end.
-    int submit_and_wait(deadline dl, std::uint64_t poll_ns = 0) noexcept;
-    // Polls for a CQE for up to `poll_ns` (see above); true if one is ready.
+    // Polls for a CQE for up to `poll_ns`; true if one is ready. A completion that comes quickly is
+    // taken without the sleep and wake-up (20-35 us across CPUs here). Each polling round yields
+    // the CPU, so a peer that shares this CPU (pinned placement) runs instead of waiting.
     bool poll_for_completion(std::uint64_t poll_ns) noexcept;
     // Waits for the CQE with the given user_data and returns its res; other CQEs are consumed and
-    // dropped (the caller owns the ring and has only its own operations in flight). Waits as
-    // submit_and_wait does, polling for `poll_ns` first. At `dl` returns -ETIME, after canceling the
-    // operation and reaping it, so its buffers are no longer written to once this returns.
-    int wait_for(std::uint64_t user_data, deadline dl, std::uint64_t poll_ns = 0) noexcept;
+    // dropped (the caller owns the ring and has only its own operations in flight). At `dl` returns
+    // -ETIME, after canceling the operation and reaping it, so its buffers are no longer written to
+    // once this returns.
+    int wait_for(std::uint64_t user_data, deadline dl) noexcept;
     // Cancels every operation in flight with this user_data and reaps the completions.
     void cancel_and_reap(std::uint64_t user_data) noexcept;
 
 private:
+    // Submits and waits for at least one CQE, or until `dl` (returns -ETIME). -EINTR is retried.
+    int submit_and_wait(deadline dl) noexcept;
+
     io_uring ring_{};
     bool valid_ = false;
 };

@@ -38,8 +38,9 @@ pthread_once_t g_ring_key_once = PTHREAD_ONCE_INIT;
 
 } // namespace
 
-// A thread's first request creates its ring (this allocates). Kept out of line so that sanitizer
-// reports can tell this one-time step apart.
+// A thread's ring is created the first time it needs one, for a connect or a send the socket did
+// not take at once (this allocates). Kept out of line so that sanitizer reports can tell this
+// one-time step apart.
 [[gnu::noinline]] void create_thread_ring() noexcept {
     pthread_once(&g_ring_key_once, [] { pthread_key_create(&g_ring_key, [](void* p) { delete static_cast<thread_ring*>(p); }); });
     auto* r = new (std::nothrow) thread_ring;
@@ -73,16 +74,24 @@ int advance_iov(iovec*& iov, int iovcnt, std::size_t n) noexcept {
     return iovcnt;
 }
 
-int send_all(io_ring& r, int fd, iovec* iov, int iovcnt, deadline dl) noexcept {
+// Protocol errors are reported with errno values no socket produces here.
+constexpr int err_bad_header = -EPROTO;
+constexpr int err_too_long = -EMSGSIZE;
+constexpr int err_no_ring = -ENOSR; // this thread could not get an io_uring
+
+// Sends all of `iov` through this thread's ring, which carries the deadline.
+int send_all(int fd, iovec* iov, int iovcnt, deadline dl) noexcept {
+    io_ring* r = this_thread_ring();
+    if (r == nullptr) return err_no_ring;
     while (iovcnt > 0) {
         msghdr mh{};
         mh.msg_iov = iov;
         mh.msg_iovlen = static_cast<std::size_t>(iovcnt);
         std::uint64_t tag = new_tag();
-        io_uring_sqe* s = r.sqe();
+        io_uring_sqe* s = r->sqe();
         io_uring_prep_sendmsg(s, fd, &mh, MSG_NOSIGNAL);
         io_uring_sqe_set_data64(s, tag);
-        int n = r.wait_for(tag, dl);
+        int n = r->wait_for(tag, dl);
         if (n < 0) return n;
         if (n == 0) return -EPIPE;
         iovcnt = advance_iov(iov, iovcnt, static_cast<std::size_t>(n));
@@ -90,18 +99,14 @@ int send_all(io_ring& r, int fd, iovec* iov, int iovcnt, deadline dl) noexcept {
     return 0;
 }
 
-// Protocol errors are reported with errno values no socket produces here.
-constexpr int err_bad_header = -EPROTO;
-constexpr int err_too_long = -EMSGSIZE;
-
 // Sends `send_iov` with a direct sendmsg (it fits the socket buffer in all but rare cases;
 // measured here, that saves about 0.5 us against a send through the ring); a short send is
 // finished through the ring, which also carries the deadline.
-int send_request(io_ring& r, int fd, iovec* send_iov, int send_iovcnt, deadline dl) noexcept {
+int send_request(int fd, iovec* send_iov, int send_iovcnt, deadline dl) noexcept {
     ssize_t n = send_nowait(fd, send_iov, send_iovcnt);
     if (n < 0) return static_cast<int>(n);
     send_iovcnt = advance_iov(send_iov, send_iovcnt, static_cast<std::size_t>(n));
-    return send_iovcnt > 0 ? send_all(r, fd, send_iov, send_iovcnt, dl) : 0;
+    return send_iovcnt > 0 ? send_all(fd, send_iov, send_iovcnt, dl) : 0;
 }
 
 // The receive timeout (SO_RCVTIMEO) a connection's socket has now, so that a receive blocking in
@@ -207,9 +212,9 @@ int receive_reply(int fd, receive_timeout& t, wire::frame_header& h, std::span<s
 }
 
 // A request and its reply, for the handshake.
-int transact(io_ring& r, int fd, receive_timeout& t, iovec* send_iov, int send_iovcnt, wire::frame_header& h,
+int transact(int fd, receive_timeout& t, iovec* send_iov, int send_iovcnt, wire::frame_header& h,
              std::span<std::byte> out, deadline dl, std::size_t& payload_size) noexcept {
-    if (int e = send_request(r, fd, send_iov, send_iovcnt, dl); e < 0) return e;
+    if (int e = send_request(fd, send_iov, send_iovcnt, dl); e < 0) return e;
     return receive_reply(fd, t, h, out, dl, payload_size, 0);
 }
 
@@ -225,6 +230,7 @@ void configure_socket(int fd, std::uint32_t user_timeout_ms) noexcept {
 failure io_failure(int err) noexcept {
     if (err == -ETIME) return failure::of(void_reason::timeout);
     if (err == err_bad_header || err == err_too_long) return failure{fetch_status::tcp_error, void_reason::node_crashed};
+    if (err == err_no_ring) return failure{fetch_status::tcp_error, void_reason::unreachable};
     return failure::of(classify_io_error(-err));
 }
 
@@ -335,7 +341,6 @@ result<std::unique_ptr<sync_client::channel>> sync_client::connect(node_id dst, 
 }
 
 result<void> sync_client::handshake(channel& ch, deadline dl) noexcept {
-    io_ring* r = this_thread_ring();
     const node_id dst = ch.peer;
     auto fail = [&](int err) -> failure {
         counters_.handshake_failures.fetch_add(1, std::memory_order_relaxed);
@@ -354,7 +359,7 @@ result<void> sync_client::handshake(channel& ch, deadline dl) noexcept {
     wire::frame_header ch_h{};
     std::byte buf[wire::nonce_size + wire::mac_size];
     std::size_t n = 0;
-    if (int e = transact(*r, ch.fd.get(), ch.rcv_timeout, iov, 2, ch_h, buf, dl, n); e < 0) return fail(e);
+    if (int e = transact(ch.fd.get(), ch.rcv_timeout, iov, 2, ch_h, buf, dl, n); e < 0) return fail(e);
     if (wire::type_of(ch_h) != wire::msg::challenge || ch_h.source != dst || n != sizeof buf ||
         !wire::payload_ok(ch_h, std::span(buf, n)))
         return fail(-EACCES);
@@ -368,7 +373,7 @@ result<void> sync_client::handshake(channel& ch, deadline dl) noexcept {
     wire::frame_header ah = wire::make_header(auth, id_.self, 0);
     iovec aiov[2] = {{&ah, sizeof ah}, {proof.data(), proof.size()}};
     wire::frame_header wh{};
-    if (int e = transact(*r, ch.fd.get(), ch.rcv_timeout, aiov, 2, wh, {}, dl, n); e < 0) return fail(e);
+    if (int e = transact(ch.fd.get(), ch.rcv_timeout, aiov, 2, wh, {}, dl, n); e < 0) return fail(e);
     if (wire::type_of(wh) != wire::msg::welcome) return fail(-EACCES);
     peers_.mark_alive(dst, ch_h.arg0);
     return success();
@@ -381,9 +386,6 @@ sync_client::pending_call::~pending_call() = default; // an uncollected reply: i
 
 result<sync_client::pending_call> sync_client::start(node_id dst, const wire::message& m, deadline dl) noexcept {
     if (dst >= peers_.node_count()) return failure{fetch_status::invalid_addr, void_reason::unreachable};
-    io_ring* r = this_thread_ring();
-    if (r == nullptr) return failure{fetch_status::tcp_error, void_reason::unreachable};
-
     auto acquired = acquire(dst, dl);
     if (!acquired) return acquired.error();
     pending_call p;
@@ -407,7 +409,7 @@ result<sync_client::pending_call> sync_client::start(node_id dst, const wire::me
         payload = joined;
     }
     iovec iov[2] = {{&h, sizeof h}, {const_cast<std::byte*>(payload.data()), payload.size()}};
-    if (int e = send_request(*r, p.ch_->fd.get(), iov, payload.empty() ? 1 : 2, dl); e < 0) {
+    if (int e = send_request(p.ch_->fd.get(), iov, payload.empty() ? 1 : 2, dl); e < 0) {
         if (e == -ETIME) counters_.timeouts.fetch_add(1, std::memory_order_relaxed);
         return io_failure(e);
     }

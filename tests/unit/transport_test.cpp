@@ -534,3 +534,33 @@ TEST_CASE("a slow reply within a longer deadline arrives after a shorter deadlin
     client.sync.close_all_idle();
     CHECK(slow.finished_cleanly());
 }
+
+// A thread's io_uring is made only when it needs one (a connect, or a send the socket could not
+// take at once): a thread that cannot have one still makes requests on a pooled connection, and a
+// new connection it would need fails as VOID UNREACHABLE rather than anything worse.
+TEST_CASE("a thread without an io_uring still makes requests on pooled connections", "[transport]") {
+    scripted_node answering;
+    answering.serve([](int conn) {
+        answer_requests(conn, 2, [conn](int, const wire::frame_header& req, std::span<const std::byte>) {
+            write_frame(conn, wire::message{.type = wire::type_of(req), .flags = wire::flag::reply}, 1, req.request_id);
+        });
+    });
+    node0_client client(answering.peer.port, 3, answering.key);
+    REQUIRE(client.sync.call(1, wire::message{.type = wire::msg::ping}, {}, deadline::after(milliseconds(2000))).ok());
+    bool set_up = false, pooled_ok = false;
+    std::optional<failure> fresh_error;
+    std::thread restricted([&] {
+        set_up = test::fail_syscalls_with({__NR_io_uring_setup}, EPERM);
+        if (!set_up) return;
+        pooled_ok = client.sync.call(1, wire::message{.type = wire::msg::ping}, {}, deadline::after(milliseconds(2000))).ok();
+        client.sync.close_all_idle(); // the next request needs a new connection, hence a ring
+        auto r = client.sync.call(1, wire::message{.type = wire::msg::ping}, {}, deadline::after(milliseconds(500)));
+        if (!r) fresh_error = r.error();
+    });
+    restricted.join();
+    REQUIRE(set_up);
+    CHECK(pooled_ok);
+    REQUIRE(fresh_error.has_value());
+    CHECK(fresh_error->reason == void_reason::unreachable);
+    CHECK(answering.finished_cleanly());
+}
