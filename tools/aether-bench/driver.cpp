@@ -5,9 +5,6 @@
 #include "tools/aether-bench/node_roles.hpp"
 #include "tools/common/cluster.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,33 +29,6 @@ std::vector<std::string> base_environment(const figure& f) {
     std::vector<std::string> env = tools::environment_without(replaced);
     env.insert(env.end(), f.env.begin(), f.env.end());
     return env;
-}
-
-sockaddr_in loopback(int port) {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(static_cast<std::uint16_t>(port));
-    return a;
-}
-
-// The TCP floor's server socket is made here and inherited, so the client can connect at once.
-int listening_socket(int& port, std::string& error) {
-    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (s < 0) {
-        error = std::string("socket: ") + std::strerror(errno);
-        return -1;
-    }
-    sockaddr_in a = loopback(0);
-    socklen_t len = sizeof a;
-    if (bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(s, 4) != 0 ||
-        getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-        error = std::string("cannot listen on 127.0.0.1: ") + std::strerror(errno);
-        close(s);
-        return -1;
-    }
-    port = ntohs(a.sin_port);
-    return s;
 }
 
 std::string format_count(double v) {
@@ -202,7 +172,7 @@ std::vector<row_result> run_once(const figure& f, placement where, const run_con
 
     if (f.nodes == 0) {
         int port = 0;
-        listen_fd = listening_socket(port, error);
+        listen_fd = tools::loopback_socket(true, port, error); // inherited: the client can connect at once
         if (listen_fd < 0) return {failed_row(f, where, error)};
         launch client;
         client.label = "tcp client";

@@ -4,6 +4,7 @@
 
 #include "tools/aether-bench/record.hpp"
 #include "tools/aether-bench/timing.hpp"
+#include "tools/common/cluster.hpp"
 
 #include "runtime/c_api_access.hpp"
 #include "runtime/cache.hpp"
@@ -665,6 +666,16 @@ struct uffd_region {
     void ioctl_or_die(unsigned long request, void* arg, const char* what) const {
         if (::ioctl(uffd, request, arg) != 0) die(std::string(what) + " failed: " + std::strerror(errno));
     }
+    // UFFDIO_COPY of `len` bytes to `offset`: read-only copies without a wake-up, as readahead
+    // installs shared pages.
+    void copy_read_only(std::size_t offset, const std::byte* src, std::size_t len) const {
+        uffdio_copy cp{};
+        cp.dst = reinterpret_cast<std::uint64_t>(base + offset);
+        cp.src = reinterpret_cast<std::uint64_t>(src);
+        cp.len = len;
+        cp.mode = UFFDIO_COPY_MODE_WP | UFFDIO_COPY_MODE_DONTWAKE;
+        ioctl_or_die(UFFDIO_COPY, &cp, "UFFDIO_COPY");
+    }
     int uffd = -1;
     std::size_t bytes;
     std::byte* base = nullptr;
@@ -711,12 +722,7 @@ void uffd_install(member& m, const params& p, const tick_clock& clk) {
     if (method == "copy") {
         uffd_region r(0, bytes, UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP);
         timed_batches(r.base, [&](std::size_t off, std::size_t len) {
-            uffdio_copy cp{};
-            cp.dst = reinterpret_cast<std::uint64_t>(r.base + off);
-            cp.src = reinterpret_cast<std::uint64_t>(source.data());
-            cp.len = len;
-            cp.mode = UFFDIO_COPY_MODE_WP | UFFDIO_COPY_MODE_DONTWAKE; // read-only copies, as shared pages
-            r.ioctl_or_die(UFFDIO_COPY, &cp, "UFFDIO_COPY");
+            r.copy_read_only(off, source.data(), len);
             return std::uint64_t{0}; // the receive went into the staging buffer before
         });
     } else if (method == "continue") {
@@ -1088,16 +1094,9 @@ void no_delay(int fd) {
 }
 
 int listen_loopback(int& port) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) die(std::string("socket: ") + std::strerror(errno));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 8) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-        die(std::string("cannot listen on loopback: ") + std::strerror(errno));
-    port = ntohs(addr.sin_port);
+    std::string error;
+    int fd = tools::loopback_socket(true, port, error);
+    if (fd < 0) die(error);
     return fd;
 }
 
@@ -1131,14 +1130,7 @@ std::uint64_t receive_install_scan(int fd, std::size_t total, std::size_t thread
         if (!recv_full(fd, staging.data() + (i % slots) * batch, batch)) die("stream ended early");
         if (i == 0) cpu0 = process_cpu_ns(); // from the first bytes: not the wait for them
     };
-    auto install = [&](std::size_t i) {
-        uffdio_copy cp{};
-        cp.dst = reinterpret_cast<std::uint64_t>(region.base + i * batch);
-        cp.src = reinterpret_cast<std::uint64_t>(staging.data() + (i % slots) * batch);
-        cp.len = batch;
-        cp.mode = UFFDIO_COPY_MODE_WP | UFFDIO_COPY_MODE_DONTWAKE;
-        region.ioctl_or_die(UFFDIO_COPY, &cp, "UFFDIO_COPY");
-    };
+    auto install = [&](std::size_t i) { region.copy_read_only(i * batch, staging.data() + (i % slots) * batch, batch); };
     auto scan = [&](std::size_t i) {
         sum += sum_words(reinterpret_cast<const std::uint64_t*>(region.base + i * batch), batch / sizeof(std::uint64_t));
     };
@@ -1149,8 +1141,9 @@ std::uint64_t receive_install_scan(int fd, std::size_t total, std::size_t thread
             scan(i);
         }
     } else {
-        // received / installed / scanned: batches done by each stage; each waits on the one before.
-        std::atomic<std::uint64_t> received{0}, installed{0}, scanned{0};
+        // Batches received and installed so far: each stage waits on the one before it (and the
+        // receiver on the installer, for a free staging slot).
+        std::atomic<std::uint64_t> received{0}, installed{0};
         auto wait_until_above = [](std::atomic<std::uint64_t>& done, std::uint64_t i) {
             for (std::uint64_t v = done.load(std::memory_order_acquire); v <= i; v = done.load(std::memory_order_acquire))
                 done.wait(v, std::memory_order_acquire);
@@ -1170,7 +1163,6 @@ std::uint64_t receive_install_scan(int fd, std::size_t total, std::size_t thread
             for (std::size_t i = 0; i < batches; ++i) {
                 wait_until_above(installed, i);
                 scan(i);
-                advance(scanned);
             }
         });
         for (std::size_t i = 0; i < batches; ++i) {

@@ -42,34 +42,39 @@ bool fill(unsigned char* bytes, std::size_t size, ReadSome read_some) {
 
 } // namespace
 
+int loopback_socket(bool listening, int& port, std::string& error) {
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0) {
+        error = "socket: " + errno_text(errno);
+        return -1;
+    }
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    socklen_t len = sizeof addr;
+    if (bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || (listening && listen(s, 8) != 0) ||
+        getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+        error = std::string(listening ? "cannot listen on" : "cannot reserve a port on") + " 127.0.0.1: " + errno_text(errno);
+        close(s);
+        return -1;
+    }
+    port = ntohs(addr.sin_port);
+    return s;
+}
+
 std::optional<std::vector<int>> choose_free_ports(int count, std::string& error) {
     std::vector<int> socks;
     std::vector<int> ports;
-    auto close_all = [&] {
-        for (int s : socks) close(s);
-    };
     for (int i = 0; i < count; ++i) {
-        int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (s < 0) {
-            error = "socket: " + errno_text(errno);
-            close_all();
-            return std::nullopt;
-        }
+        int port = 0;
+        int s = loopback_socket(false, port, error);
+        if (s < 0) break;
         socks.push_back(s);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        addr.sin_port = 0;
-        socklen_t len = sizeof addr;
-        if (bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-            getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-            error = "cannot reserve a port on 127.0.0.1: " + errno_text(errno);
-            close_all();
-            return std::nullopt;
-        }
-        ports.push_back(ntohs(addr.sin_port));
+        ports.push_back(port);
     }
-    close_all();
+    for (int s : socks) close(s);
+    if (ports.size() != static_cast<std::size_t>(count)) return std::nullopt;
     return ports;
 }
 

@@ -8,6 +8,10 @@
 
 namespace aether::tools {
 
+// A TCP socket bound to a free port on 127.0.0.1 (listening if `listening`), its port in `port`;
+// -1 with `error` saying why on failure.
+int loopback_socket(bool listening, int& port, std::string& error);
+
 // `count` distinct ports on 127.0.0.1 that were free a moment ago. All sockets stay bound until
 // every port is known, so the kernel cannot hand out one port twice. Another process can still take
 // a port between our close() and the node's bind(); that window is inherent in choosing ports for
