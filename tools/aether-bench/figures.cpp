@@ -132,6 +132,7 @@ std::vector<figure> catalogue(const settings& s) {
     }
     {
         figure f = aether("seq_scan_remote_GBps", "seq_scan_remote", 2, "handler");
+        f.floor = "tcp_stream_GBps"; // the target: at least half of it
         f.args.push_back(kv("bytes", s.scan_bytes));
         // Every page of the scan is a cold remote page, obtained once: for its own fault or read
         // ahead of another's (the row also shows how many faults the scan took).

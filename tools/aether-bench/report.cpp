@@ -71,8 +71,10 @@ void attach_floor_ratios(std::vector<row_result>& rows) {
         if (!r.ok || r.floor.empty()) continue;
         for (const auto& f : rows) {
             if (f.name != r.floor || f.where != r.where || !f.ok) continue;
-            auto num = r.row.number("median_ns");
-            auto den = f.row.number("median_ns");
+            // Times divide medians; rates (a scan's GB/s against the stream's) divide values.
+            const char* field = has_unit(r) && has_unit(f) ? "value" : "median_ns";
+            auto num = r.row.number(field);
+            auto den = f.row.number(field);
             if (num && den && *den > 0) r.ratio_to_floor = *num / *den;
         }
     }
