@@ -19,11 +19,7 @@ namespace {
 
 using namespace aether::test;
 
-std::string aether_bench_path() {
-    const char* p = std::getenv("AETHER_BENCH");
-    if (p == nullptr || *p == '\0') FAIL("AETHER_BENCH must name the aether-bench binary (meson test sets it)");
-    return p;
-}
+std::string aether_bench_path() { return tool_path("AETHER_BENCH"); }
 
 run_result run_bench(const std::vector<std::string>& args, double limit_s) {
     tool_process bench(aether_bench_path(), args);

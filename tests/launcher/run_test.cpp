@@ -30,11 +30,7 @@ namespace {
 
 using namespace aether::test;
 
-std::string aether_run_path() {
-    const char* p = std::getenv("AETHER_RUN");
-    if (p == nullptr || *p == '\0') FAIL("AETHER_RUN must name the aether-run binary (meson test sets it)");
-    return p;
-}
+std::string aether_run_path() { return tool_path("AETHER_RUN"); }
 
 std::vector<std::string> split_lines(const std::string& text) {
     std::vector<std::string> lines;

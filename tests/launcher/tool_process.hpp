@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <string>
@@ -19,6 +20,13 @@
 extern char** environ;
 
 namespace aether::test {
+
+// The tool binary the environment variable `var` names (meson test sets it for each test).
+inline std::string tool_path(const char* var) {
+    const char* p = std::getenv(var);
+    if (p == nullptr || *p == '\0') FAIL(var << " must name the tool's binary (meson test sets it)");
+    return p;
+}
 
 using clock_type = std::chrono::steady_clock;
 
