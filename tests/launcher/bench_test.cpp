@@ -122,6 +122,49 @@ TEST_CASE("a quick run reports every figure asked for in both placements, as a t
     }
 }
 
+// The rows of a --json run, by name (one placement).
+std::map<std::string, json_row> rows_by_name(const std::string& out) {
+    std::map<std::string, json_row> rows;
+    for (const json_row& row : json_rows(out))
+        if (auto name = row.text("name")) rows.emplace(*name, row);
+    return rows;
+}
+
+TEST_CASE("without --quick a latency figure times at least 20,000 operations after its warm-up", "[bench]") {
+    run_result r = run_bench({"--placement", "free", "--json", "--only", "api_read_miss_64B"}, 240);
+    INFO("stderr:\n" << r.err);
+    REQUIRE(r.exit_code == 0);
+    auto rows = rows_by_name(r.out);
+    for (const char* name : {"tcp_floor_64B", "api_read_miss_64B"}) {
+        INFO(name);
+        REQUIRE(rows.count(name) == 1);
+        CHECK(rows.at(name).is("verified", "true"));
+        CHECK(rows.at(name).number("ops").value_or(0) >= 20000);
+    }
+}
+
+TEST_CASE("the scale figure reports 1 K and 1 M pages in use and the metadata per cached page", "[bench]") {
+    run_result r = run_bench({"--quick", "--placement", "free", "--json", "--only", "scale"}, 240);
+    INFO("stderr:\n" << r.err);
+    REQUIRE(r.exit_code == 0);
+    auto rows = rows_by_name(r.out);
+    for (const char* name : {"scale_dir_lookup_1K", "scale_dir_fetch_add_1K", "scale_read_hit_1K", "scale_dir_lookup_1M",
+                             "scale_dir_fetch_add_1M", "scale_read_hit_1M", "scale_dir_lookup_1M_hot",
+                             "scale_dir_fetch_add_1M_hot", "scale_read_hit_1M_hot"}) {
+        INFO(name);
+        REQUIRE(rows.count(name) == 1);
+        CHECK(rows.at(name).is("verified", "true"));
+        CHECK(rows.at(name).number("median_us").value_or(0) > 0);
+        // The 1 M rows are divided by what they are compared with: the same operations at 1 K
+        // (_hot), or plain memory read at the same pages.
+        if (std::string(name).find("_1M") != std::string::npos) CHECK(rows.at(name).number("ratio_to_floor").value_or(0) > 0);
+    }
+    REQUIRE(rows.count("scale_metadata_bytes_per_page") == 1);
+    const double bytes = rows.at("scale_metadata_bytes_per_page").number("value").value_or(0);
+    CHECK(bytes > 0);
+    CHECK(bytes <= 64);
+}
+
 TEST_CASE("aether-bench refuses what it cannot run, with exit code 2", "[bench]") {
     run_result unknown = run_bench({"--only", "no_such_figure"}, 20);
     CHECK(unknown.exit_code == 2);
