@@ -90,7 +90,14 @@ cache::gate_result cache::wait_for_gate(std::uint64_t page, deadline dl, Usable 
     for (;;) {
         if (usable(load_state(*e))) return gate_result::present;
         std::uint32_t expected = 0;
-        if (gate.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) return gate_result::acquired;
+        if (gate.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
+            // A fetch that ended between the look above and taking the gate has made the copy usable
+            // (its state was recorded before its gate was released): fetching again would install a
+            // second copy over it, and over a store made to it meanwhile.
+            if (!usable(load_state(*e))) return gate_result::acquired;
+            end_fetch(page);
+            return gate_result::present;
+        }
         if (expected == 1 && !gate.compare_exchange_strong(expected, 3, std::memory_order_acq_rel) && expected == 0)
             continue; // the fetch ended meanwhile
         if (!futex_wait_until(e->gate, 3, dl)) return gate_result::timeout;
