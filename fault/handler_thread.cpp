@@ -46,8 +46,8 @@ int send_sigbus(pid_t tid, std::uint64_t addr) noexcept {
     return -errno;
 }
 
-handler_thread::handler_thread(window& w, fault_sink& sink, std::uint64_t spin_ns)
-    : window_(w), sink_(sink), spin_ns_(spin_ns), stop_fd_(open_stop_fd()) {}
+handler_thread::handler_thread(window& w, fault_sink& sink, std::uint64_t spin_ns, thread_priority priority)
+    : window_(w), sink_(sink), spin_ns_(spin_ns), priority_(priority), stop_fd_(open_stop_fd()) {}
 
 handler_thread::~handler_thread() { stop(); }
 
@@ -99,6 +99,7 @@ void handler_thread::handle(const uffd_msg* msgs, int n) noexcept {
 void handler_thread::run() noexcept {
     runtime_scope whole_thread;
     pthread_setname_np(pthread_self(), "aether-fault");
+    apply_thread_priority(priority_);
     tid_.store(static_cast<pid_t>(::syscall(SYS_gettid)), std::memory_order_release);
     uffd_msg msgs[batch];
     const int uffd = window_.uffd();

@@ -5,6 +5,7 @@
 #include "aether/internal/guard.hpp"
 
 #include "aether/internal/fd.hpp"
+#include "aether/internal/thread_priority.hpp"
 #include "fault/fault_sink.hpp"
 #include "fault/window.hpp"
 
@@ -20,7 +21,7 @@ class handler_thread {
 public:
     // `spin_ns`: how long to poll for the next fault before sleeping (0: sleep at once). Throws
     // std::system_error if it cannot open the eventfd that stop() needs to wake the thread.
-    handler_thread(window& w, fault_sink& sink, std::uint64_t spin_ns);
+    handler_thread(window& w, fault_sink& sink, std::uint64_t spin_ns, thread_priority priority);
     ~handler_thread();
     handler_thread(const handler_thread&) = delete;
     handler_thread& operator=(const handler_thread&) = delete;
@@ -36,6 +37,7 @@ private:
     window& window_;
     fault_sink& sink_;
     std::uint64_t spin_ns_;
+    thread_priority priority_;
     unique_fd stop_fd_;
     std::atomic<bool> stopping_{false};
     std::atomic<pid_t> tid_{0};

@@ -52,6 +52,15 @@ std::uint64_t effective_poll_ns(const runtime_config& c) noexcept {
     return CPU_COUNT(&allowed) > 1 ? 50'000 : 0;
 }
 
+std::optional<thread_priority> effective_thread_priority(const runtime_config& c, std::string& error) {
+    if (c.threads == thread_priority::normal) return thread_priority::normal;
+    if (may_run_realtime()) return thread_priority::realtime;
+    if (c.threads == thread_priority::automatic) return thread_priority::normal;
+    error = "AETHER_THREAD_PRIORITY=realtime, but this process may not make threads real-time "
+            "(it needs CAP_SYS_NICE, or `ulimit -r` of at least 1)";
+    return std::nullopt;
+}
+
 std::optional<std::size_t> parse_size(const std::string& text) {
     if (text.empty()) return std::nullopt;
     std::size_t mult = 1;
@@ -116,6 +125,19 @@ bool apply_optional_env(runtime_config& c, std::string& error) {
     n = c.fault_spin_ns / 1000;
     if (!bounded_env("AETHER_FAULT_SPIN_US", 0, 1'000'000, "microseconds", n, error)) return false;
     c.fault_spin_ns = n * 1000;
+    if (const char* v = env("AETHER_THREAD_PRIORITY")) {
+        std::string m = v;
+        if (m == "auto")
+            c.threads = thread_priority::automatic;
+        else if (m == "normal")
+            c.threads = thread_priority::normal;
+        else if (m == "realtime")
+            c.threads = thread_priority::realtime;
+        else {
+            error = "AETHER_THREAD_PRIORITY must be \"auto\", \"normal\" or \"realtime\", not \"" + m + "\"";
+            return false;
+        }
+    }
     n = c.readahead_pages;
     if (!bounded_env("AETHER_READAHEAD_PAGES", 1, wire::max_readahead + 1, "pages", n, error)) return false;
     c.readahead_pages = static_cast<std::uint32_t>(n);

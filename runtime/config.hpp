@@ -4,6 +4,7 @@
 #include "aether/internal/guard.hpp"
 
 #include "aether/internal/address.hpp"
+#include "aether/internal/thread_priority.hpp"
 #include "fault/window.hpp"
 #include "runtime/fault_resolver.hpp"
 
@@ -35,11 +36,13 @@ struct runtime_config {
     // A read fault in a sequential scan of another node's memory fetches up to this many pages
     // (1: no readahead). See runtime/readahead.hpp.
     std::uint32_t readahead_pages = 64;
+    // The scheduling of the runtime's own threads (thread_priority.hpp).
+    thread_priority threads = thread_priority::automatic;
 };
 
 // The settings every init honours when present: AETHER_TIMEOUT_MS, AETHER_LOG, AETHER_HOME_SIZE,
 // AETHER_FAULT_MODE, AETHER_VOID_POLICY, AETHER_VOID_RETRY_MS, AETHER_POLL_US, AETHER_FAULT_SPIN_US,
-// AETHER_READAHEAD_PAGES. A bad value
+// AETHER_READAHEAD_PAGES, AETHER_THREAD_PRIORITY. A bad value
 // is an error naming the variable.
 bool apply_optional_env(runtime_config& c, std::string& error);
 // The whole cluster description: AETHER_NODE_ID, AETHER_NODE_COUNT, AETHER_PEERS, AETHER_SECRET, and
@@ -50,6 +53,11 @@ std::optional<runtime_config> config_from_env(std::string& error);
 // may run on more than one CPU, and 0 when it may run on only one, where polling would only keep
 // the CPU from the peer whose answer it waits for.
 std::uint64_t effective_poll_ns(const runtime_config& c) noexcept;
+
+// The scheduling the runtime's threads get: realtime or normal. `automatic` becomes realtime when
+// the process may; an explicit `realtime` the process may not have is an error (nullopt, `error`
+// says how to allow it).
+std::optional<thread_priority> effective_thread_priority(const runtime_config& c, std::string& error);
 
 // "64M", "1G", "4096" -> bytes.
 std::optional<std::size_t> parse_size(const std::string& text);

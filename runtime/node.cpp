@@ -81,7 +81,8 @@ bool node::asks_of_home(wire::msg m) noexcept {
 node::node(options opts)
     : opt_(std::move(opts)),
       home_(nullptr),
-      loop_(event_loop::options{opt_.identity, opt_.peers, opt_.injector, &opt_.counters->transport, opt_.name, opt_.poll_ns},
+      loop_(event_loop::options{opt_.identity, opt_.peers, opt_.injector, &opt_.counters->transport, opt_.name, opt_.poll_ns,
+                                opt_.priority},
             *this),
       refusal_(new std::atomic<std::uint8_t>[opt_.node_count]) {
     for (node_id n = 0; n < opt_.node_count; ++n) refusal_[n].store(0, std::memory_order_relaxed);

@@ -86,6 +86,7 @@ public:
         node_counters* counters = nullptr;
         std::string name;
         std::uint64_t poll_ns = 0; // the service thread polls this long after serving before sleeping
+        thread_priority priority = thread_priority::normal; // the service thread's scheduling
     };
 
     // Starts the node's service thread listening on `listen_on` (port 0: any free port).

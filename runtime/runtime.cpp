@@ -45,6 +45,9 @@ std::unique_ptr<runtime> runtime::create(const runtime_config& config, std::stri
         rt->peers_.set_address(n, *a);
     }
 
+    auto threads = effective_thread_priority(config, error);
+    if (!threads) return nullptr;
+    rt->threads_ = *threads;
     rt->window_ = fault::window::create(config.node_count, config.mode, error);
     if (!rt->window_) return nullptr;
     rt->cache_ = std::make_unique<cache>(*rt->window_, config.node_count, rt->counters_);
@@ -65,6 +68,7 @@ std::unique_ptr<runtime> runtime::create(const runtime_config& config, std::stri
     o.counters = &rt->counters_;
     o.name = "aether-node" + std::to_string(config.self);
     o.poll_ns = effective_poll_ns(config);
+    o.priority = rt->threads_;
 
     peer_address listen = peer_address::loopback(0);
     if (auto own = rt->peers_.address(config.self)) listen = *own;
@@ -87,7 +91,7 @@ bool runtime::start_fault_path(std::string& error) {
         if (!fault::install_sigbus_mode(*window_, *resolver_, error)) return false;
         sigbus_mode_ = true;
     } else {
-        handler_ = std::make_unique<fault::handler_thread>(*window_, *resolver_, config_.fault_spin_ns);
+        handler_ = std::make_unique<fault::handler_thread>(*window_, *resolver_, config_.fault_spin_ns, threads_);
         handler_->start();
     }
     // VOID pages expire after void_retry_ms. The reaper is a timer on the service thread only
@@ -178,6 +182,7 @@ runtime::add_result runtime::add_sim_node(node_id id, std::size_t bytes) {
     o.counters = s.counters.get();
     o.name = "aether-sim" + std::to_string(id);
     o.poll_ns = effective_poll_ns(config_);
+    o.priority = threads_;
     auto started = node::start(std::move(o), peer_address::loopback(0));
     if (!started) return add_result::failed;
     s.n = std::move(started.value());

@@ -167,6 +167,7 @@ private:
     std::unique_ptr<fault_resolver> resolver_;
     std::unique_ptr<fault::handler_thread> handler_;
     bool sigbus_mode_ = false;
+    thread_priority threads_ = thread_priority::normal; // of the service and fault-handler threads
     bool reaper_scheduled_ = false; // service thread only
 
     struct sim {

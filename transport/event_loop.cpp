@@ -749,7 +749,6 @@ struct event_loop::impl {
 
     void run() noexcept {
         runtime_scope whole_thread;
-        pthread_setname_np(pthread_self(), opt.name.substr(0, 15).c_str());
         arm_wake();
         arm_accept();
         while (running || !conns.empty()) {
@@ -834,6 +833,10 @@ result<std::uint16_t> event_loop::start(const peer_address& listen_on) noexcept 
     auto ready_f = ready.get_future();
     m.running = true;
     m.thread = std::thread([&m, &ready] {
+        // Named and scheduled before start() returns: what the runtime starts is in place when it
+        // goes on.
+        pthread_setname_np(pthread_self(), m.opt.name.substr(0, 15).c_str());
+        apply_thread_priority(m.opt.priority);
         int rc = io_ring::create(m.ring, 256);
         m.loop_tid = pthread_self();
         m.started.store(true, std::memory_order_release);

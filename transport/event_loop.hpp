@@ -11,6 +11,7 @@
 #include "aether/internal/address.hpp"
 #include "aether/internal/clock.hpp"
 #include "aether/internal/result.hpp"
+#include "aether/internal/thread_priority.hpp"
 #include "transport/fault_injection.hpp"
 #include "transport/peers.hpp"
 #include "transport/sync_client.hpp"
@@ -58,6 +59,8 @@ public:
         std::string name = "aether-loop";
         // After serving something, poll this long for the next event before sleeping.
         std::uint64_t poll_ns = 0;
+        // The loop thread's scheduling (see thread_priority.hpp).
+        thread_priority priority = thread_priority::normal;
     };
 
     event_loop(options opts, request_handler& handler);

@@ -5,7 +5,12 @@
 
 #include "aether/internal/log.hpp"
 
+#include <linux/capability.h>
 #include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <optional>
@@ -21,6 +26,7 @@ const char* const aether_vars[] = {
     "AETHER_NODE_ID",    "AETHER_NODE_COUNT", "AETHER_PEERS",     "AETHER_SECRET",
     "AETHER_TIMEOUT_MS", "AETHER_LOG",        "AETHER_HOME_SIZE", "AETHER_FAULT_MODE",
     "AETHER_VOID_RETRY_MS", "AETHER_POLL_US", "AETHER_FAULT_SPIN_US", "AETHER_READAHEAD_PAGES",
+    "AETHER_THREAD_PRIORITY",
 };
 
 // Clears every AETHER_* variable for one test and puts the caller's environment back afterwards,
@@ -349,6 +355,75 @@ TEST_CASE("AETHER_FAULT_MODE", "[config]") {
         std::string error;
         CHECK_FALSE(apply_optional_env(c, error));
         CHECK(mentions(error, "AETHER_FAULT_MODE"));
+    }
+}
+
+TEST_CASE("AETHER_THREAD_PRIORITY", "[config]") {
+    env_scope env;
+    const std::pair<const char*, thread_priority> names[] = {
+        {"auto", thread_priority::automatic}, {"normal", thread_priority::normal}, {"realtime", thread_priority::realtime}};
+    for (auto [name, value] : names) {
+        INFO("AETHER_THREAD_PRIORITY=\"" << name << "\"");
+        env.set("AETHER_THREAD_PRIORITY", name);
+        runtime_config c;
+        std::string error;
+        CHECK(apply_optional_env(c, error));
+        CHECK(c.threads == value);
+    }
+    for (const char* bad : {"fifo", "Realtime", "1", "high"}) {
+        INFO("AETHER_THREAD_PRIORITY=\"" << bad << "\"");
+        env.set("AETHER_THREAD_PRIORITY", bad);
+        runtime_config c;
+        std::string error;
+        CHECK_FALSE(apply_optional_env(c, error));
+        CHECK(mentions(error, "AETHER_THREAD_PRIORITY"));
+    }
+    runtime_config c;
+    CHECK(c.threads == thread_priority::automatic); // the default
+    c.threads = thread_priority::normal;
+    std::string error;
+    CHECK(effective_thread_priority(c, error) == thread_priority::normal);
+}
+
+namespace {
+
+// In a child process: drops the permission to run real-time (CAP_SYS_NICE and RLIMIT_RTPRIO), then
+// reports what `requested` becomes: 0 normal, 1 realtime, 2 refused with a message naming the
+// variable and how to allow it, 3 could not drop the permission.
+int effective_without_permission(thread_priority requested) {
+    pid_t child = ::fork();
+    if (child == 0) {
+        rlimit none{0, 0};
+        if (::setrlimit(RLIMIT_RTPRIO, &none) != 0) ::_exit(3);
+        __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+        __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3]{};
+        if (::syscall(SYS_capget, &header, data) != 0) ::_exit(3);
+        data[CAP_SYS_NICE / 32].effective &= ~(1u << (CAP_SYS_NICE % 32));
+        if (::syscall(SYS_capset, &header, data) != 0) ::_exit(3);
+        runtime_config c;
+        c.threads = requested;
+        std::string error;
+        auto p = effective_thread_priority(c, error);
+        if (!p) ::_exit(mentions(error, "AETHER_THREAD_PRIORITY") && mentions(error, "ulimit -r") ? 2 : 4);
+        ::_exit(*p == thread_priority::realtime ? 1 : 0);
+    }
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+} // namespace
+
+TEST_CASE("real-time runtime threads where the process may have them, a clear error where asked and not allowed", "[config]") {
+    // Without the permission: auto falls back to ordinary threads, an explicit request is refused.
+    CHECK(effective_without_permission(thread_priority::automatic) == 0);
+    CHECK(effective_without_permission(thread_priority::realtime) == 2);
+    CHECK(effective_without_permission(thread_priority::normal) == 0);
+    // With it (root, or `ulimit -r`): auto means real-time.
+    if (may_run_realtime()) {
+        runtime_config c;
+        std::string error;
+        CHECK(effective_thread_priority(c, error) == thread_priority::realtime);
     }
 }
 

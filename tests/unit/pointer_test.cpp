@@ -5,7 +5,9 @@
 
 #include <seraph/aether.h>
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -412,6 +414,49 @@ TEST_CASE("a write-back that failed keeps its bytes: a later store builds on the
             REQUIRE(seraph_aether_read_vbit(&c.a, p, back, sizeof back) == SERAPH_VBIT_TRUE);
             CHECK(back[0] == 111);
             CHECK(back[1] == 222);
+        }
+    }
+}
+
+namespace {
+
+// The scheduling policy of every runtime thread of this process (named aether-*), by name.
+std::vector<std::pair<std::string, int>> runtime_thread_policies() {
+    std::vector<std::pair<std::string, int>> out;
+    DIR* d = opendir("/proc/self/task");
+    REQUIRE(d != nullptr);
+    while (dirent* e = readdir(d)) {
+        if (e->d_name[0] == '.') continue;
+        std::string comm_path = std::string("/proc/self/task/") + e->d_name + "/comm";
+        FILE* f = fopen(comm_path.c_str(), "r");
+        if (f == nullptr) continue;
+        char name[32] = {};
+        if (fgets(name, sizeof name, f) != nullptr && strncmp(name, "aether-", 7) == 0) {
+            name[strcspn(name, "\n")] = 0;
+            out.emplace_back(name, sched_getscheduler(atoi(e->d_name)));
+        }
+        fclose(f);
+    }
+    closedir(d);
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("the runtime's threads run real-time where the process may, so spinning threads cannot starve them", "[pointer]") {
+    for (const char* setting : {"", "normal"}) {
+        if (*setting) setenv("AETHER_THREAD_PRIORITY", setting, 1);
+        {
+            pointer_cluster c("handler", 2);
+            unsetenv("AETHER_THREAD_PRIORITY");
+            auto threads = runtime_thread_policies();
+            // The local node's and the simulated node's service threads, and the fault handler.
+            CHECK(threads.size() >= 3);
+            const bool realtime = *setting == 0 && geteuid() == 0; // root has CAP_SYS_NICE
+            for (auto& [name, policy] : threads) {
+                INFO(name << " with AETHER_THREAD_PRIORITY=\"" << setting << "\"");
+                CHECK(policy == (realtime ? SCHED_FIFO : SCHED_OTHER));
+            }
         }
     }
 }

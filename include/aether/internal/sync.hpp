@@ -19,8 +19,11 @@ namespace aether {
 
 inline void cpu_relax() noexcept { __builtin_ia32_pause(); }
 
-// A spinlock held only for a few microseconds at most (never across a network wait). After a
-// short spin it yields, so a holder preempted on this 2-vCPU machine gets the CPU back.
+// A lock for short critical sections (never held across a network wait), on a plain 32-bit word:
+// 0 free, 1 held, 2 held with waiters parked on the futex. A waiter spins a little, then sleeps on
+// the futex instead of spinning: the runtime's threads may run real-time (thread_priority.hpp),
+// and a real-time thread that spun or yielded against a holder preempted on its CPU would keep the
+// holder from ever running there. Async-signal-safe (the SIGBUS fault path takes it).
 class spin_guard {
 public:
     explicit spin_guard(std::uint32_t& word) noexcept : word_(word) { lock(word_); }
@@ -30,15 +33,22 @@ public:
 
     static void lock(std::uint32_t& word) noexcept {
         std::atomic_ref<std::uint32_t> w(word);
-        for (unsigned spins = 0;; ++spins) {
-            if (w.load(std::memory_order_relaxed) == 0 && w.exchange(1, std::memory_order_acquire) == 0) return;
-            if (spins < 64)
-                cpu_relax();
-            else
-                sched_yield();
+        std::uint32_t expected = 0;
+        if (w.compare_exchange_strong(expected, 1, std::memory_order_acquire)) return;
+        for (unsigned spins = 0; spins < 64; ++spins) {
+            cpu_relax();
+            expected = 0;
+            if (w.load(std::memory_order_relaxed) == 0 && w.compare_exchange_strong(expected, 1, std::memory_order_acquire))
+                return;
         }
+        // Parked: taking the lock now marks it contended, so its holder's unlock wakes a waiter.
+        while (w.exchange(2, std::memory_order_acquire) != 0)
+            ::syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, 2u, nullptr, nullptr, 0);
     }
-    static void unlock(std::uint32_t& word) noexcept { std::atomic_ref<std::uint32_t>(word).store(0, std::memory_order_release); }
+    static void unlock(std::uint32_t& word) noexcept {
+        if (std::atomic_ref<std::uint32_t>(word).exchange(0, std::memory_order_release) == 2)
+            ::syscall(SYS_futex, &word, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+    }
 
 private:
     std::uint32_t& word_;
