@@ -71,12 +71,9 @@ void handler_thread::handle(const uffd_msg* msgs, int n) noexcept {
         if (m.event != UFFD_EVENT_PAGEFAULT) continue;
         const std::uint64_t page = page_floor(m.arg.pagefault.address);
         const bool write = (m.arg.pagefault.flags & (UFFD_PAGEFAULT_FLAG_WRITE | UFFD_PAGEFAULT_FLAG_WP)) != 0;
-        // Several threads faulting on one page queue one message each: one resolution serves all.
-        bool seen = false;
-        for (int j = 0; j < i && !seen; ++j)
-            seen = msgs[j].event == UFFD_EVENT_PAGEFAULT && page_floor(msgs[j].arg.pagefault.address) == page &&
-                   (!write || (msgs[j].arg.pagefault.flags & (UFFD_PAGEFAULT_FLAG_WRITE | UFFD_PAGEFAULT_FLAG_WP)) != 0);
-        if (seen) continue;
+        // Several threads faulting on one page queue one message each. Each goes to the sink: the
+        // first one fetches, the others find the page present at once (one fetch in all), and each
+        // thread whose load ends on a VOID page gets the reason in its own context.
         const pid_t tid = static_cast<pid_t>(m.arg.pagefault.feat.ptid);
         if (tid == tid_.load(std::memory_order_relaxed)) {
             // The handler faulted on the window itself: it would wait for itself forever.

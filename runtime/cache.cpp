@@ -249,7 +249,7 @@ cache::install_result cache::upgrade(std::uint64_t page, std::uint32_t grant_epo
     return rc == 0 ? install_result::installed : install_result::failed;
 }
 
-bool cache::install_void(std::uint64_t page, std::uint64_t expires_ms) noexcept {
+bool cache::install_void(std::uint64_t page, std::uint64_t expires_ms, void_reason why) noexcept {
     cache_page* e = entry(page);
     if (e == nullptr) return false;
     spin_guard g(e->lock);
@@ -258,11 +258,19 @@ bool cache::install_void(std::uint64_t page, std::uint64_t expires_ms) noexcept 
     bool ok = window_.install_filled(page, 0xFF, false) == 0;
     if (ok) {
         store_state(*e, cache_state::void_copy);
+        e->grant_epoch = static_cast<std::uint32_t>(why);
         std::atomic_ref<std::uint64_t>(e->generation).store(expires_ms, std::memory_order_relaxed);
         set_resident(page, true);
     }
     end_change(*e);
     return ok;
+}
+
+void_reason cache::void_reason_of(std::uint64_t page) noexcept {
+    cache_page* e = entry(page_floor(page));
+    if (e == nullptr) return void_reason::none;
+    spin_guard g(e->lock);
+    return load_state(*e) == cache_state::void_copy ? static_cast<void_reason>(e->grant_epoch) : void_reason::none;
 }
 
 std::size_t cache::drop_void_pages(std::uint64_t now_ms, page_visitor each,

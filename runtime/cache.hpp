@@ -62,7 +62,7 @@ struct cache_page {
     std::uint8_t state;        // cache_state
     std::uint8_t pad0;
     std::uint16_t pad1;
-    std::uint32_t grant_epoch; // epoch of the grant the copy came from
+    std::uint32_t grant_epoch; // epoch of the grant the copy came from; for a VOID copy: its void_reason
     std::uint32_t inval_epoch; // highest invalidation epoch handled
     std::uint64_t generation;  // page generation of the copy; for a VOID copy: when it expires
 };
@@ -110,9 +110,11 @@ public:
     std::size_t absent_run(std::uint64_t first, std::size_t max) noexcept;
     // A grant of exclusivity for the copy already held (the home knew it was current).
     install_result upgrade(std::uint64_t page, std::uint32_t grant_epoch, std::uint64_t generation) noexcept;
-    // The 0xFF page for a load that failed: read-only, so a store still faults. It is kept until
-    // `expires_ms` (monotonic milliseconds). False if the page meanwhile got a real copy.
-    bool install_void(std::uint64_t page, std::uint64_t expires_ms) noexcept;
+    // The 0xFF page for a load that failed for `why`: read-only, so a store still faults. It is kept
+    // until `expires_ms` (monotonic milliseconds). False if the page meanwhile got a real copy.
+    bool install_void(std::uint64_t page, std::uint64_t expires_ms, void_reason why) noexcept;
+    // Why the VOID copy of `page` stands (none when the page holds no VOID copy).
+    void_reason void_reason_of(std::uint64_t page) noexcept;
     // Drops VOID copies that expired by `now_ms` (of one node, or of all), calling `each` for
     // every page dropped; returns how many.
     std::size_t drop_void_pages(std::uint64_t now_ms, page_visitor each,

@@ -55,9 +55,9 @@ fault::fault_outcome fault_resolver::resolve(const fault::fault_event& e) noexce
     for (;;) {
         const deadline dl = rt_.op_deadline();
         cache_state s = c.state(page);
-        if (e.write ? s == cache_state::exclusive : serves_loads(s)) return fault::fault_outcome::resolved;
+        if (e.write ? s == cache_state::exclusive : serves_loads(s)) return served(e, s);
         auto gate = c.begin_fetch(page, e.write, dl);
-        if (gate == cache::gate_result::present) return fault::fault_outcome::resolved;
+        if (gate == cache::gate_result::present) return served(e, c.state(page));
         failure why{};
         if (gate == cache::gate_result::timeout) {
             why = failure::of(void_reason::timeout);
@@ -74,9 +74,10 @@ fault::fault_outcome fault_resolver::resolve(const fault::fault_event& e) noexce
         set_void_context_for(e.tid, why.reason, e.address);
         if (!e.write) {
             // The load reads 0xFF (a 64-bit load yields SERAPH_VOID_U64) until the retry time.
-            if (c.install_void(page, now_ms() + void_retry_ms_)) {
+            if (c.install_void(page, now_ms() + void_retry_ms_, why.reason)) {
                 void_pending_.fetch_add(1, std::memory_order_relaxed);
                 void_per_node_[home].fetch_add(1, std::memory_order_relaxed);
+                note_standing_void_page(why.reason, e.address);
                 rt_.local_node().loop().nudge(); // starts the reaper (signal-safe)
             }
             bump(rt_.counters().void_pages);
@@ -89,6 +90,16 @@ fault::fault_outcome fault_resolver::resolve(const fault::fault_event& e) noexce
         // store_policy::block: the store is not dropped; it waits for the memory to come back.
         sleep_ms(void_retry_ms_);
     }
+}
+
+// A fault the copy already serves. A load that finds the VOID page another thread's fault put
+// there reads 0xFF like that thread: it gets the same reason in its VOID context.
+fault::fault_outcome fault_resolver::served(const fault::fault_event& e, cache_state s) noexcept {
+    if (e.write || s != cache_state::void_copy) return fault::fault_outcome::resolved;
+    const void_reason why = rt_.local_cache().void_reason_of(e.address);
+    if (why == void_reason::none) return fault::fault_outcome::resolved; // dropped meanwhile: the load retries
+    set_void_context_for(e.tid, why, e.address);
+    return fault::fault_outcome::void_page;
 }
 
 void fault_resolver::drop_expired_void_pages() noexcept {
@@ -105,7 +116,7 @@ void fault_resolver::drop_void_pages(std::uint64_t expired_by_ms, std::uint16_t 
     std::size_t dropped = rt_.local_cache().drop_void_pages(expired_by_ms, [this](std::uint64_t page) {
         void_per_node_[node_of(page)].fetch_sub(1, std::memory_order_relaxed);
     }, only);
-    void_pending_.fetch_sub(dropped, std::memory_order_relaxed);
+    if (dropped > 0 && void_pending_.fetch_sub(dropped, std::memory_order_relaxed) == dropped) clear_standing_void_pages();
 }
 
 } // namespace aether

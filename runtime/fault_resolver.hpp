@@ -6,6 +6,7 @@
 #include "aether/internal/guard.hpp"
 
 #include "fault/fault_sink.hpp"
+#include "runtime/cache.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -39,6 +40,7 @@ public:
     [[nodiscard]] std::uint64_t void_pages_now() const noexcept { return void_pending_.load(std::memory_order_relaxed); }
 
 private:
+    fault::fault_outcome served(const fault::fault_event& e, cache_state s) noexcept;
     // Drops the VOID pages that expired by `expired_by_ms` (of node `only`, or of all: no_node)
     // and takes them off void_pending_ and void_per_node_.
     void drop_void_pages(std::uint64_t expired_by_ms, std::uint16_t only) noexcept;

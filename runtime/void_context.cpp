@@ -30,6 +30,32 @@ struct slot {
 constexpr std::size_t table_size = 4096;
 slot g_table[table_size];
 
+// The newest VOID page standing in the process (seq 0: none), written like a slot.
+slot g_standing;
+
+// Reads a slot's fields if they belong together, are `tid`'s, and are newer than `than`.
+bool read_slot(const slot& s, pid_t tid, std::uint64_t than, void_context& out, std::uint64_t& seq_out) noexcept {
+    std::uint64_t seq = s.seq.load(std::memory_order_acquire);
+    if (seq <= than || s.tid.load(std::memory_order_acquire) != tid) return false;
+    // Acquire loads of the fields: the sequence is read again only after them, and a field from a
+    // newer write brings that write's 0 with it, so an unchanged sequence means they belong together.
+    void_context c{static_cast<void_reason>(s.reason.load(std::memory_order_acquire)), s.addr.load(std::memory_order_acquire)};
+    if (s.seq.load(std::memory_order_relaxed) != seq) return false;
+    out = c;
+    seq_out = seq;
+    return true;
+}
+
+void write_slot(slot& s, pid_t tid, void_reason reason, std::uint64_t addr) noexcept {
+    s.seq.store(0, std::memory_order_relaxed); // invalid while it changes
+    // Release stores of the fields: a reader that sees any new field also sees the 0 above (a
+    // release store orders only what precedes it, so the 0 must come before every field store).
+    s.tid.store(tid, std::memory_order_release);
+    s.reason.store(static_cast<std::uint8_t>(reason), std::memory_order_release);
+    s.addr.store(addr, std::memory_order_release);
+    s.seq.store(g_sequence.fetch_add(1, std::memory_order_relaxed) + 1, std::memory_order_release);
+}
+
 pid_t my_tid() noexcept {
     if (tl.tid == 0) tl.tid = static_cast<pid_t>(::syscall(SYS_gettid));
     return tl.tid;
@@ -43,28 +69,28 @@ void set_void_context(void_reason reason, std::uint64_t addr) noexcept {
 }
 
 void set_void_context_for(pid_t tid, void_reason reason, std::uint64_t addr) noexcept {
-    slot& s = g_table[static_cast<std::size_t>(tid) % table_size];
-    s.seq.store(0, std::memory_order_relaxed); // invalid while it changes
-    // Release stores of the fields: a reader that sees any new field also sees the 0 above (a
-    // release store orders only what precedes it, so the 0 must come before every field store).
-    s.tid.store(tid, std::memory_order_release);
-    s.reason.store(static_cast<std::uint8_t>(reason), std::memory_order_release);
-    s.addr.store(addr, std::memory_order_release);
-    s.seq.store(g_sequence.fetch_add(1, std::memory_order_relaxed) + 1, std::memory_order_release);
+    write_slot(g_table[static_cast<std::size_t>(tid) % table_size], tid, reason, addr);
 }
+
+void note_standing_void_page(void_reason reason, std::uint64_t addr) noexcept { write_slot(g_standing, 0, reason, addr); }
+
+void clear_standing_void_pages() noexcept { g_standing.seq.store(0, std::memory_order_release); }
 
 void_context current_void_context() noexcept {
     const pid_t tid = my_tid();
-    slot& s = g_table[static_cast<std::size_t>(tid) % table_size];
-    std::uint64_t seq = s.seq.load(std::memory_order_acquire);
-    if (seq > tl.seq && s.tid.load(std::memory_order_acquire) == tid) {
-        // Acquire loads of the fields: the sequence is read again only after them, and a field
-        // from a newer write brings that write's 0 with it, so an unchanged sequence means the
-        // fields belong together.
-        void_context c{static_cast<void_reason>(s.reason.load(std::memory_order_acquire)), s.addr.load(std::memory_order_acquire)};
-        if (s.seq.load(std::memory_order_relaxed) == seq) return c;
+    void_context out = tl.ctx;
+    std::uint64_t newest = tl.seq;
+    const slot& s = g_table[static_cast<std::size_t>(tid) % table_size];
+    void_context fault_set;
+    std::uint64_t fault_seq = 0;
+    if (read_slot(s, tid, newest, fault_set, fault_seq)) {
+        out = fault_set;
+        newest = fault_seq;
     }
-    return tl.ctx;
+    void_context standing;
+    std::uint64_t standing_seq = 0;
+    if (read_slot(g_standing, 0, newest, standing, standing_seq)) out = standing;
+    return out;
 }
 
 void clear_void_context() noexcept {

@@ -460,3 +460,57 @@ TEST_CASE("the runtime's threads run real-time where the process may, so spinnin
         }
     }
 }
+
+namespace {
+
+// Six threads load from a node that is down, at once, each from `pages` distinct pages of it
+// (round robin), then read their own VOID context: every one must name the reason.
+void six_threads_read_the_reason(const char* mode, int pages) {
+    pointer_cluster c(mode, 2, 300);
+    uint64_t p = seraph_aether_alloc_on_node(&c.a, 1, 8 * 4096);
+    REQUIRE(p != SERAPH_VOID_U64);
+    seraph_aether_set_node_online(&c.a, 1, false);
+    constexpr int threads = 6;
+    std::atomic<int> ready{0};
+    uint64_t value[threads] = {};
+    Seraph_Aether_Void_Reason reason[threads] = {};
+    uint64_t where[threads] = {};
+    std::vector<std::thread> ts;
+    for (int t = 0; t < threads; ++t) {
+        ts.emplace_back([&, t] {
+            const uint64_t addr = p + static_cast<uint64_t>(t % pages) * 4096 + 8 * static_cast<uint64_t>(t);
+            ready.fetch_add(1);
+            while (ready.load() < threads) {} // every thread loads at the same moment
+            value[t] = *ptr<volatile uint64_t>(addr);
+            reason[t] = seraph_aether_get_void_reason();
+            where[t] = seraph_aether_get_void_addr();
+        });
+    }
+    for (auto& t : ts) t.join();
+    for (int t = 0; t < threads; ++t) {
+        INFO("thread " << t << " of " << threads << ", " << pages << " page(s), " << mode << " mode");
+        CHECK(value[t] == SERAPH_VOID_U64);
+        CHECK(reason[t] == SERAPH_AETHER_VOID_NODE_CRASHED);
+        CHECK(where[t] >= p);
+        CHECK(where[t] < p + 8 * 4096);
+    }
+    // A thread that comes later loads the VOID page while it stands, without faulting: it too
+    // reads the reason.
+    Seraph_Aether_Void_Reason late = SERAPH_AETHER_VOID_NONE;
+    uint64_t late_value = 0;
+    std::thread([&] {
+        late_value = *ptr<volatile uint64_t>(p);
+        late = seraph_aether_get_void_reason();
+    }).join();
+    CHECK(late_value == SERAPH_VOID_U64);
+    CHECK(late == SERAPH_AETHER_VOID_NODE_CRASHED);
+}
+
+} // namespace
+
+TEST_CASE("every thread whose load ends on a VOID page reads the reason", "[pointer]") {
+    for (const char* mode : {"handler", "sigbus"}) {
+        SECTION(std::string(mode) + ", one page") { six_threads_read_the_reason(mode, 1); }
+        SECTION(std::string(mode) + ", six pages") { six_threads_read_the_reason(mode, 6); }
+    }
+}
