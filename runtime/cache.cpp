@@ -12,6 +12,18 @@ namespace aether {
 
 namespace {
 
+constexpr std::uint32_t stamp_mask = 0xFFFFFF; // the 24-bit microsecond clock of cache_page
+
+std::uint32_t stamp_now() noexcept { return static_cast<std::uint32_t>(now_ns() / 1000) & stamp_mask; }
+
+// Records when a copy went in: now for a fault's copy (its access has yet to run), half the clock's
+// range ago (8 s: older than any hold) for one nobody waits on.
+void stamp_install(cache_page& e, bool for_fault) noexcept {
+    const std::uint32_t us = (stamp_now() - (for_fault ? 0 : (stamp_mask + 1) / 2)) & stamp_mask;
+    e.faulted_in_hi = static_cast<std::uint8_t>(us >> 16);
+    e.faulted_in_lo = static_cast<std::uint16_t>(us);
+}
+
 cache_state load_state(cache_page& e) noexcept {
     return static_cast<cache_state>(std::atomic_ref<std::uint8_t>(e.state).load(std::memory_order_relaxed));
 }
@@ -150,6 +162,7 @@ cache::install_result cache::install_locked(std::uint64_t page, cache_page& e, c
         return install_result::failed;
     }
     store_state(e, exclusive ? cache_state::exclusive : cache_state::shared);
+    stamp_install(e, wake); // a fault waits for this copy (an explicit read has its bytes already)
     e.grant_epoch = grant_epoch;
     std::atomic_ref<std::uint64_t>(e.generation).store(generation, std::memory_order_relaxed);
     end_change(e);
@@ -213,6 +226,7 @@ std::size_t cache::install_following(std::uint64_t first, std::size_t count, con
             // the pages the kernel did copy are dropped again so that state and window agree.
             if (rc == 0) {
                 store_state(e, cache_state::shared);
+                stamp_install(e, false);
                 e.grant_epoch = grants[j].epoch;
                 std::atomic_ref<std::uint64_t>(e.generation).store(grants[j].generation, std::memory_order_relaxed);
                 set_resident(first + (j + 1) * page_size, true);
@@ -241,6 +255,7 @@ cache::install_result cache::upgrade(std::uint64_t page, std::uint32_t grant_epo
     begin_change(*e);
     int rc = window_.make_writable(page);
     if (rc == 0) {
+        stamp_install(*e, true); // only a store fault asks for an upgrade
         store_state(*e, cache_state::exclusive);
         e->grant_epoch = grant_epoch;
         std::atomic_ref<std::uint64_t>(e->generation).store(generation, std::memory_order_relaxed);
@@ -365,6 +380,25 @@ bool cache::copy_frozen(std::uint64_t page, std::byte* data_out) noexcept {
     if (load_state(*e) != cache_state::frozen) return false;
     std::memcpy(data_out, as_ptr(page), page_size); // write-protected since it froze: stable
     return true;
+}
+
+std::uint64_t cache::hold_remaining_ns(std::uint64_t page, std::uint64_t hold_ns) noexcept {
+    cache_page* e = entry(page);
+    if (e == nullptr || hold_ns == 0) return 0;
+    spin_guard g(e->lock);
+    switch (load_state(*e)) {
+    case cache_state::shared:
+    case cache_state::exclusive: {
+        const std::uint32_t at = std::uint32_t{e->faulted_in_hi} << 16 | e->faulted_in_lo;
+        const std::uint64_t age_ns = std::uint64_t{(stamp_now() - at) & stamp_mask} * 1000;
+        return age_ns < hold_ns ? hold_ns - age_ns : 0;
+    }
+    case cache_state::invalid:
+    case cache_state::frozen:
+    case cache_state::void_copy:
+        break;
+    }
+    return 0;
 }
 
 cache_state cache::state(std::uint64_t page) noexcept {

@@ -60,8 +60,10 @@ struct cache_page {
     std::uint32_t lock;        // spin_guard word
     std::uint32_t gate;        // 1 while a fetch is in flight (futex word)
     std::uint8_t state;        // cache_state
-    std::uint8_t pad0;
-    std::uint16_t pad1;
+    // When a fault installed the copy: a 24-bit microsecond clock (wraps every 16.7 s), for the
+    // hold window (see cache::hold_remaining_ns).
+    std::uint8_t faulted_in_hi;
+    std::uint16_t faulted_in_lo;
     std::uint32_t grant_epoch; // epoch of the grant the copy came from; for a VOID copy: its void_reason
     std::uint32_t inval_epoch; // highest invalidation epoch handled
     std::uint64_t generation;  // page generation of the copy; for a VOID copy: when it expires
@@ -139,6 +141,12 @@ public:
         std::uint32_t grant_epoch = 0;
     };
     snapshot_t snapshot(std::uint64_t page) noexcept;
+
+    // The hold window: how long an invalidation of `page` should wait so that the access that
+    // faulted for the copy gets to use it first (0: not at all): what is left of `hold_ns` since a
+    // fault installed it. Without it, a thread spinning on a flag can take the page back before the
+    // writer's store ran, again and again (see docs/protocol.md, "The hold window").
+    std::uint64_t hold_remaining_ns(std::uint64_t page, std::uint64_t hold_ns) noexcept;
     // The copy's state alone, without the page lock: a moment's view, for a fast path that checks
     // again under the lock (or the fetch gate) before it relies on it.
     cache_state state(std::uint64_t page) noexcept;

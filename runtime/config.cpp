@@ -138,6 +138,9 @@ bool apply_optional_env(runtime_config& c, std::string& error) {
             return false;
         }
     }
+    n = c.hold_ns / 1000;
+    if (!bounded_env("AETHER_HOLD_US", 0, 100'000, "microseconds", n, error)) return false;
+    c.hold_ns = n * 1000;
     n = c.readahead_pages;
     if (!bounded_env("AETHER_READAHEAD_PAGES", 1, wire::max_readahead + 1, "pages", n, error)) return false;
     c.readahead_pages = static_cast<std::uint32_t>(n);

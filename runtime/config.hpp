@@ -36,13 +36,16 @@ struct runtime_config {
     // A read fault in a sequential scan of another node's memory fetches up to this many pages
     // (1: no readahead). See runtime/readahead.hpp.
     std::uint32_t readahead_pages = 64;
+    // The hold window (cache::hold_remaining_ns): an invalidation waits at most this long for the
+    // access that faulted for a copy to use it.
+    std::uint64_t hold_ns = 50'000;
     // The scheduling of the runtime's own threads (thread_priority.hpp).
     thread_priority threads = thread_priority::automatic;
 };
 
 // The settings every init honours when present: AETHER_TIMEOUT_MS, AETHER_LOG, AETHER_HOME_SIZE,
 // AETHER_FAULT_MODE, AETHER_VOID_POLICY, AETHER_VOID_RETRY_MS, AETHER_POLL_US, AETHER_FAULT_SPIN_US,
-// AETHER_READAHEAD_PAGES, AETHER_THREAD_PRIORITY. A bad value
+// AETHER_READAHEAD_PAGES, AETHER_HOLD_US, AETHER_THREAD_PRIORITY. A bad value
 // is an error naming the variable.
 bool apply_optional_env(runtime_config& c, std::string& error);
 // The whole cluster description: AETHER_NODE_ID, AETHER_NODE_COUNT, AETHER_PEERS, AETHER_SECRET, and

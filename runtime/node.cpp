@@ -613,7 +613,15 @@ void node::handle_page_request(const wire::frame_header& h, std::span<const std:
     bump(opt_.counters->readahead_serve_ns, now_ns() - t0);
 }
 
-void node::handle_invalidate(const wire::frame_header& h, const responder& r) {
+void node::handle_invalidate(const wire::frame_header& h, const responder& r, bool held) {
+    if (!held && opt_.local_cache != nullptr && is_aether(h.address)) {
+        // The access that faulted for this copy runs first, once (bounded by hold_ns).
+        if (std::uint64_t wait = opt_.local_cache->hold_remaining_ns(page_floor(h.address), opt_.hold_ns); wait > 0) {
+            bump(opt_.counters->held_invalidations);
+            loop_.add_timer(deadline::after_ns(wait), [this, h, r] { handle_invalidate(h, r, true); });
+            return;
+        }
+    }
     wire::message m;
     alignas(64) std::byte buf[page_size];
     if (opt_.local_cache != nullptr && is_aether(h.address)) {

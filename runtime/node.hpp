@@ -87,6 +87,7 @@ public:
         std::string name;
         std::uint64_t poll_ns = 0; // the service thread polls this long after serving before sleeping
         thread_priority priority = thread_priority::normal; // the service thread's scheduling
+        std::uint64_t hold_ns = 0; // the hold window of this node's cache (cache::hold_remaining_ns)
     };
 
     // Starts the node's service thread listening on `listen_on` (port 0: any free port).
@@ -182,7 +183,8 @@ private:
 
     // Request handlers (service thread).
     void handle_page_request(const wire::frame_header& h, std::span<const std::byte> payload, const responder& r);
-    void handle_invalidate(const wire::frame_header& h, const responder& r);
+    // `held`: it already waited out the copy's hold window.
+    void handle_invalidate(const wire::frame_header& h, const responder& r, bool held = false);
     void handle_alloc(const wire::frame_header& h, const reply_fn& reply);
     void handle_free(std::uint64_t addr, reply_fn reply);
     void handle_revoke(std::uint64_t addr, reply_fn reply);

@@ -69,6 +69,7 @@ std::unique_ptr<runtime> runtime::create(const runtime_config& config, std::stri
     o.name = "aether-node" + std::to_string(config.self);
     o.poll_ns = effective_poll_ns(config);
     o.priority = rt->threads_;
+    o.hold_ns = config.hold_ns;
 
     peer_address listen = peer_address::loopback(0);
     if (auto own = rt->peers_.address(config.self)) listen = *own;

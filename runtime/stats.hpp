@@ -24,6 +24,7 @@ struct node_counters {
     // Thread hand-offs: work passed from one thread to another and waited for.
     std::atomic<std::uint64_t> handoffs{0};
     std::atomic<std::uint64_t> stale_grants{0};     // grants discarded because an invalidation crossed them
+    std::atomic<std::uint64_t> held_invalidations{0}; // invalidations that waited for a copy's hold window
     std::atomic<std::uint64_t> readahead_pages{0};  // pages installed ahead of a sequential read fault
     // Where a scan's time goes at the requester: waiting for and receiving batches (the bytes
     // cross the socket, and their checksum is verified), and installing them in the window.
@@ -36,7 +37,7 @@ struct node_counters {
 
     void reset() noexcept {
         for (auto* c : {&cache_hits, &cache_misses, &remote_fetches, &invalidations_sent, &invalidations_received,
-                        &read_faults, &write_faults, &void_pages, &sigbus_raised, &handoffs, &stale_grants,
+                        &read_faults, &write_faults, &void_pages, &sigbus_raised, &handoffs, &stale_grants, &held_invalidations,
                         &readahead_pages, &readahead_batches, &readahead_receive_ns, &readahead_install_ns,
                         &readahead_serve_ns})
             c->store(0, std::memory_order_relaxed);
