@@ -52,7 +52,6 @@ int main(void) {
 
     /* Simulate node failure */
     seraph_aether_set_node_online(&aether, 1, false);
-    seraph_aether_cache_clear(&aether); /* the copy above would still be readable: ask node 1 */
 
     /* Now reads will return VOID */
     result = seraph_aether_read_vbit(&aether, remote_addr, &read_data, sizeof(read_data));

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <vector>
 
 namespace aether {
 
@@ -313,7 +314,19 @@ bool cache::invalidate(std::uint64_t page, std::uint32_t epoch, bool downgrade, 
     spin_guard g(e->lock);
     if (epoch > e->inval_epoch) e->inval_epoch = epoch;
     cache_state s = load_state(*e);
-    if (s == cache_state::invalid) return had_data;
+    if (s == cache_state::invalid) {
+        // The home, back, recalls the bytes set aside while it was down.
+        if (aside_unsent_.load(std::memory_order_acquire) > 0) {
+            spin_guard a(aside_lock_);
+            if (aside_bytes* b = find_aside(page)) {
+                std::memcpy(data_out, b->bytes, page_size);
+                b->sent = true;
+                aside_unsent_.fetch_sub(1, std::memory_order_acq_rel);
+                had_data = true;
+            }
+        }
+        return had_data;
+    }
     begin_change(*e);
     if (s == cache_state::exclusive || s == cache_state::frozen) {
         // Stop the writers first (this also flushes stale TLB entries), then the bytes are stable.
@@ -338,6 +351,14 @@ cache::drop_result cache::begin_drop(std::uint64_t page, bool keep_shared, std::
     cache_state s = load_state(*e);
     switch (s) {
     case cache_state::invalid:
+        if (aside_unsent_.load(std::memory_order_acquire) > 0) {
+            spin_guard a(aside_lock_);
+            if (aside_bytes* b = find_aside(page)) {
+                std::memcpy(data_out, b->bytes, page_size);
+                return drop_result::needs_writeback; // finish_writeback releases them
+            }
+        }
+        return drop_result::none;
     case cache_state::frozen:
         return drop_result::none;
     case cache_state::shared:
@@ -362,6 +383,7 @@ void cache::finish_writeback(std::uint64_t page, bool keep_shared, std::uint32_t
     cache_page* e = entry(page);
     if (e == nullptr) return;
     spin_guard g(e->lock);
+    release_aside(page); // set-aside bytes that just went home
     if (load_state(*e) != cache_state::frozen) return; // an invalidation took the copy meanwhile
     begin_change(*e);
     if (keep_shared && grant_epoch >= e->inval_epoch) {
@@ -373,13 +395,93 @@ void cache::finish_writeback(std::uint64_t page, bool keep_shared, std::uint32_t
     end_change(*e);
 }
 
-bool cache::copy_frozen(std::uint64_t page, std::byte* data_out) noexcept {
+bool cache::copy_unsent(std::uint64_t page, std::byte* data_out) noexcept {
     cache_page* e = entry(page);
     if (e == nullptr) return false;
     spin_guard g(e->lock);
-    if (load_state(*e) != cache_state::frozen) return false;
-    std::memcpy(data_out, as_ptr(page), page_size); // write-protected since it froze: stable
+    if (load_state(*e) == cache_state::frozen) {
+        std::memcpy(data_out, as_ptr(page), page_size); // write-protected since it froze: stable
+        return true;
+    }
+    if (aside_unsent_.load(std::memory_order_acquire) == 0) return false;
+    spin_guard a(aside_lock_);
+    aside_bytes* b = find_aside(page);
+    if (b == nullptr) return false;
+    std::memcpy(data_out, b->bytes, page_size);
     return true;
+}
+
+cache::aside_bytes* cache::find_aside(std::uint64_t page) noexcept {
+    auto it = aside_.find(page);
+    return it != aside_.end() && !it->second->sent ? it->second.get() : nullptr;
+}
+
+// Marks the set-aside bytes of `page` as gone home (or no longer wanted). The caller holds the
+// page's lock. Does not free (this may run in a signal handler): sweep_aside does.
+void cache::release_aside(std::uint64_t page) noexcept {
+    if (aside_unsent_.load(std::memory_order_acquire) == 0) return;
+    spin_guard a(aside_lock_);
+    if (aside_bytes* b = find_aside(page)) {
+        b->sent = true;
+        aside_unsent_.fetch_sub(1, std::memory_order_acq_rel);
+    }
+}
+
+std::size_t cache::set_aside_node(node_id n) {
+    std::size_t left = 0;
+    for_each_present_of(n, [&](std::uint64_t page) {
+        cache_page* e = entry(page);
+        spin_guard g(e->lock);
+        if (std::atomic_ref<std::uint32_t>(e->gate).load(std::memory_order_acquire) != 0) {
+            ++left; // a fetch or a write-back is in flight: its outcome decides; look again later
+            return;
+        }
+        const cache_state s = load_state(*e);
+        if (s == cache_state::void_copy || s == cache_state::invalid) return;
+        begin_change(*e);
+        if (s == cache_state::exclusive || s == cache_state::frozen) {
+            window_.write_protect(page); // stops the writers; the bytes are stable from here
+            auto b = std::make_unique<aside_bytes>();
+            std::memcpy(b->bytes, as_ptr(page), page_size);
+            spin_guard a(aside_lock_);
+            aside_[page] = std::move(b);
+            aside_unsent_.fetch_add(1, std::memory_order_acq_rel);
+        }
+        remove_copy(page, *e);
+        end_change(*e);
+    });
+    return left;
+}
+
+void cache::discard_node(node_id n) {
+    for_each_present_of(n, [&](std::uint64_t page) {
+        cache_page* e = entry(page);
+        spin_guard g(e->lock);
+        if (load_state(*e) == cache_state::void_copy) return; // it expires as usual
+        begin_change(*e);
+        remove_copy(page, *e);
+        end_change(*e);
+    });
+    for_each_aside([&](std::uint64_t page) {
+        if (node_of(page) != n) return;
+        spin_guard g(entry(page)->lock);
+        release_aside(page);
+    });
+}
+
+void cache::sweep_aside() {
+    spin_guard a(aside_lock_);
+    std::erase_if(aside_, [](const auto& kv) { return kv.second->sent; });
+}
+
+void cache::for_each_aside(page_visitor fn) {
+    std::vector<std::uint64_t> pages;
+    {
+        spin_guard a(aside_lock_);
+        for (auto& [page, b] : aside_)
+            if (!b->sent) pages.push_back(page);
+    }
+    for (std::uint64_t p : pages) fn(p);
 }
 
 std::uint64_t cache::hold_remaining_ns(std::uint64_t page, std::uint64_t hold_ns) noexcept {
@@ -419,6 +521,16 @@ cache::snapshot_t cache::snapshot(std::uint64_t page) noexcept {
 
 void cache::for_each_present(page_visitor fn) {
     for (std::size_t w = 0; w < resident_.size(); ++w) {
+        std::uint64_t bits = std::atomic_ref<std::uint64_t>(resident_[w]).load(std::memory_order_relaxed);
+        for (; bits != 0; bits &= bits - 1)
+            fn(window_base + (w * 64 + static_cast<std::size_t>(std::countr_zero(bits))) * page_size);
+    }
+}
+
+void cache::for_each_present_of(node_id n, page_visitor fn) {
+    const std::size_t first = std::size_t{n} * pages_per_node / 64;
+    const std::size_t last = std::min(first + pages_per_node / 64, resident_.size());
+    for (std::size_t w = first; w < last; ++w) {
         std::uint64_t bits = std::atomic_ref<std::uint64_t>(resident_[w]).load(std::memory_order_relaxed);
         for (; bits != 0; bits &= bits - 1)
             fn(window_base + (w * 64 + static_cast<std::size_t>(std::countr_zero(bits))) * page_size);

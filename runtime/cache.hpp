@@ -21,6 +21,7 @@
 #include <memory>
 #include <span>
 #include <type_traits>
+#include <unordered_map>
 
 namespace aether {
 
@@ -131,9 +132,30 @@ public:
     enum class drop_result { none, dropped, needs_writeback };
     drop_result begin_drop(std::uint64_t page, bool keep_shared, std::byte* data_out) noexcept;
     void finish_writeback(std::uint64_t page, bool keep_shared, std::uint32_t grant_epoch) noexcept;
-    // A copy still frozen after its write-back failed: copies its bytes (the only current ones)
-    // into `data_out` so they can be sent home again. False if the copy is not frozen.
-    bool copy_frozen(std::uint64_t page, std::byte* data_out) noexcept;
+    // Bytes this node holds that the home has not got: a copy still frozen after its write-back
+    // failed, or a copy set aside (below). Copies them (the only current ones) into `data_out` so
+    // they can be sent home. False if there are none.
+    bool copy_unsent(std::uint64_t page, std::byte* data_out) noexcept;
+    // A look without locks: whether copy_unsent(page) may find bytes. The caller holds the page's
+    // fetch gate, so a copy frozen or set aside before it took the gate is seen.
+    bool may_have_unsent(std::uint64_t page) noexcept {
+        return state(page) == cache_state::frozen || aside_unsent_.load(std::memory_order_acquire) > 0;
+    }
+
+    // A home that is down: its memory is VOID here, cached copies included (docs/protocol.md,
+    // "A home that is down"). Shared copies are dropped; an exclusive or frozen copy holds the
+    // only current bytes, so they are set aside, out of the window, until the home takes them
+    // back (a recall, or the putback that goes before this node's next request for the page).
+    // Pages with a fetch in flight are left for a later pass. Returns how many were left.
+    // Service or application thread (it allocates), never the fault path.
+    std::size_t set_aside_node(node_id n);
+    // A home that restarted lost its memory: every copy of it here goes, set-aside bytes included.
+    void discard_node(node_id n);
+    // Frees the buffers of set-aside bytes that went home (the fault path, which may run in a
+    // signal handler, only marks them). Service thread.
+    void sweep_aside();
+    // Calls fn(page) for every page with bytes set aside.
+    void for_each_aside(page_visitor fn);
 
     struct snapshot_t {
         cache_state state = cache_state::invalid;
@@ -150,8 +172,9 @@ public:
     // The copy's state alone, without the page lock: a moment's view, for a fast path that checks
     // again under the lock (or the fetch gate) before it relies on it.
     cache_state state(std::uint64_t page) noexcept;
-    // Calls fn(page) for every page with a copy here (not under any lock).
+    // Calls fn(page) for every page with a copy here (not under any lock); of one node's memory.
     void for_each_present(page_visitor fn);
+    void for_each_present_of(node_id n, page_visitor fn);
     [[nodiscard]] std::size_t present_pages();
 
 private:
@@ -159,6 +182,7 @@ private:
     template <class Usable>
     gate_result wait_for_gate(std::uint64_t page, deadline dl, Usable usable) noexcept;
     void remove_copy(std::uint64_t page, cache_page& e) noexcept;
+    void release_aside(std::uint64_t page) noexcept;
     install_result install_locked(std::uint64_t page, cache_page& e, const std::byte* data, std::uint32_t grant_epoch,
                                   std::uint64_t generation, bool exclusive, bool wake) noexcept;
     void set_resident(std::uint64_t page, bool on) noexcept;
@@ -171,6 +195,18 @@ private:
     // once, backed only where touched, so the fault path (also a signal handler) never allocates.
     mapped_array<cache_page> pages_;
     mapped_array<std::uint64_t> resident_;
+
+    // Bytes set aside (set_aside_node). `sent`: they went home; the buffer is freed by sweep_aside.
+    // Lock order: a page's lock, then aside_lock_.
+    struct aside_bytes {
+        bool sent = false;
+        alignas(64) std::byte bytes[page_size];
+    };
+    // Finds the unsent bytes of `page` (nullptr if none); the caller holds aside_lock_.
+    aside_bytes* find_aside(std::uint64_t page) noexcept;
+    std::uint32_t aside_lock_ = 0;
+    std::atomic<std::size_t> aside_unsent_{0}; // entries not sent: the fault path's cheap look
+    std::unordered_map<std::uint64_t, std::unique_ptr<aside_bytes>> aside_;
 };
 
 } // namespace aether

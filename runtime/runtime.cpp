@@ -18,6 +18,11 @@ namespace {
 // reported nothing more specific.
 const failure bad_address{fetch_status::invalid_addr, void_reason::permission};
 
+// How often the service thread looks at the other nodes (watch_peers), and how long a probe of a
+// suspect may take: a process that is gone refuses at once.
+constexpr std::uint64_t peer_watch_ms = 100;
+constexpr std::uint64_t probe_ms = 1000;
+
 } // namespace
 
 runtime::runtime(const runtime_config& config)
@@ -99,8 +104,11 @@ bool runtime::start_fault_path(std::string& error) {
     // while there are VOID pages (a loop without timers sleeps without arming a kernel timer);
     // the fault path nudges the loop when it installs one, and this hook then starts it.
     event_loop& loop = local_->loop();
+    seen_down_.assign(config_.node_count, false);
     loop.post([this, &loop] {
+        watch_peers(loop);
         loop.set_turn_hook([this, &loop] {
+            probe_suspects(loop);
             if (!reaper_scheduled_ && resolver_->void_pages_now() > 0) {
                 reaper_scheduled_ = true;
                 schedule_void_reaper(loop);
@@ -121,6 +129,53 @@ void runtime::schedule_void_reaper(event_loop& loop) {
         else
             reaper_scheduled_ = false;
     });
+}
+
+// Service thread, every peer_watch_ms: what this node must notice about the others even while it
+// asks nothing of them.
+//  - Suspects (a request met a refused or reset connection, or a connection ended) are probed;
+//    a refusal means the process is gone: node_down.
+//  - A node that restarted lost its memory: the copies of it here go.
+//  - A node down keeps being set aside (pages a fetch held back then), and one that answers again
+//    has its VOID pages dropped at once, so the next access tries it.
+//  - An idle connection to every node that ever answered is kept open: its end is noticed.
+void runtime::watch_peers(event_loop& loop) {
+    probe_suspects(loop);
+    peers_.take_restarts([&](node_id n) {
+        if (n != config_.self) cache_->discard_node(n);
+    });
+    for (node_id n = 0; n < config_.node_count; ++n) {
+        if (n == config_.self) continue;
+        if (peers_.is_down(n)) {
+            seen_down_[n] = true;
+            (void)cache_->set_aside_node(n);
+        } else if (seen_down_[n]) {
+            seen_down_[n] = false;
+            resolver_->node_answered(n);
+        }
+        if (peers_.ever_alive(n)) loop.watch(n);
+    }
+    cache_->sweep_aside();
+    loop.add_timer(deadline::after(milliseconds(peer_watch_ms)), [this, &loop] { watch_peers(loop); });
+}
+
+// Service thread: after every turn of the loop (a connection that ended is seen at once) and
+// every peer_watch_ms (suspects named by other threads).
+void runtime::probe_suspects(event_loop& loop) {
+    peers_.take_suspects([&](node_id n) {
+        // A node known down is tried again by watch_peers' connection every peer_watch_ms.
+        if (n == config_.self || peers_.is_down(n)) return;
+        loop.call(n, wire::message{.type = wire::msg::ping}, deadline::after(milliseconds(probe_ms)),
+                  [this, n](result<async_reply> r) {
+                      if (!r.ok() && r.error().reason == void_reason::node_crashed) node_down(n);
+                  });
+    });
+}
+
+void runtime::node_down(node_id id) {
+    if (id >= config_.node_count || id == config_.self) return;
+    if (peers_.mark_down(id)) log::runtime().info("node {} is down: its memory is VOID here until it answers again", id);
+    (void)cache_->set_aside_node(id); // what a fetch in flight holds back, watch_peers takes later
 }
 
 runtime::~runtime() {
@@ -202,7 +257,10 @@ void runtime::set_node_online(node_id id, bool online) {
     }
     if (node* n = sim_node(id)) {
         n->set_online(online);
-        if (!online) client_->close_idle(id);
+        if (!online) {
+            client_->close_idle(id);
+            node_down(id);
+        }
         return;
     }
     // A node in another process cannot be switched off from here: its path is cut instead.
@@ -221,6 +279,7 @@ void runtime::inject_failure(node_id id, void_reason reason) {
         client_->close_idle(id);
         peers_.mark_known(id); // it was up: the cut is what the detection code must report
     }
+    if (reason == void_reason::node_crashed) node_down(id);
     if (reason == void_reason::permission || reason == void_reason::generation) {
         if (id == config_.self) {
             local_->set_refusal(id, reason);
@@ -299,11 +358,10 @@ result<void> runtime::acquire_page(std::uint64_t page, bool exclusive, std::byte
     alignas(64) std::byte staging[page_size];
     std::byte* data = buf != nullptr ? buf : staging;
     for (;;) {
-        if (exclusive) {
-            // A copy still frozen by a failed write-back holds newer bytes than the home: they go
-            // home first, or the grant below would bring the home's older ones.
-            if (auto sent = send_frozen_home(page, data, dl); !sent) return sent.error();
-        }
+        // A copy still frozen by a failed write-back, or set aside while its home was down, holds
+        // newer bytes than the home: they go home first, or the grant below would bring the home's
+        // older ones.
+        if (auto sent = send_unsent_home(page, data, dl); !sent) return sent.error();
         const bool had_copy = exclusive && cache_->state(page) == cache_state::shared;
         wire::msg op = exclusive ? wire::msg::read_exclusive : wire::msg::read_shared;
         std::uint16_t flags = (exclusive && !had_copy) ? wire::flag::need_data : 0;
@@ -333,6 +391,9 @@ result<void> runtime::acquire_page(std::uint64_t page, bool exclusive, std::byte
 }
 
 result<runtime::ahead_request> runtime::ask_ahead(std::uint64_t page, std::size_t following, deadline dl) {
+    // As for any request for the page: bytes the home has not got go first (acquire_page).
+    alignas(64) std::byte unsent[page_size];
+    if (auto sent = send_unsent_home(page, unsent, dl); !sent) return sent.error();
     ahead_request rq;
     rq.page = page;
     rq.following = std::min<std::size_t>(following, wire::max_readahead);
@@ -499,7 +560,7 @@ result<runtime::putback_answer> runtime::write_back(std::uint64_t page, const st
 // (a store faulting meanwhile) then waits, instead of asking the home, whose bytes are older than
 // the frozen copy's, for the page. Even when the home could not be told, the copy stays frozen
 // (read-only) rather than lost: a later invalidation returns its bytes, and the next store sends
-// them home first (send_frozen_home). Whether the home took the bytes or not, it records this node
+// them home first (send_unsent_home). Whether the home took the bytes or not, it records this node
 // as a sharer, so a write elsewhere reaches the frozen copy even when the answer was lost.
 result<bool> runtime::write_back_copy(std::uint64_t page, bool keep_shared) {
     const deadline dl = op_deadline();
@@ -526,10 +587,8 @@ void runtime::finish_writeback(std::uint64_t page, bool keep_shared, const putba
     cache_->finish_writeback(page, keep_shared && a.applied, a.epoch);
 }
 
-result<void> runtime::send_frozen_home(std::uint64_t page, std::byte* buf, deadline dl) {
-    // A copy frozen by a failed write-back froze before the fetch gate the caller holds was last
-    // released, so a look without the page lock sees it; every other store fault skips the lock.
-    if (cache_->state(page) != cache_state::frozen || !cache_->copy_frozen(page, buf)) return success();
+result<void> runtime::send_unsent_home(std::uint64_t page, std::byte* buf, deadline dl) {
+    if (!cache_->may_have_unsent(page) || !cache_->copy_unsent(page, buf)) return success();
     auto r = write_back(page, buf, dl);
     if (!r) return r.error();
     finish_writeback(page, true, *r);
@@ -545,6 +604,7 @@ result<void> runtime::drop_copy(std::uint64_t page) {
 std::uint32_t runtime::flush_all() {
     std::vector<std::uint64_t> pages;
     cache_->for_each_present([&](std::uint64_t p) { pages.push_back(p); });
+    cache_->for_each_aside([&](std::uint64_t p) { pages.push_back(p); });
     std::uint32_t flushed = 0;
     for (std::uint64_t page : pages) {
         auto r = write_back_copy(page, true);
@@ -555,9 +615,11 @@ std::uint32_t runtime::flush_all() {
 
 void runtime::clear_remote_copies() {
     std::vector<std::uint64_t> pages;
-    cache_->for_each_present([&](std::uint64_t p) {
+    auto remote = [&](std::uint64_t p) {
         if (node_of(p) != config_.self) pages.push_back(p);
-    });
+    };
+    cache_->for_each_present(remote);
+    cache_->for_each_aside(remote);
     for (std::uint64_t page : pages) (void)drop_copy(page);
 }
 

@@ -54,6 +54,10 @@ public:
     enum class add_result { added, duplicate, out_of_range, too_many, failed };
     add_result add_sim_node(node_id id, std::size_t bytes);
     void set_node_online(node_id id, bool online);
+    // This node learned that node `id` is down (its process is gone, or it was taken offline): its
+    // memory is VOID here from now on, cached copies included, until it answers again. Any thread
+    // but the fault path.
+    void node_down(node_id id);
     void inject_failure(node_id id, void_reason reason);
     void clear_failure(node_id id);
     [[nodiscard]] bool is_sim_node(node_id id) const noexcept;
@@ -122,6 +126,9 @@ private:
 
     bool start_fault_path(std::string& error);
     void schedule_void_reaper(event_loop& loop);
+    // The service thread's look at the other nodes, every peer_watch_ms (see runtime.cpp).
+    void watch_peers(event_loop& loop);
+    void probe_suspects(event_loop& loop);
     // What a home answered to a page request, served in this process or over the transport: the
     // fields of its reply header, and the size of the page it sent (0: none).
     struct home_answer {
@@ -146,9 +153,9 @@ private:
     // Sends an exclusive copy home under the page's gate (see runtime.cpp); true if one went.
     result<bool> write_back_copy(std::uint64_t page, bool keep_shared);
     void finish_writeback(std::uint64_t page, bool keep_shared, const putback_answer& a) noexcept;
-    // Before asking for a page exclusive: sends a copy a failed write-back left frozen home, using
-    // `buf` (a page) for its bytes.
-    result<void> send_frozen_home(std::uint64_t page, std::byte* buf, deadline dl);
+    // Before asking a home for a page: sends it the bytes of a copy a failed write-back left frozen,
+    // or set aside while the home was down, using `buf` (a page) for them.
+    result<void> send_unsent_home(std::uint64_t page, std::byte* buf, deadline dl);
     template <class Local>
     result<std::uint64_t> value_from_home(std::uint64_t addr, wire::msg op, Local local);
     result<void> read_page_chunk(std::uint64_t addr, void* dest, std::size_t len, std::uint64_t* generation);
@@ -169,6 +176,7 @@ private:
     bool sigbus_mode_ = false;
     thread_priority threads_ = thread_priority::normal; // of the service and fault-handler threads
     bool reaper_scheduled_ = false; // service thread only
+    std::vector<bool> seen_down_;   // service thread only: nodes watch_peers saw down
 
     struct sim {
         std::unique_ptr<fault_injector> injector; // sim nodes inject nothing themselves

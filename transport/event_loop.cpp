@@ -356,7 +356,9 @@ struct event_loop::impl {
                 add_timer(deadline::after_ns(backoff), [this, dst, backoff] { retry_connect(dst, backoff); });
                 return;
             }
-            close(c, classify_connect_error(-res, ever));
+            const void_reason why = classify_connect_error(-res, ever);
+            if (why == void_reason::node_crashed) opt.peers->suspect(c.peer); // it was up, now it refuses
+            close(c, why);
             return;
         }
         connect_addrs.erase(c.id);
@@ -427,7 +429,11 @@ struct event_loop::impl {
         c.recv_armed = false;
         if (c.state == conn_state::closing) return;
         if (res <= 0) {
-            close(c, res == 0 ? void_reason::node_crashed : classify_io_error(-res));
+            const void_reason why = res == 0 ? void_reason::node_crashed : classify_io_error(-res);
+            // The peer closed or reset a working connection: its process may be gone.
+            if (why == void_reason::node_crashed && c.state == conn_state::established && running && online)
+                opt.peers->suspect(c.peer);
+            close(c, why);
             return;
         }
         c.reader.commit(static_cast<std::size_t>(res));
@@ -940,6 +946,18 @@ void event_loop::call(node_id dst, const wire::message& m, deadline dl, async_ca
     } catch (const std::exception& e) {
         log::transport().error("cannot start a call to node {}: {}", dst, e.what());
         im.complete_call(id, failure{fetch_status::tcp_error, void_reason::unreachable});
+    }
+}
+
+void event_loop::watch(node_id dst) noexcept {
+    impl& im = *impl_;
+    if (dst >= im.opt.peers->node_count() || dst == im.opt.id.self || !im.online || !im.running) return;
+    try {
+        if (im.outbound_to(dst) != nullptr) return;
+        failure why;
+        (void)im.open_outbound(dst, why); // a failure shows in the next watch
+    } catch (const std::exception& e) {
+        log::transport().error("cannot open a connection to watch node {}: {}", dst, e.what());
     }
 }
 

@@ -82,6 +82,9 @@ public:
     // Loop thread only.
     void reply(const responder& r, const wire::message& m) noexcept;
     void call(node_id dst, const wire::message& m, deadline dl, async_callback cb) noexcept;
+    // Keeps a connection to `dst` open (opened now if there is none), idle, so that its end is
+    // noticed (peer_table::suspect) even while nothing is asked of that node.
+    void watch(node_id dst) noexcept;
     std::uint64_t add_timer(deadline when, std::function<void()> fn);
     // Hands the queued sends to the kernel now rather than at the next turn of the loop.
     void flush() noexcept;

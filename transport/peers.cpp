@@ -59,8 +59,29 @@ std::optional<peer_address> peer_table::address(node_id n) const {
 
 std::uint64_t peer_table::mark_alive(node_id n, std::uint64_t incarnation) noexcept {
     if (n >= count_) return 0;
-    entries_[n].ever_alive.store(true, std::memory_order_relaxed);
-    return entries_[n].incarnation.exchange(incarnation, std::memory_order_acq_rel);
+    entry& e = entries_[n];
+    e.ever_alive.store(true, std::memory_order_relaxed);
+    e.down.store(false, std::memory_order_release);
+    const std::uint64_t before = e.incarnation.exchange(incarnation, std::memory_order_acq_rel);
+    if (before != 0 && before != incarnation) {
+        e.restarted.store(true, std::memory_order_release);
+        restarts_.fetch_add(1, std::memory_order_acq_rel);
+    }
+    return before;
+}
+
+bool peer_table::mark_down(node_id n) noexcept {
+    if (n >= count_) return false;
+    return !entries_[n].down.exchange(true, std::memory_order_acq_rel);
+}
+
+bool peer_table::is_down(node_id n) const noexcept {
+    return n < count_ && entries_[n].down.load(std::memory_order_acquire);
+}
+
+void peer_table::suspect(node_id n) noexcept {
+    if (n >= count_ || entries_[n].suspected.exchange(true, std::memory_order_acq_rel)) return;
+    suspects_.fetch_add(1, std::memory_order_acq_rel);
 }
 
 void peer_table::mark_known(node_id n) noexcept {

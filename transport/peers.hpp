@@ -40,8 +40,23 @@ public:
     void set_address(node_id n, peer_address a);
     [[nodiscard]] std::optional<peer_address> address(node_id n) const;
 
-    // A completed handshake: returns the incarnation seen before (0 if none).
+    // A completed handshake: returns the incarnation seen before (0 if none). The node is up again
+    // if it was down; a new incarnation is recorded as a restart (take_restarts).
     std::uint64_t mark_alive(node_id n, std::uint64_t incarnation) noexcept;
+
+    // Down: the node's process is gone or was taken offline (NODE_CRASHED), as far as this node
+    // knows. True if it was up until now. Cleared by the next completed handshake.
+    bool mark_down(node_id n) noexcept;
+    [[nodiscard]] bool is_down(node_id n) const noexcept;
+    // A request to `n` met a refused or reset connection: worth a look whether it is down
+    // (async-signal-safe; the service thread probes it, see take_suspects).
+    void suspect(node_id n) noexcept;
+    // Calls fn(n) for each node suspected / restarted since the last call (and forgets them). The
+    // counters make the common "nothing new" look a single load.
+    template <class F>
+    void take_suspects(F&& fn) noexcept { take_flagged(&entry::suspected, suspects_, fn); }
+    template <class F>
+    void take_restarts(F&& fn) noexcept { take_flagged(&entry::restarted, restarts_, fn); }
     // The node is known to have been up (for example: this process started it).
     void mark_known(node_id n) noexcept;
     [[nodiscard]] bool ever_alive(node_id n) const noexcept;
@@ -52,7 +67,19 @@ private:
         std::optional<peer_address> addr;
         std::atomic<bool> ever_alive{false};
         std::atomic<std::uint64_t> incarnation{0};
+        std::atomic<bool> down{false};
+        std::atomic<bool> suspected{false};
+        std::atomic<bool> restarted{false};
     };
+    template <class F>
+    void take_flagged(std::atomic<bool> entry::*flag, std::atomic<std::uint32_t>& pending, F&& fn) noexcept {
+        if (pending.load(std::memory_order_acquire) == 0) return;
+        pending.store(0, std::memory_order_release);
+        for (node_id n = 0; n < count_; ++n)
+            if ((entries_[n].*flag).exchange(false, std::memory_order_acq_rel)) fn(n);
+    }
+    std::atomic<std::uint32_t> suspects_{0};
+    std::atomic<std::uint32_t> restarts_{0};
     node_id count_;
     mutable std::mutex mu_;
     std::unique_ptr<entry[]> entries_;

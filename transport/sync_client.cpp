@@ -387,7 +387,7 @@ sync_client::pending_call::~pending_call() = default; // an uncollected reply: i
 result<sync_client::pending_call> sync_client::start(node_id dst, const wire::message& m, deadline dl) noexcept {
     if (dst >= peers_.node_count()) return failure{fetch_status::invalid_addr, void_reason::unreachable};
     auto acquired = acquire(dst, dl);
-    if (!acquired) return acquired.error();
+    if (!acquired) return transport_failed(dst, acquired.error());
     pending_call p;
     p.ch_ = std::move(acquired.value());
     p.id_ = p.ch_->next_request_id++;
@@ -411,7 +411,7 @@ result<sync_client::pending_call> sync_client::start(node_id dst, const wire::me
     iovec iov[2] = {{&h, sizeof h}, {const_cast<std::byte*>(payload.data()), payload.size()}};
     if (int e = send_request(p.ch_->fd.get(), iov, payload.empty() ? 1 : 2, dl); e < 0) {
         if (e == -ETIME) counters_.timeouts.fetch_add(1, std::memory_order_relaxed);
-        return io_failure(e);
+        return transport_failed(dst, io_failure(e));
     }
     return p;
 }
@@ -429,11 +429,11 @@ result<sync_client::reply> sync_client::collect(pending_call& p, std::span<std::
         if (e == err_bad_header || e == err_too_long) counters_.bad_frames.fetch_add(1, std::memory_order_relaxed);
         // Nothing was sent on a dropped request, so the connection is still clean and reusable.
         if (p.dropped_ && e == -ETIME) release(std::move(ch));
-        return io_failure(e);
+        return transport_failed(dst, io_failure(e));
     }
     if (out.header.request_id != p.id_ || !wire::is_reply(out.header) || out.header.source != dst) {
         counters_.bad_frames.fetch_add(1, std::memory_order_relaxed);
-        return failure{fetch_status::tcp_error, void_reason::node_crashed};
+        return transport_failed(dst, failure{fetch_status::tcp_error, void_reason::node_crashed});
     }
     auto received = payload_out.first(out.payload_size);
     if (p.corrupt_) fault_injector::damage(received);
@@ -445,6 +445,13 @@ result<sync_client::reply> sync_client::collect(pending_call& p, std::span<std::
     release(std::move(ch));
     if (out.header.status != static_cast<std::uint8_t>(fetch_status::ok)) return wire::failure_of(out.header);
     return out;
+}
+
+// A failure of the path to `dst` (not an answer from it): one that looks like its process is gone
+// makes it a suspect the service thread looks at (peer_table::suspect).
+failure sync_client::transport_failed(node_id dst, failure f) noexcept {
+    if (f.reason == void_reason::node_crashed) peers_.suspect(dst);
+    return f;
 }
 
 result<sync_client::reply> sync_client::call(node_id dst, const wire::message& m,

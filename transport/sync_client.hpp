@@ -104,6 +104,7 @@ private:
     void release(std::unique_ptr<channel> ch) noexcept;
     result<std::unique_ptr<channel>> connect(node_id dst, deadline dl) noexcept;
     result<void> handshake(channel& ch, deadline dl) noexcept;
+    failure transport_failed(node_id dst, failure f) noexcept;
 
     local_identity id_;
     peer_table& peers_;

@@ -514,3 +514,54 @@ TEST_CASE("every thread whose load ends on a VOID page reads the reason", "[poin
         SECTION(std::string(mode) + ", six pages") { six_threads_read_the_reason(mode, 6); }
     }
 }
+
+namespace {
+
+// The seed's failure semantics by pointer: once a node is offline, every access to its memory is
+// VOID with the reason, cached copies included (a shared copy and one this node holds exclusive);
+// back online, everything works again and nothing written before is lost.
+void offline_memory_is_void(const char* mode) {
+    sigbus_catcher catcher; // before init: sigbus mode chains to it
+    pointer_cluster c(mode, 2, 300);
+    uint64_t p = seraph_aether_alloc_on_node(&c.a, 1, 2 * 4096);
+    REQUIRE(p != SERAPH_VOID_U64);
+    uint64_t v = 42;
+    REQUIRE(seraph_aether_write_vbit(&c.a, p, &v, 8) == SERAPH_VBIT_TRUE);
+    CHECK(*ptr<volatile uint64_t>(p) == 42);         // a shared copy is cached here
+    *ptr<volatile uint64_t>(p + 4096) = 77;          // and the second page is held exclusive here
+    CHECK(*ptr<volatile uint64_t>(p + 4096) == 77);
+
+    seraph_aether_set_node_online(&c.a, 1, false);
+    seraph_aether_clear_void_context();
+    CHECK(*ptr<volatile uint64_t>(p) == SERAPH_VOID_U64);
+    CHECK(seraph_aether_get_void_reason() == SERAPH_AETHER_VOID_NODE_CRASHED);
+    seraph_aether_clear_void_context();
+    CHECK(*ptr<volatile uint64_t>(p + 4096) == SERAPH_VOID_U64);
+    CHECK(seraph_aether_get_void_reason() == SERAPH_AETHER_VOID_NODE_CRASHED);
+    uint64_t r = 0;
+    CHECK(seraph_aether_read_vbit(&c.a, p, &r, 8) == SERAPH_VBIT_VOID);
+    CHECK(seraph_aether_read_vbit(&c.a, p + 4096, &r, 8) == SERAPH_VBIT_VOID);
+    CHECK(seraph_aether_get_void_reason() == SERAPH_AETHER_VOID_NODE_CRASHED);
+    g_sigbus_addr = 0;
+    if (sigsetjmp(g_jump, 1) == 0) { // NOLINT: the jump lands here
+        *ptr<volatile uint64_t>(p + 4096 + 8) = 1; // the exclusive copy is not writable either
+        FAIL("the store to an offline node's memory returned");
+    }
+    CHECK(g_sigbus_addr.load() == p + 4096 + 8);
+
+    seraph_aether_set_node_online(&c.a, 1, true);
+    CHECK(eventually([&] { return *ptr<volatile uint64_t>(p) == 42; }, 3000));
+    CHECK(eventually([&] { return *ptr<volatile uint64_t>(p + 4096) == 77; }, 3000)); // kept, not lost
+    REQUIRE(seraph_aether_read_vbit(&c.a, p + 4096, &r, 8) == SERAPH_VBIT_TRUE);
+    CHECK(r == 77);
+    *ptr<volatile uint64_t>(p + 4096 + 8) = 5; // stores work again
+    REQUIRE(seraph_aether_read_vbit(&c.a, p + 4096 + 8, &r, 8) == SERAPH_VBIT_TRUE);
+    CHECK(r == 5);
+}
+
+} // namespace
+
+TEST_CASE("an offline node's memory is VOID here, cached copies included, until it is back", "[pointer]") {
+    SECTION("handler") { offline_memory_is_void("handler"); }
+    SECTION("sigbus") { offline_memory_is_void("sigbus"); }
+}
