@@ -138,6 +138,9 @@ bool apply_optional_env(runtime_config& c, std::string& error) {
             return false;
         }
     }
+    n = c.fault_threads;
+    if (!bounded_env("AETHER_FAULT_THREADS", 1, 256, "threads", n, error)) return false;
+    c.fault_threads = static_cast<std::uint32_t>(n);
     n = c.hold_ns / 1000;
     if (!bounded_env("AETHER_HOLD_US", 0, 100'000, "microseconds", n, error)) return false;
     c.hold_ns = n * 1000;

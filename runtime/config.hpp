@@ -39,13 +39,16 @@ struct runtime_config {
     // The hold window (cache::hold_remaining_ns): an invalidation waits at most this long for the
     // access that faulted for a copy to use it.
     std::uint64_t hold_ns = 50'000;
+    // Handler mode: the most fault-handler threads (fault/handler_pool.hpp); one thread serves
+    // faults strictly in turn, more let a fault that must wait not hold up the others.
+    std::uint32_t fault_threads = 8;
     // The scheduling of the runtime's own threads (thread_priority.hpp).
     thread_priority threads = thread_priority::automatic;
 };
 
 // The settings every init honours when present: AETHER_TIMEOUT_MS, AETHER_LOG, AETHER_HOME_SIZE,
 // AETHER_FAULT_MODE, AETHER_VOID_POLICY, AETHER_VOID_RETRY_MS, AETHER_POLL_US, AETHER_FAULT_SPIN_US,
-// AETHER_READAHEAD_PAGES, AETHER_HOLD_US, AETHER_THREAD_PRIORITY. A bad value
+// AETHER_READAHEAD_PAGES, AETHER_HOLD_US, AETHER_FAULT_THREADS, AETHER_THREAD_PRIORITY. A bad value
 // is an error naming the variable.
 bool apply_optional_env(runtime_config& c, std::string& error);
 // The whole cluster description: AETHER_NODE_ID, AETHER_NODE_COUNT, AETHER_PEERS, AETHER_SECRET, and

@@ -33,8 +33,9 @@ fault_resolver::fault_resolver(runtime& rt, store_policy policy, std::uint32_t v
     : rt_(rt), policy_(policy), void_retry_ms_(void_retry_ms), handed_off_(handed_off),
       void_per_node_(new std::atomic<std::uint32_t>[rt.node_count()]) {
     for (std::uint16_t n = 0; n < rt.node_count(); ++n) void_per_node_[n].store(0, std::memory_order_relaxed);
-    // In SIGBUS mode a few application threads may resolve faults at once; in handler mode one.
-    if (readahead_pages > 1) readahead_ = std::make_unique<readahead>(rt, readahead_pages, handed_off ? 1 : 4);
+    // A few threads may resolve faults at once: application threads in SIGBUS mode, the handler
+    // pool's threads in handler mode.
+    if (readahead_pages > 1) readahead_ = std::make_unique<readahead>(rt, readahead_pages, 4);
 }
 
 fault_resolver::~fault_resolver() = default;
@@ -88,6 +89,8 @@ fault::fault_outcome fault_resolver::resolve(const fault::fault_event& e) noexce
             return fault::fault_outcome::raise_sigbus;
         }
         // store_policy::block: the store is not dropped; it waits for the memory to come back.
+        // Only this fault waits: the handler pool reads the next ones meanwhile.
+        about_to_block();
         sleep_ms(void_retry_ms_);
     }
 }

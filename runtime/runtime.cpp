@@ -97,7 +97,8 @@ bool runtime::start_fault_path(std::string& error) {
         if (!fault::install_sigbus_mode(*window_, *resolver_, error)) return false;
         sigbus_mode_ = true;
     } else {
-        handler_ = std::make_unique<fault::handler_thread>(*window_, *resolver_, config_.fault_spin_ns, threads_);
+        handler_ = std::make_unique<fault::handler_pool>(
+            *window_, *resolver_, fault::handler_pool::options{config_.fault_spin_ns, threads_, config_.fault_threads});
         handler_->start();
     }
     // VOID pages expire after void_retry_ms. The reaper is a timer on the service thread only

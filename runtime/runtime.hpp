@@ -9,7 +9,7 @@
 #include "aether/internal/address.hpp"
 #include "aether/internal/clock.hpp"
 #include "aether/internal/result.hpp"
-#include "fault/handler_thread.hpp"
+#include "fault/handler_pool.hpp"
 #include "fault/window.hpp"
 #include "runtime/cache.hpp"
 #include "runtime/config.hpp"
@@ -49,6 +49,9 @@ public:
     node& local_node() noexcept { return *local_; }
     peer_table& peers() noexcept { return peers_; }
     [[nodiscard]] const runtime_config& config() const noexcept { return config_; }
+    // Handler mode: the fault handlers started so far, and the readings handed over (handler_pool).
+    [[nodiscard]] unsigned fault_handlers() const noexcept { return handler_ ? handler_->threads() : 0; }
+    [[nodiscard]] std::uint64_t fault_handovers() const noexcept { return handler_ ? handler_->handovers() : 0; }
 
     // ---- nodes ----
     enum class add_result { added, duplicate, out_of_range, too_many, failed };
@@ -172,7 +175,7 @@ private:
     std::unique_ptr<cache> cache_;
     std::unique_ptr<node> local_;
     std::unique_ptr<fault_resolver> resolver_;
-    std::unique_ptr<fault::handler_thread> handler_;
+    std::unique_ptr<fault::handler_pool> handler_;
     bool sigbus_mode_ = false;
     thread_priority threads_ = thread_priority::normal; // of the service and fault-handler threads
     bool reaper_scheduled_ = false; // service thread only

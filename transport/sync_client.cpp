@@ -1,6 +1,7 @@
 // Synchronous request/response over pooled connections, driven by the calling thread's own ring.
 #include "transport/sync_client.hpp"
 
+#include "aether/internal/blocking.hpp"
 #include "aether/internal/log.hpp"
 #include "transport/io_ring.hpp"
 
@@ -91,6 +92,7 @@ int send_all(int fd, iovec* iov, int iovcnt, deadline dl) noexcept {
         io_uring_sqe* s = r->sqe();
         io_uring_prep_sendmsg(s, fd, &mh, MSG_NOSIGNAL);
         io_uring_sqe_set_data64(s, tag);
+        about_to_block(); // the socket is full: the peer is slow to read
         int n = r->wait_for(tag, dl);
         if (n < 0) return n;
         if (n == 0) return -EPIPE;
@@ -154,6 +156,7 @@ ssize_t receive_some(int fd, msghdr& mh, deadline dl, std::uint64_t poll_ns, rec
             sched_yield();
         } while (now_ns() < until);
     }
+    about_to_block(); // the answer is slow to come: this thread now sleeps until it does
     for (;;) {
         if (dl.expired()) return -ETIME;
         int flags = 0;
@@ -322,6 +325,7 @@ result<std::unique_ptr<sync_client::channel>> sync_client::connect(node_id dst, 
         io_uring_sqe* s = r->sqe();
         io_uring_prep_connect(s, ch->fd.get(), addr->sa(), addr->length);
         io_uring_sqe_set_data64(s, tag);
+        about_to_block(); // a host that is down may take until the deadline to say so
         int rc = r->wait_for(tag, dl);
         if (rc == 0) {
             auto hs = handshake(*ch, dl);

@@ -6,7 +6,7 @@
 
 #include "aether/internal/address.hpp"
 #include "fault/fault_sink.hpp"
-#include "fault/handler_thread.hpp"
+#include "fault/handler_pool.hpp"
 #include "fault/sigbus_mode.hpp"
 #include "fault/window.hpp"
 #include "tests/unit/seccomp_errno.hpp"
@@ -278,7 +278,7 @@ TEST_CASE("a handler thread without its stop eventfd fails to construct instead 
         zero_sink sink(*w);
         if (!fail_eventfd_with(EMFILE)) return int{setup_failed};
         try {
-            fault::handler_thread h(*w, sink, 0, thread_priority::normal);
+            fault::handler_pool h(*w, sink, fault::handler_pool::options{});
             h.start();
             h.stop();
         } catch (const std::system_error& ex) {
@@ -301,7 +301,7 @@ TEST_CASE("a handler thread that cannot read its userfaultfd aborts instead of l
         const int dir = ::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dir < 0 || ::dup2(dir, w->uffd()) < 0) return int{setup_failed};
         ::close(dir);
-        fault::handler_thread h(*w, sink, 0, thread_priority::normal);
+        fault::handler_pool h(*w, sink, fault::handler_pool::options{});
         h.start();
         ::usleep(500 * 1000);
         h.stop();

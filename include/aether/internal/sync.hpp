@@ -3,6 +3,7 @@
 #pragma once
 #include "aether/internal/guard.hpp"
 
+#include "aether/internal/blocking.hpp"
 #include "aether/internal/clock.hpp"
 
 #include <linux/futex.h>
@@ -54,9 +55,11 @@ private:
     std::uint32_t& word_;
 };
 
-// Waits while `word` == `expected`, at most until `dl`. Returns false at the deadline.
+// Waits while `word` == `expected`, at most until `dl`. Returns false at the deadline. A wait on
+// another thread: the caller's blocking observer hears of it first (blocking.hpp).
 inline bool futex_wait_until(std::uint32_t& word, std::uint32_t expected, deadline dl) noexcept {
     std::atomic_ref<std::uint32_t> w(word);
+    if (w.load(std::memory_order_acquire) == expected) about_to_block();
     while (w.load(std::memory_order_acquire) == expected) {
         std::uint64_t left = dl.remaining_ns();
         if (left == 0) return false;
