@@ -47,6 +47,11 @@ bool fault_resolver::background() noexcept {
 
 fault::fault_outcome fault_resolver::resolve(const fault::fault_event& e) noexcept {
     runtime_scope scope; // in sigbus mode this runs on the application's own thread
+    struct service_clock {
+        node_counters& c;
+        std::uint64_t t0 = now_ns();
+        ~service_clock() { bump(c.fault_service_ns, now_ns() - t0); }
+    } clock{rt_.counters()};
     const std::uint64_t page = page_floor(e.address);
     const node_id home = node_of(page);
     cache& c = rt_.local_cache();

@@ -603,7 +603,11 @@ void node::handle_page_request(const wire::frame_header& h, std::span<const std:
     req.arg1 = h.arg1;
     req.flags = h.flags;
     req.data.assign(payload.begin(), payload.end());
-    req.done = [this, r](const home_outcome& o) { loop_.reply(r, to_message(o)); };
+    req.done = [this, r, arrived = now_ns()](const home_outcome& o) {
+        loop_.reply(r, to_message(o));
+        bump(opt_.counters->home_requests);
+        bump(opt_.counters->home_service_ns, now_ns() - arrived);
+    };
     if ((req.flags & wire::flag::readahead) == 0) {
         serve(std::move(req));
         return;

@@ -21,6 +21,11 @@ struct node_counters {
     std::atomic<std::uint64_t> write_faults{0};
     std::atomic<std::uint64_t> void_pages{0};       // VOID (0xFF) pages installed for failed loads
     std::atomic<std::uint64_t> sigbus_raised{0};    // stores to unreachable memory
+    std::atomic<std::uint64_t> fault_service_ns{0}; // time faults spent being resolved (handler or SIGBUS handler)
+    // Page requests this node's home served (from other nodes), and the time from each one's
+    // arrival to its reply (invalidation rounds included).
+    std::atomic<std::uint64_t> home_requests{0};
+    std::atomic<std::uint64_t> home_service_ns{0};
     // Thread hand-offs: work passed from one thread to another and waited for.
     std::atomic<std::uint64_t> handoffs{0};
     std::atomic<std::uint64_t> stale_grants{0};     // grants discarded because an invalidation crossed them
@@ -37,7 +42,8 @@ struct node_counters {
 
     void reset() noexcept {
         for (auto* c : {&cache_hits, &cache_misses, &remote_fetches, &invalidations_sent, &invalidations_received,
-                        &read_faults, &write_faults, &void_pages, &sigbus_raised, &handoffs, &stale_grants, &held_invalidations,
+                        &read_faults, &write_faults, &void_pages, &sigbus_raised, &fault_service_ns, &home_requests, &home_service_ns,
+                        &handoffs, &stale_grants, &held_invalidations,
                         &readahead_pages, &readahead_batches, &readahead_receive_ns, &readahead_install_ns,
                         &readahead_serve_ns})
             c->store(0, std::memory_order_relaxed);

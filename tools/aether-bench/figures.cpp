@@ -172,6 +172,24 @@ std::vector<figure> catalogue(const settings& s) {
         f.timeout_s = budget_s(timed_total, 3'000);
         out.push_back(f);
     }
+    for (const std::string layout : {"pages", "one"}) {
+        // Two nodes pass a token through flags homed on a third, spinning without yields.
+        for (const char* mode : {"handler", "sigbus"}) {
+            const std::string m = mode;
+            figure f = aether(layout == "pages" ? "token_pass_round_" + m : "token_pass_round_1page_" + m, "token_pass", 3, m);
+            f.family = "token_pass_round";
+            f.floor = "tcp_floor_4K"; // the target: at most 8 x
+            f.args.push_back("layout=" + layout);
+            f.timeout_s = budget_s(timed_total, 50'000);
+            out.push_back(f);
+        }
+    }
+    {
+        // A lock on cas_u64 taken in turn by one thread on each of 3 nodes.
+        figure f = aether("cas_lock_acquisitions", "cas_lock", 3, "");
+        f.timeout_s = budget_s(timed_total, 20'000);
+        out.push_back(f);
+    }
     {
         figure f = aether("scale", "scale", 1, "");
         f.env.push_back("AETHER_HOME_SIZE=4G");

@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "tools/aether-bench/role_kit.hpp"
+#include "tools/aether-bench/sync_roles.hpp"
 
 namespace aether::bench {
 
@@ -1038,7 +1039,8 @@ int run_node_role(int argc, char** argv) {
     else if (role == "invalidate_sharers") invalidate_sharers(m, p, clk);
     else if (role == "tcp_fanout") tcp_fanout(m, p, clk);
     else if (role == "scale") scale(m, p, clk);
-
+    else if (role == "token_pass") token_pass(m, p, clk);
+    else if (role == "cas_lock") cas_lock(m, p, clk);
     else die("unknown role " + role);
 
     std::fflush(stdout);

@@ -12,6 +12,7 @@
 
 #include <seraph/aether.h>
 
+#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -117,6 +118,11 @@ constexpr counter_def counter_defs[] = {
     AETHER_COUNTER("cache_misses", cache_misses),
     AETHER_COUNTER("readahead_pages", readahead_pages),
     AETHER_COUNTER("readahead_serve_ns", readahead_serve_ns),
+    AETHER_COUNTER("fault_service_ns", fault_service_ns),
+    AETHER_COUNTER("home_requests", home_requests),
+    AETHER_COUNTER("home_service_ns", home_service_ns),
+    AETHER_COUNTER("invalidations_held", held_invalidations),
+    AETHER_COUNTER("stale_grants", stale_grants),
     AETHER_COUNTER("requests", transport.requests),
     AETHER_COUNTER("connects", transport.connects),
     AETHER_COUNTER("timeouts", transport.timeouts),
@@ -208,6 +214,25 @@ inline std::uint64_t process_cpu_ns() noexcept {
     timespec ts{};
     ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+// Time every thread of this process has spent runnable but waiting for a CPU so far
+// (/proc/self/task/*/schedstat, second field): the scheduler's share of a figure.
+inline std::uint64_t run_queue_wait_ns() {
+    std::uint64_t total = 0;
+    if (DIR* d = opendir("/proc/self/task")) {
+        while (dirent* e = readdir(d)) {
+            if (e->d_name[0] == '.') continue;
+            std::string path = std::string("/proc/self/task/") + e->d_name + "/schedstat";
+            if (FILE* f = std::fopen(path.c_str(), "r")) {
+                unsigned long long run = 0, wait = 0;
+                if (std::fscanf(f, "%llu %llu", &run, &wait) == 2) total += wait;
+                std::fclose(f);
+            }
+        }
+        closedir(d);
+    }
+    return total;
 }
 
 inline void sleep_ms(unsigned ms) {
