@@ -61,7 +61,9 @@ TEST_CASE("aether-bench lists every figure the benchmark must report", "[bench]"
                              "api_write_64B", "fault_read_remote_4K_handler", "fault_read_remote_4K_sigbus",
                              "fault_write_upgrade_4K_handler", "fault_write_upgrade_4K_sigbus", "fault_read_local_4K_handler",
                              "fault_read_local_4K_sigbus", "resident_scan_ratio", "seq_scan_remote_GBps",
-                             "invalidate_4_sharers", "atomic_fetch_add_remote", "scale"}) {
+                             "invalidate_4_sharers", "atomic_fetch_add_remote", "scale", "token_pass_round_handler",
+                             "token_pass_round_sigbus", "token_pass_round_1page_handler", "token_pass_round_1page_sigbus",
+                             "cas_lock_acquisitions"}) {
         INFO(name);
         CHECK(std::regex_search(r.out, std::regex(std::string("(^|\n)") + name + " ")));
     }
@@ -163,6 +165,33 @@ TEST_CASE("the scale figure reports 1 K and 1 M pages in use and the metadata pe
     const double bytes = rows.at("scale_metadata_bytes_per_page").number("value").value_or(0);
     CHECK(bytes > 0);
     CHECK(bytes <= 64);
+}
+
+TEST_CASE("the synchronization figures report a round, where its time went, and no stale data", "[bench]") {
+    run_result r = run_bench({"--ops", "300", "--placement", "free", "--json", "--only", "token_pass_round_handler",
+                              "token_pass_round_1page_sigbus", "cas_lock_acquisitions"},
+                             300);
+    INFO("stderr:\n" << r.err);
+    REQUIRE(r.exit_code == 0);
+    auto rows = rows_by_name(r.out);
+    for (const char* name : {"token_pass_round_handler", "token_pass_round_1page_sigbus", "cas_lock_acquisitions"}) {
+        INFO(name);
+        REQUIRE(rows.count(name) == 1);
+        const json_row& row = rows.at(name);
+        CHECK(row.is("verified", "true")); // data_errors = 0: no round read stale data, the lock excluded
+        CHECK(row.number("ops").value_or(0) >= 300);
+        // Every node's share of a round, from the runtime's counters and the scheduler.
+        for (const char* key : {"faults_per_round", "fault_service_us_per_round", "home_requests_per_round",
+                                "home_service_us_per_round", "invalidations_per_round", "run_queue_wait_us_per_round"})
+            CHECK(row.number(key).has_value());
+        // Each round moves pages between the two spinners through their home.
+        CHECK(row.number("faults_per_round").value_or(0) >= 2);
+        CHECK(row.number("home_requests_per_round").value_or(0) >= 2);
+    }
+    // A round is compared with the 4 KiB ping-pong (the target: at most 8 x); the lock in acquisitions per second.
+    CHECK(rows.at("token_pass_round_handler").number("ratio_to_floor").value_or(0) > 0);
+    CHECK(rows.at("token_pass_round_handler").number("median_us").value_or(0) > 0);
+    CHECK(rows.at("cas_lock_acquisitions").number("value").value_or(0) > 0);
 }
 
 TEST_CASE("aether-bench refuses what it cannot run, with exit code 2", "[bench]") {

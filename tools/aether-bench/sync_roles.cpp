@@ -151,8 +151,11 @@ void token_pass(member& m, const params& p, const tick_clock& clk) {
     std::vector<std::uint64_t> ticks;
     ticks.reserve(c.ops);
     play(c.warmup + 1, c.warmup + c.ops, m.id() == 0 ? &ticks : nullptr);
-    const node_share mine = w.share(m);
+    // The players' share ends with their last round; the home's when both are done.
+    node_share mine;
+    if (m.id() < 2) mine = w.share(m);
     m.barrier(c.wait_ms, "B");
+    if (m.id() == 2) mine = w.share(m);
     publish_share(m, shares, mine);
     m.barrier(c.wait_ms, "C");
     if (m.id() == 1 && data_errors != 0) die("node 1 read stale data in " + std::to_string(data_errors) + " rounds");
