@@ -37,7 +37,7 @@ struct runtime_config {
     // (1: no readahead). See runtime/readahead.hpp.
     std::uint32_t readahead_pages = 64;
     // The hold window (cache::hold_remaining_ns): an invalidation waits at most this long for the
-    // access that faulted for a copy to use it.
+    // access that faulted for a copy to use it. Handler mode only (SIGBUS mode needs none).
     std::uint64_t hold_ns = 50'000;
     // Handler mode: the most fault-handler threads (fault/handler_pool.hpp); one thread serves
     // faults strictly in turn, more let a fault that must wait not hold up the others.

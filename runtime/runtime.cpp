@@ -74,7 +74,9 @@ std::unique_ptr<runtime> runtime::create(const runtime_config& config, std::stri
     o.name = "aether-node" + std::to_string(config.self);
     o.poll_ns = effective_poll_ns(config);
     o.priority = rt->threads_;
-    o.hold_ns = config.hold_ns;
+    // In SIGBUS mode the faulting thread installs the copy itself and its access runs right after:
+    // nothing to hold it for. In handler mode the access waits for the thread to be woken.
+    o.hold_ns = config.mode == fault::fault_mode::handler ? config.hold_ns : 0;
 
     peer_address listen = peer_address::loopback(0);
     if (auto own = rt->peers_.address(config.self)) listen = *own;
