@@ -170,6 +170,7 @@ void runtime::probe_suspects(event_loop& loop) {
         if (n == config_.self || peers_.is_down(n)) return;
         loop.call(n, wire::message{.type = wire::msg::ping}, deadline::after(milliseconds(probe_ms)),
                   [this, n](result<async_reply> r) {
+                      if (stopping_.load(std::memory_order_acquire)) return;
                       if (!r.ok() && r.error().reason == void_reason::node_crashed) node_down(n);
                   });
     });
@@ -184,6 +185,7 @@ void runtime::node_down(node_id id) {
 runtime::~runtime() {
     // No new fault is served once the handler stops; then stop serving the network (no thread
     // touches the window after this), then release the window.
+    stopping_.store(true, std::memory_order_release); // the calls failing now say nothing about the peers
     if (handler_) handler_->stop();
     if (sigbus_mode_) fault::uninstall_sigbus_mode();
     {
