@@ -6,6 +6,7 @@
 
 #include <sched.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <string>
@@ -50,6 +51,12 @@ std::uint64_t effective_poll_ns(const runtime_config& c) noexcept {
     CPU_ZERO(&allowed);
     if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return 50'000;
     return CPU_COUNT(&allowed) > 1 ? 50'000 : 0;
+}
+
+std::uint64_t service_poll_ns(const runtime_config& c, thread_priority effective) noexcept {
+    constexpr std::uint64_t realtime_cap_ns = 20'000;
+    const std::uint64_t poll = effective_poll_ns(c);
+    return effective == thread_priority::realtime ? std::min(poll, realtime_cap_ns) : poll;
 }
 
 std::optional<thread_priority> effective_thread_priority(const runtime_config& c, std::string& error) {

@@ -59,6 +59,12 @@ std::optional<runtime_config> config_from_env(std::string& error);
 // may run on more than one CPU, and 0 when it may run on only one, where polling would only keep
 // the CPU from the peer whose answer it waits for.
 std::uint64_t effective_poll_ns(const runtime_config& c) noexcept;
+// A service loop's polling: effective_poll_ns, but at most 20 us when the loop runs real-time. A
+// real-time thread that polls keeps every ordinary thread off its CPU meanwhile; with programs
+// spinning on flags (as many runnable threads as CPUs) a 50 us poll after every request pushed
+// the spinners onto one CPU, where each token round then waited out the 4 ms scheduler ticks
+// (docs/performance.md, "token_pass_round").
+std::uint64_t service_poll_ns(const runtime_config& c, thread_priority effective) noexcept;
 
 // The scheduling the runtime's threads get: realtime or normal. `automatic` becomes realtime when
 // the process may; an explicit `realtime` the process may not have is an error (nullopt, `error`

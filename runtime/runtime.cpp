@@ -72,7 +72,7 @@ std::unique_ptr<runtime> runtime::create(const runtime_config& config, std::stri
     o.is_passive = [self](node_id n) { return self->is_sim_node(n); };
     o.counters = &rt->counters_;
     o.name = "aether-node" + std::to_string(config.self);
-    o.poll_ns = effective_poll_ns(config);
+    o.poll_ns = service_poll_ns(config, rt->threads_);
     o.priority = rt->threads_;
     // In SIGBUS mode the faulting thread installs the copy itself and its access runs right after:
     // nothing to hold it for. In handler mode the access waits for the thread to be woken.
@@ -242,7 +242,7 @@ runtime::add_result runtime::add_sim_node(node_id id, std::size_t bytes) {
     o.is_passive = [self](node_id n) { return self->is_sim_node(n); };
     o.counters = s.counters.get();
     o.name = "aether-sim" + std::to_string(id);
-    o.poll_ns = effective_poll_ns(config_);
+    o.poll_ns = service_poll_ns(config_, threads_);
     o.priority = threads_;
     auto started = node::start(std::move(o), peer_address::loopback(0));
     if (!started) return add_result::failed;

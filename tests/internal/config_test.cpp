@@ -309,6 +309,17 @@ TEST_CASE("polling is on by default only where another CPU can answer meanwhile"
     CHECK(effective_poll_ns(c) == 0);
 }
 
+TEST_CASE("a real-time service loop polls 20 us at most", "[config]") {
+    runtime_config c;
+    c.poll_ns = 50'000;
+    CHECK(service_poll_ns(c, thread_priority::normal) == 50'000);
+    CHECK(service_poll_ns(c, thread_priority::realtime) == 20'000);
+    c.poll_ns = 5'000;
+    CHECK(service_poll_ns(c, thread_priority::realtime) == 5'000);
+    c.poll_ns = 0;
+    CHECK(service_poll_ns(c, thread_priority::realtime) == 0);
+}
+
 TEST_CASE("AETHER_HOME_SIZE", "[config]") {
     env_scope env;
     for (auto [text, value] : {std::pair{"64M", std::size_t{64} << 20}, std::pair{"1G", std::size_t{1} << 30},
