@@ -17,11 +17,13 @@
 #include "runtime/runtime.hpp"
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdarg>
@@ -87,15 +89,17 @@ bool overlaps_window(const void* addr, std::size_t len) noexcept {
 
 aether::runtime* rt() noexcept { return aether::runtime_of_handle(&g_handle); }
 
-std::uint64_t heap_pages(std::size_t bytes) {
+// The heap's memory in a node: this node's own, installed here writable as it is allocated (what
+// the heap hands out at once) or as it is touched (the rest, a group of pages per fault).
+std::uint64_t heap_pages(std::size_t bytes, std::size_t use_now) {
     runtime_scope scope;
     aether::runtime* r = rt();
     if (r == nullptr) return 0;
-    auto a = r->alloc_on(r->self(), bytes);
+    auto a = r->alloc_here(bytes, use_now);
     return a.ok() ? a.value() : 0;
 }
 
-void heap_release(std::uint64_t addr) {
+void heap_release(std::uint64_t addr, std::size_t) {
     runtime_scope scope;
     if (aether::runtime* r = rt()) (void)r->free(addr);
 }
@@ -129,6 +133,8 @@ __attribute__((constructor)) void join_before_main() {
         const std::uint64_t mine = aether::make_addr(g_handle.local_node_id, 0);
         g_heap.set_range(mine, mine + aether::node_span);
         g_heap.set_source({heap_pages, heap_release});
+        // A fault on the heap's memory makes the 256 KiB around it ready, not one page.
+        if (aether::runtime* r = rt()) r->set_fault_around_here(64);
         g_heap_on.store(true);
     }
 }
@@ -155,7 +161,7 @@ AETHER_EXPORT void* malloc(size_t n) {
 
 AETHER_EXPORT void free(void* p) {
     if (p == nullptr) return;
-    if (in_window(p)) {
+    if (in_window(p) || g_heap.in_range(p)) {
         if (g_heap_on.load(std::memory_order_relaxed) && !g_heap.release(p))
             warn_once(0, "aether-preload: free(%#llx): not a block of this node's heap (another node's?): ignored\n",
                       reinterpret_cast<std::uint64_t>(p));
@@ -170,12 +176,8 @@ AETHER_EXPORT void* calloc(size_t n, size_t size) {
         return nullptr;
     }
     if (heap_serves()) {
-        void* p = g_heap.allocate(n * size);
-        if (p == nullptr) {
-            errno = ENOMEM;
-            return nullptr;
-        }
-        std::memset(p, 0, n * size); // a reused block holds old bytes
+        void* p = g_heap.allocate(n * size, aether::aether_heap::min_alignment, true);
+        if (p == nullptr) errno = ENOMEM;
         return p;
     }
     return __libc_calloc(n, size);
@@ -183,12 +185,18 @@ AETHER_EXPORT void* calloc(size_t n, size_t size) {
 
 AETHER_EXPORT void* realloc(void* p, size_t n) {
     if (p == nullptr) return malloc(n);
-    if (!in_window(p)) return __libc_realloc(p, n);
+    if (!in_window(p) && !g_heap.in_range(p)) return __libc_realloc(p, n);
     if (n == 0) {
         free(p);
         return nullptr;
     }
     std::size_t have = g_heap_on.load() ? g_heap.usable_size(p) : 0;
+    if (have > 0 && heap_serves()) {
+        void* q = g_heap.reallocate(p, n);
+        if (q == nullptr) errno = ENOMEM;
+        return q;
+    }
+    // Not a block of this heap (another node's), or a call from inside the runtime.
     if (have >= n) return p;
     void* q = heap_serves() ? g_heap.allocate(n) : __libc_malloc(n);
     if (q == nullptr) {
@@ -237,7 +245,7 @@ AETHER_EXPORT void* pvalloc(size_t n) { return memalign(4096, (n + 4095) & ~size
 
 AETHER_EXPORT size_t malloc_usable_size(void* p) {
     if (p == nullptr) return 0;
-    if (in_window(p)) return g_heap_on.load(std::memory_order_relaxed) ? g_heap.usable_size(p) : 0;
+    if (in_window(p) || g_heap.in_range(p)) return g_heap_on.load(std::memory_order_relaxed) ? g_heap.usable_size(p) : 0;
     using usable_fn = size_t (*)(void*);
     static usable_fn real = [] {
         runtime_scope scope; // dlsym may allocate: not from the Aether heap
@@ -330,6 +338,36 @@ AETHER_EXPORT int madvise(void* addr, size_t len, int advice) {
         return refuse(6, "aether-preload: madvise on Aether memory at %#llx refused: the advice would change how the window behaves\n", addr);
     }
 }
+
+// ---- counters at exit ------------------------------------------------------------------------------
+
+namespace {
+
+// AETHER_PRELOAD_STATS=1 (stderr) or =PATH (appended to the file): where a program's time under the
+// preload heap went, from the runtime's counters and the heap's, when it exits.
+__attribute__((destructor)) void print_stats_at_exit() {
+    const char* where = std::getenv("AETHER_PRELOAD_STATS");
+    aether::runtime* r = g_joined.load() ? rt() : nullptr;
+    if (where == nullptr || *where == '\0' || r == nullptr) return;
+    int fd = std::strcmp(where, "1") == 0 ? 2 : ::open(where, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) return;
+    auto& c = r->counters();
+    auto h = g_heap.stats();
+    char buf[512];
+    int n = std::snprintf(buf, sizeof buf,
+                          "aether-preload: pid %d read_faults %llu write_faults %llu handoffs %llu invalidations_received %llu"
+                          " | heap chunks %llu large_spans %llu large_reused %llu spans_released %llu realloc_in_place %llu"
+                          " realloc_moved %llu realloc_copied_bytes %llu\n",
+                          getpid(), (unsigned long long)c.read_faults.load(), (unsigned long long)c.write_faults.load(),
+                          (unsigned long long)c.handoffs.load(), (unsigned long long)c.invalidations_received.load(),
+                          (unsigned long long)h.chunks, (unsigned long long)h.large_spans, (unsigned long long)h.large_reused,
+                          (unsigned long long)h.spans_released, (unsigned long long)h.realloc_in_place,
+                          (unsigned long long)h.realloc_moved, (unsigned long long)h.realloc_copied_bytes);
+    if (n > 0) [[maybe_unused]] auto w = ::write(fd, buf, static_cast<std::size_t>(std::min<int>(n, sizeof buf - 1)));
+    if (fd != 2) ::close(fd);
+}
+
+} // namespace
 
 // ---- introspection for tests ----------------------------------------------------------------------
 
