@@ -43,6 +43,11 @@ public:
         begin_ = begin;
         end_ = end;
     }
+    // A second range blocks may come from (a forked child's private memory), besides the first.
+    void set_extra_range(std::uint64_t begin, std::uint64_t end) noexcept {
+        extra_begin_ = begin;
+        extra_end_ = end;
+    }
 
     // nullptr when no memory is left. `alignment` is a power of two. `zeroed`: the block must read
     // as zeros (calloc); memory that is fresh from the source is not cleared again.
@@ -56,8 +61,12 @@ public:
     std::size_t usable_size(const void* p) const noexcept;
     [[nodiscard]] bool in_range(const void* p) const noexcept {
         auto a = reinterpret_cast<std::uint64_t>(p);
-        return a >= begin_ && a < end_;
+        return (a >= begin_ && a < end_) || (a >= extra_begin_ && a < extra_end_);
     }
+
+    // fork(): the heap's lock is held across it, so the child finds the heap consistent.
+    void lock_for_fork() noexcept { pthread_mutex_lock(&mu_); }
+    void unlock_after_fork() noexcept { pthread_mutex_unlock(&mu_); }
 
     struct stats_t {
         std::uint64_t chunks = 0;          // spans obtained for small blocks
@@ -98,6 +107,8 @@ private:
     page_source source_{};
     std::uint64_t begin_ = 0;
     std::uint64_t end_ = 0;
+    std::uint64_t extra_begin_ = 0;
+    std::uint64_t extra_end_ = 0;
     pthread_mutex_t mu_ = PTHREAD_MUTEX_INITIALIZER;
     void* free_[class_count] = {};  // per class: first free block (next pointer stored in the block)
     std::uint64_t bump_ = 0;        // next unused byte of the current chunk (fresh: reads as zeros)

@@ -7,13 +7,16 @@
 //
 // Children: a process that joined marks the environment with AETHER_JOINED_PID=<its pid>; an
 // exec'd child inherits the mark and does not join (it runs as a plain program). To make a child
-// a node, start it with its own node environment and without AETHER_JOINED_PID.
+// a node, start it with its own node environment and without AETHER_JOINED_PID. A child made by
+// fork() is never a node; with AETHER_HEAP=1 it gets a private copy of the node's heap, as with any
+// heap (fork_support.hpp), and its malloc goes on serving from that copy and from private memory.
 #include <seraph/aether.h>
 
 #include "aether/internal/address.hpp"
 #include "aether/internal/runtime_scope.hpp"
 #include "runtime/c_api_access.hpp"
 #include "runtime/preload/aether_heap.hpp"
+#include "runtime/preload/fork_support.hpp"
 #include "runtime/runtime.hpp"
 
 #include <dlfcn.h>
@@ -48,6 +51,7 @@ using aether::runtime_scope;
 
 Seraph_Aether g_handle;                    // zero until the constructor joined
 constinit aether::aether_heap g_heap;
+constinit aether::fork_support g_fork;
 std::atomic<bool> g_joined{false};         // this process is a node (false in a forked child)
 std::atomic<bool> g_heap_on{false};        // malloc is served from Aether memory
 std::uint64_t g_window_begin = 0;          // the window, once joined
@@ -104,10 +108,87 @@ void heap_release(std::uint64_t addr, std::size_t) {
     if (aether::runtime* r = rt()) (void)r->free(addr);
 }
 
+// The heap's memory in a forked child, which is not a node: one private reservation, taken up
+// as needed; spans the heap gives back are emptied and kept for reuse (up to free_spans of them).
+struct child_memory {
+    static constexpr std::size_t free_spans = 64;
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    std::uint64_t begin = 0;
+    std::uint64_t next = 0;
+    std::uint64_t end = 0;
+    struct span {
+        std::uint64_t addr;
+        std::uint64_t bytes;
+    } spans[free_spans] = {};
+    std::size_t span_count = 0;
+};
+constinit child_memory g_child;
+
+std::uint64_t child_pages(std::size_t bytes, std::size_t) {
+    pthread_mutex_lock(&g_child.mu);
+    std::uint64_t out = 0;
+    for (std::size_t i = 0; i < g_child.span_count && out == 0; ++i) {
+        auto& s = g_child.spans[i];
+        if (s.bytes < bytes) continue;
+        out = s.addr;
+        s.addr += bytes;
+        s.bytes -= bytes;
+        if (s.bytes == 0) s = g_child.spans[--g_child.span_count];
+    }
+    if (out == 0 && g_child.begin == 0) {
+        long m = ::syscall(SYS_mmap, nullptr, aether::node_span, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m != -1) {
+            g_child.begin = g_child.next = static_cast<std::uint64_t>(m);
+            g_child.end = g_child.begin + aether::node_span;
+            g_heap.set_extra_range(g_child.begin, g_child.end); // before any block from it exists
+        }
+    }
+    if (out == 0 && g_child.begin != 0 && g_child.end - g_child.next >= bytes) {
+        out = g_child.next;
+        g_child.next += bytes;
+    }
+    pthread_mutex_unlock(&g_child.mu);
+    return out;
+}
+
+void child_release(std::uint64_t addr, std::size_t bytes) {
+    ::syscall(SYS_madvise, addr, bytes, MADV_DONTNEED); // zeros again, like fresh memory
+    pthread_mutex_lock(&g_child.mu);
+    if (g_child.span_count < child_memory::free_spans) g_child.spans[g_child.span_count++] = {addr, bytes};
+    pthread_mutex_unlock(&g_child.mu);
+}
+
+// fork() with the heap on: the heap (and the child's memory source) is locked across it so the
+// child finds it consistent, and the node's memory is copied into the child (fork_support).
+void heap_before_fork() {
+    g_heap.lock_for_fork();
+    pthread_mutex_lock(&g_child.mu);
+    if (g_joined.load() && !aether::in_runtime())
+        if (aether::runtime* r = rt()) g_fork.prepare(*r);
+}
+
+void heap_after_fork_in_parent() {
+    g_fork.in_parent();
+    pthread_mutex_unlock(&g_child.mu);
+    g_heap.unlock_after_fork();
+}
+
+void heap_after_fork_in_child() {
+    if (g_joined.load()) {
+        // Not a node: none of the runtime's threads came along. Its heap is its copy of the
+        // node's heap, and new memory is its own.
+        g_fork.in_child();
+        g_joined.store(false);
+        g_heap.set_source({child_pages, child_release});
+    }
+    pthread_mutex_unlock(&g_child.mu);
+    g_heap.unlock_after_fork();
+}
+
 void after_fork_in_child() {
-    // The child has no window (MADV_DONTFORK) and none of the runtime's threads: it is not a
-    // node. Its allocations come from the C library; Aether blocks it inherited are ignored.
-    g_heap_on.store(false);
+    // Without the heap the child has no window (MADV_DONTFORK) and none of the runtime's threads:
+    // it is not a node. Its allocations come from the C library; Aether blocks are ignored.
     g_joined.store(false);
 }
 
@@ -127,7 +208,6 @@ __attribute__((constructor)) void join_before_main() {
     g_window_begin = aether::window_base;
     g_window_end = aether::window_base + std::uint64_t{g_handle.node_count} * aether::node_span;
     g_joined.store(true);
-    pthread_atfork(nullptr, nullptr, after_fork_in_child);
     const char* heap = std::getenv("AETHER_HEAP");
     if (heap != nullptr && std::strcmp(heap, "1") == 0) {
         const std::uint64_t mine = aether::make_addr(g_handle.local_node_id, 0);
@@ -136,6 +216,9 @@ __attribute__((constructor)) void join_before_main() {
         // A fault on the heap's memory makes the 256 KiB around it ready, not one page.
         if (aether::runtime* r = rt()) r->set_fault_around_here(64);
         g_heap_on.store(true);
+        pthread_atfork(heap_before_fork, heap_after_fork_in_parent, heap_after_fork_in_child);
+    } else {
+        pthread_atfork(nullptr, nullptr, after_fork_in_child);
     }
 }
 
