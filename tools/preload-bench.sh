@@ -5,12 +5,13 @@
 # plainly and under `aether-run -n 1 --preload` with AETHER_HEAP=1, checks that both produce the
 # same output, and prints the median wall time of each over several runs and their ratio.
 #
-#   tools/preload-bench.sh [-r RUNS] [-b BUILD_DIR] [-o PROGRAM] [-c]
+#   tools/preload-bench.sh [-r RUNS] [-b BUILD_DIR] [-o PROGRAM] [-c] [-q]
 #
 #   -r RUNS       timed runs per program and setting (default 5)
 #   -b BUILD_DIR  where aether-run and libaether_preload.so were built (default: build)
 #   -o PROGRAM    only this program: python, perl or sort
-#   -c            check only: one run of each, compare the outputs, no timing (the test suite's mode)
+#   -c            check only: one run of each, compare the outputs, no timing
+#   -q            smaller inputs (20,000 rows, 100,000 keys; the test suite runs -c -q)
 #
 # Timing runs hold /tmp/aether-bench.lock (flock), so two benchmarks on a shared machine never
 # overlap; the check-only mode does not take it.
@@ -20,13 +21,16 @@ runs=5
 build=build
 only=
 check_only=0
-while getopts r:b:o:c opt; do
+rows=200000
+keys=1000000
+while getopts r:b:o:cq opt; do
     case $opt in
     r) runs=$OPTARG ;;
     b) build=$OPTARG ;;
     o) only=$OPTARG ;;
     c) check_only=1 ;;
-    *) sed -n '9,14p' "$0" >&2; exit 2 ;;
+    q) rows=20000 keys=100000 ;;
+    *) sed -n '9,15p' "$0" >&2; exit 2 ;;
     esac
 done
 
@@ -36,7 +40,7 @@ export AETHER_PRELOAD_LIB
 # The interpreter that runs under LD_PRELOAD: the system one (a pyenv shim is a bash script that
 # execs the real interpreter, which then runs as an exec'd child, not as the node).
 python=${AETHER_BENCH_PYTHON:-/usr/bin/python3}
-for f in "$run_tool" "$AETHER_PRELOAD_LIB" "$python"; do
+for f in "$run_tool" "$AETHER_PRELOAD_LIB"; do
     if [ ! -e "$f" ]; then
         echo "preload-bench: $f not found (build first, or pass -b)" >&2
         exit 2
@@ -89,8 +93,8 @@ perl -e 'srand(42); my @w = map { join "", map { chr(97 + int rand 26) } 1 .. 3 
 # prog NAME OUTFILE: the command line of one workload, writing its result to OUTFILE.
 prog() {
     case $1 in
-    python) echo "$python $work/json_sqlite.py 200000 $2" ;;
-    perl) echo "perl $work/hash_build.pl 1000000 $2" ;;
+    python) echo "$python $work/json_sqlite.py $rows $2" ;;
+    perl) echo "perl $work/hash_build.pl $keys $2" ;;
     sort) echo "sort -o $2 $work/lines.txt" ;;
     esac
 }
@@ -116,7 +120,19 @@ run_once() {
 
 median() { tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
-programs=${only:-python perl sort}
+programs=
+for p in ${only:-python perl sort}; do
+    case $p in
+    python) tool=$python ;;
+    *) tool=$p ;;
+    esac
+    if command -v "$tool" > /dev/null 2>&1; then
+        programs="$programs $p"
+    else
+        echo "preload-bench: $tool not found: $p left out" >&2
+    fi
+done
+[ -n "$programs" ] || exit 77 # nothing to run (77: a test that cannot run here is skipped)
 status=0
 
 if [ "$check_only" = 1 ]; then
