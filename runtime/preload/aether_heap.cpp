@@ -215,6 +215,10 @@ bool aether_heap::release(void* p) noexcept {
         // (outside the lock: giving a span back may wait for other nodes to drop their copies).
         header* out[9];
         std::size_t n = 0;
+        if (h->info > retained_limit) {
+            release_span(h); // more than is ever kept: nothing older need go for it
+            return true;
+        }
         {
             locked g(mu_);
             while (retained_bytes_ + h->info > retained_limit && oldest_ != nullptr && n < 8) {
