@@ -127,6 +127,12 @@ cache::gate_result cache::take_gate(std::uint64_t page, deadline dl) noexcept {
     return wait_for_gate(page, dl, [](cache_state) { return false; });
 }
 
+bool cache::try_take_gate(std::uint64_t page) noexcept {
+    cache_page* e = entry(page);
+    std::uint32_t expected = 0;
+    return e != nullptr && std::atomic_ref<std::uint32_t>(e->gate).compare_exchange_strong(expected, 1, std::memory_order_acq_rel);
+}
+
 void cache::end_fetch(std::uint64_t page) noexcept {
     cache_page* e = entry(page);
     if (e == nullptr) return;
@@ -189,17 +195,17 @@ std::size_t cache::absent_run(std::uint64_t first, std::size_t max) noexcept {
     return n;
 }
 
-std::size_t cache::install_following(std::uint64_t first, std::size_t count, const std::byte* data,
-                                     std::span<const wire::readahead_grant> grants) noexcept {
-    count = std::min({count, grants.size(), std::size_t{wire::max_readahead}});
-    cache_page* entries[wire::max_readahead];
-    bool take[wire::max_readahead];
+std::size_t cache::install_run(std::uint64_t first, std::size_t count, const std::byte* data,
+                               std::span<const wire::readahead_grant> grants, bool exclusive) noexcept {
+    count = std::min({count, grants.size(), max_run});
+    cache_page* entries[max_run];
+    bool take[max_run];
     std::size_t n = 0;
     // Every page's lock is held from its check to its install, so an invalidation cannot slip in
     // between (it waits, then finds the copy and takes it). Ascending order, like every multi-page
     // lock holder.
     for (; n < count; ++n) {
-        const std::uint64_t page = first + (n + 1) * page_size;
+        const std::uint64_t page = first + n * page_size;
         cache_page* e = entry(page);
         if (e == nullptr) break;
         entries[n] = e;
@@ -218,31 +224,60 @@ std::size_t cache::install_following(std::uint64_t first, std::size_t count, con
         }
         std::size_t run = 1;
         while (i + run < n && take[i + run]) ++run;
-        const std::uint64_t page = first + (i + 1) * page_size;
+        const std::uint64_t page = first + i * page_size;
         for (std::size_t j = i; j < i + run; ++j) begin_change(*entries[j]);
-        int rc = window_.install(page, data + i * page_size, false, true, run);
+        int rc = window_.install(page, data + i * page_size, exclusive, true, run);
         for (std::size_t j = i; j < i + run; ++j) {
             cache_page& e = *entries[j];
             // A failed run (a page was present although its state said not) is left uninstalled:
             // the pages the kernel did copy are dropped again so that state and window agree.
             if (rc == 0) {
-                store_state(e, cache_state::shared);
-                stamp_install(e, false);
+                store_state(e, exclusive ? cache_state::exclusive : cache_state::shared);
+                stamp_install(e, false); // nobody faulted for it
                 e.grant_epoch = grants[j].epoch;
                 std::atomic_ref<std::uint64_t>(e.generation).store(grants[j].generation, std::memory_order_relaxed);
-                set_resident(first + (j + 1) * page_size, true);
+                set_resident(first + j * page_size, true);
                 ++installed;
             }
             end_change(e);
         }
         if (rc != 0) {
-            log::fault().warn("readahead of {} pages at {:#x} not installed: {}", run, page, std::strerror(-rc));
+            log::fault().warn("a run of {} pages at {:#x} not installed: {}", run, page, std::strerror(-rc));
             window_.drop(page, run);
         }
         i += run;
     }
     for (std::size_t i = n; i-- > 0;) spin_guard::unlock(entries[i]->lock);
     return installed;
+}
+
+void cache::discard_run(std::uint64_t first, std::size_t count, std::span<const std::uint32_t> epochs) noexcept {
+    count = std::min({count, epochs.size(), max_run});
+    cache_page* entries[max_run];
+    std::size_t n = 0;
+    std::size_t had_copy = 0;
+    // As in invalidate(), but with the locks of the whole run held across one drop: no fault can
+    // install a copy (even a VOID one) between a page's state change and the madvise.
+    for (; n < count; ++n) {
+        cache_page* e = entry(first + n * page_size);
+        if (e == nullptr) break;
+        entries[n] = e;
+        spin_guard::lock(e->lock);
+        if (epochs[n] > e->inval_epoch) e->inval_epoch = epochs[n];
+        if (load_state(*e) != cache_state::invalid) ++had_copy;
+        begin_change(*e);
+    }
+    if (n > 0) {
+        window_.drop(first, n);
+        window_.wake(first, n);
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+        store_state(*entries[i], cache_state::invalid);
+        set_resident(first + i * page_size, false);
+        end_change(*entries[i]);
+    }
+    for (std::size_t i = n; i-- > 0;) spin_guard::unlock(entries[i]->lock);
+    bump(counters_.invalidations_received, had_copy);
 }
 
 cache::install_result cache::upgrade(std::uint64_t page, std::uint32_t grant_epoch, std::uint64_t generation) noexcept {

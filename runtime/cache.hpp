@@ -91,6 +91,8 @@ public:
     // the bytes on their way home.
     gate_result take_gate(std::uint64_t page, deadline dl) noexcept;
     void end_fetch(std::uint64_t page) noexcept;
+    // The gate if no fetch holds it, without waiting (end_fetch() it); false if one does.
+    bool try_take_gate(std::uint64_t page) noexcept;
 
     enum class install_result { installed, stale, failed };
     // Installs a granted copy (read-only unless exclusive). `wake`: threads may be waiting in a
@@ -108,7 +110,18 @@ public:
     // faulted on one of them meanwhile finds it present when its own fault is handled). Returns
     // how many were installed.
     std::size_t install_following(std::uint64_t first, std::size_t count, const std::byte* data,
-                                  std::span<const wire::readahead_grant> grants) noexcept;
+                                  std::span<const wire::readahead_grant> grants) noexcept {
+        return install_run(first + page_size, count, data, grants, false);
+    }
+    // The same from `first` itself, read-only unless `exclusive` (this node's own memory granted to
+    // it in one batch, node::grant_exclusive_here). At most max_run pages.
+    static constexpr std::size_t max_run = 64;
+    std::size_t install_run(std::uint64_t first, std::size_t count, const std::byte* data,
+                            std::span<const wire::readahead_grant> grants, bool exclusive) noexcept;
+    // Drops the copies of the `count` (at most max_run) pages from `first` whatever their state,
+    // their bytes discarded (the memory is being freed), handling invalidation epochs[i] for page
+    // i: one madvise for the run instead of one per page.
+    void discard_run(std::uint64_t first, std::size_t count, std::span<const std::uint32_t> epochs) noexcept;
     // How many of the `max` pages after `first` are absent here, counting up to the first present one.
     std::size_t absent_run(std::uint64_t first, std::size_t max) noexcept;
     // A grant of exclusivity for the copy already held (the home knew it was current).

@@ -72,7 +72,10 @@ fault::fault_outcome fault_resolver::resolve(const fault::fault_event& e) noexce
                                                                   : rt_.acquire_page(page, e.write, nullptr, dl);
             c.end_fetch(page);
             if (r.ok()) {
-                if (home != rt_.self()) node_answered(home);
+                if (home != rt_.self())
+                    node_answered(home);
+                else
+                    rt_.fault_around_here(page);
                 return fault::fault_outcome::resolved;
             }
             why = r.error();

@@ -7,6 +7,7 @@
 
 #include <bit>
 #include <cstring>
+#include <iterator>
 #include <new>
 
 namespace aether {
@@ -177,6 +178,13 @@ std::optional<home_store::allocation> home_store::revoke(std::uint32_t index) {
 std::uint32_t home_store::free_pages() const {
     std::lock_guard lock(alloc_mu_);
     return allocator_.free_pages();
+}
+
+std::uint32_t home_store::allocated_end() const {
+    std::lock_guard lock(alloc_mu_);
+    if (allocations_.empty()) return 0;
+    auto last = std::prev(allocations_.end());
+    return last->first + last->second;
 }
 
 std::size_t home_store::live_allocations() const {

@@ -104,6 +104,9 @@ public:
     // A new capability generation for the whole allocation (revocation).
     std::optional<allocation> revoke(std::uint32_t index);
     [[nodiscard]] std::uint32_t free_pages() const;
+    // One past the last page of the highest live allocation (0 when there is none): no page at or
+    // above it is allocated, so a walk over allocated pages can stop there.
+    [[nodiscard]] std::uint32_t allocated_end() const;
     [[nodiscard]] std::size_t live_allocations() const;
 
 private:

@@ -6,6 +6,9 @@
 #include "aether/internal/sync.hpp"
 #include "runtime/cache.hpp"
 
+#include <sys/mman.h>
+
+#include <algorithm>
 #include <cstring>
 #include <future>
 #include <sstream>
@@ -41,6 +44,10 @@ wire::message failed(failure f) {
     m.reason = f.reason;
     return m;
 }
+
+// The bytes of a page whose home memory was never written: a source for installing such pages
+// without reading (and so faulting in) the untouched home memory.
+alignas(4096) std::byte zero_pages[cache::max_run * page_size];
 
 const failure never_allocated{fetch_status::invalid_addr, void_reason::permission};
 const failure freed_memory{fetch_status::generation, void_reason::generation};
@@ -669,24 +676,31 @@ void node::for_each_page_step(wire::msg op, const home_store::allocation& a,
     }
 }
 
-void node::handle_free(std::uint64_t addr, reply_fn reply) {
-    if (!is_aether(addr) || node_of(addr) != opt_.self || (addr & (page_size - 1)) != 0) {
-        reply(failed(failure{fetch_status::invalid_addr, void_reason::permission}));
-        return;
-    }
+result<home_store::allocation> node::begin_free_at(std::uint64_t addr) {
+    if (!is_aether(addr) || node_of(addr) != opt_.self || (addr & (page_size - 1)) != 0)
+        return failure{fetch_status::invalid_addr, void_reason::permission};
     const std::uint32_t index = page_index_of(addr);
     auto a = home().valid_page(index) ? home().begin_free(index) : std::nullopt;
+    if (a) return *a;
+    // Not the start of a live allocation: never allocated, or freed already.
+    bool ever = false;
+    if (home().valid_page(index)) {
+        spin_guard g(home().page(index).lock);
+        ever = home().page(index).cap_gen != 0;
+    }
+    return ever ? freed_memory : never_allocated;
+}
+
+void node::handle_free(std::uint64_t addr, reply_fn reply) {
+    auto a = begin_free_at(addr);
     if (!a) {
-        // Not the start of a live allocation: never allocated, or freed already.
-        bool ever = false;
-        if (home().valid_page(index)) {
-            spin_guard g(home().page(index).lock);
-            ever = home().page(index).cap_gen != 0;
-        }
-        reply(failed(ever ? freed_memory : never_allocated));
+        reply(failed(a.error()));
         return;
     }
-    auto alloc = *a;
+    free_pages(*a, std::move(reply));
+}
+
+void node::free_pages(const home_store::allocation& alloc, reply_fn reply) {
     for_each_page_step(wire::msg::free, alloc, [this, alloc, reply](std::optional<failure> f) {
         if (f) {
             // Some node could not be told; its copy may live on, so the pages are not reused.
@@ -698,6 +712,51 @@ void node::handle_free(std::uint64_t addr, reply_fn reply) {
         home().finish_free(alloc);
         reply(wire::message{});
     });
+}
+
+// After begin_free no page of the allocation is granted to anyone any more (requests for freed
+// memory are refused), so a page that is not busy and that no other node holds stays so: if that
+// holds for every page, this node's own copies are the only ones and go without any message.
+bool node::try_free_inline(const home_store::allocation& a) {
+    for (std::uint32_t i = a.first; i < a.first + a.pages; ++i) {
+        home_page& p = home().page(i);
+        spin_guard g(p.lock);
+        if (p.busy || (p.owner != no_node && p.owner != opt_.self)) return false;
+        bool others = false;
+        home().sharers(i).for_each([&](node_id n) { others = others || n != opt_.self; });
+        if (others) return false;
+    }
+    std::uint32_t epochs[cache::max_run];
+    bool here[cache::max_run];
+    for (std::uint32_t base = a.first; base < a.first + a.pages; base += cache::max_run) {
+        const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(cache::max_run, a.first + a.pages - base));
+        // Directory entry, then cache entry: the run's directory locks are held across the drop.
+        for (std::uint32_t k = 0; k < n; ++k) {
+            home_page& p = home().page(base + k);
+            spin_guard::lock(p.lock);
+            // A page the directory does not record here has no copy here, and no grant to this node
+            // that could still be installed (an invalidation this cache handled has overtaken it).
+            here[k] = p.owner == opt_.self || home().sharers(base + k).has(opt_.self);
+            home().sharers(base + k).clear();
+            p.owner = no_node;
+            p.state = dir_state::unowned; // a lost page too: the memory is gone
+            epochs[k] = ++p.epoch;        // a grant to this node still on its way is now stale
+        }
+        for (std::uint32_t k = 0; k < n && opt_.local_cache != nullptr;) {
+            if (!here[k]) {
+                ++k;
+                continue;
+            }
+            std::uint32_t run = 1;
+            while (k + run < n && here[k + run]) ++run;
+            opt_.local_cache->discard_run(make_addr(opt_.self, std::uint64_t{base + k} * page_size), run,
+                                          std::span(epochs + k, run));
+            k += run;
+        }
+        for (std::uint32_t k = n; k-- > 0;) spin_guard::unlock(home().page(base + k).lock);
+    }
+    home().finish_free(a);
+    return true;
 }
 
 void node::handle_revoke(std::uint64_t addr, reply_fn reply) {
@@ -784,9 +843,85 @@ result<home_store::allocation> node::allocate_local(std::size_t bytes) {
 }
 
 result<void> node::free_local(std::uint64_t addr, deadline dl) {
-    auto r = run_on_loop([this, addr](reply_fn reply) { handle_free(addr, std::move(reply)); }, dl);
+    auto a = begin_free_at(addr);
+    if (!a) return a.error();
+    if (try_free_inline(*a)) return success();
+    const home_store::allocation alloc = *a;
+    auto r = run_on_loop([this, alloc](reply_fn reply) { free_pages(alloc, std::move(reply)); }, dl);
     if (!r) return r.error();
     return success();
+}
+
+void node::grant_exclusive_here(std::uint32_t first, std::uint32_t pages) noexcept {
+    if (opt_.local_cache == nullptr || first >= home().page_count()) return;
+    pages = std::min(pages, home().page_count() - first);
+    wire::readahead_grant grants[cache::max_run];
+    bool granted[cache::max_run];
+    unsigned char in_memory[cache::max_run];
+    for (std::uint32_t base = first; base < first + pages; base += cache::max_run) {
+        const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(cache::max_run, first + pages - base));
+        // What a read_exclusive from this node would grant inline: a page nobody holds, with no
+        // round in flight. The bytes installed are the home's, current for such a page. Each page's
+        // fetch gate is held from the grant to the install, as a fetch would: a thread faulting on
+        // the page meanwhile waits and then finds it present, instead of being granted it again
+        // and installing the home's bytes over stores made to this copy.
+        bool any = false;
+        cache& c = *opt_.local_cache;
+        for (std::uint32_t k = 0; k < n; ++k) {
+            const std::uint64_t addr = make_addr(opt_.self, std::uint64_t{base + k} * page_size);
+            granted[k] = false;
+            if (!c.try_take_gate(addr)) continue; // a fetch of the page is in flight
+            home_page& p = home().page(base + k);
+            {
+                spin_guard g(p.lock);
+                granted[k] = !p.busy && p.allocated && p.state == dir_state::unowned && p.owner == no_node &&
+                             home().sharers(base + k).empty();
+                if (granted[k]) {
+                    p.state = dir_state::exclusive;
+                    p.owner = opt_.self;
+                    ++p.generation; // the grant is for writing
+                    grants[k] = wire::readahead_grant{.epoch = ++p.epoch, .reserved = 0, .generation = p.generation};
+                }
+            }
+            if (granted[k])
+                any = true;
+            else
+                c.end_fetch(addr);
+        }
+        if (!any) continue;
+        // Home memory that was never written is not resident and reads as zeros: those pages are
+        // installed from zeros, without faulting the home memory in only to copy it.
+        if (::mincore(home().bytes(base), std::size_t{n} * page_size, in_memory) != 0) std::memset(in_memory, 1, n);
+        // The cache drops a grant that crossed an invalidation (another node asked for the page
+        // meanwhile), as for any grant; the page then faults as usual. A granted page that is not
+        // installed is like a discarded grant: this node never wrote it, the home's bytes stay current.
+        for (std::uint32_t k = 0; k < n;) {
+            if (!granted[k]) {
+                ++k;
+                continue;
+            }
+            const bool from_home = (in_memory[k] & 1) != 0;
+            std::uint32_t run = 1;
+            while (k + run < n && granted[k + run] && ((in_memory[k + run] & 1) != 0) == from_home) ++run;
+            c.install_run(make_addr(opt_.self, std::uint64_t{base + k} * page_size), run,
+                          from_home ? home().bytes(base + k) : zero_pages, std::span(grants + k, run), true);
+            k += run;
+        }
+        for (std::uint32_t k = 0; k < n; ++k)
+            if (granted[k]) c.end_fetch(make_addr(opt_.self, std::uint64_t{base + k} * page_size));
+    }
+}
+
+std::vector<std::uint64_t> node::pages_owned_elsewhere(std::size_t max) {
+    std::vector<std::uint64_t> out;
+    const std::uint32_t end = home().allocated_end();
+    for (std::uint32_t i = 0; i < end && out.size() < max; ++i) {
+        home_page& p = home().page(i);
+        spin_guard g(p.lock);
+        if (p.allocated && p.state == dir_state::exclusive && p.owner != no_node && p.owner != opt_.self)
+            out.push_back(make_addr(opt_.self, std::uint64_t{i} * page_size));
+    }
+    return out;
 }
 
 result<std::uint64_t> node::revoke_local(std::uint64_t addr, deadline dl) {

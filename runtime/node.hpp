@@ -113,7 +113,17 @@ public:
 
     // Non-page requests made locally.
     result<home_store::allocation> allocate_local(std::size_t bytes);
+    // Frees inline when no other node holds a copy of the allocation (no service thread, one
+    // madvise per run of pages), through the service thread otherwise.
     result<void> free_local(std::uint64_t addr, deadline dl);
+    // For this process's own use of its own memory (the preload heap): makes this node the
+    // exclusive owner of the `pages` pages from `first` and installs them in its window in batches,
+    // so that their first touch does not fault. Only allocated pages nobody holds a copy of are
+    // granted; the others are left to fault as usual. Allocates nothing (the fault path calls it).
+    void grant_exclusive_here(std::uint32_t first, std::uint32_t pages) noexcept;
+    // Addresses of pages of this node's memory that another node holds exclusive (their current
+    // bytes are there, not here), at most `max`.
+    std::vector<std::uint64_t> pages_owned_elsewhere(std::size_t max);
     result<std::uint64_t> revoke_local(std::uint64_t addr, deadline dl);
     result<std::uint64_t> generation_local(std::uint64_t addr);
     result<std::uint64_t> global_gen_local(std::uint64_t addr);
@@ -187,6 +197,10 @@ private:
     void handle_invalidate(const wire::frame_header& h, const responder& r, bool held = false);
     void handle_alloc(const wire::frame_header& h, const reply_fn& reply);
     void handle_free(std::uint64_t addr, reply_fn reply);
+    // The steps of a free after begin_free: every copy goes, then the pages return to the allocator.
+    result<home_store::allocation> begin_free_at(std::uint64_t addr);
+    void free_pages(const home_store::allocation& a, reply_fn reply);
+    bool try_free_inline(const home_store::allocation& a);
     void handle_revoke(std::uint64_t addr, reply_fn reply);
     void handle_generation(const wire::frame_header& h, const reply_fn& reply);
     void handle_publish(std::string name, std::uint64_t addr, const reply_fn& reply);

@@ -350,6 +350,21 @@ result<std::uint64_t> runtime::alloc_on(node_id home, std::size_t bytes) {
     return r->header.address;
 }
 
+result<std::uint64_t> runtime::alloc_here(std::size_t bytes, std::size_t install_bytes) {
+    if (bytes == 0 || bytes > node_span) return failure{fetch_status::invalid_addr, void_reason::none};
+    auto a = local_->allocate_local(bytes);
+    if (!a) return a.error();
+    const auto install = static_cast<std::uint32_t>(std::min<std::uint64_t>(page_ceil(install_bytes) / page_size, a->pages));
+    local_->grant_exclusive_here(a->first, install);
+    return make_addr(config_.self, std::uint64_t{a->first} * page_size);
+}
+
+void runtime::fault_around_here(std::uint64_t page) noexcept {
+    const std::uint32_t group = fault_around_here_.load(std::memory_order_relaxed);
+    if (group <= 1 || node_of(page) != config_.self) return;
+    local_->grant_exclusive_here(page_index_of(page) / group * group, group);
+}
+
 result<void> runtime::free(std::uint64_t addr) {
     node_id home = node_of(addr);
     if (home == config_.self) return local_->free_local(addr, op_deadline());

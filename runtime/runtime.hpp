@@ -20,6 +20,7 @@
 #include "transport/peers.hpp"
 #include "transport/sync_client.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -68,6 +69,16 @@ public:
 
     // ---- memory ----
     result<std::uint64_t> alloc_on(node_id home, std::size_t bytes);
+    // This node's memory for this process's own use (the preload heap): allocated, and its first
+    // `install_bytes` installed here as this node's exclusive copy in batches, so that their first
+    // touch does not fault. The rest is installed as it is used (set_fault_around_here).
+    result<std::uint64_t> alloc_here(std::size_t bytes, std::size_t install_bytes);
+    // A fault on this node's own memory also installs, as this node's exclusive copy, the pages of
+    // the aligned group of `pages` around it that nobody holds: memory used page after page then
+    // faults once per group. 1 (the default): one page per fault.
+    void set_fault_around_here(std::uint32_t pages) noexcept { fault_around_here_.store(std::max<std::uint32_t>(pages, 1)); }
+    // The fault path, after a fault on this node's own page was served.
+    void fault_around_here(std::uint64_t page) noexcept;
     result<void> free(std::uint64_t addr);
     // Reads may span pages. The generation is that of the last page read.
     result<std::uint64_t> read(std::uint64_t addr, void* dest, std::size_t size, std::uint64_t* failed_at);
@@ -192,6 +203,7 @@ private:
     std::unique_ptr<std::atomic<bool>[]> is_sim_;
     bool local_sized_ = false; // add_sim_node(self, ...) was called
     std::atomic<std::uint64_t> barrier_seq_{0};
+    std::atomic<std::uint32_t> fault_around_here_{1};
 };
 
 } // namespace aether

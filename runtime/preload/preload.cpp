@@ -7,21 +7,26 @@
 //
 // Children: a process that joined marks the environment with AETHER_JOINED_PID=<its pid>; an
 // exec'd child inherits the mark and does not join (it runs as a plain program). To make a child
-// a node, start it with its own node environment and without AETHER_JOINED_PID.
+// a node, start it with its own node environment and without AETHER_JOINED_PID. A child made by
+// fork() is never a node; with AETHER_HEAP=1 it gets a private copy of the node's heap, as with any
+// heap (fork_support.hpp), and its malloc goes on serving from that copy and from private memory.
 #include <seraph/aether.h>
 
 #include "aether/internal/address.hpp"
 #include "aether/internal/runtime_scope.hpp"
 #include "runtime/c_api_access.hpp"
 #include "runtime/preload/aether_heap.hpp"
+#include "runtime/preload/fork_support.hpp"
 #include "runtime/runtime.hpp"
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdarg>
@@ -46,6 +51,7 @@ using aether::runtime_scope;
 
 Seraph_Aether g_handle;                    // zero until the constructor joined
 constinit aether::aether_heap g_heap;
+constinit aether::fork_support g_fork;
 std::atomic<bool> g_joined{false};         // this process is a node (false in a forked child)
 std::atomic<bool> g_heap_on{false};        // malloc is served from Aether memory
 std::uint64_t g_window_begin = 0;          // the window, once joined
@@ -87,23 +93,102 @@ bool overlaps_window(const void* addr, std::size_t len) noexcept {
 
 aether::runtime* rt() noexcept { return aether::runtime_of_handle(&g_handle); }
 
-std::uint64_t heap_pages(std::size_t bytes) {
+// The heap's memory in a node: this node's own, installed here writable as it is allocated (what
+// the heap hands out at once) or as it is touched (the rest, a group of pages per fault).
+std::uint64_t heap_pages(std::size_t bytes, std::size_t use_now) {
     runtime_scope scope;
     aether::runtime* r = rt();
     if (r == nullptr) return 0;
-    auto a = r->alloc_on(r->self(), bytes);
+    auto a = r->alloc_here(bytes, use_now);
     return a.ok() ? a.value() : 0;
 }
 
-void heap_release(std::uint64_t addr) {
+void heap_release(std::uint64_t addr, std::size_t) {
     runtime_scope scope;
     if (aether::runtime* r = rt()) (void)r->free(addr);
 }
 
+// The heap's memory in a forked child, which is not a node: one private reservation, taken up
+// as needed; spans the heap gives back are emptied and kept for reuse (up to free_spans of them).
+struct child_memory {
+    static constexpr std::size_t free_spans = 64;
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    std::uint64_t begin = 0;
+    std::uint64_t next = 0;
+    std::uint64_t end = 0;
+    struct span {
+        std::uint64_t addr;
+        std::uint64_t bytes;
+    } spans[free_spans] = {};
+    std::size_t span_count = 0;
+};
+constinit child_memory g_child;
+
+std::uint64_t child_pages(std::size_t bytes, std::size_t) {
+    pthread_mutex_lock(&g_child.mu);
+    std::uint64_t out = 0;
+    for (std::size_t i = 0; i < g_child.span_count && out == 0; ++i) {
+        auto& s = g_child.spans[i];
+        if (s.bytes < bytes) continue;
+        out = s.addr;
+        s.addr += bytes;
+        s.bytes -= bytes;
+        if (s.bytes == 0) s = g_child.spans[--g_child.span_count];
+    }
+    if (out == 0 && g_child.begin == 0) {
+        long m = ::syscall(SYS_mmap, nullptr, aether::node_span, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m != -1) {
+            g_child.begin = g_child.next = static_cast<std::uint64_t>(m);
+            g_child.end = g_child.begin + aether::node_span;
+            g_heap.set_extra_range(g_child.begin, g_child.end); // before any block from it exists
+        }
+    }
+    if (out == 0 && g_child.begin != 0 && g_child.end - g_child.next >= bytes) {
+        out = g_child.next;
+        g_child.next += bytes;
+    }
+    pthread_mutex_unlock(&g_child.mu);
+    return out;
+}
+
+void child_release(std::uint64_t addr, std::size_t bytes) {
+    ::syscall(SYS_madvise, addr, bytes, MADV_DONTNEED); // zeros again, like fresh memory
+    pthread_mutex_lock(&g_child.mu);
+    if (g_child.span_count < child_memory::free_spans) g_child.spans[g_child.span_count++] = {addr, bytes};
+    pthread_mutex_unlock(&g_child.mu);
+}
+
+// fork() with the heap on: the heap (and the child's memory source) is locked across it so the
+// child finds it consistent, and the node's memory is copied into the child (fork_support).
+void heap_before_fork() {
+    g_heap.lock_for_fork();
+    pthread_mutex_lock(&g_child.mu);
+    if (g_joined.load() && !aether::in_runtime())
+        if (aether::runtime* r = rt()) g_fork.prepare(*r);
+}
+
+void heap_after_fork_in_parent() {
+    g_fork.in_parent();
+    pthread_mutex_unlock(&g_child.mu);
+    g_heap.unlock_after_fork();
+}
+
+void heap_after_fork_in_child() {
+    if (g_joined.load()) {
+        // Not a node: none of the runtime's threads came along. Its heap is its copy of the
+        // node's heap, and new memory is its own.
+        g_fork.in_child();
+        g_joined.store(false);
+        g_heap.set_source({child_pages, child_release});
+    }
+    pthread_mutex_unlock(&g_child.mu);
+    g_heap.unlock_after_fork();
+}
+
 void after_fork_in_child() {
-    // The child has no window (MADV_DONTFORK) and none of the runtime's threads: it is not a
-    // node. Its allocations come from the C library; Aether blocks it inherited are ignored.
-    g_heap_on.store(false);
+    // Without the heap the child has no window (MADV_DONTFORK) and none of the runtime's threads:
+    // it is not a node. Its allocations come from the C library; Aether blocks are ignored.
     g_joined.store(false);
 }
 
@@ -123,13 +208,17 @@ __attribute__((constructor)) void join_before_main() {
     g_window_begin = aether::window_base;
     g_window_end = aether::window_base + std::uint64_t{g_handle.node_count} * aether::node_span;
     g_joined.store(true);
-    pthread_atfork(nullptr, nullptr, after_fork_in_child);
     const char* heap = std::getenv("AETHER_HEAP");
     if (heap != nullptr && std::strcmp(heap, "1") == 0) {
         const std::uint64_t mine = aether::make_addr(g_handle.local_node_id, 0);
         g_heap.set_range(mine, mine + aether::node_span);
         g_heap.set_source({heap_pages, heap_release});
+        // A fault on the heap's memory makes the 256 KiB around it ready, not one page.
+        if (aether::runtime* r = rt()) r->set_fault_around_here(64);
         g_heap_on.store(true);
+        pthread_atfork(heap_before_fork, heap_after_fork_in_parent, heap_after_fork_in_child);
+    } else {
+        pthread_atfork(nullptr, nullptr, after_fork_in_child);
     }
 }
 
@@ -155,7 +244,7 @@ AETHER_EXPORT void* malloc(size_t n) {
 
 AETHER_EXPORT void free(void* p) {
     if (p == nullptr) return;
-    if (in_window(p)) {
+    if (in_window(p) || g_heap.in_range(p)) {
         if (g_heap_on.load(std::memory_order_relaxed) && !g_heap.release(p))
             warn_once(0, "aether-preload: free(%#llx): not a block of this node's heap (another node's?): ignored\n",
                       reinterpret_cast<std::uint64_t>(p));
@@ -170,12 +259,8 @@ AETHER_EXPORT void* calloc(size_t n, size_t size) {
         return nullptr;
     }
     if (heap_serves()) {
-        void* p = g_heap.allocate(n * size);
-        if (p == nullptr) {
-            errno = ENOMEM;
-            return nullptr;
-        }
-        std::memset(p, 0, n * size); // a reused block holds old bytes
+        void* p = g_heap.allocate(n * size, aether::aether_heap::min_alignment, true);
+        if (p == nullptr) errno = ENOMEM;
         return p;
     }
     return __libc_calloc(n, size);
@@ -183,12 +268,18 @@ AETHER_EXPORT void* calloc(size_t n, size_t size) {
 
 AETHER_EXPORT void* realloc(void* p, size_t n) {
     if (p == nullptr) return malloc(n);
-    if (!in_window(p)) return __libc_realloc(p, n);
+    if (!in_window(p) && !g_heap.in_range(p)) return __libc_realloc(p, n);
     if (n == 0) {
         free(p);
         return nullptr;
     }
     std::size_t have = g_heap_on.load() ? g_heap.usable_size(p) : 0;
+    if (have > 0 && heap_serves()) {
+        void* q = g_heap.reallocate(p, n);
+        if (q == nullptr) errno = ENOMEM;
+        return q;
+    }
+    // Not a block of this heap (another node's), or a call from inside the runtime.
     if (have >= n) return p;
     void* q = heap_serves() ? g_heap.allocate(n) : __libc_malloc(n);
     if (q == nullptr) {
@@ -237,7 +328,7 @@ AETHER_EXPORT void* pvalloc(size_t n) { return memalign(4096, (n + 4095) & ~size
 
 AETHER_EXPORT size_t malloc_usable_size(void* p) {
     if (p == nullptr) return 0;
-    if (in_window(p)) return g_heap_on.load(std::memory_order_relaxed) ? g_heap.usable_size(p) : 0;
+    if (in_window(p) || g_heap.in_range(p)) return g_heap_on.load(std::memory_order_relaxed) ? g_heap.usable_size(p) : 0;
     using usable_fn = size_t (*)(void*);
     static usable_fn real = [] {
         runtime_scope scope; // dlsym may allocate: not from the Aether heap
@@ -330,6 +421,36 @@ AETHER_EXPORT int madvise(void* addr, size_t len, int advice) {
         return refuse(6, "aether-preload: madvise on Aether memory at %#llx refused: the advice would change how the window behaves\n", addr);
     }
 }
+
+// ---- counters at exit ------------------------------------------------------------------------------
+
+namespace {
+
+// AETHER_PRELOAD_STATS=1 (stderr) or =PATH (appended to the file): where a program's time under the
+// preload heap went, from the runtime's counters and the heap's, when it exits.
+__attribute__((destructor)) void print_stats_at_exit() {
+    const char* where = std::getenv("AETHER_PRELOAD_STATS");
+    aether::runtime* r = g_joined.load() ? rt() : nullptr;
+    if (where == nullptr || *where == '\0' || r == nullptr) return;
+    int fd = std::strcmp(where, "1") == 0 ? 2 : ::open(where, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) return;
+    auto& c = r->counters();
+    auto h = g_heap.stats();
+    char buf[512];
+    int n = std::snprintf(buf, sizeof buf,
+                          "aether-preload: pid %d read_faults %llu write_faults %llu handoffs %llu invalidations_received %llu"
+                          " | heap chunks %llu large_spans %llu large_reused %llu spans_released %llu realloc_in_place %llu"
+                          " realloc_moved %llu realloc_copied_bytes %llu\n",
+                          getpid(), (unsigned long long)c.read_faults.load(), (unsigned long long)c.write_faults.load(),
+                          (unsigned long long)c.handoffs.load(), (unsigned long long)c.invalidations_received.load(),
+                          (unsigned long long)h.chunks, (unsigned long long)h.large_spans, (unsigned long long)h.large_reused,
+                          (unsigned long long)h.spans_released, (unsigned long long)h.realloc_in_place,
+                          (unsigned long long)h.realloc_moved, (unsigned long long)h.realloc_copied_bytes);
+    if (n > 0) [[maybe_unused]] auto w = ::write(fd, buf, static_cast<std::size_t>(std::min<int>(n, sizeof buf - 1)));
+    if (fd != 2) ::close(fd);
+}
+
+} // namespace
 
 // ---- introspection for tests ----------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 /* An ordinary C program, preloaded with AETHER_HEAP=1 on a one-node cluster: the malloc family
  * comes from Aether memory, calls that would break the window are refused or emulated, and a
- * child started with fork or fork+exec does not join the cluster. */
+ * child started with fork or fork+exec does not join the cluster (a forked one keeps its copy of
+ * the heap). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <malloc.h>
@@ -91,11 +92,15 @@ int main(int argc, char** argv) {
     free(big);
     free(aligned);
 
-    /* fork without exec: the child is not a node; its malloc is the C library's. */
+    /* fork without exec: the child is not a node, but it has its copy of the heap (the string
+     * the parent allocated) and its malloc goes on serving from it (fork_and_exec.c tests more). */
     pid_t pid = fork();
     if (pid == 0) {
-        void* p = malloc(64);
-        _exit(in_window(p) ? 1 : 0);
+        char* p = malloc(64);
+        if (p == NULL) _exit(1);
+        strcpy(p, s);
+        free(p);
+        _exit(strcmp(s, "in Aether memory") == 0 ? 0 : 1);
     }
     int status = 0;
     waitpid(pid, &status, 0);
