@@ -83,11 +83,17 @@ fault::fault_outcome fault_resolver::resolve(const fault::fault_event& e) noexce
         set_void_context_for(e.tid, why.reason, e.address);
         if (!e.write) {
             // The load reads 0xFF (a 64-bit load yields SERAPH_VOID_U64) until the retry time.
+            // Counted and recorded before it is installed: another thread may load it (without a
+            // fault) the moment it is in, and find the reason; and the reaper, seeing it counted,
+            // does not clear the record meanwhile.
+            void_pending_.fetch_add(1, std::memory_order_acq_rel);
+            void_per_node_[home].fetch_add(1, std::memory_order_relaxed);
+            note_standing_void_page(why.reason, e.address);
             if (c.install_void(page, now_ms() + void_retry_ms_, why.reason)) {
-                void_pending_.fetch_add(1, std::memory_order_relaxed);
-                void_per_node_[home].fetch_add(1, std::memory_order_relaxed);
-                note_standing_void_page(why.reason, e.address);
                 rt_.local_node().loop().nudge(); // starts the reaper (signal-safe)
+            } else { // the page got a real copy meanwhile
+                void_per_node_[home].fetch_sub(1, std::memory_order_relaxed);
+                if (void_pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) clear_standing_void_pages();
             }
             bump(rt_.counters().void_pages);
             return fault::fault_outcome::void_page;
@@ -127,7 +133,7 @@ void fault_resolver::drop_void_pages(std::uint64_t expired_by_ms, std::uint16_t 
     std::size_t dropped = rt_.local_cache().drop_void_pages(expired_by_ms, [this](std::uint64_t page) {
         void_per_node_[node_of(page)].fetch_sub(1, std::memory_order_relaxed);
     }, only);
-    if (dropped > 0 && void_pending_.fetch_sub(dropped, std::memory_order_relaxed) == dropped) clear_standing_void_pages();
+    if (dropped > 0 && void_pending_.fetch_sub(dropped, std::memory_order_acq_rel) == dropped) clear_standing_void_pages();
 }
 
 } // namespace aether
