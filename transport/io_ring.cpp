@@ -5,9 +5,21 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 
 namespace aether {
+
+namespace {
+
+// A ring's memory is mapped from the kernel. When a thread ends its ring goes, and the next
+// thread's ring may be mapped at the same addresses. The counter orders the two: a ring's end
+// (release) happens before any later ring's start (acquire), as the munmap and mmap between them
+// do; without it, ThreadSanitizer, which does not see the ring's mappings, takes the two threads'
+// writes to their own rings for a race.
+std::atomic<std::uint64_t> rings_ended{0};
+
+} // namespace
 
 int io_ring::create(io_ring& out, unsigned entries) noexcept {
     io_uring_params p{};
@@ -21,6 +33,7 @@ int io_ring::create(io_ring& out, unsigned entries) noexcept {
         rc = io_uring_queue_init_params(entries, &out.ring_, &p);
     }
     if (rc < 0) return rc;
+    (void)rings_ended.load(std::memory_order_acquire);
     // The ring must not be shared with a forked child (its threads do not exist there).
     io_uring_ring_dontfork(&out.ring_);
     // Every io_uring_enter then skips looking up the ring's file (best effort).
@@ -30,7 +43,9 @@ int io_ring::create(io_ring& out, unsigned entries) noexcept {
 }
 
 io_ring::~io_ring() {
-    if (valid_) io_uring_queue_exit(&ring_);
+    if (!valid_) return;
+    rings_ended.fetch_add(1, std::memory_order_release);
+    io_uring_queue_exit(&ring_);
 }
 
 io_uring_sqe* io_ring::sqe() noexcept {
