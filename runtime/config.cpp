@@ -9,7 +9,10 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
+#include <initializer_list>
 #include <string>
+#include <string_view>
+#include <utility>
 
 namespace aether {
 
@@ -41,6 +44,29 @@ bool bounded_env(const char* name, std::uint64_t lo, std::uint64_t hi, const cha
     }
     out = *t;
     return true;
+}
+
+// One of a few named values from the variable `name`, if set. False (and `error` lists the names)
+// when it is set to anything else.
+template <class Value>
+bool choice_env(const char* name, std::initializer_list<std::pair<const char*, Value>> choices, Value& out,
+                std::string& error) {
+    const char* v = env(name);
+    if (v == nullptr) return true;
+    for (const auto& [text, value] : choices) {
+        if (std::string_view(v) == text) {
+            out = value;
+            return true;
+        }
+    }
+    error = std::string(name) + " must be ";
+    std::size_t i = 0;
+    for (const auto& [text, value] : choices) {
+        error += std::string(i == 0 ? "" : i + 1 == choices.size() ? " or " : ", ") + "\"" + text + "\"";
+        ++i;
+    }
+    error += std::string(", not \"") + v + "\"";
+    return false;
 }
 
 } // namespace
@@ -101,28 +127,11 @@ bool apply_optional_env(runtime_config& c, std::string& error) {
         }
         c.home_bytes = *b;
     }
-    if (const char* v = env("AETHER_FAULT_MODE")) {
-        std::string m = v;
-        if (m == "handler")
-            c.mode = fault::fault_mode::handler;
-        else if (m == "sigbus")
-            c.mode = fault::fault_mode::sigbus;
-        else {
-            error = "AETHER_FAULT_MODE must be \"handler\" or \"sigbus\", not \"" + m + "\"";
-            return false;
-        }
-    }
-    if (const char* v = env("AETHER_VOID_POLICY")) {
-        std::string m = v;
-        if (m == "sigbus")
-            c.stores = store_policy::sigbus;
-        else if (m == "block")
-            c.stores = store_policy::block;
-        else {
-            error = "AETHER_VOID_POLICY must be \"sigbus\" or \"block\", not \"" + m + "\"";
-            return false;
-        }
-    }
+    if (!choice_env("AETHER_FAULT_MODE", {{"handler", fault::fault_mode::handler}, {"sigbus", fault::fault_mode::sigbus}},
+                    c.mode, error))
+        return false;
+    if (!choice_env("AETHER_VOID_POLICY", {{"sigbus", store_policy::sigbus}, {"block", store_policy::block}}, c.stores, error))
+        return false;
     n = c.void_retry_ms;
     if (!bounded_env("AETHER_VOID_RETRY_MS", 1, 3'600'000, "milliseconds", n, error)) return false;
     c.void_retry_ms = static_cast<std::uint32_t>(n);
@@ -132,19 +141,11 @@ bool apply_optional_env(runtime_config& c, std::string& error) {
     n = c.fault_spin_ns / 1000;
     if (!bounded_env("AETHER_FAULT_SPIN_US", 0, 1'000'000, "microseconds", n, error)) return false;
     c.fault_spin_ns = n * 1000;
-    if (const char* v = env("AETHER_THREAD_PRIORITY")) {
-        std::string m = v;
-        if (m == "auto")
-            c.threads = thread_priority::automatic;
-        else if (m == "normal")
-            c.threads = thread_priority::normal;
-        else if (m == "realtime")
-            c.threads = thread_priority::realtime;
-        else {
-            error = "AETHER_THREAD_PRIORITY must be \"auto\", \"normal\" or \"realtime\", not \"" + m + "\"";
-            return false;
-        }
-    }
+    if (!choice_env("AETHER_THREAD_PRIORITY",
+                    {{"auto", thread_priority::automatic}, {"normal", thread_priority::normal},
+                     {"realtime", thread_priority::realtime}},
+                    c.threads, error))
+        return false;
     n = c.fault_threads;
     if (!bounded_env("AETHER_FAULT_THREADS", 1, 256, "threads", n, error)) return false;
     c.fault_threads = static_cast<std::uint32_t>(n);
