@@ -184,9 +184,11 @@ std::vector<figure> catalogue(const settings& s) {
             out.push_back(f);
         }
     }
-    {
-        // A lock on cas_u64 taken in turn by one thread on each of 3 nodes.
-        figure f = aether("cas_lock_acquisitions", "cas_lock", 3, "");
+    for (const std::string wait : {"spin", "yield"}) {
+        // A lock on cas_u64 taken in turn by one thread on each of 3 nodes; waiters spin, or yield.
+        figure f = aether(wait == "spin" ? "cas_lock_acquisitions" : "cas_lock_acquisitions_yield", "cas_lock", 3, "");
+        f.family = "cas_lock_acquisitions";
+        f.args.push_back("wait=" + wait);
         f.timeout_s = budget_s(timed_total, 20'000);
         out.push_back(f);
     }

@@ -5,6 +5,8 @@
 #include "tools/aether-bench/role_kit.hpp"
 #include "tools/aether-bench/sync_roles.hpp"
 
+#include <sched.h>
+
 #include <algorithm>
 
 namespace aether::bench {
@@ -177,7 +179,9 @@ void token_pass(member& m, const params& p, const tick_clock& clk) {
 // acquisitions % 3 == k, so the three nodes take it in turn; each acquisition and release is one
 // cas_u64 at the home, and a waiter spins on cas_u64 (a failed one returns the word). Inside the
 // lock each node adds one to a counter in node 1's memory by plain pointer: the final count proves
-// mutual exclusion. Node 0 reports acquisitions per second over all three nodes.
+// mutual exclusion. Node 0 reports acquisitions per second over all three nodes. wait=spin (the
+// default): a waiter retries at once; wait=yield: it calls sched_yield() between attempts, as a lock
+// on a machine with fewer CPUs than spinning threads would.
 void cas_lock(member& m, const params& p, const tick_clock& clk) {
     const common c = common_of(p);
     if (m.count() != 3) die("this figure needs 3 nodes");
@@ -190,6 +194,7 @@ void cas_lock(member& m, const params& p, const tick_clock& clk) {
     m.barrier(setup_wait_ms, "setup");
     Seraph_Aether* h = m.h();
     const std::uint64_t me = m.id();
+    const bool yield = str(p, "wait", "spin") == "yield";
     auto cas = [&](std::uint64_t expected, std::uint64_t desired) {
         std::uint64_t old = 0;
         Seraph_Vbit v = seraph_aether_cas_u64(h, lock, expected, desired, &old);
@@ -200,7 +205,8 @@ void cas_lock(member& m, const params& p, const tick_clock& clk) {
     auto take_turns = [&](std::uint64_t first_seq, std::size_t turns) {
         std::uint64_t seq = first_seq + (me + 3 - first_seq % 3) % 3;
         for (std::size_t t = 0; t < turns; ++t, seq += 3) {
-            while (cas(seq << 1, seq << 1 | 1) != (seq << 1)) {} // acquire in turn
+            while (cas(seq << 1, seq << 1 | 1) != (seq << 1)) // acquire in turn
+                if (yield) sched_yield();
             auto* n = reinterpret_cast<volatile std::uint64_t*>(counter);
             *n = *n + 1;
             if (cas(seq << 1 | 1, (seq + 1) << 1) != (seq << 1 | 1)) die("the lock changed hands while held");
