@@ -46,4 +46,17 @@ static inline void join_cluster(Seraph_Aether* a) {
     CHECK(seraph_aether_barrier(a, 20000) == SERAPH_VBIT_TRUE);
 }
 
+/* A block of `bytes` on node `home`, allocated there and published as `name`; every node returns
+ * its address (fresh memory: it reads zeros). */
+static inline uint64_t share_block(Seraph_Aether* a, uint16_t home, size_t bytes, const char* name) {
+    if (a->local_node_id == home) {
+        uint64_t p = seraph_aether_alloc_on_node(a, home, bytes);
+        CHECK(p != SERAPH_VOID_U64);
+        CHECK(seraph_aether_publish(a, name, p) == SERAPH_VBIT_TRUE);
+    }
+    uint64_t p = seraph_aether_lookup(a, name, 10000);
+    CHECK(p != SERAPH_VOID_U64);
+    return p;
+}
+
 #endif

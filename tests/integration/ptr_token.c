@@ -57,13 +57,7 @@ int main(int argc, char** argv) {
     join_cluster(&a);
     const uint16_t me = a.local_node_id;
     CHECK(a.node_count == 3);
-    if (me == 2) {
-        uint64_t base = seraph_aether_alloc_on_node(&a, 2, 3 * 4096);
-        CHECK(base != SERAPH_VOID_U64);
-        CHECK(seraph_aether_publish(&a, "token", base) == SERAPH_VBIT_TRUE);
-    }
-    uint64_t base = seraph_aether_lookup(&a, "token", 10000);
-    CHECK(base != SERAPH_VOID_U64);
+    const uint64_t base = share_block(&a, 2, 3 * 4096, "token");
     const uint64_t stride = one_page ? 8 : 4096;
     volatile uint64_t* x = (volatile uint64_t*)base;
     volatile uint64_t* y = (volatile uint64_t*)(base + stride);
