@@ -5,6 +5,7 @@
 #include "aether/internal/log.hpp"
 #include "aether/internal/sync.hpp"
 #include "runtime/cache.hpp"
+#include "runtime/directory.hpp"
 
 #include <sys/mman.h>
 
@@ -49,9 +50,9 @@ wire::message failed(failure f) {
 // without reading (and so faulting in) the untouched home memory.
 alignas(4096) std::byte zero_pages[cache::max_run * page_size];
 
-const failure never_allocated{fetch_status::invalid_addr, void_reason::permission};
-const failure freed_memory{fetch_status::generation, void_reason::generation};
-const failure lost_page{fetch_status::unreachable, void_reason::node_crashed};
+using directory::freed_memory;
+using directory::lost_page;
+using directory::never_allocated;
 
 } // namespace
 
@@ -123,84 +124,14 @@ void node::set_refusal(node_id from, void_reason r) noexcept {
 
 // ---- the page protocol ----------------------------------------------------------------------------
 
-std::optional<failure> node::check(const home_request& r, const home_page& p) const {
-    if (r.op == wire::msg::free || r.op == wire::msg::revoke) return std::nullopt; // steps of a granted free/revoke
-    if (!p.allocated) {
-        if (r.op == wire::msg::putback) return std::nullopt; // a late write-back of freed memory: nothing to do
-        return p.cap_gen == 0 ? never_allocated : freed_memory;
-    }
-    if (p.state == dir_state::lost && r.op != wire::msg::putback) return lost_page;
-    return std::nullopt;
-}
-
-node::target_list node::plan(const home_request& r, home_page& p, std::uint32_t index) {
-    target_list out;
-    sharer_set s = home().sharers(index);
-    const bool exclusive = p.state == dir_state::exclusive && p.owner != no_node;
-    switch (r.op) {
-    case wire::msg::read_shared:
-        if (exclusive && p.owner != r.requester) out.push_back({p.owner, true});
-        break;
-    case wire::msg::read_exclusive:
-        s.for_each([&](node_id n) {
-            if (n != r.requester) out.push_back({n, false});
-        });
-        if (exclusive && p.owner != r.requester) out.push_back({p.owner, false});
-        break;
-    case wire::msg::write_bytes:
-    case wire::msg::fetch_add:
-    case wire::msg::compare_swap:
-    case wire::msg::free:
-    case wire::msg::revoke:
-    case wire::msg::invalidate:
-        // Every copy goes, the requester's own included: the bytes change at the home.
-        s.for_each([&](node_id n) { out.push_back({n, false}); });
-        if (exclusive) out.push_back({p.owner, false});
-        break;
-    default:
-        break;
-    }
-    return out;
-}
-
-void node::normalize(home_page& p, sharer_set s) noexcept {
-    if (p.state == dir_state::exclusive && p.owner == no_node) p.state = dir_state::unowned;
-    if (p.state != dir_state::exclusive && p.state != dir_state::lost) p.state = s.empty() ? dir_state::unowned : dir_state::shared;
-}
-
-void node::apply_ack(std::uint32_t index, home_page& p, const target& t, bool ok, failure f,
-                     std::span<const std::byte> data, bool discard, std::optional<failure>& txn_failure) {
-    sharer_set s = home().sharers(index);
-    if (ok) {
-        if (data.size() == page_size && !discard && p.owner == t.node) {
-            std::memcpy(home().bytes(index), data.data(), page_size); // the exclusive copy comes home
-            ++p.generation;
-        }
-        if (p.owner == t.node) p.owner = no_node;
-        if (t.downgrade)
-            s.add(t.node);
-        else
-            s.remove(t.node);
-        normalize(p, s);
-        return;
-    }
-    if (f.reason == void_reason::node_crashed || f.reason == void_reason::unreachable) {
-        // A dead node's cache died with it: it holds no copy any more. If it held the only
-        // current copy, those writes are lost: the page is VOID from now on, never stale data.
-        s.remove(t.node);
-        if (p.owner == t.node) {
-            p.owner = no_node;
-            if (!discard) {
-                p.state = dir_state::lost;
-                log::coherence().error("node {} died holding page {:#x} exclusive: its latest writes are lost",
-                                       t.node, make_addr(opt_.self, std::uint64_t{index} * page_size));
-            }
-        }
-        normalize(p, s);
-        return;
-    }
-    // TIMEOUT / PARTITION: the node may still hold its copy; it stays recorded and the request fails.
-    if (!txn_failure) txn_failure = f;
+void node::apply_ack(std::uint32_t index, home_page& p, const target& t, const directory::answer& a, bool discard,
+                     std::span<const std::byte> data, std::optional<failure>& txn_failure) {
+    const auto effect = directory::on_answer(p, home().sharers(index), t, a, discard);
+    if (effect.take_page) std::memcpy(home().bytes(index), data.data(), page_size);
+    if (effect.page_lost)
+        log::coherence().error("node {} died holding page {:#x} exclusive: its latest writes are lost", t.node,
+                               make_addr(opt_.self, std::uint64_t{index} * page_size));
+    if (effect.fails_with && !txn_failure) txn_failure = effect.fails_with;
 }
 
 void node::invalidate_self(std::uint32_t index, home_page& p, const target& t, std::uint32_t epoch, bool discard,
@@ -209,99 +140,72 @@ void node::invalidate_self(std::uint32_t index, home_page& p, const target& t, s
     const bool had_data = opt_.local_cache != nullptr &&
                           opt_.local_cache->invalidate(make_addr(opt_.self, std::uint64_t{index} * page_size), epoch,
                                                        t.downgrade, buf);
-    apply_ack(index, p, t, true, failure{},
-              had_data ? std::span<const std::byte>(buf, page_size) : std::span<const std::byte>{}, discard, txn_failure);
+    apply_ack(index, p, t, directory::answer{.ok = true, .carries_page = had_data}, discard,
+              std::span<const std::byte>(buf, page_size), txn_failure);
 }
 
 void node::finish(home_request& r, home_page& p, std::uint32_t index, bool requester_was_sharer) {
     sharer_set s = home().sharers(index);
     std::byte* bytes = home().bytes(index);
+    const std::size_t off = r.address & (page_size - 1);
     home_outcome o;
     switch (r.op) {
-    case wire::msg::read_shared:
-        if (p.state == dir_state::exclusive && p.owner == r.requester) {
-            // The owner asks for a shared copy: it no longer holds its grant (it was discarded as
-            // stale), so it never wrote; the home's bytes are current.
-            p.owner = no_node;
-        }
-        s.add(r.requester);
-        p.state = dir_state::shared;
-        o.epoch = ++p.epoch;
-        o.arg0 = p.generation;
+    case wire::msg::read_shared: {
+        const auto g = directory::share(p, s, r.requester);
+        o.epoch = g.epoch;
+        o.arg0 = g.generation;
         o.page = bytes;
         if ((r.flags & wire::flag::readahead) != 0 && r.arg1 > 0 && r.requester != opt_.self && loop_.in_loop_thread()) {
             grant_following(r, index, o);
         }
         break;
-    case wire::msg::read_exclusive:
-        s.clear();
-        p.state = dir_state::exclusive;
-        p.owner = r.requester;
-        ++p.generation; // the grant is for writing
-        o.epoch = ++p.epoch;
-        o.arg0 = p.generation;
-        if (requester_was_sharer && (r.flags & wire::flag::need_data) == 0)
-            o.flags = wire::flag::is_sharer; // its copy is current: no need to send the bytes
-        else
-            o.page = bytes;
-        break;
-    case wire::msg::write_bytes: {
-        std::size_t off = r.address & (page_size - 1);
-        std::memcpy(bytes + off, r.data.data(), r.data.size());
-        ++p.generation;
-        ++p.epoch;
-        o.arg0 = p.generation;
+    }
+    case wire::msg::read_exclusive: {
+        const auto g = directory::make_exclusive(p, s, r.requester, requester_was_sharer, (r.flags & wire::flag::need_data) != 0);
+        o.epoch = g.epoch;
+        o.arg0 = g.generation;
+        if (g.requester_is_sharer) o.flags = wire::flag::is_sharer; // its copy is current: no need to send the bytes
+        if (g.send_page) o.page = bytes;
         break;
     }
+    case wire::msg::write_bytes:
+        std::memcpy(bytes + off, r.data.data(), r.data.size());
+        o.arg0 = directory::record_write(p).generation;
+        break;
     case wire::msg::fetch_add: {
-        std::size_t off = r.address & (page_size - 1);
         std::uint64_t old;
         std::memcpy(&old, bytes + off, 8);
         std::uint64_t now = old + r.arg0;
         std::memcpy(bytes + off, &now, 8);
-        ++p.generation;
-        ++p.epoch;
+        directory::record_write(p);
         o.arg0 = old;
         break;
     }
     case wire::msg::compare_swap: {
-        std::size_t off = r.address & (page_size - 1);
         std::uint64_t old;
         std::memcpy(&old, bytes + off, 8);
         if (old == r.arg0) {
             std::memcpy(bytes + off, &r.arg1, 8);
-            ++p.generation;
-            ++p.epoch;
+            directory::record_write(p);
             o.arg1 = 1;
         }
         o.arg0 = old;
         break;
     }
     case wire::msg::putback:
-        if (p.state == dir_state::exclusive && p.owner == r.requester && r.data.size() == page_size) {
-            std::memcpy(bytes, r.data.data(), page_size);
-            ++p.generation;
-            p.owner = no_node;
-            // The owner stays recorded as a sharer, whether it keeps a copy (flush) or drops it:
-            // if this reply is lost, its copy stays frozen and readable at its node, and the next
-            // write must reach it. A dropped copy costs one unneeded invalidation at most.
-            s.clear();
-            s.add(r.requester);
-            p.state = dir_state::shared;
-            o.epoch = ++p.epoch;
-            o.arg1 = 1; // applied
+        if (r.data.size() == page_size) {
+            if (auto g = directory::accept_putback(p, s, r.requester)) {
+                std::memcpy(bytes, r.data.data(), page_size);
+                o.epoch = g->epoch;
+                o.arg1 = 1; // applied
+            }
         }
         o.arg0 = p.generation;
         break;
     case wire::msg::free:
     case wire::msg::revoke:
     case wire::msg::invalidate:
-        s.clear();
-        p.owner = no_node;
-        if (p.state != dir_state::lost || r.op == wire::msg::free) p.state = dir_state::unowned;
-        if (r.op == wire::msg::invalidate && r.arg0 > p.generation) p.generation = r.arg0;
-        ++p.epoch;
-        o.arg0 = p.generation;
+        o.arg0 = directory::drop_all(p, s, r.op, r.op == wire::msg::invalidate ? r.arg0 : 0).generation;
         break;
     default:
         break;
@@ -327,10 +231,9 @@ void node::grant_following(const home_request& r, std::uint32_t index, home_outc
         // Only what a plain read_shared would grant inline without any other node: an allocated
         // page nobody holds exclusive, with no round in flight. Anything else ends the run (the
         // requester's own fault on it takes the ordinary path).
-        if (p.busy || !p.allocated || p.state == dir_state::lost || p.state == dir_state::exclusive) break;
-        home().sharers(j).add(r.requester);
-        p.state = dir_state::shared;
-        grants_out_[k] = wire::readahead_grant{.epoch = ++p.epoch, .reserved = 0, .generation = p.generation};
+        if (!directory::shareable_ahead(p)) break;
+        const auto granted = directory::share(p, home().sharers(j), r.requester);
+        grants_out_[k] = wire::readahead_grant{.epoch = granted.epoch, .reserved = 0, .generation = granted.generation};
     }
     o.batch_pages = {home().bytes(index), (1 + k) * page_size};
     o.batch_grants = std::as_bytes(std::span<const wire::readahead_grant>(grants_out_.data(), k));
@@ -342,11 +245,11 @@ bool node::try_serve_inline(home_request& r) {
     home_page& p = home().page(index);
     spin_guard g(p.lock);
     if (p.busy) return false;
-    if (auto f = check(r, p)) {
+    if (auto f = directory::admit(r.op, p)) {
         r.done(home_outcome::fail(*f));
         return true;
     }
-    auto targets = plan(r, p, index);
+    auto targets = directory::targets(r.op, r.requester, p, home().sharers(index));
     for (auto& t : targets)
         if (t.node != opt_.self) return false; // another node must act: the service thread runs it
     serve_here(r, p, index, targets);
@@ -358,7 +261,7 @@ void node::serve_here(home_request& r, home_page& p, std::uint32_t index, const 
     std::optional<failure> f;
     if (!targets.empty()) {
         std::uint32_t epoch = ++p.epoch;
-        for (auto& t : targets) invalidate_self(index, p, t, epoch, discards_owner_data(r.op), f);
+        for (auto& t : targets) invalidate_self(index, p, t, epoch, directory::discards_owner_data(r.op), f);
     }
     if (f)
         r.done(home_outcome::fail(*f));
@@ -378,11 +281,11 @@ void node::serve(home_request r) {
             waiting_[index].push_back(std::move(r));
             return;
         }
-        if (auto f = check(r, p)) {
+        if (auto f = directory::admit(r.op, p)) {
             r.done(home_outcome::fail(*f));
             return;
         }
-        auto targets = plan(r, p, index);
+        auto targets = directory::targets(r.op, r.requester, p, home().sharers(index));
         for (auto& tg : targets)
             if (tg.node != opt_.self) remote.push_back(tg);
         if (remote.empty()) {
@@ -394,7 +297,7 @@ void node::serve(home_request r) {
         epoch = ++p.epoch;
         // This node's own copy goes at once; the others are asked below, outside the lock.
         for (auto& tg : targets)
-            if (tg.node == opt_.self) invalidate_self(index, p, tg, epoch, discards_owner_data(r.op), f);
+            if (tg.node == opt_.self) invalidate_self(index, p, tg, epoch, directory::discards_owner_data(r.op), f);
         p.busy = 1;
         t = std::make_shared<transaction>();
         t->request = std::move(r);
@@ -413,11 +316,12 @@ void node::serve(home_request r) {
             home_page& pg = home().page(t->index);
             {
                 spin_guard g(pg.lock);
+                const bool discard = directory::discards_owner_data(t->request.op);
                 if (res.ok())
-                    apply_ack(t->index, pg, tg, true, failure{}, res->payload, discards_owner_data(t->request.op),
-                              t->failure_);
+                    apply_ack(t->index, pg, tg, directory::answer{.ok = true, .carries_page = res->payload.size() == page_size},
+                              discard, res->payload, t->failure_);
                 else
-                    apply_ack(t->index, pg, tg, false, res.error(), {}, discards_owner_data(t->request.op), t->failure_);
+                    apply_ack(t->index, pg, tg, directory::answer{.ok = false, .error = res.error()}, discard, {}, t->failure_);
             }
             if (--t->pending == 0) complete(t);
         });
@@ -737,10 +641,9 @@ bool node::try_free_inline(const home_store::allocation& a) {
             // A page the directory does not record here has no copy here, and no grant to this node
             // that could still be installed (an invalidation this cache handled has overtaken it).
             here[k] = p.owner == opt_.self || home().sharers(base + k).has(opt_.self);
-            home().sharers(base + k).clear();
-            p.owner = no_node;
-            p.state = dir_state::unowned; // a lost page too: the memory is gone
-            epochs[k] = ++p.epoch;        // a grant to this node still on its way is now stale
+            // Every copy goes, a lost page's too (the memory is gone); the new epoch makes a grant
+            // to this node that is still on its way stale.
+            epochs[k] = directory::drop_all(p, home().sharers(base + k), wire::msg::free).epoch;
         }
         for (std::uint32_t k = 0; k < n && opt_.local_cache != nullptr;) {
             if (!here[k]) {
@@ -874,13 +777,10 @@ void node::grant_exclusive_here(std::uint32_t first, std::uint32_t pages) noexce
             home_page& p = home().page(base + k);
             {
                 spin_guard g(p.lock);
-                granted[k] = !p.busy && p.allocated && p.state == dir_state::unowned && p.owner == no_node &&
-                             home().sharers(base + k).empty();
+                granted[k] = directory::unclaimed(p, home().sharers(base + k));
                 if (granted[k]) {
-                    p.state = dir_state::exclusive;
-                    p.owner = opt_.self;
-                    ++p.generation; // the grant is for writing
-                    grants[k] = wire::readahead_grant{.epoch = ++p.epoch, .reserved = 0, .generation = p.generation};
+                    const auto grant = directory::make_exclusive(p, home().sharers(base + k), opt_.self, false, true);
+                    grants[k] = wire::readahead_grant{.epoch = grant.epoch, .reserved = 0, .generation = grant.generation};
                 }
             }
             if (granted[k])
@@ -1107,13 +1007,7 @@ void node::on_peer_restarted(node_id n) noexcept {
         home_page& p = home().page(i);
         spin_guard g(p.lock);
         if (p.cap_gen == 0) continue;
-        sharer_set s = home().sharers(i);
-        if (s.has(n)) s.remove(n);
-        if (p.state == dir_state::exclusive && p.owner == n) {
-            p.owner = no_node;
-            p.state = p.allocated ? dir_state::lost : dir_state::unowned;
-        }
-        normalize(p, s);
+        directory::forget(p, home().sharers(i), n);
     }
 }
 

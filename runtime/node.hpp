@@ -14,6 +14,7 @@
 #include "aether/internal/clock.hpp"
 #include "aether/internal/inline_list.hpp"
 #include "aether/internal/result.hpp"
+#include "runtime/directory.hpp"
 #include "runtime/home.hpp"
 #include "runtime/stats.hpp"
 #include "transport/event_loop.hpp"
@@ -155,10 +156,8 @@ private:
     explicit node(options opts);
 
     struct transaction;
-    struct target {
-        node_id node;
-        bool downgrade;
-    };
+    using target = directory::target;
+    using target_list = directory::target_list;
 
     using reply_fn = std::function<void(const wire::message&)>;
 
@@ -169,10 +168,6 @@ private:
     void serve(home_request r);                       // service thread
     bool try_serve_inline(home_request& r);           // any thread: false if other nodes must act
     home_outcome serve_via_loop(home_request r, deadline dl, std::byte* page_out); // two hand-offs
-    std::optional<failure> check(const home_request& r, const home_page& p) const;
-    // Nodes that must act before the request completes; inline (no allocation) up to 8.
-    using target_list = inline_list<target, 8>;
-    target_list plan(const home_request& r, home_page& p, std::uint32_t index);
     // Under the page lock, when every target is this node: invalidates its own copies, then
     // completes the request.
     void serve_here(home_request& r, home_page& p, std::uint32_t index, const target_list& targets);
@@ -181,15 +176,14 @@ private:
     // sets the outcome's batch (service thread; the caller holds page index's lock). The grants go
     // to grants_out_; the pages are sent straight from the home's memory (see node.cpp).
     void grant_following(const home_request& r, std::uint32_t index, home_outcome& o);
-    void apply_ack(std::uint32_t index, home_page& p, const target& t, bool ok, failure f, std::span<const std::byte> data,
-                   bool discard, std::optional<failure>& txn_failure);
+    // A target's answer, applied to the entry (directory::on_answer), its bytes taken home if so.
+    void apply_ack(std::uint32_t index, home_page& p, const target& t, const directory::answer& a, bool discard,
+                   std::span<const std::byte> data, std::optional<failure>& txn_failure);
     void invalidate_self(std::uint32_t index, home_page& p, const target& t, std::uint32_t epoch, bool discard,
                          std::optional<failure>& txn_failure);
     void complete(std::shared_ptr<transaction> t);
     void drain(std::uint32_t index);
-    static void normalize(home_page& p, sharer_set s) noexcept;
     static bool asks_of_home(wire::msg m) noexcept;
-    static bool discards_owner_data(wire::msg m) noexcept { return m == wire::msg::free; }
 
     // Request handlers (service thread).
     void handle_page_request(const wire::frame_header& h, std::span<const std::byte> payload, const responder& r);
