@@ -7,11 +7,8 @@
 
 #include <unistd.h>
 
-#include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <map>
 
 namespace aether::bench {

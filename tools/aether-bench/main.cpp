@@ -10,7 +10,6 @@
 #include "aether/internal/clock.hpp"
 
 #include <sched.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>

@@ -12,7 +12,7 @@
 namespace aether::bench {
 
 struct record {
-    std::string kind; // "row", "counters", "fail", "info"
+    std::string kind; // "row", "counters" or "fail"
     std::map<std::string, std::string> fields;
 
     record& set(const std::string& key, const std::string& value);

@@ -13,6 +13,11 @@
 #include <seraph/aether.h>
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -325,6 +330,48 @@ inline void store_word(std::uint64_t addr, std::uint64_t v) { *reinterpret_cast<
     for (std::size_t i = 0; i < n; ++i) s += p[i];
     return s;
 }
+
+// ---- userfaultfd --------------------------------------------------------------------------------
+
+// A userfaultfd with `features`, and `bytes` of fresh mapping registered with it in `mode`: where
+// uffd_install (scan_roles.cpp) and the scan floor's server (floor_roles.cpp) install pages.
+struct uffd_region {
+    uffd_region(std::uint64_t features, std::size_t bytes, std::uint64_t mode, int memfd = -1) : bytes(bytes) {
+        uffd = static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
+        if (uffd < 0) die("userfaultfd: " + std::string(std::strerror(errno)));
+        uffdio_api api{.api = UFFD_API, .features = features, .ioctls = 0};
+        if (::ioctl(uffd, UFFDIO_API, &api) != 0) die("UFFDIO_API: this kernel lacks a feature the figure needs");
+        base = static_cast<std::byte*>(::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                                              memfd < 0 ? MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE : MAP_SHARED | MAP_NORESERVE,
+                                              memfd, 0));
+        if (base == MAP_FAILED) die("cannot map the install region");
+        ::madvise(base, bytes, MADV_NOHUGEPAGE); // as the window
+        uffdio_register reg{};
+        reg.range = {reinterpret_cast<std::uint64_t>(base), bytes};
+        reg.mode = mode;
+        if (::ioctl(uffd, UFFDIO_REGISTER, &reg) != 0) die("UFFDIO_REGISTER: " + std::string(std::strerror(errno)));
+    }
+    ~uffd_region() {
+        ::munmap(base, bytes);
+        ::close(uffd);
+    }
+    void ioctl_or_die(unsigned long request, void* arg, const char* what) const {
+        if (::ioctl(uffd, request, arg) != 0) die(std::string(what) + " failed: " + std::strerror(errno));
+    }
+    // UFFDIO_COPY of `len` bytes to `offset`: read-only copies without a wake-up, as readahead
+    // installs shared pages.
+    void copy_read_only(std::size_t offset, const std::byte* src, std::size_t len) const {
+        uffdio_copy cp{};
+        cp.dst = reinterpret_cast<std::uint64_t>(base + offset);
+        cp.src = reinterpret_cast<std::uint64_t>(src);
+        cp.len = len;
+        cp.mode = UFFDIO_COPY_MODE_WP | UFFDIO_COPY_MODE_DONTWAKE;
+        ioctl_or_die(UFFDIO_COPY, &cp, "UFFDIO_COPY");
+    }
+    int uffd = -1;
+    std::size_t bytes;
+    std::byte* base = nullptr;
+};
 
 struct common {
     std::string name;
