@@ -51,7 +51,10 @@ int send_sigbus(pid_t tid, std::uint64_t addr) noexcept {
 }
 
 handler_pool::handler_pool(window& w, fault_sink& sink, options opts)
-    : window_(w), sink_(sink), opt_(opts), stop_fd_(open_stop_fd()) {
+    : window_(w),
+      sink_(sink),
+      opt_(opts),
+      stop_fd_(open_stop_fd()) {
     if (opt_.max_threads == 0) opt_.max_threads = 1;
     tids_.reset(new std::atomic<pid_t>[opt_.max_threads]);
     for (unsigned i = 0; i < opt_.max_threads; ++i) tids_[i].store(0, std::memory_order_relaxed);

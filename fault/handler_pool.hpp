@@ -31,9 +31,9 @@ namespace aether::fault {
 class handler_pool final : private blocking_observer {
 public:
     struct options {
-        std::uint64_t spin_ns = 0;                  // the reader polls this long for the next fault before sleeping
+        std::uint64_t spin_ns = 0; // the reader polls this long for the next fault before sleeping
         thread_priority priority = thread_priority::normal;
-        unsigned max_threads = 8;                   // 1: one thread, faults served strictly in turn
+        unsigned max_threads = 8; // 1: one thread, faults served strictly in turn
     };
     // Throws std::system_error if it cannot open the eventfd that stop() needs to wake the reader.
     handler_pool(window& w, fault_sink& sink, options opts);
@@ -66,7 +66,7 @@ private:
     unique_fd stop_fd_;
     std::atomic<bool> stopping_{false};
     std::atomic<bool> reader_taken_{false};
-    std::uint32_t wake_seq_ = 0;           // futex word the parked threads sleep on
+    std::uint32_t wake_seq_ = 0; // futex word the parked threads sleep on
     std::atomic<unsigned> parked_{0};
     std::atomic<unsigned> started_{0};
     std::atomic<std::uint64_t> handovers_{0};

@@ -176,8 +176,7 @@ uffd_capabilities probe_uffd() noexcept {
     // A fresh userfaultfd after UFFDIO_API asking for `features` (the features on offer land in
     // `offered`); empty, with the failing step noted, if either step fails. UFFDIO_API succeeds
     // only once per fd, so each question spends a descriptor of its own.
-    auto open_with_api = [&](std::uint64_t features, const char* open_step, const char* api_step,
-                             std::uint64_t* offered) {
+    auto open_with_api = [&](std::uint64_t features, const char* open_step, const char* api_step, std::uint64_t* offered) {
         unique_fd fd{open_userfaultfd(false)};
         if (!fd) {
             note(open_step, -fd.get());
@@ -223,13 +222,9 @@ uffd_capabilities probe_uffd() noexcept {
     return c;
 }
 
-std::vector<std::string> missing_for_handler_mode(const uffd_capabilities& c) {
-    return missing_for(c, false);
-}
+std::vector<std::string> missing_for_handler_mode(const uffd_capabilities& c) { return missing_for(c, false); }
 
-std::vector<std::string> missing_for_sigbus_mode(const uffd_capabilities& c) {
-    return missing_for(c, true);
-}
+std::vector<std::string> missing_for_sigbus_mode(const uffd_capabilities& c) { return missing_for(c, true); }
 
 std::string feature_names(std::uint64_t features) { return bit_names(features, feature_bits); }
 

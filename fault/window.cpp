@@ -92,8 +92,8 @@ std::unique_ptr<window> window::create(node_id node_count, fault_mode mode, std:
     }
 
     void* want = as_ptr(window_base);
-    void* got = ::mmap(want, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE,
-                       -1, 0);
+    void* got =
+        ::mmap(want, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
     if (got == MAP_FAILED || got != want) {
         int e = errno;
         if (got != MAP_FAILED) ::munmap(got, size); // an old kernel ignored MAP_FIXED_NOREPLACE

@@ -54,7 +54,9 @@ public:
     int wake(std::uint64_t page, std::size_t pages = 1) noexcept;
 
 private:
-    window(unique_fd uffd, std::uint64_t size) noexcept : uffd_(std::move(uffd)), size_(size) {}
+    window(unique_fd uffd, std::uint64_t size) noexcept
+        : uffd_(std::move(uffd)),
+          size_(size) {}
 
     unique_fd uffd_;
     std::uint64_t size_;

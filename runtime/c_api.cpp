@@ -62,9 +62,7 @@ bool valid_address(const runtime& rt, std::uint64_t addr, std::size_t size) noex
 }
 
 // The 64-bit atomics work on one aligned word of Aether memory.
-bool valid_word(const runtime& rt, std::uint64_t addr) noexcept {
-    return valid_address(rt, addr, 8) && (addr & 7) == 0;
-}
+bool valid_word(const runtime& rt, std::uint64_t addr) noexcept { return valid_address(rt, addr, 8) && (addr & 7) == 0; }
 
 Seraph_Aether_Fetch_Result ok_result(std::uint64_t addr, std::uint64_t generation) noexcept {
     return Seraph_Aether_Fetch_Result{SERAPH_AETHER_OK, as_ptr(page_floor(addr)), generation, SERAPH_AETHER_VOID_NONE};
@@ -351,8 +349,7 @@ Seraph_Vbit seraph_aether_fetch_add_u64(Seraph_Aether* aether, uint64_t addr, ui
     });
 }
 
-Seraph_Vbit seraph_aether_cas_u64(Seraph_Aether* aether, uint64_t addr, uint64_t expected, uint64_t desired,
-                                  uint64_t* old) {
+Seraph_Vbit seraph_aether_cas_u64(Seraph_Aether* aether, uint64_t addr, uint64_t expected, uint64_t desired, uint64_t* old) {
     runtime* rt = runtime_of(aether);
     if (rt == nullptr) return SERAPH_VBIT_VOID;
     if (!valid_word(*rt, addr)) {
@@ -388,9 +385,7 @@ Seraph_Vbit seraph_aether_publish(Seraph_Aether* aether, const char* name, uint6
     if (rt == nullptr || name == nullptr) return SERAPH_VBIT_VOID;
     std::size_t len = strnlen(name, 256);
     if (len == 0 || len > 255) return SERAPH_VBIT_VOID;
-    return guarded(SERAPH_VBIT_VOID, [&] {
-        return vbit_of(rt->publish(std::string(name, len), addr), addr);
-    });
+    return guarded(SERAPH_VBIT_VOID, [&] { return vbit_of(rt->publish(std::string(name, len), addr), addr); });
 }
 
 uint64_t seraph_aether_lookup(Seraph_Aether* aether, const char* name, uint32_t timeout_ms) {
@@ -501,8 +496,7 @@ Seraph_Vbit seraph_aether_check_generation(Seraph_Aether* aether, uint64_t addr,
             set_void_context(r.error().reason, addr);
             return SERAPH_VBIT_VOID;
         }
-        return seraph_aether_pack_global_gen(node_of(addr), r.value()) == expected_gen ? SERAPH_VBIT_TRUE
-                                                                                          : SERAPH_VBIT_FALSE;
+        return seraph_aether_pack_global_gen(node_of(addr), r.value()) == expected_gen ? SERAPH_VBIT_TRUE : SERAPH_VBIT_FALSE;
     });
 }
 
@@ -512,8 +506,8 @@ namespace {
 
 Seraph_Aether_Response_Status response_status(const failure& f) noexcept {
     switch (f.reason) {
-    case void_reason::permission: return f.status == fetch_status::invalid_addr ? SERAPH_AETHER_RESP_NOT_FOUND
-                                                                                 : SERAPH_AETHER_RESP_DENIED;
+    case void_reason::permission:
+        return f.status == fetch_status::invalid_addr ? SERAPH_AETHER_RESP_NOT_FOUND : SERAPH_AETHER_RESP_DENIED;
     case void_reason::generation: return SERAPH_AETHER_RESP_STALE;
     default: return SERAPH_AETHER_RESP_ERROR;
     }
@@ -541,8 +535,8 @@ Seraph_Aether_Response seraph_aether_handle_read_request(Seraph_Aether* aether, 
     });
 }
 
-Seraph_Aether_Response seraph_aether_handle_write_request(Seraph_Aether* aether, uint16_t requester_node,
-                                                          uint64_t offset, const void* data, size_t size) {
+Seraph_Aether_Response seraph_aether_handle_write_request(Seraph_Aether* aether, uint16_t requester_node, uint64_t offset,
+                                                          const void* data, size_t size) {
     runtime* rt = runtime_of(aether);
     if (rt == nullptr || requester_node >= rt->node_count() || data == nullptr || size == 0 ||
         offset > SERAPH_AETHER_MAX_OFFSET || size - 1 > SERAPH_AETHER_MAX_OFFSET - offset)
@@ -672,8 +666,8 @@ const char* seraph_aether_fetch_status_name(Seraph_Aether_Fetch_Status status) {
 
 // ---- statistics -------------------------------------------------------------------------------------
 
-void seraph_aether_get_stats(const Seraph_Aether* aether, uint64_t* cache_hits, uint64_t* cache_misses,
-                             uint64_t* remote_fetches, uint64_t* invalidations_sent, uint64_t* invalidations_received) {
+void seraph_aether_get_stats(const Seraph_Aether* aether, uint64_t* cache_hits, uint64_t* cache_misses, uint64_t* remote_fetches,
+                             uint64_t* invalidations_sent, uint64_t* invalidations_received) {
     runtime* rt = runtime_of(aether);
     auto get = [rt](std::atomic<std::uint64_t> node_counters::*field) -> std::uint64_t {
         return rt != nullptr ? (rt->counters().*field).load(std::memory_order_relaxed) : 0;

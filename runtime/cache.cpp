@@ -35,14 +35,14 @@ void store_state(cache_page& e, cache_state s) noexcept {
 } // namespace
 
 cache::cache(fault::window& w, node_id node_count, node_counters& counters)
-    : window_(w), counters_(counters), pages_(std::size_t{node_count} * pages_per_node),
+    : window_(w),
+      counters_(counters),
+      pages_(std::size_t{node_count} * pages_per_node),
       resident_(std::size_t{node_count} * pages_per_node / 64) {}
 
 cache::~cache() = default;
 
-cache_page* cache::entry(std::uint64_t page) noexcept {
-    return window_.contains(page) ? &pages_[window_page_of(page)] : nullptr;
-}
+cache_page* cache::entry(std::uint64_t page) noexcept { return window_.contains(page) ? &pages_[window_page_of(page)] : nullptr; }
 
 void cache::set_resident(std::uint64_t page, bool on) noexcept {
     const std::uint64_t i = window_page_of(page);
@@ -67,9 +67,7 @@ void cache::begin_change(cache_page& e) noexcept {
     std::atomic_ref<std::uint32_t>(e.seq).fetch_add(1, std::memory_order_acq_rel);
 }
 
-void cache::end_change(cache_page& e) noexcept {
-    std::atomic_ref<std::uint32_t>(e.seq).fetch_add(1, std::memory_order_release);
-}
+void cache::end_change(cache_page& e) noexcept { std::atomic_ref<std::uint32_t>(e.seq).fetch_add(1, std::memory_order_release); }
 
 bool cache::read_if_present(std::uint64_t addr, void* dest, std::size_t len, std::uint64_t* generation) noexcept {
     cache_page* e = entry(page_floor(addr));
@@ -118,9 +116,8 @@ cache::gate_result cache::wait_for_gate(std::uint64_t page, deadline dl, Usable 
 }
 
 cache::gate_result cache::begin_fetch(std::uint64_t page, bool need_exclusive, deadline dl) noexcept {
-    return wait_for_gate(page, dl, [need_exclusive](cache_state s) {
-        return need_exclusive ? s == cache_state::exclusive : is_readable(s);
-    });
+    return wait_for_gate(
+        page, dl, [need_exclusive](cache_state s) { return need_exclusive ? s == cache_state::exclusive : is_readable(s); });
 }
 
 cache::gate_result cache::take_gate(std::uint64_t page, deadline dl) noexcept {
@@ -130,7 +127,8 @@ cache::gate_result cache::take_gate(std::uint64_t page, deadline dl) noexcept {
 bool cache::try_take_gate(std::uint64_t page) noexcept {
     cache_page* e = entry(page);
     std::uint32_t expected = 0;
-    return e != nullptr && std::atomic_ref<std::uint32_t>(e->gate).compare_exchange_strong(expected, 1, std::memory_order_acq_rel);
+    return e != nullptr &&
+           std::atomic_ref<std::uint32_t>(e->gate).compare_exchange_strong(expected, 1, std::memory_order_acq_rel);
 }
 
 void cache::end_fetch(std::uint64_t page) noexcept {
@@ -324,8 +322,7 @@ void_reason cache::void_reason_of(std::uint64_t page) noexcept {
     return load_state(*e) == cache_state::void_copy ? static_cast<void_reason>(e->grant_epoch) : void_reason::none;
 }
 
-std::size_t cache::drop_void_pages(std::uint64_t now_ms, page_visitor each,
-                                   node_id only) noexcept {
+std::size_t cache::drop_void_pages(std::uint64_t now_ms, page_visitor each, node_id only) noexcept {
     std::size_t dropped = 0;
     for_each_present([&](std::uint64_t page) {
         if (only != no_node && node_of(page) != only) return;
@@ -394,8 +391,7 @@ cache::drop_result cache::begin_drop(std::uint64_t page, bool keep_shared, std::
             }
         }
         return drop_result::none;
-    case cache_state::frozen:
-        return drop_result::none;
+    case cache_state::frozen: return drop_result::none;
     case cache_state::shared:
     case cache_state::void_copy:
         if (keep_shared) return drop_result::none;
@@ -418,7 +414,7 @@ void cache::finish_writeback(std::uint64_t page, bool keep_shared, std::uint32_t
     cache_page* e = entry(page);
     if (e == nullptr) return;
     spin_guard g(e->lock);
-    release_aside(page); // set-aside bytes that just went home
+    release_aside(page);                               // set-aside bytes that just went home
     if (load_state(*e) != cache_state::frozen) return; // an invalidation took the copy meanwhile
     begin_change(*e);
     if (keep_shared && grant_epoch >= e->inval_epoch) {
@@ -532,8 +528,7 @@ std::uint64_t cache::hold_remaining_ns(std::uint64_t page, std::uint64_t hold_ns
     }
     case cache_state::invalid:
     case cache_state::frozen:
-    case cache_state::void_copy:
-        break;
+    case cache_state::void_copy: break;
     }
     return 0;
 }

@@ -30,11 +30,13 @@ namespace aether {
 // the call it is passed to (a lambda written in the argument list does).
 class page_visitor {
 public:
+    // clang-format off: clang-format 14 does not lay out requires-clauses
     template <class F>
-        requires(!std::is_same_v<std::remove_cvref_t<F>, page_visitor>)
-    page_visitor(F&& f) noexcept // NOLINT(google-explicit-constructor): written as a lambda argument
+    requires(!std::is_same_v<std::remove_cvref_t<F>, page_visitor>) page_visitor(F&& f)
+    noexcept // NOLINT(google-explicit-constructor): written as a lambda argument
         : callable_(const_cast<void*>(static_cast<const void*>(&f))),
           call_([](void* c, std::uint64_t page) { (*static_cast<std::remove_reference_t<F>*>(c))(page); }) {}
+    // clang-format on
     void operator()(std::uint64_t page) const { call_(callable_, page); }
 
 private:
@@ -57,10 +59,10 @@ constexpr bool is_readable(cache_state s) noexcept {
 
 // Metadata of one window page (32 bytes; zero is the initial, invalid state).
 struct cache_page {
-    std::uint32_t seq;         // seqlock: odd while the copy changes
-    std::uint32_t lock;        // spin_guard word
-    std::uint32_t gate;        // 1 while a fetch is in flight (futex word)
-    std::uint8_t state;        // cache_state
+    std::uint32_t seq;  // seqlock: odd while the copy changes
+    std::uint32_t lock; // spin_guard word
+    std::uint32_t gate; // 1 while a fetch is in flight (futex word)
+    std::uint8_t state; // cache_state
     // When a fault installed the copy: a 24-bit microsecond clock (wraps every 16.7 s), for the
     // hold window (see cache::hold_remaining_ns).
     std::uint8_t faulted_in_hi;
@@ -98,8 +100,8 @@ public:
     // Installs a granted copy (read-only unless exclusive). `wake`: threads may be waiting in a
     // fault on the page (the fault path); an explicit read leaves waking to the fault handler,
     // which wakes every page it finds present, and saves the wake-up scan here.
-    install_result install(std::uint64_t page, const std::byte* data, std::uint32_t grant_epoch,
-                           std::uint64_t generation, bool exclusive, bool wake = true) noexcept;
+    install_result install(std::uint64_t page, const std::byte* data, std::uint32_t grant_epoch, std::uint64_t generation,
+                           bool exclusive, bool wake = true) noexcept;
     // A read-only copy for a page nobody here asked for yet (readahead): installed only if there is
     // no copy (a copy obtained meanwhile, maybe written, is never replaced), and waking the page.
     void install_if_absent(std::uint64_t page, const std::byte* data, std::uint32_t grant_epoch,
@@ -133,8 +135,7 @@ public:
     void_reason void_reason_of(std::uint64_t page) noexcept;
     // Drops VOID copies that expired by `now_ms` (of one node, or of all), calling `each` for
     // every page dropped; returns how many.
-    std::size_t drop_void_pages(std::uint64_t now_ms, page_visitor each,
-                                node_id only = no_node) noexcept;
+    std::size_t drop_void_pages(std::uint64_t now_ms, page_visitor each, node_id only = no_node) noexcept;
 
     // An invalidation from the home: drop the copy (or keep it read-only: downgrade). True if the
     // copy was exclusive (or frozen): its bytes are then in `data_out`.

@@ -32,8 +32,7 @@ const char* env(const char* name) {
 
 // A whole number in [lo, hi] from the variable `name`, if set. False (and `error` says why) when
 // it is set to anything else.
-bool bounded_env(const char* name, std::uint64_t lo, std::uint64_t hi, const char* unit, std::uint64_t& out,
-                 std::string& error) {
+bool bounded_env(const char* name, std::uint64_t lo, std::uint64_t hi, const char* unit, std::uint64_t& out, std::string& error) {
     const char* v = env(name);
     if (v == nullptr) return true;
     auto t = parse_uint(v);
@@ -49,8 +48,7 @@ bool bounded_env(const char* name, std::uint64_t lo, std::uint64_t hi, const cha
 // One of a few named values from the variable `name`, if set. False (and `error` lists the names)
 // when it is set to anything else.
 template <class Value>
-bool choice_env(const char* name, std::initializer_list<std::pair<const char*, Value>> choices, Value& out,
-                std::string& error) {
+bool choice_env(const char* name, std::initializer_list<std::pair<const char*, Value>> choices, Value& out, std::string& error) {
     const char* v = env(name);
     if (v == nullptr) return true;
     for (const auto& [text, value] : choices) {
@@ -99,9 +97,21 @@ std::optional<std::size_t> parse_size(const std::string& text) {
     std::size_t mult = 1;
     std::string digits = text;
     switch (text.back()) {
-    case 'k': case 'K': mult = 1ull << 10; digits.pop_back(); break;
-    case 'm': case 'M': mult = 1ull << 20; digits.pop_back(); break;
-    case 'g': case 'G': mult = 1ull << 30; digits.pop_back(); break;
+    case 'k':
+    case 'K':
+        mult = 1ull << 10;
+        digits.pop_back();
+        break;
+    case 'm':
+    case 'M':
+        mult = 1ull << 20;
+        digits.pop_back();
+        break;
+    case 'g':
+    case 'G':
+        mult = 1ull << 30;
+        digits.pop_back();
+        break;
     default: break;
     }
     auto v = parse_uint(digits);
@@ -127,8 +137,8 @@ bool apply_optional_env(runtime_config& c, std::string& error) {
         }
         c.home_bytes = *b;
     }
-    if (!choice_env("AETHER_FAULT_MODE", {{"handler", fault::fault_mode::handler}, {"sigbus", fault::fault_mode::sigbus}},
-                    c.mode, error))
+    if (!choice_env("AETHER_FAULT_MODE", {{"handler", fault::fault_mode::handler}, {"sigbus", fault::fault_mode::sigbus}}, c.mode,
+                    error))
         return false;
     if (!choice_env("AETHER_VOID_POLICY", {{"sigbus", store_policy::sigbus}, {"block", store_policy::block}}, c.stores, error))
         return false;
@@ -141,10 +151,10 @@ bool apply_optional_env(runtime_config& c, std::string& error) {
     n = c.fault_spin_ns / 1000;
     if (!bounded_env("AETHER_FAULT_SPIN_US", 0, 1'000'000, "microseconds", n, error)) return false;
     c.fault_spin_ns = n * 1000;
-    if (!choice_env("AETHER_THREAD_PRIORITY",
-                    {{"auto", thread_priority::automatic}, {"normal", thread_priority::normal},
-                     {"realtime", thread_priority::realtime}},
-                    c.threads, error))
+    if (!choice_env(
+            "AETHER_THREAD_PRIORITY",
+            {{"auto", thread_priority::automatic}, {"normal", thread_priority::normal}, {"realtime", thread_priority::realtime}},
+            c.threads, error))
         return false;
     n = c.fault_threads;
     if (!bounded_env("AETHER_FAULT_THREADS", 1, 256, "threads", n, error)) return false;

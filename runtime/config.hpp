@@ -26,9 +26,9 @@ struct runtime_config {
     std::uint32_t timeout_ms = SERAPH_AETHER_TIMEOUT_MS;
     std::size_t home_bytes = default_home_bytes;
     fault::fault_mode mode = fault::fault_mode::handler;
-    store_policy stores = store_policy::sigbus;  // a store to unreachable memory
-    std::uint32_t void_retry_ms = 1000;          // how long a VOID page stands before a retry
-    std::uint64_t fault_spin_ns = 0;             // handler thread: poll this long before sleeping
+    store_policy stores = store_policy::sigbus; // a store to unreachable memory
+    std::uint32_t void_retry_ms = 1000;         // how long a VOID page stands before a retry
+    std::uint64_t fault_spin_ns = 0;            // handler thread: poll this long before sleeping
     // Requesters and service threads poll this long for the next reply or request before they
     // sleep: a reply that comes within it costs no cross-CPU wake-up (20-35 us on our machines).
     // Unset: see effective_poll_ns().

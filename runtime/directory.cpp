@@ -8,7 +8,8 @@ namespace {
 // The state that follows from owner and sharers, for a page that is not lost.
 void settle(home_page& p, const sharer_set& s) noexcept {
     if (p.state == dir_state::exclusive && p.owner == no_node) p.state = dir_state::unowned;
-    if (p.state != dir_state::exclusive && p.state != dir_state::lost) p.state = s.empty() ? dir_state::unowned : dir_state::shared;
+    if (p.state != dir_state::exclusive && p.state != dir_state::lost)
+        p.state = s.empty() ? dir_state::unowned : dir_state::shared;
 }
 
 } // namespace
@@ -46,8 +47,7 @@ target_list targets(wire::msg op, node_id requester, const home_page& p, const s
         s.for_each([&](node_id n) { out.push_back({n, false}); });
         if (exclusive) out.push_back({p.owner, false});
         break;
-    default:
-        break;
+    default: break;
     }
     return out;
 }

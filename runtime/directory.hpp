@@ -61,9 +61,9 @@ answer_effect on_answer(home_page& p, sharer_set s, const target& t, const answe
 
 // Event: every target has answered and the request completes. What the home sends with it.
 struct grant {
-    std::uint32_t epoch = 0;      // the entry's epoch after the event (a copy's grant carries it)
-    std::uint64_t generation = 0; // the page's write generation after the request
-    bool send_page = false;       // the home's bytes go with the reply
+    std::uint32_t epoch = 0;          // the entry's epoch after the event (a copy's grant carries it)
+    std::uint64_t generation = 0;     // the page's write generation after the request
+    bool send_page = false;           // the home's bytes go with the reply
     bool requester_is_sharer = false; // read_exclusive: the requester's copy is current, no bytes
 };
 // A read-only copy for `requester`.

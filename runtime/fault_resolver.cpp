@@ -30,7 +30,10 @@ void sleep_ms(std::uint32_t ms) noexcept {
 
 fault_resolver::fault_resolver(runtime& rt, store_policy policy, std::uint32_t void_retry_ms, bool handed_off,
                                std::uint32_t readahead_pages)
-    : rt_(rt), policy_(policy), void_retry_ms_(void_retry_ms), handed_off_(handed_off),
+    : rt_(rt),
+      policy_(policy),
+      void_retry_ms_(void_retry_ms),
+      handed_off_(handed_off),
       void_per_node_(new std::atomic<std::uint32_t>[rt.node_count()]) {
     for (std::uint16_t n = 0; n < rt.node_count(); ++n) void_per_node_[n].store(0, std::memory_order_relaxed);
     // A few threads may resolve faults at once: application threads in SIGBUS mode, the handler
@@ -91,7 +94,7 @@ fault::fault_outcome fault_resolver::resolve(const fault::fault_event& e) noexce
             note_standing_void_page(why.reason, e.address);
             if (c.install_void(page, now_ms() + void_retry_ms_, why.reason)) {
                 rt_.local_node().loop().nudge(); // starts the reaper (signal-safe)
-            } else { // the page got a real copy meanwhile
+            } else {                             // the page got a real copy meanwhile
                 void_per_node_[home].fetch_sub(1, std::memory_order_relaxed);
                 if (void_pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) clear_standing_void_pages();
             }
@@ -130,9 +133,9 @@ void fault_resolver::node_answered(std::uint16_t node) noexcept {
 }
 
 void fault_resolver::drop_void_pages(std::uint64_t expired_by_ms, std::uint16_t only) noexcept {
-    std::size_t dropped = rt_.local_cache().drop_void_pages(expired_by_ms, [this](std::uint64_t page) {
-        void_per_node_[node_of(page)].fetch_sub(1, std::memory_order_relaxed);
-    }, only);
+    std::size_t dropped = rt_.local_cache().drop_void_pages(
+        expired_by_ms, [this](std::uint64_t page) { void_per_node_[node_of(page)].fetch_sub(1, std::memory_order_relaxed); },
+        only);
     if (dropped > 0 && void_pending_.fetch_sub(dropped, std::memory_order_acq_rel) == dropped) clear_standing_void_pages();
 }
 

@@ -27,8 +27,7 @@ public:
     // `handed_off`: faults reach resolve() on another thread than the one that faulted (handler
     // mode): each costs two thread hand-offs, counted here.
     // `readahead_pages`: the most pages one sequential read fault fetches (1: none).
-    fault_resolver(runtime& rt, store_policy policy, std::uint32_t void_retry_ms, bool handed_off,
-                   std::uint32_t readahead_pages);
+    fault_resolver(runtime& rt, store_policy policy, std::uint32_t void_retry_ms, bool handed_off, std::uint32_t readahead_pages);
     ~fault_resolver() override;
     fault::fault_outcome resolve(const fault::fault_event& e) noexcept override;
     bool background() noexcept override;

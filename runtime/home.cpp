@@ -69,12 +69,13 @@ std::vector<node_id> sharer_set::members() const {
 }
 
 home_store::home_store(node_id self, node_id node_count, std::size_t bytes)
-    : self_(self), node_count_(node_count),
+    : self_(self),
+      node_count_(node_count),
       page_count_(static_cast<std::uint32_t>(std::min<std::uint64_t>(page_ceil(bytes) / page_size, pages_per_node))),
-      pages_(page_count_), allocator_(page_count_) {
+      pages_(page_count_),
+      allocator_(page_count_) {
     if (page_count_ > 0) {
-        void* p = ::mmap(nullptr, capacity_bytes(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                         -1, 0);
+        void* p = ::mmap(nullptr, capacity_bytes(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (p == MAP_FAILED) throw std::bad_alloc();
         ::madvise(p, capacity_bytes(), MADV_DONTFORK);
         memory_ = static_cast<std::byte*>(p);

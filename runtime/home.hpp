@@ -31,12 +31,12 @@ const char* to_string(dir_state s) noexcept;
 
 // Directory entry and allocation state of one home page. Zero bytes are the initial state.
 struct home_page {
-    std::uint32_t lock;       // spin_guard word; held only for short, non-blocking steps
+    std::uint32_t lock; // spin_guard word; held only for short, non-blocking steps
     dir_state state;
-    std::uint8_t busy;        // a transaction is waiting for acknowledgements; requests queue
-    std::uint8_t allocated;   // part of a live allocation
+    std::uint8_t busy;      // a transaction is waiting for acknowledgements; requests queue
+    std::uint8_t allocated; // part of a live allocation
     std::uint8_t pad0;
-    node_id owner;            // exclusive owner
+    node_id owner; // exclusive owner
     std::uint16_t pad1;
     std::uint32_t epoch;      // advanced by every grant and every invalidation round
     std::uint64_t generation; // advanced by every write
@@ -49,7 +49,9 @@ static_assert(sizeof(home_page) == 48);
 // Sharer-set operations (the caller holds the page lock).
 class sharer_set {
 public:
-    sharer_set(home_page& p, node_id node_count) noexcept : p_(p), count_(node_count) {}
+    sharer_set(home_page& p, node_id node_count) noexcept
+        : p_(p),
+          count_(node_count) {}
     [[nodiscard]] bool has(node_id n) const noexcept;
     void add(node_id n);
     void remove(node_id n) noexcept;

@@ -79,10 +79,8 @@ bool node::asks_of_home(wire::msg m) noexcept {
     case wire::msg::revoke:
     case wire::msg::alloc:
     case wire::msg::get_generation:
-    case wire::msg::get_global_gen:
-        return true;
-    default:
-        return false;
+    case wire::msg::get_global_gen: return true;
+    default: return false;
     }
 }
 
@@ -137,9 +135,9 @@ void node::apply_ack(std::uint32_t index, home_page& p, const target& t, const d
 void node::invalidate_self(std::uint32_t index, home_page& p, const target& t, std::uint32_t epoch, bool discard,
                            std::optional<failure>& txn_failure) {
     alignas(64) std::byte buf[page_size];
-    const bool had_data = opt_.local_cache != nullptr &&
-                          opt_.local_cache->invalidate(make_addr(opt_.self, std::uint64_t{index} * page_size), epoch,
-                                                       t.downgrade, buf);
+    const bool had_data =
+        opt_.local_cache != nullptr &&
+        opt_.local_cache->invalidate(make_addr(opt_.self, std::uint64_t{index} * page_size), epoch, t.downgrade, buf);
     apply_ack(index, p, t, directory::answer{.ok = true, .carries_page = had_data}, discard,
               std::span<const std::byte>(buf, page_size), txn_failure);
 }
@@ -207,8 +205,7 @@ void node::finish(home_request& r, home_page& p, std::uint32_t index, bool reque
     case wire::msg::invalidate:
         o.arg0 = directory::drop_all(p, s, r.op, r.op == wire::msg::invalidate ? r.arg0 : 0).generation;
         break;
-    default:
-        break;
+    default: break;
     }
     r.done(o);
 }
@@ -310,8 +307,10 @@ void node::serve(home_request r) {
     const deadline dl = home_deadline();
     for (const target& tg : remote) {
         bump(opt_.counters->invalidations_sent);
-        wire::message m{.type = wire::msg::invalidate, .flags = static_cast<std::uint16_t>(tg.downgrade ? wire::flag::downgrade : 0),
-                        .address = page, .epoch = epoch};
+        wire::message m{.type = wire::msg::invalidate,
+                        .flags = static_cast<std::uint16_t>(tg.downgrade ? wire::flag::downgrade : 0),
+                        .address = page,
+                        .epoch = epoch};
         loop_.call(tg.node, m, dl, [this, t, tg](result<async_reply> res) {
             home_page& pg = home().page(t->index);
             {
@@ -328,7 +327,7 @@ void node::serve(home_request r) {
     }
 }
 
-void node::complete(std::shared_ptr<transaction> t) {
+void node::complete(const std::shared_ptr<transaction>& t) {
     home_page& p = home().page(t->index);
     {
         spin_guard g(p.lock);
@@ -444,9 +443,7 @@ void node::on_request(const wire::frame_header& h, std::span<const std::byte> pa
         case wire::msg::write_bytes:
         case wire::msg::fetch_add:
         case wire::msg::compare_swap:
-        case wire::msg::putback:
-            handle_page_request(h, payload, r);
-            return;
+        case wire::msg::putback: handle_page_request(h, payload, r); return;
         case wire::msg::invalidate: handle_invalidate(h, r); return;
         case wire::msg::alloc: handle_alloc(h, reply); return;
         case wire::msg::free: handle_free(h.address, reply); return;
@@ -479,9 +476,7 @@ void node::on_request(const wire::frame_header& h, std::span<const std::byte> pa
             reply(m);
             return;
         }
-        default:
-            reply(failed(failure{fetch_status::remote_error, void_reason::none}));
-            return;
+        default: reply(failed(failure{fetch_status::remote_error, void_reason::none})); return;
         }
     } catch (const std::exception& e) {
         log::coherence().error("node {}: request from node {} failed: {}", opt_.self, h.source, e.what());
@@ -601,15 +596,15 @@ void node::handle_free(std::uint64_t addr, reply_fn reply) {
         reply(failed(a.error()));
         return;
     }
-    free_pages(*a, std::move(reply));
+    free_pages(*a, reply);
 }
 
-void node::free_pages(const home_store::allocation& alloc, reply_fn reply) {
+void node::free_pages(const home_store::allocation& alloc, const reply_fn& reply) {
     for_each_page_step(wire::msg::free, alloc, [this, alloc, reply](std::optional<failure> f) {
         if (f) {
             // Some node could not be told; its copy may live on, so the pages are not reused.
-            log::coherence().warn("free of {:#x}: pages kept out of use: {}", make_addr(opt_.self, std::uint64_t{alloc.first} * page_size),
-                                  to_string(f->reason));
+            log::coherence().warn("free of {:#x}: pages kept out of use: {}",
+                                  make_addr(opt_.self, std::uint64_t{alloc.first} * page_size), to_string(f->reason));
             reply(failed(*f));
             return;
         }
@@ -662,7 +657,7 @@ bool node::try_free_inline(const home_store::allocation& a) {
     return true;
 }
 
-void node::handle_revoke(std::uint64_t addr, reply_fn reply) {
+void node::handle_revoke(std::uint64_t addr, const reply_fn& reply) {
     if (!is_aether(addr) || node_of(addr) != opt_.self || !home().valid_page(page_index_of(addr))) {
         reply(failed(failure{fetch_status::invalid_addr, void_reason::permission}));
         return;
@@ -730,7 +725,7 @@ bool node::resize_home(std::size_t bytes) {
     if (home().live_allocations() != 0) return false;
     // Swapped on the service thread, so no request it is serving sees the old store go away.
     auto r = run_on_loop(
-        [this, bytes](reply_fn reply) {
+        [this, bytes](const reply_fn& reply) {
             stores_.push_back(std::make_unique<home_store>(opt_.self, opt_.node_count, bytes));
             home_.store(stores_.back().get(), std::memory_order_release);
             reply(wire::message{});
@@ -750,7 +745,7 @@ result<void> node::free_local(std::uint64_t addr, deadline dl) {
     if (!a) return a.error();
     if (try_free_inline(*a)) return success();
     const home_store::allocation alloc = *a;
-    auto r = run_on_loop([this, alloc](reply_fn reply) { free_pages(alloc, std::move(reply)); }, dl);
+    auto r = run_on_loop([this, alloc](const reply_fn& reply) { free_pages(alloc, reply); }, dl);
     if (!r) return r.error();
     return success();
 }
@@ -825,7 +820,7 @@ std::vector<std::uint64_t> node::pages_owned_elsewhere(std::size_t max) {
 }
 
 result<std::uint64_t> node::revoke_local(std::uint64_t addr, deadline dl) {
-    auto r = run_on_loop([this, addr](reply_fn reply) { handle_revoke(addr, std::move(reply)); }, dl);
+    auto r = run_on_loop([this, addr](const reply_fn& reply) { handle_revoke(addr, reply); }, dl);
     if (!r) return r.error();
     return r->arg0;
 }
@@ -858,7 +853,7 @@ result<void> node::barrier_local(std::uint64_t seq, std::uint32_t timeout_ms, de
 }
 
 result<void> node::publish_local(const std::string& name, std::uint64_t addr, deadline dl) {
-    auto r = run_on_loop([this, name, addr](reply_fn reply) { handle_publish(name, addr, reply); }, dl);
+    auto r = run_on_loop([this, name, addr](const reply_fn& reply) { handle_publish(name, addr, reply); }, dl);
     if (!r) return r.error();
     return success();
 }
@@ -871,7 +866,7 @@ result<std::uint64_t> node::lookup_local(const std::string& name, std::uint32_t 
 
 // ---- coordinator services (node 0) ---------------------------------------------------------------
 
-void node::handle_publish(std::string name, std::uint64_t addr, const reply_fn& reply) {
+void node::handle_publish(const std::string& name, std::uint64_t addr, const reply_fn& reply) {
     if (name.empty() || name.size() > 255) {
         reply(failed(failure{fetch_status::remote_error, void_reason::none}));
         return;
@@ -889,7 +884,7 @@ void node::handle_publish(std::string name, std::uint64_t addr, const reply_fn& 
     reply(wire::message{});
 }
 
-void node::handle_lookup(std::string name, std::uint32_t wait_ms, reply_fn reply) {
+void node::handle_lookup(const std::string& name, std::uint32_t wait_ms, reply_fn reply) {
     if (auto it = names_.find(name); it != names_.end()) {
         wire::message m;
         m.address = it->second;
@@ -975,17 +970,19 @@ void node::check_barrier_liveness() {
             }
     }
     for (node_id n : missing) {
-        loop_.call(n, wire::message{.type = wire::msg::ping}, deadline::after(milliseconds(1000)), [this, n](result<async_reply> r) {
-            if (r.ok() || (r.error().reason != void_reason::node_crashed && r.error().reason != void_reason::partition)) return;
-            if (rounds_.empty()) return; // another probe already failed the barrier
-            log::runtime().warn("barrier: node {} is down ({}); failing the barrier", n, to_string(r.error().reason));
-            for (auto& [seq, round] : rounds_)
-                for (auto& w : round.waiters) {
-                    loop_.cancel_timer(w.timer);
-                    w.reply(failed(r.error()));
-                }
-            rounds_.clear();
-        });
+        loop_.call(
+            n, wire::message{.type = wire::msg::ping}, deadline::after(milliseconds(1000)), [this, n](result<async_reply> r) {
+                if (r.ok() || (r.error().reason != void_reason::node_crashed && r.error().reason != void_reason::partition))
+                    return;
+                if (rounds_.empty()) return; // another probe already failed the barrier
+                log::runtime().warn("barrier: node {} is down ({}); failing the barrier", n, to_string(r.error().reason));
+                for (auto& [seq, round] : rounds_)
+                    for (auto& w : round.waiters) {
+                        loop_.cancel_timer(w.timer);
+                        w.reply(failed(r.error()));
+                    }
+                rounds_.clear();
+            });
     }
     liveness_timer_ = loop_.add_timer(deadline::after_ns(liveness_check_ns), [this] { check_barrier_liveness(); });
 }
@@ -993,8 +990,8 @@ void node::check_barrier_liveness() {
 std::string node::info_text() {
     std::ostringstream os;
     os << "node " << opt_.self << " of " << opt_.node_count << "\n";
-    os << "home pages " << home().page_count() << " free " << home().free_pages() << " allocations "
-       << home().live_allocations() << "\n";
+    os << "home pages " << home().page_count() << " free " << home().free_pages() << " allocations " << home().live_allocations()
+       << "\n";
     os << "invalidations_sent " << opt_.counters->invalidations_sent.load() << " invalidations_received "
        << opt_.counters->invalidations_received.load() << "\n";
     return os.str();

@@ -86,9 +86,9 @@ public:
         std::function<bool(node_id)> is_passive; // in-process simulated nodes: never join barriers
         node_counters* counters = nullptr;
         std::string name;
-        std::uint64_t poll_ns = 0; // the service thread polls this long after serving before sleeping
+        std::uint64_t poll_ns = 0;                          // the service thread polls this long after serving before sleeping
         thread_priority priority = thread_priority::normal; // the service thread's scheduling
-        std::uint64_t hold_ns = 0; // the hold window of this node's cache (cache::hold_remaining_ns)
+        std::uint64_t hold_ns = 0;                          // the hold window of this node's cache (cache::hold_remaining_ns)
     };
 
     // Starts the node's service thread listening on `listen_on` (port 0: any free port).
@@ -165,8 +165,8 @@ private:
     std::uint32_t timeout_ms() const noexcept { return opt_.timeout_ms->load(std::memory_order_relaxed); }
 
     // The page protocol.
-    void serve(home_request r);                       // service thread
-    bool try_serve_inline(home_request& r);           // any thread: false if other nodes must act
+    void serve(home_request r);                                                    // service thread
+    bool try_serve_inline(home_request& r);                                        // any thread: false if other nodes must act
     home_outcome serve_via_loop(home_request r, deadline dl, std::byte* page_out); // two hand-offs
     // Under the page lock, when every target is this node: invalidates its own copies, then
     // completes the request.
@@ -181,7 +181,7 @@ private:
                    std::span<const std::byte> data, std::optional<failure>& txn_failure);
     void invalidate_self(std::uint32_t index, home_page& p, const target& t, std::uint32_t epoch, bool discard,
                          std::optional<failure>& txn_failure);
-    void complete(std::shared_ptr<transaction> t);
+    void complete(const std::shared_ptr<transaction>& t);
     void drain(std::uint32_t index);
     static bool asks_of_home(wire::msg m) noexcept;
 
@@ -193,12 +193,12 @@ private:
     void handle_free(std::uint64_t addr, reply_fn reply);
     // The steps of a free after begin_free: every copy goes, then the pages return to the allocator.
     result<home_store::allocation> begin_free_at(std::uint64_t addr);
-    void free_pages(const home_store::allocation& a, reply_fn reply);
+    void free_pages(const home_store::allocation& a, const reply_fn& reply);
     bool try_free_inline(const home_store::allocation& a);
-    void handle_revoke(std::uint64_t addr, reply_fn reply);
+    void handle_revoke(std::uint64_t addr, const reply_fn& reply);
     void handle_generation(const wire::frame_header& h, const reply_fn& reply);
-    void handle_publish(std::string name, std::uint64_t addr, const reply_fn& reply);
-    void handle_lookup(std::string name, std::uint32_t wait_ms, reply_fn reply);
+    void handle_publish(const std::string& name, std::uint64_t addr, const reply_fn& reply);
+    void handle_lookup(const std::string& name, std::uint32_t wait_ms, reply_fn reply);
     void handle_barrier(node_id from, std::uint64_t seq, std::uint32_t timeout_ms, reply_fn reply);
     void check_barrier_liveness();
     std::string info_text();

@@ -5,7 +5,9 @@
 
 namespace aether {
 
-page_allocator::page_allocator(std::uint32_t page_count) : page_count_(page_count), free_pages_(0) {
+page_allocator::page_allocator(std::uint32_t page_count)
+    : page_count_(page_count),
+      free_pages_(0) {
     if (page_count > 0) insert(0, page_count);
 }
 

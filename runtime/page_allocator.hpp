@@ -28,8 +28,8 @@ private:
 
     std::uint32_t page_count_;
     std::uint32_t free_pages_;
-    std::map<std::uint32_t, std::uint32_t> by_start_;      // first page -> length
-    std::multimap<std::uint32_t, std::uint32_t> by_size_;  // length -> first page
+    std::map<std::uint32_t, std::uint32_t> by_start_;     // first page -> length
+    std::multimap<std::uint32_t, std::uint32_t> by_size_; // length -> first page
 };
 
 } // namespace aether

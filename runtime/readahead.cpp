@@ -8,7 +8,9 @@
 namespace aether {
 
 readahead_buffers::readahead_buffers(std::size_t count, std::size_t bytes_each)
-    : count_(std::min(count, max_count)), bytes_each_(bytes_each), stride_((bytes_each + page_size - 1) & ~(page_size - 1)) {
+    : count_(std::min(count, max_count)),
+      bytes_each_(bytes_each),
+      stride_((bytes_each + page_size - 1) & ~(page_size - 1)) {
     // One mapping, backed only where a batch has landed.
     void* p = ::mmap(nullptr, count_ * stride_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) throw std::bad_alloc();
@@ -18,15 +20,14 @@ readahead_buffers::readahead_buffers(std::size_t count, std::size_t bytes_each)
 readahead_buffers::~readahead_buffers() { ::munmap(base_, count_ * stride_); }
 
 readahead::readahead(runtime& rt, std::uint32_t max_pages, std::size_t concurrent_faults)
-    : rt_(rt), detector_(max_pages),
+    : rt_(rt),
+      detector_(max_pages),
       // Each faulting thread needs one buffer, and each batch asked for ahead holds one.
       buffers_(concurrent_faults + max_prefetches, wire::readahead_payload_size(std::max<std::uint32_t>(max_pages, 2) - 1)) {}
 
 readahead::~readahead() = default; // batches still asked for: their connections close
 
-bool readahead::present(std::uint64_t page) noexcept {
-    return is_readable(rt_.local_cache().state(page));
-}
+bool readahead::present(std::uint64_t page) noexcept { return is_readable(rt_.local_cache().state(page)); }
 
 std::size_t readahead::following_for(std::uint64_t page, std::uint32_t window) noexcept {
     if (window <= 1) return 0;
@@ -57,7 +58,7 @@ std::optional<readahead::prefetch> readahead::take_prefetch(std::uint64_t page) 
 
 void readahead::ask_ahead_of_scan(std::uint64_t next, deadline dl) noexcept {
     if (node_of(next) != node_of(next - page_size) || page_index_of(next) == 0) return; // the home's memory ends
-    if (!rt_.local_cache().absent_run(next - page_size, 1)) return;                       // `next` itself is here
+    if (!rt_.local_cache().absent_run(next - page_size, 1)) return;                     // `next` itself is here
     const std::size_t following = following_for(next, detector_.max_pages());
     auto buf = buffers_.try_take();
     if (!buf) return;

@@ -32,7 +32,8 @@ namespace aether {
 class readahead_detector {
 public:
     // `max_pages`: the largest run fetched by one fault (1 turns readahead off).
-    explicit readahead_detector(std::uint32_t max_pages) noexcept : max_pages_(std::max<std::uint32_t>(max_pages, 1)) {}
+    explicit readahead_detector(std::uint32_t max_pages) noexcept
+        : max_pages_(std::max<std::uint32_t>(max_pages, 1)) {}
 
     // A read fault on `page` (which must be fetched): how many pages to fetch, the page itself
     // included (at least 1). The caller reports what it got with fetched().
@@ -46,8 +47,8 @@ public:
                 return s.window;
             }
         }
-        stream& victim = *std::min_element(streams_.begin(), streams_.end(),
-                                           [](const stream& a, const stream& b) { return a.used < b.used; });
+        stream& victim =
+            *std::min_element(streams_.begin(), streams_.end(), [](const stream& a, const stream& b) { return a.used < b.used; });
         victim = stream{.next = page, .window = 1, .used = clock_};
         return 1;
     }
@@ -68,9 +69,9 @@ public:
 private:
     static constexpr std::uint32_t growth = 4;
     struct stream {
-        std::uint64_t next = 0;     // the page a sequential fault of this stream lands on
-        std::uint32_t window = 0;   // pages of the last run (0: slot unused)
-        std::uint64_t used = 0;     // clock_ at its last fault
+        std::uint64_t next = 0;   // the page a sequential fault of this stream lands on
+        std::uint32_t window = 0; // pages of the last run (0: slot unused)
+        std::uint64_t used = 0;   // clock_ at its last fault
     };
     std::array<stream, 8> streams_{};
     std::uint64_t clock_ = 0;
@@ -90,8 +91,12 @@ public:
     class lease {
     public:
         lease() = default;
-        lease(readahead_buffers* owner, std::size_t slot) noexcept : owner_(owner), slot_(slot) {}
-        lease(lease&& o) noexcept : owner_(std::exchange(o.owner_, nullptr)), slot_(o.slot_) {}
+        lease(readahead_buffers* owner, std::size_t slot) noexcept
+            : owner_(owner),
+              slot_(slot) {}
+        lease(lease&& o) noexcept
+            : owner_(std::exchange(o.owner_, nullptr)),
+              slot_(o.slot_) {}
         lease& operator=(lease&& o) noexcept {
             if (this != &o) {
                 give_back();
@@ -172,8 +177,8 @@ private:
     void ask_ahead_of_scan(std::uint64_t next, deadline dl) noexcept;
     // A batch has arrived: asks for the next one if the scan runs at full speed, installs this one,
     // and moves the stream waiting at `stream_at` on to the page after the batch.
-    void take_in(std::uint64_t stream_at, const runtime::ahead_batch& b, std::size_t asked,
-                 const readahead_buffers::lease& buf, bool full_speed, deadline dl) noexcept;
+    void take_in(std::uint64_t stream_at, const runtime::ahead_batch& b, std::size_t asked, const readahead_buffers::lease& buf,
+                 bool full_speed, deadline dl) noexcept;
     bool present(std::uint64_t page) noexcept;
 
     runtime& rt_;
@@ -181,8 +186,8 @@ private:
     readahead_buffers buffers_;
     std::uint32_t prefetch_lock_ = 0;
     std::array<std::optional<prefetch>, max_prefetches> prefetches_;
-    std::uint64_t latest_ask_ = 0;                // the batch a full-speed scan asked for last (prefetch lock)
-    std::atomic<std::uint32_t> ahead_budget_{0};  // batches run_ahead may still take in
+    std::uint64_t latest_ask_ = 0;               // the batch a full-speed scan asked for last (prefetch lock)
+    std::atomic<std::uint32_t> ahead_budget_{0}; // batches run_ahead may still take in
 };
 
 } // namespace aether

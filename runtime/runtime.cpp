@@ -26,7 +26,10 @@ constexpr std::uint64_t probe_ms = 1000;
 } // namespace
 
 runtime::runtime(const runtime_config& config)
-    : config_(config), timeout_ms_(config.timeout_ms), peers_(config.node_count), injector_(config.node_count),
+    : config_(config),
+      timeout_ms_(config.timeout_ms),
+      peers_(config.node_count),
+      injector_(config.node_count),
       is_sim_(new std::atomic<bool>[config.node_count]) {
     for (node_id n = 0; n < config.node_count; ++n) is_sim_[n].store(false, std::memory_order_relaxed);
 }
@@ -313,8 +316,7 @@ void runtime::clear_failure(node_id id) {
 
 // ---- requests -------------------------------------------------------------------------------------
 
-result<sync_client::reply> runtime::call(node_id dst, const wire::message& m, std::span<std::byte> payload_out,
-                                         deadline dl) {
+result<sync_client::reply> runtime::call(node_id dst, const wire::message& m, std::span<std::byte> payload_out, deadline dl) {
     return client_->call(dst, m, payload_out, dl);
 }
 
@@ -339,7 +341,8 @@ result<runtime::home_answer> runtime::ask_home(const wire::message& m, std::span
 }
 
 result<std::uint64_t> runtime::alloc_on(node_id home, std::size_t bytes) {
-    if (home >= config_.node_count || bytes == 0 || bytes > node_span) return failure{fetch_status::invalid_addr, void_reason::none};
+    if (home >= config_.node_count || bytes == 0 || bytes > node_span)
+        return failure{fetch_status::invalid_addr, void_reason::none};
     if (home == config_.self) {
         auto a = local_->allocate_local(bytes);
         if (!a) return a.error();
@@ -417,9 +420,9 @@ result<runtime::ahead_request> runtime::ask_ahead(std::uint64_t page, std::size_
     ahead_request rq;
     rq.page = page;
     rq.following = std::min<std::size_t>(following, wire::max_readahead);
-    auto call = client_->start(node_of(page), wire::message{.type = wire::msg::read_shared, .flags = wire::flag::readahead,
-                                                             .address = page, .arg1 = rq.following},
-                               dl);
+    auto call = client_->start(
+        node_of(page),
+        wire::message{.type = wire::msg::read_shared, .flags = wire::flag::readahead, .address = page, .arg1 = rq.following}, dl);
     if (!call) return call.error();
     rq.call = std::move(call.value());
     return rq;
@@ -502,9 +505,9 @@ result<std::uint64_t> runtime::write(std::uint64_t addr, const void* src, std::s
         std::size_t chunk = std::min<std::size_t>(size, page_floor(addr) + page_size - addr);
         // The home invalidates every copy before it applies the bytes, this node's own included
         // (an exclusive copy here comes back first), so the write never leaves a copy behind.
-        auto answer = ask_home(wire::message{.type = wire::msg::write_bytes, .address = addr,
-                                             .payload = std::span<const std::byte>(in, chunk)},
-                               {}, op_deadline());
+        auto answer = ask_home(
+            wire::message{.type = wire::msg::write_bytes, .address = addr, .payload = std::span<const std::byte>(in, chunk)}, {},
+            op_deadline());
         if (!answer) {
             *failed_at = addr;
             return answer.error();
@@ -524,8 +527,8 @@ result<std::uint64_t> runtime::fetch_add(std::uint64_t addr, std::uint64_t delta
 }
 
 result<runtime::cas_outcome> runtime::compare_swap(std::uint64_t addr, std::uint64_t expected, std::uint64_t desired) {
-    auto answer = ask_home(wire::message{.type = wire::msg::compare_swap, .address = addr, .arg0 = expected, .arg1 = desired},
-                           {}, op_deadline());
+    auto answer = ask_home(wire::message{.type = wire::msg::compare_swap, .address = addr, .arg0 = expected, .arg1 = desired}, {},
+                           op_deadline());
     if (!answer) return answer.error();
     return cas_outcome{answer->arg0, answer->arg1 != 0};
 }
@@ -549,9 +552,12 @@ result<void> runtime::barrier(std::uint32_t wait_ms) {
 
 result<void> runtime::publish(const std::string& name, std::uint64_t addr) {
     if (node* n = node_for_coordinator()) return n->publish_local(name, addr, op_deadline());
-    auto r = call(0, wire::message{.type = wire::msg::publish, .address = addr,
-                                   .payload = std::span<const std::byte>(reinterpret_cast<const std::byte*>(name.data()), name.size())},
-                  {}, op_deadline());
+    auto r =
+        call(0,
+             wire::message{.type = wire::msg::publish,
+                           .address = addr,
+                           .payload = std::span<const std::byte>(reinterpret_cast<const std::byte*>(name.data()), name.size())},
+             {}, op_deadline());
     if (!r) return r.error();
     return success();
 }
@@ -559,9 +565,12 @@ result<void> runtime::publish(const std::string& name, std::uint64_t addr) {
 result<std::uint64_t> runtime::lookup(const std::string& name, std::uint32_t wait_ms) {
     const deadline dl = deadline::after(milliseconds(std::uint64_t{wait_ms} + 500));
     if (node* n = node_for_coordinator()) return n->lookup_local(name, wait_ms, dl);
-    auto r = call(0, wire::message{.type = wire::msg::lookup, .arg0 = wait_ms,
-                                   .payload = std::span<const std::byte>(reinterpret_cast<const std::byte*>(name.data()), name.size())},
-                  {}, dl);
+    auto r =
+        call(0,
+             wire::message{.type = wire::msg::lookup,
+                           .arg0 = wait_ms,
+                           .payload = std::span<const std::byte>(reinterpret_cast<const std::byte*>(name.data()), name.size())},
+             {}, dl);
     if (!r) return r.error();
     return r->header.address;
 }
@@ -569,9 +578,9 @@ result<std::uint64_t> runtime::lookup(const std::string& name, std::uint32_t wai
 // ---- cache ------------------------------------------------------------------------------------------
 
 result<runtime::putback_answer> runtime::write_back(std::uint64_t page, const std::byte* data, deadline dl) {
-    auto answer = ask_home(wire::message{.type = wire::msg::putback, .address = page,
-                                         .payload = std::span<const std::byte>(data, page_size)},
-                           {}, dl);
+    auto answer = ask_home(
+        wire::message{.type = wire::msg::putback, .address = page, .payload = std::span<const std::byte>(data, page_size)}, {},
+        dl);
     if (!answer) return answer.error();
     return putback_answer{answer->arg1 != 0, answer->epoch};
 }

@@ -189,9 +189,9 @@ private:
     std::unique_ptr<fault::handler_pool> handler_;
     bool sigbus_mode_ = false;
     thread_priority threads_ = thread_priority::normal; // of the service and fault-handler threads
-    bool reaper_scheduled_ = false; // service thread only
-    std::vector<bool> seen_down_;   // service thread only: nodes watch_peers saw down
-    std::atomic<bool> stopping_{false}; // the destructor runs
+    bool reaper_scheduled_ = false;                     // service thread only
+    std::vector<bool> seen_down_;                       // service thread only: nodes watch_peers saw down
+    std::atomic<bool> stopping_{false};                 // the destructor runs
 
     struct sim {
         std::unique_ptr<fault_injector> injector; // sim nodes inject nothing themselves

@@ -11,9 +11,9 @@ namespace aether {
 
 struct node_counters {
     // The five counters of the C API.
-    std::atomic<std::uint64_t> cache_hits{0};       // explicit reads served from the local copy
-    std::atomic<std::uint64_t> cache_misses{0};     // explicit reads that had to obtain a copy
-    std::atomic<std::uint64_t> remote_fetches{0};   // pages (or grants) obtained from another node
+    std::atomic<std::uint64_t> cache_hits{0};             // explicit reads served from the local copy
+    std::atomic<std::uint64_t> cache_misses{0};           // explicit reads that had to obtain a copy
+    std::atomic<std::uint64_t> remote_fetches{0};         // pages (or grants) obtained from another node
     std::atomic<std::uint64_t> invalidations_sent{0};     // invalidations this home sent
     std::atomic<std::uint64_t> invalidations_received{0}; // invalidations this cache handled
     // The fault path.
@@ -28,9 +28,9 @@ struct node_counters {
     std::atomic<std::uint64_t> home_service_ns{0};
     // Thread hand-offs: work passed from one thread to another and waited for.
     std::atomic<std::uint64_t> handoffs{0};
-    std::atomic<std::uint64_t> stale_grants{0};     // grants discarded because an invalidation crossed them
+    std::atomic<std::uint64_t> stale_grants{0};       // grants discarded because an invalidation crossed them
     std::atomic<std::uint64_t> held_invalidations{0}; // invalidations that waited for a copy's hold window
-    std::atomic<std::uint64_t> readahead_pages{0};  // pages installed ahead of a sequential read fault
+    std::atomic<std::uint64_t> readahead_pages{0};    // pages installed ahead of a sequential read fault
     // Where a scan's time goes at the requester: waiting for and receiving batches (the bytes
     // cross the socket, and their checksum is verified), and installing them in the window.
     std::atomic<std::uint64_t> readahead_batches{0};
@@ -41,10 +41,25 @@ struct node_counters {
     transport_counters transport;
 
     void reset() noexcept {
-        for (auto* c : {&cache_hits, &cache_misses, &remote_fetches, &invalidations_sent, &invalidations_received,
-                        &read_faults, &write_faults, &void_pages, &sigbus_raised, &fault_service_ns, &home_requests, &home_service_ns,
-                        &handoffs, &stale_grants, &held_invalidations,
-                        &readahead_pages, &readahead_batches, &readahead_receive_ns, &readahead_install_ns,
+        for (auto* c : {&cache_hits,
+                        &cache_misses,
+                        &remote_fetches,
+                        &invalidations_sent,
+                        &invalidations_received,
+                        &read_faults,
+                        &write_faults,
+                        &void_pages,
+                        &sigbus_raised,
+                        &fault_service_ns,
+                        &home_requests,
+                        &home_service_ns,
+                        &handoffs,
+                        &stale_grants,
+                        &held_invalidations,
+                        &readahead_pages,
+                        &readahead_batches,
+                        &readahead_receive_ns,
+                        &readahead_install_ns,
                         &readahead_serve_ns})
             c->store(0, std::memory_order_relaxed);
     }

@@ -56,12 +56,12 @@ struct connection {
     std::vector<std::byte> out;     // bytes queued behind the send in flight
     std::vector<std::byte> sending; // bytes of the send in flight
     std::size_t sent = 0;
-    std::vector<std::byte> held;    // outbound requests waiting for the handshake to finish
-    int ops = 0;                    // io_uring operations in flight that reference this object
+    std::vector<std::byte> held; // outbound requests waiting for the handshake to finish
+    int ops = 0;                 // io_uring operations in flight that reference this object
     bool recv_armed = false;
     bool send_armed = false;
     wire::nonce my_nonce{};
-    wire::nonce peer_nonce{};          // inbound: the client's hello nonce, until its proof arrives
+    wire::nonce peer_nonce{}; // inbound: the client's hello nonce, until its proof arrives
     std::uint64_t peer_incarnation = 0;
     std::uint32_t cut_generation = 0;
     std::uint64_t handshake_timer = 0;
@@ -131,7 +131,9 @@ struct event_loop::impl {
     std::atomic<std::uint64_t> posted_count{0};
 
     impl(options o, request_handler& h)
-        : opt(std::move(o)), handler(h), outbound_by_node(opt.peers->node_count(), 0) {}
+        : opt(std::move(o)),
+          handler(h),
+          outbound_by_node(opt.peers->node_count(), 0) {}
 
     spdlog::logger& log() { return log::transport(); }
 
@@ -287,8 +289,7 @@ struct event_loop::impl {
         calls.erase(it);
         call_frames.erase(call_id);
         cancel_timer(pc.timer);
-        if (!r.ok() && r.error().reason == void_reason::timeout)
-            opt.counters->timeouts.fetch_add(1, std::memory_order_relaxed);
+        if (!r.ok() && r.error().reason == void_reason::timeout) opt.counters->timeouts.fetch_add(1, std::memory_order_relaxed);
         try {
             pc.cb(std::move(r));
         } catch (const std::exception& e) {
@@ -300,8 +301,9 @@ struct event_loop::impl {
         if (std::uint64_t id = outbound_by_node[dst]; id != 0) {
             connection* c = find(id);
             if (c && c->cut_generation == opt.injector->cut_generation(dst)) return c;
-            if (c) close(*c, opt.injector->active(dst) == void_reason::partition ? void_reason::partition
-                                                                                    : void_reason::node_crashed);
+            if (c)
+                close(*c,
+                      opt.injector->active(dst) == void_reason::partition ? void_reason::partition : void_reason::node_crashed);
         }
         return nullptr;
     }
@@ -364,7 +366,9 @@ struct event_loop::impl {
         connect_addrs.erase(c.id);
         c.state = conn_state::await_challenge;
         c.my_nonce = wire::random_nonce();
-        wire::message hello{.type = wire::msg::hello, .arg0 = opt.id.incarnation, .arg1 = c.peer,
+        wire::message hello{.type = wire::msg::hello,
+                            .arg0 = opt.id.incarnation,
+                            .arg1 = c.peer,
                             .payload = std::span<const std::byte>(c.my_nonce)};
         send_frame(c, hello, 0);
         arm_recv(c);
@@ -417,8 +421,7 @@ struct event_loop::impl {
         std::vector<std::byte>& target = c.state == conn_state::established ? c.out : c.held;
         std::size_t at = target.size();
         append_frame(target, h, m);
-        if (corrupt && m.payload_size() > 0)
-            fault_injector::damage(std::span(target.data() + at + sizeof h, m.payload_size()));
+        if (corrupt && m.payload_size() > 0) fault_injector::damage(std::span(target.data() + at + sizeof h, m.payload_size()));
         if (c.state == conn_state::established) kick_send(c);
     }
 
@@ -443,8 +446,8 @@ struct event_loop::impl {
             if (st == wire::frame_reader::status::need_more) break;
             if (st == wire::frame_reader::status::bad_header) {
                 opt.counters->bad_frames.fetch_add(1, std::memory_order_relaxed);
-                log().warn("closing connection {} (node {}): malformed frame: {}", c.id,
-                           c.peer == no_node ? -1 : int(c.peer), wire::to_string(c.reader.last_error()));
+                log().warn("closing connection {} (node {}): malformed frame: {}", c.id, c.peer == no_node ? -1 : int(c.peer),
+                           wire::to_string(c.reader.last_error()));
                 close(c, void_reason::node_crashed);
                 return;
             }
@@ -477,8 +480,8 @@ struct event_loop::impl {
             std::byte body[wire::nonce_size + wire::mac_size];
             std::memcpy(body, c.my_nonce.data(), wire::nonce_size);
             std::memcpy(body + wire::nonce_size, proof.data(), wire::mac_size);
-            wire::message ch{.type = wire::msg::challenge, .arg0 = opt.id.incarnation,
-                             .payload = std::span<const std::byte>(body)};
+            wire::message ch{
+                .type = wire::msg::challenge, .arg0 = opt.id.incarnation, .payload = std::span<const std::byte>(body)};
             send_frame(c, ch, 0);
             c.state = conn_state::await_auth;
             return;
@@ -514,8 +517,7 @@ struct event_loop::impl {
             return;
         }
         case conn_state::await_welcome: {
-            if (wire::type_of(h) != wire::msg::welcome || h.source != c.peer)
-                return protocol_error(c, "expected a welcome");
+            if (wire::type_of(h) != wire::msg::welcome || h.source != c.peer) return protocol_error(c, "expected a welcome");
             established(c, c.peer_incarnation);
             c.out.insert(c.out.end(), c.held.begin(), c.held.end());
             c.held.clear();
@@ -529,8 +531,7 @@ struct event_loop::impl {
                 on_inbound_request(c, f);
             return;
         case conn_state::connecting:
-        case conn_state::closing:
-            return;
+        case conn_state::closing: return;
         }
     }
 
@@ -767,8 +768,7 @@ struct event_loop::impl {
             if (!running) wait = std::min<std::uint64_t>(wait, 10'000'000);
             // A node that just served a request is likely to get the next one soon: poll briefly
             // before sleeping, so it is taken without a wake-up.
-            if (wait > 0 && served_last_round && opt.poll_ns > 0 &&
-                ring.poll_for_completion(std::min(opt.poll_ns, wait)))
+            if (wait > 0 && served_last_round && opt.poll_ns > 0 && ring.poll_for_completion(std::min(opt.poll_ns, wait)))
                 wait = 0;
             __kernel_timespec ts{static_cast<long long>(wait / 1'000'000'000), static_cast<long long>(wait % 1'000'000'000)};
             io_uring_cqe* cqe = nullptr;

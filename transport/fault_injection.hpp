@@ -31,8 +31,7 @@ public:
 
     void set(node_id n, void_reason r) noexcept;
     [[nodiscard]] void_reason active(node_id n) const noexcept {
-        return n < count_ ? static_cast<void_reason>(state_[n].reason.load(std::memory_order_relaxed))
-                          : void_reason::none;
+        return n < count_ ? static_cast<void_reason>(state_[n].reason.load(std::memory_order_relaxed)) : void_reason::none;
     }
     // Bumped whenever connections to the node must be cut; connections remember the value they
     // were opened with and are shut down when it changed.

@@ -5,7 +5,8 @@
 
 namespace aether::wire {
 
-frame_reader::frame_reader(std::size_t capacity) : buf_(capacity) {}
+frame_reader::frame_reader(std::size_t capacity)
+    : buf_(capacity) {}
 
 std::span<std::byte> frame_reader::writable() noexcept {
     // Compact only when the tail is too short for a whole frame, so a frame never wraps.

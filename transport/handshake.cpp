@@ -11,7 +11,8 @@ namespace {
 
 // sodium_init is idempotent and thread-safe; the runtime checks its result once at start-up.
 void ensure_sodium() noexcept {
-    if (sodium_init() < 0) { /* reported by the runtime, which checks it at start-up */ }
+    if (sodium_init() < 0) { /* reported by the runtime, which checks it at start-up */
+    }
 }
 
 } // namespace
@@ -19,8 +20,8 @@ void ensure_sodium() noexcept {
 cluster_key cluster_key::from_secret(std::string_view secret) {
     ensure_sodium();
     cluster_key k;
-    crypto_generichash(k.key_.data(), k.key_.size(), reinterpret_cast<const unsigned char*>(secret.data()),
-                       secret.size(), nullptr, 0);
+    crypto_generichash(k.key_.data(), k.key_.size(), reinterpret_cast<const unsigned char*>(secret.data()), secret.size(),
+                       nullptr, 0);
     return k;
 }
 
@@ -44,13 +45,11 @@ mac cluster_key::compute(char role, const nonce& client, const nonce& server, no
     return out;
 }
 
-mac cluster_key::server_proof(const nonce& client, const nonce& server, node_id client_node,
-                              node_id server_node) const noexcept {
+mac cluster_key::server_proof(const nonce& client, const nonce& server, node_id client_node, node_id server_node) const noexcept {
     return compute('S', client, server, client_node, server_node);
 }
 
-mac cluster_key::client_proof(const nonce& client, const nonce& server, node_id client_node,
-                              node_id server_node) const noexcept {
+mac cluster_key::client_proof(const nonce& client, const nonce& server, node_id client_node, node_id server_node) const noexcept {
     return compute('C', client, server, client_node, server_node);
 }
 

@@ -41,8 +41,7 @@ public:
     static bool equal(const mac& a, std::span<const std::byte> b) noexcept;
 
 private:
-    mac compute(char role, const nonce& client, const nonce& server, node_id client_node,
-                node_id server_node) const noexcept;
+    mac compute(char role, const nonce& client, const nonce& server, node_id client_node, node_id server_node) const noexcept;
     std::array<unsigned char, 32> key_{};
 };
 

@@ -43,7 +43,9 @@ peer_address peer_address::loopback(std::uint16_t port) {
     return a;
 }
 
-peer_table::peer_table(node_id node_count) : count_(node_count), entries_(new entry[node_count]) {}
+peer_table::peer_table(node_id node_count)
+    : count_(node_count),
+      entries_(new entry[node_count]) {}
 
 void peer_table::set_address(node_id n, peer_address a) {
     if (n >= count_) return;
@@ -75,9 +77,7 @@ bool peer_table::mark_down(node_id n) noexcept {
     return !entries_[n].down.exchange(true, std::memory_order_acq_rel);
 }
 
-bool peer_table::is_down(node_id n) const noexcept {
-    return n < count_ && entries_[n].down.load(std::memory_order_acquire);
-}
+bool peer_table::is_down(node_id n) const noexcept { return n < count_ && entries_[n].down.load(std::memory_order_acquire); }
 
 void peer_table::suspect(node_id n) noexcept {
     if (n >= count_ || entries_[n].suspected.exchange(true, std::memory_order_acq_rel)) return;
@@ -100,14 +100,11 @@ void_reason classify_connect_error(int err, bool ever_alive) noexcept {
     switch (err) {
     case ENETUNREACH:
     case EHOSTUNREACH:
-    case ENETDOWN:
-        return ever_alive ? void_reason::partition : void_reason::unreachable;
+    case ENETDOWN: return ever_alive ? void_reason::partition : void_reason::unreachable;
     case ETIMEDOUT:
     case ETIME:
-    case ECANCELED:
-        return void_reason::timeout;
-    default:
-        return ever_alive ? void_reason::node_crashed : void_reason::unreachable;
+    case ECANCELED: return void_reason::timeout;
+    default: return ever_alive ? void_reason::node_crashed : void_reason::unreachable;
     }
 }
 
@@ -115,11 +112,9 @@ void_reason classify_io_error(int err) noexcept {
     switch (err) {
     case ENETUNREACH:
     case EHOSTUNREACH:
-    case ENETDOWN:
-        return void_reason::partition;
+    case ENETDOWN: return void_reason::partition;
     case ETIMEDOUT: // TCP_USER_TIMEOUT / keepalive expiry: the peer host stopped answering
-    case ETIME:
-        return void_reason::timeout;
+    case ETIME: return void_reason::timeout;
     default: // EOF, ECONNRESET, EPIPE: the peer process is gone
         return void_reason::node_crashed;
     }

@@ -54,9 +54,13 @@ public:
     // Calls fn(n) for each node suspected / restarted since the last call (and forgets them). The
     // counters make the common "nothing new" look a single load.
     template <class F>
-    void take_suspects(F&& fn) noexcept { take_flagged(&entry::suspected, suspects_, fn); }
+    void take_suspects(F&& fn) noexcept {
+        take_flagged(&entry::suspected, suspects_, fn);
+    }
     template <class F>
-    void take_restarts(F&& fn) noexcept { take_flagged(&entry::restarted, restarts_, fn); }
+    void take_restarts(F&& fn) noexcept {
+        take_flagged(&entry::restarted, restarts_, fn);
+    }
     // The node is known to have been up (for example: this process started it).
     void mark_known(node_id n) noexcept;
     [[nodiscard]] bool ever_alive(node_id n) const noexcept;

@@ -215,8 +215,8 @@ int receive_reply(int fd, receive_timeout& t, wire::frame_header& h, std::span<s
 }
 
 // A request and its reply, for the handshake.
-int transact(int fd, receive_timeout& t, iovec* send_iov, int send_iovcnt, wire::frame_header& h,
-             std::span<std::byte> out, deadline dl, std::size_t& payload_size) noexcept {
+int transact(int fd, receive_timeout& t, iovec* send_iov, int send_iovcnt, wire::frame_header& h, std::span<std::byte> out,
+             deadline dl, std::size_t& payload_size) noexcept {
     if (int e = send_request(fd, send_iov, send_iovcnt, dl); e < 0) return e;
     return receive_reply(fd, t, h, out, dl, payload_size, 0);
 }
@@ -248,9 +248,11 @@ struct sync_client::channel {
     receive_timeout rcv_timeout;
 };
 
-sync_client::sync_client(local_identity id, peer_table& peers, fault_injector& injector,
-                         transport_counters& counters)
-    : id_(std::move(id)), peers_(peers), injector_(injector), counters_(counters),
+sync_client::sync_client(local_identity id, peer_table& peers, fault_injector& injector, transport_counters& counters)
+    : id_(std::move(id)),
+      peers_(peers),
+      injector_(injector),
+      counters_(counters),
       pools_(new pool[peers.node_count()]) {}
 
 sync_client::~sync_client() { close_all_idle(); }
@@ -310,8 +312,7 @@ result<std::unique_ptr<sync_client::channel>> sync_client::connect(node_id dst, 
 
     std::uint64_t backoff_ns = 2'000'000;
     for (;;) {
-        if (int e = injector_.connect_errno(dst); e != 0)
-            return failure::of(classify_connect_error(e, peers_.ever_alive(dst)));
+        if (int e = injector_.connect_errno(dst); e != 0) return failure::of(classify_connect_error(e, peers_.ever_alive(dst)));
 
         auto ch = std::make_unique<channel>();
         ch->peer = dst;
@@ -356,8 +357,8 @@ result<void> sync_client::handshake(channel& ch, deadline dl) noexcept {
     };
 
     wire::nonce client_nonce = wire::random_nonce();
-    wire::message hello{.type = wire::msg::hello, .arg0 = id_.incarnation, .arg1 = dst,
-                        .payload = std::span<const std::byte>(client_nonce)};
+    wire::message hello{
+        .type = wire::msg::hello, .arg0 = id_.incarnation, .arg1 = dst, .payload = std::span<const std::byte>(client_nonce)};
     wire::frame_header hh = wire::make_header(hello, id_.self, 0);
     iovec iov[2] = {{&hh, sizeof hh}, {client_nonce.data(), client_nonce.size()}};
     wire::frame_header ch_h{};
@@ -458,8 +459,8 @@ failure sync_client::transport_failed(node_id dst, failure f) noexcept {
     return f;
 }
 
-result<sync_client::reply> sync_client::call(node_id dst, const wire::message& m,
-                                             std::span<std::byte> payload_out, deadline dl) noexcept {
+result<sync_client::reply> sync_client::call(node_id dst, const wire::message& m, std::span<std::byte> payload_out,
+                                             deadline dl) noexcept {
     auto p = start(dst, m, dl);
     if (!p) return p.error();
     return collect(p.value(), payload_out, dl);

@@ -32,7 +32,7 @@ struct transport_counters {
     std::atomic<std::uint64_t> requests{0};
     std::atomic<std::uint64_t> connects{0};
     std::atomic<std::uint64_t> handshake_failures{0};
-    std::atomic<std::uint64_t> bad_frames{0};      // connections closed for a malformed frame
+    std::atomic<std::uint64_t> bad_frames{0};       // connections closed for a malformed frame
     std::atomic<std::uint64_t> corrupt_payloads{0}; // payloads that failed their checksum
     std::atomic<std::uint64_t> timeouts{0};
 };

@@ -73,7 +73,6 @@ constexpr std::uint64_t accept_tag = 1;
 constexpr std::uint64_t cancel_tag = 2;
 constexpr milliseconds multishot_wait{2000};
 
-
 bool single_issuer_defer_taskrun_accepted() noexcept {
     io_uring ring;
     io_uring_params p{};
@@ -107,8 +106,7 @@ bool multishot_accept_works(io_uring& ring) noexcept {
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     addr.sin_port = 0;
     socklen_t addr_len = sizeof addr;
-    if (::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0 ||
-        ::listen(listener.get(), 4) < 0 ||
+    if (::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0 || ::listen(listener.get(), 4) < 0 ||
         ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &addr_len) < 0)
         return false;
 
@@ -121,8 +119,8 @@ bool multishot_accept_works(io_uring& ring) noexcept {
     bool works = false;
     bool armed = true; // the accept request may still post CQEs
     unique_fd client{::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)};
-    bool connecting = client && (::connect(client.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 ||
-                                 errno == EINPROGRESS);
+    bool connecting =
+        client && (::connect(client.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 || errno == EINPROGRESS);
 
     deadline until = deadline::after(multishot_wait);
     io_uring_cqe* cqe = nullptr;
@@ -198,8 +196,10 @@ std::vector<std::string> missing_for_transport(const uring_capabilities& c) {
         } else {
             std::string s = "an io_uring ring cannot be created";
             if (err != 0) s += std::string(" (io_uring_setup: ") + std::strerror(err) + ")";
-            if (err == ENOSYS) s += ": the kernel is built without CONFIG_IO_URING";
-            else if (err == EPERM) s += ": io_uring is blocked, e.g. by seccomp or a container runtime";
+            if (err == ENOSYS)
+                s += ": the kernel is built without CONFIG_IO_URING";
+            else if (err == EPERM)
+                s += ": io_uring is blocked, e.g. by seccomp or a container runtime";
             out.push_back(std::move(s));
         }
         // Opcodes and multishot accept were never tried, so they are not reported as missing.
@@ -207,8 +207,7 @@ std::vector<std::string> missing_for_transport(const uring_capabilities& c) {
     }
     for (const uring_opcode_support& op : c.opcodes)
         if (op.required && !op.supported)
-            out.push_back("io_uring lacks IORING_OP_" + op.name +
-                          ", which the TCP transport issues (kernel too old)");
+            out.push_back("io_uring lacks IORING_OP_" + op.name + ", which the TCP transport issues (kernel too old)");
     if (!c.multishot_accept)
         out.emplace_back("io_uring multishot accept (IORING_ACCEPT_MULTISHOT, Linux 5.19+) did not "
                          "work on a loopback listener; the TCP transport's listener relies on it");

@@ -32,8 +32,8 @@ enum class msg : std::uint8_t {
     auth,
     welcome,
     // memory management at the home
-    alloc,          // arg0 = size                       -> address, arg0 = capability generation
-    free,           // address, arg0 = size
+    alloc, // arg0 = size                       -> address, arg0 = capability generation
+    free,  // address, arg0 = size
     // coherence: requester -> home
     read_shared,    // address = page                    -> payload = page, arg0 = page generation, epoch = grant
                     //   with flag::readahead, arg1 = following pages wanted (see readahead_grant)
@@ -46,27 +46,27 @@ enum class msg : std::uint8_t {
     get_global_gen, // address                           -> arg0 = capability generation
     revoke,         // address                           -> arg0 = new capability generation
     // coherence: home -> cache
-    invalidate,     // address = page, epoch, flag::downgrade -> (payload = page if it was exclusive)
+    invalidate, // address = page, epoch, flag::downgrade -> (payload = page if it was exclusive)
     // cluster coordination
-    publish,        // payload = name, address
-    lookup,         // payload = name, arg0 = wait ms     -> address
-    barrier,        // arg0 = barrier sequence number
+    publish, // payload = name, address
+    lookup,  // payload = name, arg0 = wait ms     -> address
+    barrier, // arg0 = barrier sequence number
     ping,
     // failure injection: ask a home to refuse this node's requests (arg0 = void_reason, 0 clears)
     set_refusal,
     // introspection (aetherctl)
-    node_info,      //                                   -> payload = text
+    node_info, //                                   -> payload = text
     last_ = node_info,
 };
 
 enum flag : std::uint16_t {
     reply = 1u << 0,
-    need_data = 1u << 1,   // read_exclusive: the requester holds no valid copy
+    need_data = 1u << 1, // read_exclusive: the requester holds no valid copy
     // 1u << 2: unused (was putback's keep_shared: the home now always records a returning owner as a sharer)
-    downgrade = 1u << 3,   // invalidate: keep a read-only copy, return the data (exclusive -> shared)
+    downgrade = 1u << 3, // invalidate: keep a read-only copy, return the data (exclusive -> shared)
     // 1u << 4: unused (was had_copy on invalidate replies; nothing read it)
-    is_sharer = 1u << 5,   // read_exclusive reply: requester was a sharer, its copy is current
-    readahead = 1u << 6,   // read_shared: also grant up to arg1 following pages (see readahead_grant)
+    is_sharer = 1u << 5, // read_exclusive reply: requester was a sharer, its copy is current
+    readahead = 1u << 6, // read_shared: also grant up to arg1 following pages (see readahead_grant)
 };
 
 // Readahead. A read_shared with flag::readahead asks for up to arg1 (at most max_readahead) pages
@@ -88,18 +88,18 @@ static_assert(readahead_payload_size(max_readahead) <= max_payload);
 struct frame_header {
     std::uint32_t magic;
     std::uint8_t version;
-    std::uint8_t type;            // msg
-    std::uint16_t flags;          // flag bits
-    std::uint64_t request_id;     // echoed in the reply
-    std::uint64_t address;        // the Aether address the message is about
-    std::uint64_t arg0;           // per-type operand (see msg)
+    std::uint8_t type;        // msg
+    std::uint16_t flags;      // flag bits
+    std::uint64_t request_id; // echoed in the reply
+    std::uint64_t address;    // the Aether address the message is about
+    std::uint64_t arg0;       // per-type operand (see msg)
     std::uint64_t arg1;
-    std::uint16_t source;         // sending node
-    std::uint8_t status;          // reply: fetch_status (ok = 0)
-    std::uint8_t reason;          // reply: void_reason of a failure
+    std::uint16_t source; // sending node
+    std::uint8_t status;  // reply: fetch_status (ok = 0)
+    std::uint8_t reason;  // reply: void_reason of a failure
     std::uint32_t payload_length;
     std::uint64_t payload_checksum; // XXH3-64 of the payload, 0 when empty
-    std::uint32_t epoch;          // coherence epoch of the page (grants and invalidations)
+    std::uint32_t epoch;            // coherence epoch of the page (grants and invalidations)
     std::uint32_t header_checksum;  // XXH32 over bytes [0, 60)
 };
 static_assert(sizeof(frame_header) == 64);

@@ -36,14 +36,14 @@ extern "C" {
 #define SERAPH_AETHER_END ((uint64_t)0x00007FFFFFFFFFFFULL)
 #endif
 
-#define SERAPH_AETHER_NODE_BITS   14
-#define SERAPH_AETHER_NODE_SHIFT  32
-#define SERAPH_AETHER_NODE_MASK   ((uint64_t)0x00003FFF00000000ULL)
+#define SERAPH_AETHER_NODE_BITS 14
+#define SERAPH_AETHER_NODE_SHIFT 32
+#define SERAPH_AETHER_NODE_MASK ((uint64_t)0x00003FFF00000000ULL)
 #define SERAPH_AETHER_OFFSET_BITS 32
 #define SERAPH_AETHER_OFFSET_MASK ((uint64_t)0x00000000FFFFFFFFULL)
-#define SERAPH_AETHER_MAX_NODES   16384
-#define SERAPH_AETHER_MAX_OFFSET  ((uint64_t)0xFFFFFFFFULL)
-#define SERAPH_AETHER_PAGE_SIZE   4096
+#define SERAPH_AETHER_MAX_NODES 16384
+#define SERAPH_AETHER_MAX_OFFSET ((uint64_t)0xFFFFFFFFULL)
+#define SERAPH_AETHER_PAGE_SIZE 4096
 #define SERAPH_AETHER_MAX_SHARERS 64
 #define SERAPH_AETHER_MAX_SIM_NODES 16
 /* Default deadline of one remote operation; AETHER_TIMEOUT_MS or seraph_aether_set_timeout_ms
@@ -185,27 +185,18 @@ static inline uint16_t seraph_aether_get_node(uint64_t addr) {
     return (uint16_t)(((addr - SERAPH_AETHER_BASE) & SERAPH_AETHER_NODE_MASK) >> SERAPH_AETHER_NODE_SHIFT);
 }
 
-static inline uint64_t seraph_aether_get_offset(uint64_t addr) {
-    return addr & SERAPH_AETHER_OFFSET_MASK;
-}
+static inline uint64_t seraph_aether_get_offset(uint64_t addr) { return addr & SERAPH_AETHER_OFFSET_MASK; }
 
 static inline uint64_t seraph_aether_make_addr(uint16_t node_id, uint64_t offset) {
-    return SERAPH_AETHER_BASE
-         + (((uint64_t)node_id << SERAPH_AETHER_NODE_SHIFT) & SERAPH_AETHER_NODE_MASK)
-         + (offset & SERAPH_AETHER_OFFSET_MASK);
+    return SERAPH_AETHER_BASE + (((uint64_t)node_id << SERAPH_AETHER_NODE_SHIFT) & SERAPH_AETHER_NODE_MASK) +
+           (offset & SERAPH_AETHER_OFFSET_MASK);
 }
 
-static inline bool seraph_aether_is_aether_addr(uint64_t addr) {
-    return addr >= SERAPH_AETHER_BASE && addr <= SERAPH_AETHER_END;
-}
+static inline bool seraph_aether_is_aether_addr(uint64_t addr) { return addr >= SERAPH_AETHER_BASE && addr <= SERAPH_AETHER_END; }
 
-static inline uint64_t seraph_aether_page_align(uint64_t addr) {
-    return addr & ~((uint64_t)SERAPH_AETHER_PAGE_SIZE - 1);
-}
+static inline uint64_t seraph_aether_page_align(uint64_t addr) { return addr & ~((uint64_t)SERAPH_AETHER_PAGE_SIZE - 1); }
 
-static inline uint64_t seraph_aether_page_offset(uint64_t addr) {
-    return addr & ((uint64_t)SERAPH_AETHER_PAGE_SIZE - 1);
-}
+static inline uint64_t seraph_aether_page_offset(uint64_t addr) { return addr & ((uint64_t)SERAPH_AETHER_PAGE_SIZE - 1); }
 
 static inline uint64_t seraph_aether_pack_global_gen(uint16_t node_id, uint64_t local_gen) {
     return ((uint64_t)node_id << 48) | (local_gen & 0x0000FFFFFFFFFFFFULL);
@@ -272,8 +263,7 @@ Seraph_Vbit seraph_aether_write_vbit(Seraph_Aether* aether, uint64_t addr, const
  * fetch_add: TRUE and *old on success. cas: TRUE swapped, FALSE not swapped (*old holds the value
  * found), VOID failed. */
 Seraph_Vbit seraph_aether_fetch_add_u64(Seraph_Aether* aether, uint64_t addr, uint64_t delta, uint64_t* old);
-Seraph_Vbit seraph_aether_cas_u64(Seraph_Aether* aether, uint64_t addr, uint64_t expected, uint64_t desired,
-                                  uint64_t* old);
+Seraph_Vbit seraph_aether_cas_u64(Seraph_Aether* aether, uint64_t addr, uint64_t expected, uint64_t desired, uint64_t* old);
 
 /*---------------------------------------------------------------------------------------------------
  * Cluster coordination
@@ -311,17 +301,15 @@ Seraph_Vbit seraph_aether_check_generation(Seraph_Aether* aether, uint64_t addr,
  * Home-side protocol handlers (the code the network dispatcher runs, callable directly)
  *-------------------------------------------------------------------------------------------------*/
 
-Seraph_Aether_Response seraph_aether_handle_read_request(Seraph_Aether* aether, uint16_t requester_node,
-                                                         uint64_t offset);
-Seraph_Aether_Response seraph_aether_handle_write_request(Seraph_Aether* aether, uint16_t requester_node,
-                                                          uint64_t offset, const void* data, size_t size);
+Seraph_Aether_Response seraph_aether_handle_read_request(Seraph_Aether* aether, uint16_t requester_node, uint64_t offset);
+Seraph_Aether_Response seraph_aether_handle_write_request(Seraph_Aether* aether, uint16_t requester_node, uint64_t offset,
+                                                          const void* data, size_t size);
 void seraph_aether_handle_invalidate(Seraph_Aether* aether, uint64_t addr, uint64_t new_generation);
 void seraph_aether_broadcast_invalidation(Seraph_Aether* aether, uint64_t offset, uint64_t new_generation);
 
 /* A snapshot of the directory entry of a local home page (created on first use). It is owned by
  * the runtime and refreshed by every call; editing it does not change the live directory. */
-Seraph_Aether_Directory_Entry* seraph_aether_get_directory_entry(Seraph_Aether* aether, uint16_t node_id,
-                                                                 uint64_t offset);
+Seraph_Aether_Directory_Entry* seraph_aether_get_directory_entry(Seraph_Aether* aether, uint16_t node_id, uint64_t offset);
 void seraph_aether_directory_add_sharer(Seraph_Aether_Directory_Entry* entry, uint16_t node_id);
 void seraph_aether_directory_remove_sharer(Seraph_Aether_Directory_Entry* entry, uint16_t node_id);
 
@@ -339,9 +327,8 @@ const char* seraph_aether_fetch_status_name(Seraph_Aether_Fetch_Status status);
  * Statistics
  *-------------------------------------------------------------------------------------------------*/
 
-void seraph_aether_get_stats(const Seraph_Aether* aether, uint64_t* cache_hits, uint64_t* cache_misses,
-                             uint64_t* remote_fetches, uint64_t* invalidations_sent,
-                             uint64_t* invalidations_received);
+void seraph_aether_get_stats(const Seraph_Aether* aether, uint64_t* cache_hits, uint64_t* cache_misses, uint64_t* remote_fetches,
+                             uint64_t* invalidations_sent, uint64_t* invalidations_received);
 void seraph_aether_reset_stats(Seraph_Aether* aether);
 
 #ifdef __cplusplus

@@ -12,8 +12,8 @@ extern "C" {
 typedef uint8_t Seraph_Vbit;
 
 #define SERAPH_VBIT_FALSE ((Seraph_Vbit)0x00)
-#define SERAPH_VBIT_TRUE  ((Seraph_Vbit)0x01)
-#define SERAPH_VBIT_VOID  ((Seraph_Vbit)0xFF)
+#define SERAPH_VBIT_TRUE ((Seraph_Vbit)0x01)
+#define SERAPH_VBIT_VOID ((Seraph_Vbit)0xFF)
 
 static inline bool seraph_vbit_is_true(Seraph_Vbit v) { return v == SERAPH_VBIT_TRUE; }
 static inline bool seraph_vbit_is_false(Seraph_Vbit v) { return v == SERAPH_VBIT_FALSE; }

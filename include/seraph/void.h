@@ -13,7 +13,7 @@ extern "C" {
 #define SERAPH_VOID_U64 ((uint64_t)0xFFFFFFFFFFFFFFFFULL)
 #define SERAPH_VOID_U32 ((uint32_t)0xFFFFFFFFU)
 #define SERAPH_VOID_U16 ((uint16_t)0xFFFFU)
-#define SERAPH_VOID_U8  ((uint8_t)0xFFU)
+#define SERAPH_VOID_U8 ((uint8_t)0xFFU)
 
 static inline bool seraph_is_void_u64(uint64_t v) { return v == SERAPH_VOID_U64; }
 static inline bool seraph_is_void_u32(uint32_t v) { return v == SERAPH_VOID_U32; }

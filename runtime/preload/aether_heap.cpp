@@ -29,7 +29,10 @@ constexpr std::uint64_t page_bytes = 4096;
 
 // RAII for the heap's pthread mutex (std::mutex is not constant-initialisable everywhere).
 struct locked {
-    explicit locked(pthread_mutex_t& m) noexcept : m_(m) { pthread_mutex_lock(&m_); }
+    explicit locked(pthread_mutex_t& m) noexcept
+        : m_(m) {
+        pthread_mutex_lock(&m_);
+    }
     ~locked() { pthread_mutex_unlock(&m_); }
     pthread_mutex_t& m_;
 };

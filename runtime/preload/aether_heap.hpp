@@ -69,10 +69,10 @@ public:
     void unlock_after_fork() noexcept { pthread_mutex_unlock(&mu_); }
 
     struct stats_t {
-        std::uint64_t chunks = 0;          // spans obtained for small blocks
-        std::uint64_t large_spans = 0;     // spans obtained for large blocks
-        std::uint64_t large_reused = 0;    // large blocks served from retained spans
-        std::uint64_t spans_released = 0;  // spans given back to the source
+        std::uint64_t chunks = 0;         // spans obtained for small blocks
+        std::uint64_t large_spans = 0;    // spans obtained for large blocks
+        std::uint64_t large_reused = 0;   // large blocks served from retained spans
+        std::uint64_t spans_released = 0; // spans given back to the source
         std::uint64_t realloc_in_place = 0;
         std::uint64_t realloc_moved = 0;
         std::uint64_t realloc_copied_bytes = 0;
@@ -86,7 +86,7 @@ private:
     static constexpr std::uint32_t large_marker = 0xFFFFFFFD;
     static constexpr std::uint32_t retained_marker = 0xFFFFFFFC;
 
-    struct header; // in front of every block
+    struct header;   // in front of every block
     struct retained; // a retained span's links, kept in the span itself
     static int class_of(std::size_t size) noexcept;
     static constexpr std::size_t class_size(int c) noexcept {
@@ -110,8 +110,8 @@ private:
     std::uint64_t extra_begin_ = 0;
     std::uint64_t extra_end_ = 0;
     pthread_mutex_t mu_ = PTHREAD_MUTEX_INITIALIZER;
-    void* free_[class_count] = {};  // per class: first free block (next pointer stored in the block)
-    std::uint64_t bump_ = 0;        // next unused byte of the current chunk (fresh: reads as zeros)
+    void* free_[class_count] = {}; // per class: first free block (next pointer stored in the block)
+    std::uint64_t bump_ = 0;       // next unused byte of the current chunk (fresh: reads as zeros)
     std::uint64_t bump_end_ = 0;
     retained* bins_[bin_count] = {}; // retained spans by size
     retained* oldest_ = nullptr;     // retained spans, oldest first (evicted first)

@@ -20,10 +20,10 @@ namespace {
 
 // The park word, between the forking thread and the service thread it holds still.
 enum park_state : std::uint32_t {
-    asked = 0,        // the hold task is posted
-    held = 1,         // the service thread waits for the fork to be done
+    asked = 0,            // the hold task is posted
+    held = 1,             // the service thread waits for the fork to be done
     bring_back_first = 2, // another node holds a page exclusive: bring it back, then ask again
-    released = 3,     // the fork is done (or the forking thread stopped waiting)
+    released = 3,         // the fork is done (or the forking thread stopped waiting)
 };
 
 // A page another node keeps taking back exclusive is brought back this often; then the fork goes
@@ -31,9 +31,7 @@ enum park_state : std::uint32_t {
 constexpr int bring_back_rounds = 3;
 
 // The runtime's own calls go straight to the kernel (the library interposes madvise/munmap).
-long raw_madvise(std::uint64_t addr, std::size_t len, int advice) noexcept {
-    return ::syscall(SYS_madvise, addr, len, advice);
-}
+long raw_madvise(std::uint64_t addr, std::size_t len, int advice) noexcept { return ::syscall(SYS_madvise, addr, len, advice); }
 long raw_munmap(std::uint64_t addr, std::size_t len) noexcept { return ::syscall(SYS_munmap, addr, len); }
 
 bool all_zero(const std::byte* p) noexcept {

@@ -38,11 +38,11 @@ private:
     void set_fork_copy(bool on) noexcept;
 
     bool prepared_ = false;
-    std::uint32_t park_ = 0;          // futex word shared with the held service thread (see .cpp)
-    std::uint64_t own_begin_ = 0;     // this node's part of the window
-    std::uint64_t window_begin_ = 0;  // the whole window
+    std::uint32_t park_ = 0;         // futex word shared with the held service thread (see .cpp)
+    std::uint64_t own_begin_ = 0;    // this node's part of the window
+    std::uint64_t window_begin_ = 0; // the whole window
     std::uint64_t window_end_ = 0;
-    std::uint64_t home_begin_ = 0;    // the home store's bytes of this node's pages, page by page
+    std::uint64_t home_begin_ = 0; // the home store's bytes of this node's pages, page by page
     std::size_t home_bytes_ = 0;
 };
 

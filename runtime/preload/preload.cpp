@@ -49,14 +49,14 @@ namespace {
 
 using aether::runtime_scope;
 
-Seraph_Aether g_handle;                    // zero until the constructor joined
+Seraph_Aether g_handle; // zero until the constructor joined
 constinit aether::aether_heap g_heap;
 constinit aether::fork_support g_fork;
-std::atomic<bool> g_joined{false};         // this process is a node (false in a forked child)
-std::atomic<bool> g_heap_on{false};        // malloc is served from Aether memory
-std::uint64_t g_window_begin = 0;          // the window, once joined
+std::atomic<bool> g_joined{false};  // this process is a node (false in a forked child)
+std::atomic<bool> g_heap_on{false}; // malloc is served from Aether memory
+std::uint64_t g_window_begin = 0;   // the window, once joined
 std::uint64_t g_window_end = 0;
-std::atomic<unsigned> g_warned{0};         // one message per kind of refused call
+std::atomic<unsigned> g_warned{0}; // one message per kind of refused call
 
 // Messages without stdio: stdio may allocate (from the very heap being reported on).
 void say(const char* fmt, ...) {
@@ -65,7 +65,8 @@ void say(const char* fmt, ...) {
     va_start(ap, fmt);
     int n = std::vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    if (n > 0) [[maybe_unused]] auto w = ::write(2, buf, static_cast<std::size_t>(n < int(sizeof buf) ? n : int(sizeof buf) - 1));
+    if (n > 0) [[maybe_unused]]
+        auto w = ::write(2, buf, static_cast<std::size_t>(n < int(sizeof buf) ? n : int(sizeof buf) - 1));
 }
 
 void warn_once(unsigned bit, const char* fmt, std::uint64_t addr) {
@@ -415,10 +416,11 @@ AETHER_EXPORT int madvise(void* addr, size_t len, int advice) {
     case MADV_NORMAL:
     case MADV_RANDOM:
     case MADV_SEQUENTIAL:
-    case MADV_WILLNEED:
-        return 0; // hints: fine to ignore
+    case MADV_WILLNEED: return 0; // hints: fine to ignore
     default:
-        return refuse(6, "aether-preload: madvise on Aether memory at %#llx refused: the advice would change how the window behaves\n", addr);
+        return refuse(
+            6, "aether-preload: madvise on Aether memory at %#llx refused: the advice would change how the window behaves\n",
+            addr);
     }
 }
 
@@ -446,7 +448,8 @@ __attribute__((destructor)) void print_stats_at_exit() {
                           (unsigned long long)h.chunks, (unsigned long long)h.large_spans, (unsigned long long)h.large_reused,
                           (unsigned long long)h.spans_released, (unsigned long long)h.realloc_in_place,
                           (unsigned long long)h.realloc_moved, (unsigned long long)h.realloc_copied_bytes);
-    if (n > 0) [[maybe_unused]] auto w = ::write(fd, buf, static_cast<std::size_t>(std::min<int>(n, sizeof buf - 1)));
+    if (n > 0) [[maybe_unused]]
+        auto w = ::write(fd, buf, static_cast<std::size_t>(std::min<int>(n, sizeof buf - 1)));
     if (fd != 2) ::close(fd);
 }
 

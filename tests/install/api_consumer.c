@@ -10,12 +10,12 @@
 #include <string.h>
 
 static int failures = 0;
-#define EXPECT(cond)                                                                   \
-    do {                                                                               \
-        if (!(cond)) {                                                                 \
-            fprintf(stderr, "api_consumer: expectation failed at line %d: %s\n", __LINE__, #cond); \
-            ++failures;                                                                \
-        }                                                                              \
+#define EXPECT(cond)                                                                                                             \
+    do {                                                                                                                         \
+        if (!(cond)) {                                                                                                           \
+            fprintf(stderr, "api_consumer: expectation failed at line %d: %s\n", __LINE__, #cond);                               \
+            ++failures;                                                                                                          \
+        }                                                                                                                        \
     } while (0)
 
 typedef struct {
@@ -70,6 +70,8 @@ int main(void) {
     EXPECT(misses >= 1 && a.cache_misses == misses);
     seraph_aether_destroy(&a);
     EXPECT(!a.initialized);
-    if (failures == 0) printf("api_consumer: node %s: all expectations met\n", getenv("AETHER_NODE_ID") ? getenv("AETHER_NODE_ID") : "(one process)");
+    if (failures == 0)
+        printf("api_consumer: node %s: all expectations met\n",
+               getenv("AETHER_NODE_ID") ? getenv("AETHER_NODE_ID") : "(one process)");
     return failures == 0 ? 0 : 1;
 }

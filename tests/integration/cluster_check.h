@@ -11,14 +11,13 @@
 
 static int check_node_id = -1;
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "node %d: CHECK failed at %s:%d: %s (void reason %s)\n", check_node_id, \
-                    __FILE__, __LINE__, #cond,                                                     \
-                    seraph_aether_void_reason_name(seraph_aether_get_void_reason()));             \
-            exit(1);                                                                               \
-        }                                                                                          \
+#define CHECK(cond)                                                                                                              \
+    do {                                                                                                                         \
+        if (!(cond)) {                                                                                                           \
+            fprintf(stderr, "node %d: CHECK failed at %s:%d: %s (void reason %s)\n", check_node_id, __FILE__, __LINE__, #cond,   \
+                    seraph_aether_void_reason_name(seraph_aether_get_void_reason()));                                            \
+            exit(1);                                                                                                             \
+        }                                                                                                                        \
     } while (0)
 
 static inline double now_ms(void) {

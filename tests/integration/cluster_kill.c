@@ -96,8 +96,8 @@ int main(int argc, char** argv) {
     CHECK(barrier_ms < 7000);
     CHECK(seraph_aether_get_void_reason() == SERAPH_AETHER_VOID_NODE_CRASHED);
 
-    printf("node %u: node %u is gone: reads VOID (NODE_CRASHED), slowest call %.0f ms, barrier VOID after %.0f ms\n",
-           me, victim, worst, barrier_ms);
+    printf("node %u: node %u is gone: reads VOID (NODE_CRASHED), slowest call %.0f ms, barrier VOID after %.0f ms\n", me, victim,
+           worst, barrier_ms);
     seraph_aether_destroy(&a);
     return 0;
 }

@@ -59,8 +59,8 @@ int main(void) {
     uint64_t sum = walk(head, &count);
     CHECK(count == ELEMENTS);
     CHECK(sum == expected_sum());
-    printf("node %u: walked %lu elements of node 1's list by pointer, sum %lu (expected %lu)\n", me,
-           (unsigned long)count, (unsigned long)sum, (unsigned long)expected_sum());
+    printf("node %u: walked %lu elements of node 1's list by pointer, sum %lu (expected %lu)\n", me, (unsigned long)count,
+           (unsigned long)sum, (unsigned long)expected_sum());
     CHECK(seraph_aether_barrier(&a, 20000) == SERAPH_VBIT_TRUE);
 
     /* Each node writes through a pointer; after its barrier every node sees it both ways. */

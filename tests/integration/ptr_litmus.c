@@ -128,10 +128,16 @@ int main(void) {
         }
     }
     CHECK(seraph_aether_barrier(&a, 20000) == SERAPH_VBIT_TRUE);
-    if (me == 1) printf("MP   %d rounds: (r1,r2) 00:%ld 01:%ld 10:%ld(forbidden) 11:%ld\n", ROUNDS, seen[0][0], seen[0][1], seen[0][2], seen[0][3]);
-    if (me == 3) printf("SB   %d rounds: (r1,r2) 00:%ld(forbidden) 01:%ld 10:%ld 11:%ld\n", ROUNDS, seen[1][0], seen[1][1], seen[1][2], seen[1][3]);
+    if (me == 1)
+        printf("MP   %d rounds: (r1,r2) 00:%ld 01:%ld 10:%ld(forbidden) 11:%ld\n", ROUNDS, seen[0][0], seen[0][1], seen[0][2],
+               seen[0][3]);
+    if (me == 3)
+        printf("SB   %d rounds: (r1,r2) 00:%ld(forbidden) 01:%ld 10:%ld 11:%ld\n", ROUNDS, seen[1][0], seen[1][1], seen[1][2],
+               seen[1][3]);
     if (me == 0) printf("IRIW %d rounds: both readers saw opposite orders: %ld (forbidden)\n", ROUNDS, seen[2][3]);
-    if (me == 2) printf("2+2W %d rounds: final (x,y) 11:%ld(forbidden) 12:%ld 21:%ld 22:%ld\n", ROUNDS, seen[3][0], seen[3][1], seen[3][2], seen[3][3]);
+    if (me == 2)
+        printf("2+2W %d rounds: final (x,y) 11:%ld(forbidden) 12:%ld 21:%ld 22:%ld\n", ROUNDS, seen[3][0], seen[3][1], seen[3][2],
+               seen[3][3]);
     seraph_aether_destroy(&a);
     return 0;
 }

@@ -10,7 +10,7 @@
 
 typedef struct {
     Seraph_Aether* a;
-    uint64_t lock;         /* Aether word: 0 free, else owner token */
+    uint64_t lock; /* Aether word: 0 free, else owner token */
     volatile uint64_t* total;
     volatile uint64_t* mine;
     uint64_t token;

@@ -44,7 +44,8 @@ int main(void) {
         for (int p = 0; p < PAGES; ++p) {
             uint64_t want = p == DIRTY_A ? 0xD1D1 : p == DIRTY_B ? 0xD2D2 : initial(p);
             uint64_t got = *(volatile uint64_t*)word_at(base, p);
-            if (got != want) fprintf(stderr, "node 0: page %d reads %#lx, want %#lx\n", p, (unsigned long)got, (unsigned long)want);
+            if (got != want)
+                fprintf(stderr, "node 0: page %d reads %#lx, want %#lx\n", p, (unsigned long)got, (unsigned long)want);
             CHECK(got == want);
         }
         seraph_aether_get_stats(&a, NULL, NULL, &fetches_after, NULL, NULL);

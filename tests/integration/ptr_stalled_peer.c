@@ -17,10 +17,10 @@
 #define PAGES 64
 
 static Seraph_Aether a;
-static uint64_t stalled_page;       /* on node 1 */
+static uint64_t stalled_page; /* on node 1 */
 static int store_mode;
-static atomic_int in_fault;         /* the stalled access is about to start */
-static atomic_int fault_done;       /* ... and has ended */
+static atomic_int in_fault;   /* the stalled access is about to start */
+static atomic_int fault_done; /* ... and has ended */
 static uint64_t stalled_result;
 
 static void* stalled_access(void* arg) {
@@ -111,9 +111,9 @@ int main(int argc, char** argv) {
         if (took > worst) worst = took;
     }
     const int overlapped = !atomic_load(&fault_done);
-    printf("node 0: %d reads of node 2 during a %s of stopped node 1: mean %.3f ms, worst %.3f ms (deadline %u ms)\n",
-           READS, store_mode ? "store" : "load", total / READS, worst, deadline_ms);
-    CHECK(overlapped);            /* all of them happened while the stalled access waited */
+    printf("node 0: %d reads of node 2 during a %s of stopped node 1: mean %.3f ms, worst %.3f ms (deadline %u ms)\n", READS,
+           store_mode ? "store" : "load", total / READS, worst, deadline_ms);
+    CHECK(overlapped); /* all of them happened while the stalled access waited */
     CHECK(worst < deadline_ms / 10.0);
 
     if (store_mode) {

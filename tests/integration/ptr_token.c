@@ -15,8 +15,8 @@
 static void on_sigbus(int sig, siginfo_t* si, void* ctx) {
     (void)ctx;
     char msg[160];
-    int n = snprintf(msg, sizeof msg, "node %d: a store to %p raised SIGBUS with every node alive (reason %s)\n",
-                     check_node_id, si->si_addr, seraph_aether_void_reason_name(seraph_aether_get_void_reason()));
+    int n = snprintf(msg, sizeof msg, "node %d: a store to %p raised SIGBUS with every node alive (reason %s)\n", check_node_id,
+                     si->si_addr, seraph_aether_void_reason_name(seraph_aether_get_void_reason()));
     if (n > 0) (void)!write(2, msg, (size_t)n);
     signal(sig, SIG_DFL);
     raise(sig);
@@ -33,8 +33,8 @@ static void spin_until(volatile uint64_t* word, uint64_t want, long round) {
         uint64_t v = *word;
         if (v == want) return;
         if (v == SERAPH_VOID_U64) {
-            fprintf(stderr, "node %d: round %ld: a load of %p yielded VOID (reason %s) with every node alive\n",
-                    check_node_id, round, (void*)word, seraph_aether_void_reason_name(seraph_aether_get_void_reason()));
+            fprintf(stderr, "node %d: round %ld: a load of %p yielded VOID (reason %s) with every node alive\n", check_node_id,
+                    round, (void*)word, seraph_aether_void_reason_name(seraph_aether_get_void_reason()));
             exit(1);
         }
         if (v > want) {
@@ -76,8 +76,8 @@ int main(int argc, char** argv) {
             spin_until(y, (uint64_t)i, i);
             uint64_t d = *data;
             if (d != (uint64_t)i) {
-                fprintf(stderr, "node 1: round %ld: data is %llu after y = %ld (stale or VOID: %s)\n", i,
-                        (unsigned long long)d, i, seraph_aether_void_reason_name(seraph_aether_get_void_reason()));
+                fprintf(stderr, "node 1: round %ld: data is %llu after y = %ld (stale or VOID: %s)\n", i, (unsigned long long)d,
+                        i, seraph_aether_void_reason_name(seraph_aether_get_void_reason()));
                 exit(1);
             }
             *x = (uint64_t)i;

@@ -23,10 +23,9 @@ using namespace aether;
 namespace {
 
 const char* const aether_vars[] = {
-    "AETHER_NODE_ID",    "AETHER_NODE_COUNT", "AETHER_PEERS",     "AETHER_SECRET",
-    "AETHER_TIMEOUT_MS", "AETHER_LOG",        "AETHER_HOME_SIZE", "AETHER_FAULT_MODE",
-    "AETHER_VOID_RETRY_MS", "AETHER_POLL_US", "AETHER_FAULT_SPIN_US", "AETHER_READAHEAD_PAGES",
-    "AETHER_THREAD_PRIORITY",
+    "AETHER_NODE_ID",       "AETHER_NODE_COUNT",      "AETHER_PEERS",           "AETHER_SECRET",        "AETHER_TIMEOUT_MS",
+    "AETHER_LOG",           "AETHER_HOME_SIZE",       "AETHER_FAULT_MODE",      "AETHER_VOID_RETRY_MS", "AETHER_POLL_US",
+    "AETHER_FAULT_SPIN_US", "AETHER_READAHEAD_PAGES", "AETHER_THREAD_PRIORITY",
 };
 
 // Clears every AETHER_* variable for one test and puts the caller's environment back afterwards,
@@ -130,17 +129,16 @@ TEST_CASE("bad peer lists are reported by name", "[config]") {
     env.set_cluster();
 
     for (const char* bad : {
-             "10.0.0.1:7000,10.0.0.2:7001",                            // too few
+             "10.0.0.1:7000,10.0.0.2:7001",                             // too few
              "10.0.0.1:7000,10.0.0.2:7001,10.0.0.3:7002,10.0.0.4:7003", // too many
-             "10.0.0.1:7000,10.0.0.2,10.0.0.3:7002",                   // an entry without port
-             "10.0.0.1:7000,10.0.0.2:,10.0.0.3:7002",                  // an empty port
-             "10.0.0.1:7000,10.0.0.2:0,10.0.0.3:7002",                 // port 0
-             "10.0.0.1:7000,10.0.0.2:70000,10.0.0.3:7002",             // port out of range
-             "10.0.0.1:7000,10.0.0.2:65536,10.0.0.3:7002",
-             "10.0.0.1:7000,10.0.0.2:7x01,10.0.0.3:7002",
-             "10.0.0.1:7000,:7001,10.0.0.3:7002",                      // no host
-             "10.0.0.1:7000,,10.0.0.3:7002",                           // an empty entry
-             "10.0.0.1:7000,10.0.0.2:7001,10.0.0.3:7002,",             // a trailing comma
+             "10.0.0.1:7000,10.0.0.2,10.0.0.3:7002",                    // an entry without port
+             "10.0.0.1:7000,10.0.0.2:,10.0.0.3:7002",                   // an empty port
+             "10.0.0.1:7000,10.0.0.2:0,10.0.0.3:7002",                  // port 0
+             "10.0.0.1:7000,10.0.0.2:70000,10.0.0.3:7002",              // port out of range
+             "10.0.0.1:7000,10.0.0.2:65536,10.0.0.3:7002", "10.0.0.1:7000,10.0.0.2:7x01,10.0.0.3:7002",
+             "10.0.0.1:7000,:7001,10.0.0.3:7002",          // no host
+             "10.0.0.1:7000,,10.0.0.3:7002",               // an empty entry
+             "10.0.0.1:7000,10.0.0.2:7001,10.0.0.3:7002,", // a trailing comma
          }) {
         INFO("AETHER_PEERS=\"" << bad << "\"");
         env.set("AETHER_PEERS", bad);
@@ -322,9 +320,9 @@ TEST_CASE("a real-time service loop polls 20 us at most", "[config]") {
 
 TEST_CASE("AETHER_HOME_SIZE", "[config]") {
     env_scope env;
-    for (auto [text, value] : {std::pair{"64M", std::size_t{64} << 20}, std::pair{"1G", std::size_t{1} << 30},
-                               std::pair{"4096", std::size_t{4096}}, std::pair{"4G", std::size_t{4} << 30},
-                               std::pair{"512k", std::size_t{512} << 10}}) {
+    for (auto [text, value] :
+         {std::pair{"64M", std::size_t{64} << 20}, std::pair{"1G", std::size_t{1} << 30}, std::pair{"4096", std::size_t{4096}},
+          std::pair{"4G", std::size_t{4} << 30}, std::pair{"512k", std::size_t{512} << 10}}) {
         INFO("AETHER_HOME_SIZE=\"" << text << "\"");
         env.set("AETHER_HOME_SIZE", text);
         runtime_config c;
@@ -506,7 +504,7 @@ TEST_CASE("parse_size", "[config]") {
     CHECK_FALSE(parse_size("4194305K"));
     CHECK_FALSE(parse_size("4294967297"));
     CHECK_FALSE(parse_size("18446744073709551616")); // 2^64: does not even fit the parser
-    CHECK_FALSE(parse_size("17179869184G"));          // would wrap to 0 if multiplied unchecked
+    CHECK_FALSE(parse_size("17179869184G"));         // would wrap to 0 if multiplied unchecked
 
     CHECK_FALSE(parse_size(""));
     CHECK_FALSE(parse_size("K"));

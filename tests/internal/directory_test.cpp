@@ -20,8 +20,17 @@ constexpr std::uint64_t start_generation = 5;
 constexpr std::uint32_t start_epoch = 10;
 
 // The entries a request can meet. Nodes 2 and 3 are "others".
-enum class start { unowned, shared_by_requester, shared_by_others, shared_by_both, exclusive_at_requester,
-                   exclusive_at_other, lost, freed, never_allocated };
+enum class start {
+    unowned,
+    shared_by_requester,
+    shared_by_others,
+    shared_by_both,
+    exclusive_at_requester,
+    exclusive_at_other,
+    lost,
+    freed,
+    never_allocated
+};
 
 const char* name(start s) {
     switch (s) {
@@ -53,14 +62,32 @@ home_page make_entry(start s) {
     p.epoch = start_epoch;
     switch (s) {
     case start::unowned: p.state = dir_state::unowned; break;
-    case start::shared_by_requester: p.state = dir_state::shared; p.sharers = bits({requester}); break;
-    case start::shared_by_others: p.state = dir_state::shared; p.sharers = bits({2, 3}); break;
-    case start::shared_by_both: p.state = dir_state::shared; p.sharers = bits({requester, 2}); break;
-    case start::exclusive_at_requester: p.state = dir_state::exclusive; p.owner = requester; break;
-    case start::exclusive_at_other: p.state = dir_state::exclusive; p.owner = 2; break;
+    case start::shared_by_requester:
+        p.state = dir_state::shared;
+        p.sharers = bits({requester});
+        break;
+    case start::shared_by_others:
+        p.state = dir_state::shared;
+        p.sharers = bits({2, 3});
+        break;
+    case start::shared_by_both:
+        p.state = dir_state::shared;
+        p.sharers = bits({requester, 2});
+        break;
+    case start::exclusive_at_requester:
+        p.state = dir_state::exclusive;
+        p.owner = requester;
+        break;
+    case start::exclusive_at_other:
+        p.state = dir_state::exclusive;
+        p.owner = 2;
+        break;
     case start::lost: p.state = dir_state::lost; break;
     case start::freed: p.allocated = 0; break;
-    case start::never_allocated: p.allocated = 0; p.cap_gen = 0; break;
+    case start::never_allocated:
+        p.allocated = 0;
+        p.cap_gen = 0;
+        break;
     }
     return p;
 }
@@ -164,113 +191,119 @@ constexpr node_id none = no_node;
 
 TEST_CASE("read_shared: a read-only copy; an exclusive owner elsewhere downgrades and sends its bytes home", "[directory]") {
     check_table(wire::msg::read_shared, {
-        {start::unowned, {}, "", S, none, bits({1}), 0},
-        {start::shared_by_requester, {}, "", S, none, bits({1}), 0},
-        {start::shared_by_others, {}, "", S, none, bits({1, 2, 3}), 0},
-        {start::shared_by_both, {}, "", S, none, bits({1, 2}), 0},
-        // The owner asking for a shared copy dropped its grant as stale: it never wrote.
-        {start::exclusive_at_requester, {}, "", S, none, bits({1}), 0},
-        {start::exclusive_at_other, {}, "2d", S, none, bits({1, 2}), 1},
-        {start::lost, lost, "", L, none, 0, 0},
-        {start::freed, freed, "", U, none, 0, 0},
-        {start::never_allocated, never, "", U, none, 0, 0},
-    });
+                                            {start::unowned, {}, "", S, none, bits({1}), 0},
+                                            {start::shared_by_requester, {}, "", S, none, bits({1}), 0},
+                                            {start::shared_by_others, {}, "", S, none, bits({1, 2, 3}), 0},
+                                            {start::shared_by_both, {}, "", S, none, bits({1, 2}), 0},
+                                            // The owner asking for a shared copy dropped its grant as stale: it never wrote.
+                                            {start::exclusive_at_requester, {}, "", S, none, bits({1}), 0},
+                                            {start::exclusive_at_other, {}, "2d", S, none, bits({1, 2}), 1},
+                                            {start::lost, lost, "", L, none, 0, 0},
+                                            {start::freed, freed, "", U, none, 0, 0},
+                                            {start::never_allocated, never, "", U, none, 0, 0},
+                                        });
 }
 
 TEST_CASE("read_exclusive: every other copy goes; a sharer that asks keeps its copy and gets no bytes", "[directory]") {
     check_table(wire::msg::read_exclusive, {
-        {start::unowned, {}, "", X, 1, 0, 1},
-        {start::shared_by_requester, {}, "", X, 1, 0, 1, true},
-        {start::shared_by_others, {}, "2,3", X, 1, 0, 1},
-        {start::shared_by_both, {}, "2", X, 1, 0, 1, true},
-        {start::exclusive_at_requester, {}, "", X, 1, 0, 1},
-        {start::exclusive_at_other, {}, "2", X, 1, 0, 2},
-        {start::lost, lost, "", L, none, 0, 0},
-        {start::freed, freed, "", U, none, 0, 0},
-        {start::never_allocated, never, "", U, none, 0, 0},
-    });
+                                               {start::unowned, {}, "", X, 1, 0, 1},
+                                               {start::shared_by_requester, {}, "", X, 1, 0, 1, true},
+                                               {start::shared_by_others, {}, "2,3", X, 1, 0, 1},
+                                               {start::shared_by_both, {}, "2", X, 1, 0, 1, true},
+                                               {start::exclusive_at_requester, {}, "", X, 1, 0, 1},
+                                               {start::exclusive_at_other, {}, "2", X, 1, 0, 2},
+                                               {start::lost, lost, "", L, none, 0, 0},
+                                               {start::freed, freed, "", U, none, 0, 0},
+                                               {start::never_allocated, never, "", U, none, 0, 0},
+                                           });
 }
 
 TEST_CASE("writes at the home (write_bytes, fetch_add, compare_swap): every copy goes, the requester's too", "[directory]") {
     for (wire::msg op : {wire::msg::write_bytes, wire::msg::fetch_add, wire::msg::compare_swap}) {
         check_table(op, {
-            {start::unowned, {}, "", U, none, 0, 1},
-            {start::shared_by_requester, {}, "1", U, none, 0, 1},
-            {start::shared_by_others, {}, "2,3", U, none, 0, 1},
-            {start::shared_by_both, {}, "1,2", U, none, 0, 1},
-            {start::exclusive_at_requester, {}, "1", U, none, 0, 2},
-            {start::exclusive_at_other, {}, "2", U, none, 0, 2},
-            {start::lost, lost, "", L, none, 0, 0},
-            {start::freed, freed, "", U, none, 0, 0},
-            {start::never_allocated, never, "", U, none, 0, 0},
-        });
+                            {start::unowned, {}, "", U, none, 0, 1},
+                            {start::shared_by_requester, {}, "1", U, none, 0, 1},
+                            {start::shared_by_others, {}, "2,3", U, none, 0, 1},
+                            {start::shared_by_both, {}, "1,2", U, none, 0, 1},
+                            {start::exclusive_at_requester, {}, "1", U, none, 0, 2},
+                            {start::exclusive_at_other, {}, "2", U, none, 0, 2},
+                            {start::lost, lost, "", L, none, 0, 0},
+                            {start::freed, freed, "", U, none, 0, 0},
+                            {start::never_allocated, never, "", U, none, 0, 0},
+                        });
     }
 }
 
 TEST_CASE("putback: applied only from the exclusive owner, which stays recorded as a sharer", "[directory]") {
     check_table(wire::msg::putback, {
-        {start::unowned, {}, "", U, none, 0, 0},
-        {start::shared_by_requester, {}, "", S, none, bits({1}), 0},
-        {start::shared_by_others, {}, "", S, none, bits({2, 3}), 0},
-        {start::shared_by_both, {}, "", S, none, bits({1, 2}), 0},
-        {start::exclusive_at_requester, {}, "", S, none, bits({1}), 1},
-        {start::exclusive_at_other, {}, "", X, 2, 0, 0},
-        // A late write-back to a lost page is taken and ignored: the page stays VOID.
-        {start::lost, {}, "", L, none, 0, 0},
-        // A late write-back of freed memory is accepted and changes nothing.
-        {start::freed, {}, "", U, none, 0, 0},
-        {start::never_allocated, {}, "", U, none, 0, 0},
-    });
+                                        {start::unowned, {}, "", U, none, 0, 0},
+                                        {start::shared_by_requester, {}, "", S, none, bits({1}), 0},
+                                        {start::shared_by_others, {}, "", S, none, bits({2, 3}), 0},
+                                        {start::shared_by_both, {}, "", S, none, bits({1, 2}), 0},
+                                        {start::exclusive_at_requester, {}, "", S, none, bits({1}), 1},
+                                        {start::exclusive_at_other, {}, "", X, 2, 0, 0},
+                                        // A late write-back to a lost page is taken and ignored: the page stays VOID.
+                                        {start::lost, {}, "", L, none, 0, 0},
+                                        // A late write-back of freed memory is accepted and changes nothing.
+                                        {start::freed, {}, "", U, none, 0, 0},
+                                        {start::never_allocated, {}, "", U, none, 0, 0},
+                                    });
 }
 
 TEST_CASE("free: every copy goes, the owner's bytes are discarded, a lost page is unowned again", "[directory]") {
     check_table(wire::msg::free, {
-        {start::unowned, {}, "", U, none, 0, 0},
-        {start::shared_by_requester, {}, "1", U, none, 0, 0},
-        {start::shared_by_others, {}, "2,3", U, none, 0, 0},
-        {start::shared_by_both, {}, "1,2", U, none, 0, 0},
-        {start::exclusive_at_requester, {}, "1", U, none, 0, 0},
-        {start::exclusive_at_other, {}, "2", U, none, 0, 0},
-        {start::lost, {}, "", U, none, 0, 0},
-        {start::freed, {}, "", U, none, 0, 0},
-        {start::never_allocated, {}, "", U, none, 0, 0},
-    });
+                                     {start::unowned, {}, "", U, none, 0, 0},
+                                     {start::shared_by_requester, {}, "1", U, none, 0, 0},
+                                     {start::shared_by_others, {}, "2,3", U, none, 0, 0},
+                                     {start::shared_by_both, {}, "1,2", U, none, 0, 0},
+                                     {start::exclusive_at_requester, {}, "1", U, none, 0, 0},
+                                     {start::exclusive_at_other, {}, "2", U, none, 0, 0},
+                                     {start::lost, {}, "", U, none, 0, 0},
+                                     {start::freed, {}, "", U, none, 0, 0},
+                                     {start::never_allocated, {}, "", U, none, 0, 0},
+                                 });
 }
 
 TEST_CASE("revoke: every copy goes, the owner's bytes come home, a lost page stays lost", "[directory]") {
     check_table(wire::msg::revoke, {
-        {start::unowned, {}, "", U, none, 0, 0},
-        {start::shared_by_requester, {}, "1", U, none, 0, 0},
-        {start::shared_by_others, {}, "2,3", U, none, 0, 0},
-        {start::shared_by_both, {}, "1,2", U, none, 0, 0},
-        {start::exclusive_at_requester, {}, "1", U, none, 0, 1},
-        {start::exclusive_at_other, {}, "2", U, none, 0, 1},
-        {start::lost, {}, "", L, none, 0, 0},
-        {start::freed, {}, "", U, none, 0, 0},
-        {start::never_allocated, {}, "", U, none, 0, 0},
-    });
+                                       {start::unowned, {}, "", U, none, 0, 0},
+                                       {start::shared_by_requester, {}, "1", U, none, 0, 0},
+                                       {start::shared_by_others, {}, "2,3", U, none, 0, 0},
+                                       {start::shared_by_both, {}, "1,2", U, none, 0, 0},
+                                       {start::exclusive_at_requester, {}, "1", U, none, 0, 1},
+                                       {start::exclusive_at_other, {}, "2", U, none, 0, 1},
+                                       {start::lost, {}, "", L, none, 0, 0},
+                                       {start::freed, {}, "", U, none, 0, 0},
+                                       {start::never_allocated, {}, "", U, none, 0, 0},
+                                   });
 }
 
 TEST_CASE("invalidate: every copy goes and comes home; refused like a read for memory that is not live", "[directory]") {
     check_table(wire::msg::invalidate, {
-        {start::unowned, {}, "", U, none, 0, 0},
-        {start::shared_by_requester, {}, "1", U, none, 0, 0},
-        {start::shared_by_others, {}, "2,3", U, none, 0, 0},
-        {start::shared_by_both, {}, "1,2", U, none, 0, 0},
-        {start::exclusive_at_requester, {}, "1", U, none, 0, 1},
-        {start::exclusive_at_other, {}, "2", U, none, 0, 1},
-        {start::lost, lost, "", L, none, 0, 0},
-        {start::freed, freed, "", U, none, 0, 0},
-        {start::never_allocated, never, "", U, none, 0, 0},
-    });
+                                           {start::unowned, {}, "", U, none, 0, 0},
+                                           {start::shared_by_requester, {}, "1", U, none, 0, 0},
+                                           {start::shared_by_others, {}, "2,3", U, none, 0, 0},
+                                           {start::shared_by_both, {}, "1,2", U, none, 0, 0},
+                                           {start::exclusive_at_requester, {}, "1", U, none, 0, 1},
+                                           {start::exclusive_at_other, {}, "2", U, none, 0, 1},
+                                           {start::lost, lost, "", L, none, 0, 0},
+                                           {start::freed, freed, "", U, none, 0, 0},
+                                           {start::never_allocated, never, "", U, none, 0, 0},
+                                       });
 }
 
 TEST_CASE("every completed request gives the entry a new epoch, except a putback that is not applied", "[directory]") {
-    const wire::msg ops[] = {wire::msg::read_shared, wire::msg::read_exclusive, wire::msg::write_bytes, wire::msg::fetch_add,
-                             wire::msg::compare_swap, wire::msg::putback, wire::msg::free, wire::msg::revoke,
-                             wire::msg::invalidate};
-    const start starts[] = {start::unowned, start::shared_by_requester, start::shared_by_others, start::shared_by_both,
-                            start::exclusive_at_requester, start::exclusive_at_other, start::lost, start::freed,
+    const wire::msg ops[] = {wire::msg::read_shared, wire::msg::read_exclusive, wire::msg::write_bytes,
+                             wire::msg::fetch_add,   wire::msg::compare_swap,   wire::msg::putback,
+                             wire::msg::free,        wire::msg::revoke,         wire::msg::invalidate};
+    const start starts[] = {start::unowned,
+                            start::shared_by_requester,
+                            start::shared_by_others,
+                            start::shared_by_both,
+                            start::exclusive_at_requester,
+                            start::exclusive_at_other,
+                            start::lost,
+                            start::freed,
                             start::never_allocated};
     for (wire::msg op : ops)
         for (start s : starts) {
@@ -325,7 +358,8 @@ TEST_CASE("answers from targets: done, done with the owner's bytes, dead, unreac
     for (void_reason dead : {void_reason::node_crashed, void_reason::unreachable}) {
         SECTION(std::string("the owner is gone (") + to_string(dead) + "): the page is lost, never stale") {
             home_page p = exclusive_at_2();
-            const auto e = dir::on_answer(p, sharer_set(p, node_count), owner_invalidated, {.ok = false, .error = failure::of(dead)}, false);
+            const auto e =
+                dir::on_answer(p, sharer_set(p, node_count), owner_invalidated, {.ok = false, .error = failure::of(dead)}, false);
             CHECK(e.page_lost);
             CHECK_FALSE(e.fails_with);
             CHECK(p.state == L);
@@ -334,7 +368,8 @@ TEST_CASE("answers from targets: done, done with the owner's bytes, dead, unreac
         }
         SECTION(std::string("the owner is gone (") + to_string(dead) + ") during a free: nothing is lost") {
             home_page p = exclusive_at_2();
-            const auto e = dir::on_answer(p, sharer_set(p, node_count), owner_invalidated, {.ok = false, .error = failure::of(dead)}, true);
+            const auto e =
+                dir::on_answer(p, sharer_set(p, node_count), owner_invalidated, {.ok = false, .error = failure::of(dead)}, true);
             CHECK_FALSE(e.page_lost);
             CHECK(p.state == U);
         }
@@ -347,9 +382,11 @@ TEST_CASE("answers from targets: done, done with the owner's bytes, dead, unreac
         }
     }
     for (void_reason unsure : {void_reason::timeout, void_reason::partition}) {
-        SECTION(std::string("no answer (") + to_string(unsure) + "): the copy may live on, it stays recorded, the request fails") {
+        SECTION(std::string("no answer (") + to_string(unsure) +
+                "): the copy may live on, it stays recorded, the request fails") {
             home_page p = exclusive_at_2();
-            const auto e = dir::on_answer(p, sharer_set(p, node_count), owner_invalidated, {.ok = false, .error = failure::of(unsure)}, false);
+            const auto e = dir::on_answer(p, sharer_set(p, node_count), owner_invalidated,
+                                          {.ok = false, .error = failure::of(unsure)}, false);
             REQUIRE(e.fails_with);
             CHECK(e.fails_with->reason == unsure);
             CHECK(p.state == X);
@@ -359,15 +396,21 @@ TEST_CASE("answers from targets: done, done with the owner's bytes, dead, unreac
 }
 
 TEST_CASE("which entries a readahead run may share, and which the home may grant its own node exclusive", "[directory]") {
-    const start starts[] = {start::unowned, start::shared_by_requester, start::shared_by_others, start::shared_by_both,
-                            start::exclusive_at_requester, start::exclusive_at_other, start::lost, start::freed,
+    const start starts[] = {start::unowned,
+                            start::shared_by_requester,
+                            start::shared_by_others,
+                            start::shared_by_both,
+                            start::exclusive_at_requester,
+                            start::exclusive_at_other,
+                            start::lost,
+                            start::freed,
                             start::never_allocated};
     for (start s : starts) {
         INFO("an entry " << name(s));
         home_page p = make_entry(s);
         const bool live = s != start::freed && s != start::never_allocated;
-        const bool shared_or_none = s == start::unowned || s == start::shared_by_requester || s == start::shared_by_others ||
-                                    s == start::shared_by_both;
+        const bool shared_or_none =
+            s == start::unowned || s == start::shared_by_requester || s == start::shared_by_others || s == start::shared_by_both;
         CHECK(dir::shareable_ahead(p) == (live && shared_or_none));
         CHECK(dir::unclaimed(p, sharer_set(p, node_count)) == (s == start::unowned));
         p.busy = 1; // a round in flight: neither

@@ -37,14 +37,18 @@ struct fixture {
     fixture() {
         std::string error;
         w = fault::window::create(nodes, fault::fault_mode::handler, error);
-        if (w) c = std::make_unique<cache>(*w, nodes, counters);
-        else WARN("no window here (" << error << "): the gate tests do not run");
+        if (w)
+            c = std::make_unique<cache>(*w, nodes, counters);
+        else
+            WARN("no window here (" << error << "): the gate tests do not run");
     }
     void hold(copy what) {
         switch (what) {
         case copy::none: break;
         case copy::shared: REQUIRE(c->install(page, bytes.data(), 1, 1, false, false) == cache::install_result::installed); break;
-        case copy::exclusive: REQUIRE(c->install(page, bytes.data(), 1, 1, true, false) == cache::install_result::installed); break;
+        case copy::exclusive:
+            REQUIRE(c->install(page, bytes.data(), 1, 1, true, false) == cache::install_result::installed);
+            break;
         case copy::void_copy: REQUIRE(c->install_void(page, now_ms() + 60'000, void_reason::timeout)); break;
         }
     }

@@ -99,7 +99,8 @@ TEST_CASE("frames survive any segmentation of the stream", "[frame_reader]") {
     SECTION("one byte at a time") {
         frame_reader r;
         frame_reader::status last{};
-        auto got = feed(r, stream, [] { return std::size_t{1}; }, &last);
+        auto got = feed(
+            r, stream, [] { return std::size_t{1}; }, &last);
         check_same(sent, got);
         CHECK(last == frame_reader::status::need_more);
         CHECK(r.buffered() == 0);
@@ -209,7 +210,8 @@ TEST_CASE("garbage is refused at the first header", "[frame_reader]") {
             auto garbage = random_bytes(rng, header_size + rng() % 1000);
             frame_reader r;
             frame_reader::status last{};
-            auto got = feed(r, garbage, [] { return std::size_t{7}; }, &last);
+            auto got = feed(
+                r, garbage, [] { return std::size_t{7}; }, &last);
             CHECK(got.empty());
             CHECK(last == frame_reader::status::bad_header);
             CHECK(r.last_error() == header_check::bad_checksum);
@@ -223,7 +225,8 @@ TEST_CASE("garbage is refused at the first header", "[frame_reader]") {
         stream.insert(stream.end(), garbage.begin(), garbage.end());
         frame_reader r;
         frame_reader::status last{};
-        auto got = feed(r, stream, [] { return std::size_t{13}; }, &last);
+        auto got = feed(
+            r, stream, [] { return std::size_t{13}; }, &last);
         check_same(sent, got);
         CHECK(last == frame_reader::status::bad_header);
         CHECK(r.last_error() == header_check::bad_checksum);

@@ -149,19 +149,19 @@ TEST_CASE("freed neighbours merge into one run", "[page_allocator]") {
 
 TEST_CASE("freeing free pages is refused", "[page_allocator]") {
     page_allocator a(20);
-    auto x = a.allocate(5);  // 0..4
-    auto y = a.allocate(5);  // 5..9
+    auto x = a.allocate(5); // 0..4
+    auto y = a.allocate(5); // 5..9
     REQUIRE((x && y));
     REQUIRE(a.release(*x, 5));
     const auto free_before = a.free_pages();
     const auto runs_before = a.free_runs();
 
-    CHECK_FALSE(a.release(*x, 5));          // double free
-    CHECK_FALSE(a.release(*x + 2, 1));      // a page inside a free run
-    CHECK_FALSE(a.release(*y - 1, 2));      // overlaps the end of a free run
-    CHECK_FALSE(a.release(*y + 4, 2));      // overlaps the start of the free tail
-    CHECK_FALSE(a.release(*y, 15));         // covers the whole free tail
-    CHECK_FALSE(a.release(0, 20));          // everything, some of it free
+    CHECK_FALSE(a.release(*x, 5));     // double free
+    CHECK_FALSE(a.release(*x + 2, 1)); // a page inside a free run
+    CHECK_FALSE(a.release(*y - 1, 2)); // overlaps the end of a free run
+    CHECK_FALSE(a.release(*y + 4, 2)); // overlaps the start of the free tail
+    CHECK_FALSE(a.release(*y, 15));    // covers the whole free tail
+    CHECK_FALSE(a.release(0, 20));     // everything, some of it free
     CHECK(a.free_pages() == free_before);
     CHECK(a.free_runs() == runs_before);
 

@@ -44,13 +44,13 @@ TEST_CASE("the window never exceeds the configured largest run; 1 turns readahea
 
 TEST_CASE("a fault anywhere but right after the last run starts a new stream of one page", "[readahead]") {
     play(64, {
-        {0, 1, 1},
-        {P, 4, 4},
-        {100 * P, 1, 1}, // elsewhere: new stream
-        {2 * P, 1, 1},   // inside the run already fetched: not sequential
-        {5 * P, 16, 16}, // right after the first stream's run: it goes on growing
-        {101 * P, 4, 4}, // and so does the second
-    });
+                 {0, 1, 1},
+                 {P, 4, 4},
+                 {100 * P, 1, 1}, // elsewhere: new stream
+                 {2 * P, 1, 1},   // inside the run already fetched: not sequential
+                 {5 * P, 16, 16}, // right after the first stream's run: it goes on growing
+                 {101 * P, 4, 4}, // and so does the second
+             });
 }
 
 TEST_CASE("a run that came back shorter than asked continues where it ended", "[readahead]") {

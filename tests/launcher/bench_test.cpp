@@ -57,13 +57,29 @@ std::vector<json_row> json_rows(const std::string& out) {
 TEST_CASE("aether-bench lists every figure the benchmark must report", "[bench]") {
     run_result r = run_bench({"--list"}, 20);
     REQUIRE(r.exit_code == 0);
-    for (const char* name : {"tcp_floor_64B", "tcp_floor_4K", "tcp_stream_GBps", "api_read_hit_64B", "api_read_miss_64B",
-                             "api_write_64B", "fault_read_remote_4K_handler", "fault_read_remote_4K_sigbus",
-                             "fault_write_upgrade_4K_handler", "fault_write_upgrade_4K_sigbus", "fault_read_local_4K_handler",
-                             "fault_read_local_4K_sigbus", "resident_scan_ratio", "seq_scan_remote_GBps",
-                             "invalidate_4_sharers", "atomic_fetch_add_remote", "scale", "token_pass_round_handler",
-                             "token_pass_round_sigbus", "token_pass_round_1page_handler", "token_pass_round_1page_sigbus",
-                             "cas_lock_acquisitions", "cas_lock_acquisitions_yield"}) {
+    for (const char* name : {"tcp_floor_64B",
+                             "tcp_floor_4K",
+                             "tcp_stream_GBps",
+                             "api_read_hit_64B",
+                             "api_read_miss_64B",
+                             "api_write_64B",
+                             "fault_read_remote_4K_handler",
+                             "fault_read_remote_4K_sigbus",
+                             "fault_write_upgrade_4K_handler",
+                             "fault_write_upgrade_4K_sigbus",
+                             "fault_read_local_4K_handler",
+                             "fault_read_local_4K_sigbus",
+                             "resident_scan_ratio",
+                             "seq_scan_remote_GBps",
+                             "invalidate_4_sharers",
+                             "atomic_fetch_add_remote",
+                             "scale",
+                             "token_pass_round_handler",
+                             "token_pass_round_sigbus",
+                             "token_pass_round_1page_handler",
+                             "token_pass_round_1page_sigbus",
+                             "cas_lock_acquisitions",
+                             "cas_lock_acquisitions_yield"}) {
         INFO(name);
         CHECK(std::regex_search(r.out, std::regex(std::string("(^|\n)") + name + " ")));
     }
@@ -85,14 +101,18 @@ TEST_CASE("a quick run reports every figure asked for in both placements, as a t
         REQUIRE(where.has_value());
         by_name.emplace(std::make_pair(*name, *where), row);
     }
-    const std::set<std::string> latency = {"tcp_floor_64B", "tcp_floor_4K", "api_read_hit_64B", "api_read_miss_64B",
-                                           "fault_read_remote_4K_handler", "fault_read_remote_4K_sigbus",
+    const std::set<std::string> latency = {"tcp_floor_64B",
+                                           "tcp_floor_4K",
+                                           "api_read_hit_64B",
+                                           "api_read_miss_64B",
+                                           "fault_read_remote_4K_handler",
+                                           "fault_read_remote_4K_sigbus",
                                            "invalidate_4_sharers"};
     for (const std::string where : {"free", "pinned"}) {
         // The floors the ratios divide by come along without being asked for.
-        for (const std::string name : {"tcp_floor_64B", "tcp_floor_4K", "tcp_stream_GBps", "api_read_hit_64B",
-                                       "api_read_miss_64B", "fault_read_remote_4K_handler", "fault_read_remote_4K_sigbus",
-                                       "seq_scan_remote_GBps", "invalidate_4_sharers"}) {
+        for (const std::string name :
+             {"tcp_floor_64B", "tcp_floor_4K", "tcp_stream_GBps", "api_read_hit_64B", "api_read_miss_64B",
+              "fault_read_remote_4K_handler", "fault_read_remote_4K_sigbus", "seq_scan_remote_GBps", "invalidate_4_sharers"}) {
             INFO(name << " " << where);
             auto it = by_name.find({name, where});
             REQUIRE(it != by_name.end());
@@ -150,9 +170,9 @@ TEST_CASE("the scale figure reports 1 K and 1 M pages in use and the metadata pe
     INFO("stderr:\n" << r.err);
     REQUIRE(r.exit_code == 0);
     auto rows = rows_by_name(r.out);
-    for (const char* name : {"scale_dir_lookup_1K", "scale_dir_fetch_add_1K", "scale_read_hit_1K", "scale_dir_lookup_1M",
-                             "scale_dir_fetch_add_1M", "scale_read_hit_1M", "scale_dir_lookup_1M_hot",
-                             "scale_dir_fetch_add_1M_hot", "scale_read_hit_1M_hot"}) {
+    for (const char* name :
+         {"scale_dir_lookup_1K", "scale_dir_fetch_add_1K", "scale_read_hit_1K", "scale_dir_lookup_1M", "scale_dir_fetch_add_1M",
+          "scale_read_hit_1M", "scale_dir_lookup_1M_hot", "scale_dir_fetch_add_1M_hot", "scale_read_hit_1M_hot"}) {
         INFO(name);
         REQUIRE(rows.count(name) == 1);
         CHECK(rows.at(name).is("verified", "true"));

@@ -39,9 +39,7 @@ std::vector<std::string> split_lines(const std::string& text) {
     return lines;
 }
 
-bool contains(const std::string& haystack, const std::string& needle) {
-    return haystack.find(needle) != std::string::npos;
-}
+bool contains(const std::string& haystack, const std::string& needle) { return haystack.find(needle) != std::string::npos; }
 
 // Zombies count as gone: a killed grandchild is reparented to whatever reaps orphans here, and in a
 // container that may be slow or never happen, yet the process itself no longer runs.
@@ -109,8 +107,7 @@ std::vector<int> peer_ports(const std::string& peers) {
     return ports;
 }
 
-const std::string print_env =
-    R"(echo "$AETHER_NODE_ID $AETHER_NODE_COUNT $AETHER_PEERS $AETHER_SECRET")";
+const std::string print_env = R"(echo "$AETHER_NODE_ID $AETHER_NODE_COUNT $AETHER_PEERS $AETHER_SECRET")";
 
 // Per node: the secret and peer list it printed via print_env; checks the prefix and count on the way.
 struct node_view {
@@ -156,8 +153,7 @@ TEST_CASE("nodes get their id, the count, one shared peer list and one shared se
         CHECK(nodes[i].peers == nodes[0].peers);
         CHECK(nodes[i].secret == nodes[0].secret);
     }
-    for (int i = 0; i < 3; ++i)
-        CHECK(contains(r.err, "aether-run: node " + std::to_string(i) + " exited with status 0\n"));
+    for (int i = 0; i < 3; ++i) CHECK(contains(r.err, "aether-run: node " + std::to_string(i) + " exited with status 0\n"));
 }
 
 TEST_CASE("each run gets a fresh secret unless the parent sets one", "[env]") {
@@ -179,8 +175,7 @@ TEST_CASE("--base-port gives exactly the requested ports", "[env]") {
     REQUIRE(r.exit_code == 0);
     auto nodes = parse_env_lines(r.out, 3);
     REQUIRE(nodes.size() == 3);
-    for (const auto& [id, view] : nodes)
-        CHECK(view.peers == "127.0.0.1:41200,127.0.0.1:41201,127.0.0.1:41202");
+    for (const auto& [id, view] : nodes) CHECK(view.peers == "127.0.0.1:41200,127.0.0.1:41201,127.0.0.1:41202");
 }
 
 TEST_CASE("nodes inherit the environment, read /dev/null and get their arguments verbatim", "[env]") {
@@ -307,8 +302,8 @@ TEST_CASE("lines from busy nodes never tear or mix", "[output]") {
     const std::string filler(180, 'x');
     const int lines_per_node = 2000;
     const std::string script = "fmt=\"n${AETHER_NODE_ID}-%g-" + filler + "\"; seq -f \"$fmt\" 0 " +
-                               std::to_string(lines_per_node - 1) + "; seq -f \"$fmt\" 0 " +
-                               std::to_string(lines_per_node - 1) + " >&2";
+                               std::to_string(lines_per_node - 1) + "; seq -f \"$fmt\" 0 " + std::to_string(lines_per_node - 1) +
+                               " >&2";
     auto r = run_launcher(sh_nodes({"-n", "3"}, script));
     REQUIRE(r.exit_code == 0);
 

@@ -30,9 +30,7 @@ inline std::string tool_path(const char* var) {
 
 using clock_type = std::chrono::steady_clock;
 
-double seconds_since(clock_type::time_point t) {
-    return std::chrono::duration<double>(clock_type::now() - t).count();
-}
+double seconds_since(clock_type::time_point t) { return std::chrono::duration<double>(clock_type::now() - t).count(); }
 
 struct run_result {
     int exit_code = -1; // -1 if the tool itself was killed by a signal
@@ -134,8 +132,7 @@ public:
             double left = limit_s - seconds_since(start);
             if (left <= 0) {
                 kill(pid_, SIGKILL);
-                FAIL(binary_ << " did not finish within " << limit_s << " s; output so far:\n"
-                                                          << result_.out << result_.err);
+                FAIL(binary_ << " did not finish within " << limit_s << " s; output so far:\n" << result_.out << result_.err);
             }
             pump(static_cast<int>(left * 1000) + 1);
         }
@@ -177,6 +174,5 @@ private:
     clock_type::time_point start_;
     run_result result_;
 };
-
 
 } // namespace aether::test

@@ -43,8 +43,8 @@ TEST_CASE("a plain command line parses with defaults", "[options]") {
 }
 
 TEST_CASE("every option accepts its value attached or separate", "[options]") {
-    auto r = parse({"-n4", "--base-port=5000", "--timeout", "0.25", "--expect=2=SIGTERM", "--expect", "0=any",
-                    "--preload", "--", "prog"});
+    auto r = parse(
+        {"-n4", "--base-port=5000", "--timeout", "0.25", "--expect=2=SIGTERM", "--expect", "0=any", "--preload", "--", "prog"});
     REQUIRE(r.options);
     const auto& o = *r.options;
     CHECK(o.node_count == 4);
@@ -80,9 +80,9 @@ TEST_CASE("':' gives each node its own program", "[options]") {
     auto same = parse({"-n", "2", "--", "./a", "x:y"});
     REQUIRE(same.options);
     CHECK(same.options->program_of(1) == std::vector<std::string>{"./a", "x:y"});
-    CHECK(usage_error({"-n", "3", "--", "./a", ":", "./b"}));      // 2 programs, 3 nodes
-    CHECK(usage_error({"-n", "2", "--", "./a", ":"}));             // empty last program
-    CHECK(usage_error({"-n", "2", "--", ":", "./a"}));             // empty first program
+    CHECK(usage_error({"-n", "3", "--", "./a", ":", "./b"})); // 2 programs, 3 nodes
+    CHECK(usage_error({"-n", "2", "--", "./a", ":"}));        // empty last program
+    CHECK(usage_error({"-n", "2", "--", ":", "./a"}));        // empty first program
 }
 
 TEST_CASE("--help works even on an otherwise broken command line", "[options]") {
@@ -96,16 +96,16 @@ TEST_CASE("--help works even on an otherwise broken command line", "[options]") 
 
 TEST_CASE("usage errors are refused with a reason", "[options]") {
     CHECK(usage_error({}));
-    CHECK(usage_error({"--", "prog"}));                  // no -n
-    CHECK(usage_error({"-n", "2"}));                     // no --
-    CHECK(usage_error({"-n", "2", "--"}));               // nothing after --
-    CHECK(usage_error({"-n", "2", "prog"}));             // program without --
-    CHECK(usage_error({"-n", "2", "--", ""}));           // empty program name
+    CHECK(usage_error({"--", "prog"}));        // no -n
+    CHECK(usage_error({"-n", "2"}));           // no --
+    CHECK(usage_error({"-n", "2", "--"}));     // nothing after --
+    CHECK(usage_error({"-n", "2", "prog"}));   // program without --
+    CHECK(usage_error({"-n", "2", "--", ""})); // empty program name
     CHECK(usage_error({"-n", "0", "--", "prog"}));
     CHECK(usage_error({"-n", "257", "--", "prog"}));
     CHECK(usage_error({"-n", "3x", "--", "prog"}));
     CHECK(usage_error({"-n", "-1", "--", "prog"}));
-    CHECK(usage_error({"-n", "--", "prog"}));            // -n without its value
+    CHECK(usage_error({"-n", "--", "prog"})); // -n without its value
     CHECK(usage_error({"-n", "2", "--bogus", "--", "prog"}));
     CHECK(usage_error({"-n", "2", "--base-port", "0", "--", "prog"}));
     CHECK(usage_error({"-n", "2", "--base-port", "65535", "--", "prog"})); // node 1 would need 65536
@@ -115,7 +115,7 @@ TEST_CASE("usage errors are refused with a reason", "[options]") {
     CHECK(usage_error({"-n", "2", "--timeout", "inf", "--", "prog"}));
     CHECK(usage_error({"-n", "2", "--timeout", "nan", "--", "prog"}));
     CHECK(usage_error({"-n", "2", "--expect", "1", "--", "prog"}));
-    CHECK(usage_error({"-n", "2", "--expect", "2=0", "--", "prog"}));  // there is no node 2
+    CHECK(usage_error({"-n", "2", "--expect", "2=0", "--", "prog"})); // there is no node 2
     CHECK(usage_error({"-n", "2", "--expect", "x=0", "--", "prog"}));
     CHECK(usage_error({"-n", "2", "--expect", "1=SIGBOGUS", "--", "prog"}));
     CHECK(usage_error({"-n", "2", "--expect", "1=256", "--", "prog"}));

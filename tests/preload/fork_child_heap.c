@@ -14,12 +14,12 @@
 #include <unistd.h>
 
 static int failures = 0;
-#define EXPECT(c)                                                                                \
-    do {                                                                                         \
-        if (!(c)) {                                                                              \
-            fprintf(stderr, "fork_child_heap (pid %d): line %d: %s\n", (int)getpid(), __LINE__, #c); \
-            ++failures;                                                                          \
-        }                                                                                        \
+#define EXPECT(c)                                                                                                                \
+    do {                                                                                                                         \
+        if (!(c)) {                                                                                                              \
+            fprintf(stderr, "fork_child_heap (pid %d): line %d: %s\n", (int)getpid(), __LINE__, #c);                             \
+            ++failures;                                                                                                          \
+        }                                                                                                                        \
     } while (0)
 
 #define NODES 20000
@@ -34,11 +34,11 @@ struct item {
 struct heap_data {
     struct item* list;
     char* strings[STRINGS];
-    unsigned char* large[3];   /* spans of their own */
+    unsigned char* large[3]; /* spans of their own */
     size_t large_size[3];
-    unsigned char* dropped;    /* its pages dropped from the window: the home store has them */
+    unsigned char* dropped; /* its pages dropped from the window: the home store has them */
     size_t dropped_size;
-    uint64_t* zeros;           /* calloc */
+    uint64_t* zeros; /* calloc */
 };
 
 static unsigned char pattern(size_t i, int salt) { return (unsigned char)((i * 131 + (size_t)salt * 7) >> 3); }
@@ -167,7 +167,8 @@ static void use_heap_in_child(struct heap_data* d) {
         for (int i = 0; i < SMALL; ++i)
             for (int k = 0; k < 16 + i % 200; ++k) ok &= small[i][k] == (char)(i & 0x7F);
         for (int i = 0; i < LARGE; ++i)
-            if (big[i] != NULL) ok &= big[i][0] == (unsigned char)i && big[i][((size_t)(1 + i % 5) << 20) - 1] == (unsigned char)i;
+            if (big[i] != NULL)
+                ok &= big[i][0] == (unsigned char)i && big[i][((size_t)(1 + i % 5) << 20) - 1] == (unsigned char)i;
         EXPECT(ok);
         for (int i = 0; i < SMALL; ++i) free(small[i]);
         for (int i = 0; i < LARGE; ++i) free(big[i]);

@@ -17,9 +17,9 @@
 #include <unistd.h>
 
 #define BYTES (96 * 4096)
-#define WRITTEN (32 * 4096)          /* [0, WRITTEN): stored into, kept exclusive by the writer */
-#define GIVEN_BACK (64 * 4096)       /* [WRITTEN, GIVEN_BACK): stored into, then dropped */
-                                     /* [GIVEN_BACK, BYTES): read only */
+#define WRITTEN (32 * 4096)    /* [0, WRITTEN): stored into, kept exclusive by the writer */
+#define GIVEN_BACK (64 * 4096) /* [WRITTEN, GIVEN_BACK): stored into, then dropped */
+                               /* [GIVEN_BACK, BYTES): read only */
 
 static int wait_for(const char* path) {
     struct timespec pause = {0, 10 * 1000 * 1000};

@@ -18,12 +18,12 @@
 #define WINDOW_SIZE (1ull << 32)
 
 static int failures = 0;
-#define EXPECT(c)                                                              \
-    do {                                                                       \
-        if (!(c)) {                                                            \
-            fprintf(stderr, "heap_and_guards: line %d: %s\n", __LINE__, #c); \
-            ++failures;                                                        \
-        }                                                                      \
+#define EXPECT(c)                                                                                                                \
+    do {                                                                                                                         \
+        if (!(c)) {                                                                                                              \
+            fprintf(stderr, "heap_and_guards: line %d: %s\n", __LINE__, #c);                                                     \
+            ++failures;                                                                                                          \
+        }                                                                                                                        \
     } while (0)
 
 static int in_window(const void* p) {

@@ -30,8 +30,8 @@ int main(int argc, char** argv) {
         if (strcmp(want, it->label) != 0) labels_ok = 0;
     }
     for (int i = 0; i < COUNT; ++i) expected += (uint64_t)i * 3 + 1;
-    printf("reader: walked %d items from %p: sum %llu (expected %llu), labels %s\n", n, p,
-           (unsigned long long)sum, (unsigned long long)expected, labels_ok ? "intact" : "WRONG");
+    printf("reader: walked %d items from %p: sum %llu (expected %llu), labels %s\n", n, p, (unsigned long long)sum,
+           (unsigned long long)expected, labels_ok ? "intact" : "WRONG");
     FILE* done = fopen(argv[2], "w");
     if (done != NULL) fclose(done);
     return (n == COUNT && sum == expected && labels_ok) ? 0 : 1;

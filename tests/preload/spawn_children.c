@@ -122,8 +122,7 @@ int main(int argc, char** argv) {
     int status = 0;
     waitpid(pid, &status, 0);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        fprintf(stderr, "the forked child ended with status %#x%s\n", status,
-                WIFSIGNALED(status) ? " (killed by a signal)" : "");
+        fprintf(stderr, "the forked child ended with status %#x%s\n", status, WIFSIGNALED(status) ? " (killed by a signal)" : "");
         ok = 0;
     }
     ok = ok && check(argv[1], "node after the fork");

@@ -24,8 +24,10 @@ std::string env_or_fail(const char* name) {
 std::string shell_quote(const std::string& s) {
     std::string q = "'";
     for (char c : s) {
-        if (c == '\'') q += "'\\''";
-        else q += c;
+        if (c == '\'')
+            q += "'\\''";
+        else
+            q += c;
     }
     return q + "'";
 }
@@ -46,7 +48,8 @@ run_result run(const std::string& args) {
 // A strict recursive-descent JSON checker (RFC 8259 grammar, no semantic checks).
 class json_checker {
 public:
-    explicit json_checker(std::string_view s) : s_(s) {}
+    explicit json_checker(std::string_view s)
+        : s_(s) {}
     bool document() {
         ws();
         if (!value()) return false;
@@ -198,8 +201,8 @@ TEST_CASE("aetherctl probe --json prints one valid JSON object", "[aetherctl]") 
     REQUIRE(r.status == 0);
     REQUIRE(valid_json(r.out));
     REQUIRE(r.out.front() == '{');
-    for (const char* key : {"\"userfaultfd\"", "\"io_uring\"", "\"rdma\"", "\"summary\"", "\"handler_mode\"",
-                            "\"tcp_transport\"", "\"PAGEFAULT_FLAG_WP\"", "\"multishot_accept\": true"})
+    for (const char* key : {"\"userfaultfd\"", "\"io_uring\"", "\"rdma\"", "\"summary\"", "\"handler_mode\"", "\"tcp_transport\"",
+                            "\"PAGEFAULT_FLAG_WP\"", "\"multishot_accept\": true"})
         REQUIRE(r.out.find(key) != std::string::npos);
     REQUIRE(r.out.find("\"ready\": true") != std::string::npos);
 }

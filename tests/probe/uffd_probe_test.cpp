@@ -180,9 +180,8 @@ TEST_CASE("feature_names and ioctl_names", "[uffd]") {
     REQUIRE(fault::feature_names(0x81) == "PAGEFAULT_FLAG_WP|SIGBUS");
     REQUIRE(fault::feature_names(0).empty());
     REQUIRE(fault::feature_names(UFFD_FEATURE_THREAD_ID) == "THREAD_ID");
-    REQUIRE(fault::feature_names(fault::uffd_feature_wp_unpopulated | fault::uffd_feature_poison |
-                                 fault::uffd_feature_wp_async | fault::uffd_feature_move) ==
-            "WP_UNPOPULATED|POISON|WP_ASYNC|MOVE");
+    REQUIRE(fault::feature_names(fault::uffd_feature_wp_unpopulated | fault::uffd_feature_poison | fault::uffd_feature_wp_async |
+                                 fault::uffd_feature_move) == "WP_UNPOPULATED|POISON|WP_ASYNC|MOVE");
     REQUIRE(fault::feature_names(1ull << 17) == "0x20000");
     REQUIRE(fault::feature_names(1ull | (1ull << 40) | (1ull << 17)) == "PAGEFAULT_FLAG_WP|0x10000020000");
 

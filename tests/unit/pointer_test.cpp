@@ -338,7 +338,7 @@ void void_and_sigbus(const char* mode) {
             for (unsigned char b : bytes) CHECK(b == 0xFF);
 
             g_sigbus_addr = 0;
-            if (sigsetjmp(g_jump, 1) == 0) { // NOLINT: the jump lands here
+            if (sigsetjmp(g_jump, 1) == 0) {         // NOLINT: the jump lands here
                 *ptr<volatile uint64_t>(p + 16) = 1; // must never be silently dropped
                 FAIL("the store to unreachable memory returned");
             }
@@ -532,8 +532,8 @@ void offline_memory_is_void(const char* mode) {
     REQUIRE(p != SERAPH_VOID_U64);
     uint64_t v = 42;
     REQUIRE(seraph_aether_write_vbit(&c.a, p, &v, 8) == SERAPH_VBIT_TRUE);
-    CHECK(*ptr<volatile uint64_t>(p) == 42);         // a shared copy is cached here
-    *ptr<volatile uint64_t>(p + 4096) = 77;          // and the second page is held exclusive here
+    CHECK(*ptr<volatile uint64_t>(p) == 42); // a shared copy is cached here
+    *ptr<volatile uint64_t>(p + 4096) = 77;  // and the second page is held exclusive here
     CHECK(*ptr<volatile uint64_t>(p + 4096) == 77);
 
     seraph_aether_set_node_online(&c.a, 1, false);
@@ -548,7 +548,7 @@ void offline_memory_is_void(const char* mode) {
     CHECK(seraph_aether_read_vbit(&c.a, p + 4096, &r, 8) == SERAPH_VBIT_VOID);
     CHECK(seraph_aether_get_void_reason() == SERAPH_AETHER_VOID_NODE_CRASHED);
     g_sigbus_addr = 0;
-    if (sigsetjmp(g_jump, 1) == 0) { // NOLINT: the jump lands here
+    if (sigsetjmp(g_jump, 1) == 0) {               // NOLINT: the jump lands here
         *ptr<volatile uint64_t>(p + 4096 + 8) = 1; // the exclusive copy is not writable either
         FAIL("the store to an offline node's memory returned");
     }

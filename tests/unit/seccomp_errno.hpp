@@ -38,7 +38,8 @@ inline bool fail_syscalls_with(std::initializer_list<long> numbers, int err, int
     code[n++] = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
     if (arg_index >= 0) {
         code[n++] = BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-                             static_cast<std::uint32_t>(offsetof(seccomp_data, args) + static_cast<std::size_t>(arg_index) * sizeof(std::uint64_t)));
+                             static_cast<std::uint32_t>(offsetof(seccomp_data, args) +
+                                                        static_cast<std::size_t>(arg_index) * sizeof(std::uint64_t)));
         code[n++] = BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, arg_value, 1, 0);
         code[n++] = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
     }

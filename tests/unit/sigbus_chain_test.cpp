@@ -36,8 +36,8 @@ using namespace aether;
 struct child_end {
     bool timed_out = false;
     bool exited = false;
-    int code = -1;   // exit status, if it exited
-    int signal = 0;  // terminating signal, if a signal killed it
+    int code = -1;  // exit status, if it exited
+    int signal = 0; // terminating signal, if a signal killed it
 };
 
 // Exit codes of the children, for the parent's message.
@@ -111,7 +111,9 @@ child_end in_child(Body body, int limit_ms = 10000) {
 // A sink that serves every fault with a writable zero page, or refuses every store (the outcome
 // of a store to unreachable memory), counting the calls. Signal-safe: one ioctl, no allocation.
 struct zero_sink final : fault::fault_sink {
-    explicit zero_sink(fault::window& w, bool refuse_stores = false) : w_(w), refuse_stores_(refuse_stores) {}
+    explicit zero_sink(fault::window& w, bool refuse_stores = false)
+        : w_(w),
+          refuse_stores_(refuse_stores) {}
     fault::fault_outcome resolve(const fault::fault_event& e) noexcept override {
         calls.fetch_add(1, std::memory_order_relaxed);
         if (refuse_stores_ && e.write) return fault::fault_outcome::raise_sigbus;

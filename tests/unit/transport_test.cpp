@@ -117,7 +117,8 @@ int accept_within(int listen_fd, int ms) {
 void write_frame(int fd, const wire::message& m, node_id source, std::uint64_t id) {
     wire::frame_header h = wire::make_header(m, source, id);
     peer_expect(::send(fd, &h, sizeof h, MSG_NOSIGNAL) == sizeof h);
-    if (!m.payload.empty()) peer_expect(::send(fd, m.payload.data(), m.payload.size(), MSG_NOSIGNAL) == ssize_t(m.payload.size()));
+    if (!m.payload.empty())
+        peer_expect(::send(fd, m.payload.data(), m.payload.size(), MSG_NOSIGNAL) == ssize_t(m.payload.size()));
 }
 
 // Reads up to `count` requests (header and payload) on `conn`, handing each to
@@ -145,7 +146,8 @@ node_id accept_handshake(int conn, node_id self, const wire::cluster_key& key) {
     std::byte body[64];
     std::memcpy(body, server_nonce.data(), 32);
     std::memcpy(body + 32, proof.data(), 32);
-    write_frame(conn, wire::message{.type = wire::msg::challenge, .arg0 = 77, .payload = std::span<const std::byte>(body)}, self, 0);
+    write_frame(conn, wire::message{.type = wire::msg::challenge, .arg0 = 77, .payload = std::span<const std::byte>(body)}, self,
+                0);
     wire::frame_header auth;
     peer_expect(read_exact(conn, &auth, sizeof auth));
     std::byte mac[32];
@@ -160,7 +162,8 @@ node_id accept_handshake(int conn, node_id self, const wire::cluster_key& key) {
 // leaves the test early (declare the client after the node, so the client's pooled connections
 // are closed first and the script sees the end of the stream).
 struct scripted_node {
-    explicit scripted_node(const std::string& secret = "s") : key(wire::cluster_key::from_secret(secret)) {}
+    explicit scripted_node(const std::string& secret = "s")
+        : key(wire::cluster_key::from_secret(secret)) {}
 
     template <class Script>
     void serve(Script script) {
@@ -251,7 +254,7 @@ TEST_CASE("a client with the wrong cluster secret is refused; the node keeps ser
     node0_client intruder(c.rt->sim_node(1)->port(), 1234, wire::cluster_key::from_secret("not the secret"));
     std::byte page[4096];
     auto r = intruder.sync.call(1, wire::message{.type = wire::msg::read_shared, .address = addr.value()}, page,
-                           deadline::after(milliseconds(1000)));
+                                deadline::after(milliseconds(1000)));
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().reason == void_reason::permission);
     CHECK(intruder.counters.handshake_failures.load() == 1);
@@ -262,8 +265,8 @@ TEST_CASE("a client with the wrong cluster secret is refused; the node keeps ser
 namespace {
 
 struct silent_call {
-    bool set_up = true;            // prepare() succeeded
-    std::optional<failure> error;  // empty: the call succeeded (it must not)
+    bool set_up = true;           // prepare() succeeded
+    std::optional<failure> error; // empty: the call succeeded (it must not)
     long long took_ms = 0;
     bool peer_clean = false;
 };
@@ -344,7 +347,7 @@ TEST_CASE("a damaged payload from a peer is CORRUPTION, never delivered", "[tran
     std::byte page[4096];
     for (int i = 0; i < 2; ++i) {
         auto r = client.sync.call(1, wire::message{.type = wire::msg::read_shared, .address = make_addr(1, 0)}, page,
-                             deadline::after(milliseconds(1000)));
+                                  deadline::after(milliseconds(1000)));
         REQUIRE_FALSE(r.ok());
         CHECK(r.error().reason == void_reason::corruption);
         CHECK(r.error().status == fetch_status::corruption);

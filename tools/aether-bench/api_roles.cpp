@@ -41,8 +41,10 @@ void api_figure(member& m, const params& p, const tick_clock& clk, api_op kind) 
         std::uint64_t old = 0;
         if (seraph_aether_fetch_add_u64(h, page + 64, 1, &old) != SERAPH_VBIT_TRUE) die("fetch_add failed" + void_text());
         // Each add sees the previous one: proof that every call reached the home in order.
-        if (i == 0) first_add = old;
-        else if (old != first_add + i) ++bad;
+        if (i == 0)
+            first_add = old;
+        else if (old != first_add + i)
+            ++bad;
     };
     auto invalidate = [&](std::size_t) { seraph_aether_cache_invalidate(h, page); };
     alignas(64) static std::byte fetched[page_bytes];

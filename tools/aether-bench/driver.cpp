@@ -20,8 +20,8 @@ namespace {
 // The caller's environment minus what the driver sets per node or per figure; other AETHER_*
 // settings (AETHER_TIMEOUT_MS, AETHER_LOG, AETHER_FAULT_SPIN_US ...) pass through on purpose.
 std::vector<std::string> base_environment(const figure& f) {
-    std::vector<std::string> replaced = {"AETHER_NODE_ID", "AETHER_NODE_COUNT", "AETHER_PEERS", "AETHER_SECRET",
-                                         result_fd_env, listen_fd_env};
+    std::vector<std::string> replaced = {"AETHER_NODE_ID", "AETHER_NODE_COUNT", "AETHER_PEERS",
+                                         "AETHER_SECRET",  result_fd_env,       listen_fd_env};
     for (const auto& e : f.env) replaced.push_back(e.substr(0, e.find('=')));
     std::vector<std::string> env = tools::environment_without(replaced);
     env.insert(env.end(), f.env.begin(), f.env.end());

@@ -20,21 +20,21 @@ struct row_result {
     std::string mode;
     placement where = placement::free;
     bool ok = false;
-    std::string error;              // why the figure failed (ok == false)
-    record row;                     // node 0's row as reported
+    std::string error; // why the figure failed (ok == false)
+    record row;        // node 0's row as reported
     std::optional<double> handoffs_per_op;
     std::optional<double> ratio_to_floor;
     std::string floor;
-    bool verified = true;           // every counter expectation held
+    bool verified = true;            // every counter expectation held
     std::vector<std::string> checks; // "node1.invalidations_sent=80000 (want 80000)"
     std::vector<std::string> failed_checks;
-    std::string diagnostics;        // tails of the nodes' logs, for a failed figure (or --verbose)
+    std::string diagnostics; // tails of the nodes' logs, for a failed figure (or --verbose)
 };
 
 struct run_context {
-    std::string secret;    // AETHER_SECRET of this run
-    int cpu = -1;          // the CPU of the pinned placement
-    bool verbose = false;  // node logs of successful figures too
+    std::string secret;   // AETHER_SECRET of this run
+    int cpu = -1;         // the CPU of the pinned placement
+    bool verbose = false; // node logs of successful figures too
 };
 
 std::vector<row_result> run_figure(const figure& f, placement where, const run_context& ctx);

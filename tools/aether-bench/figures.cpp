@@ -197,8 +197,10 @@ std::vector<figure> catalogue(const settings& s) {
         f.env.push_back("AETHER_HOME_SIZE=4G");
         f.args.push_back(kv("small_pages", s.scale_small_pages));
         f.args.push_back(kv("large_pages", s.scale_large_pages));
-        f.expect = {{"scale_dir_", 0, "requests", 0},      {"scale_dir_", 0, "remote_fetches", 0},
-                    {"scale_read_hit_", 0, "cache_hits", 1}, {"scale_read_hit_", 0, "cache_misses", 0},
+        f.expect = {{"scale_dir_", 0, "requests", 0},
+                    {"scale_dir_", 0, "remote_fetches", 0},
+                    {"scale_read_hit_", 0, "cache_hits", 1},
+                    {"scale_read_hit_", 0, "cache_misses", 0},
                     {"scale_read_hit_", 0, "requests", 0}};
         f.timeout_s = budget_s(s.scale_large_pages, 100, 120) + budget_s(6 * timed_total, 1'000, 0);
         out.push_back(f);

@@ -9,8 +9,8 @@
 namespace aether::bench {
 
 struct settings {
-    std::size_t ops = 20'000;     // timed operations of each latency figure
-    std::size_t warmup = 1'000;   // untimed operations before them
+    std::size_t ops = 20'000;   // timed operations of each latency figure
+    std::size_t warmup = 1'000; // untimed operations before them
     std::size_t stream_bytes = std::size_t{1} << 30;
     std::size_t stream_reps = 3;
     std::size_t scan_bytes = std::size_t{256} << 20;
@@ -30,11 +30,11 @@ struct expectation {
 };
 
 struct figure {
-    std::string name;   // unique row name for --only and the table
-    std::string family; // the figure it belongs to (e.g. fault_read_remote_4K for both fault modes)
-    std::string mode;   // fault mode the nodes run in, or "" where it does not matter
-    std::string role;   // node role the Aether nodes run (a TCP floor's pair is always tcp_client/tcp_server)
-    int nodes = 0;      // Aether nodes; 0: a raw TCP client/server pair
+    std::string name;              // unique row name for --only and the table
+    std::string family;            // the figure it belongs to (e.g. fault_read_remote_4K for both fault modes)
+    std::string mode;              // fault mode the nodes run in, or "" where it does not matter
+    std::string role;              // node role the Aether nodes run (a TCP floor's pair is always tcp_client/tcp_server)
+    int nodes = 0;                 // Aether nodes; 0: a raw TCP client/server pair
     std::vector<std::string> args; // role parameters (key=value)
     std::vector<std::string> env;  // AETHER_* settings of every node
     std::string floor;             // the floor figure its median is divided by, or ""

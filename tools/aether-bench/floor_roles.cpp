@@ -271,7 +271,8 @@ void tcp_fanout(member& m, const params& p, const tick_clock& clk) {
     int up = -1;           // node 0: to node 1; the others: from node 1 (or node 0)
     if (me == 0) up = connect_loopback(static_cast<int>(m.lookup("fan_port_1")));
     if (me == 1)
-        for (std::uint16_t s = 2; s < m.count(); ++s) down.push_back(connect_loopback(static_cast<int>(m.lookup("fan_port_" + std::to_string(s)))));
+        for (std::uint16_t s = 2; s < m.count(); ++s)
+            down.push_back(connect_loopback(static_cast<int>(m.lookup("fan_port_" + std::to_string(s)))));
     if (me >= 1) {
         up = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
         if (up < 0) die(std::string("accept: ") + std::strerror(errno));

@@ -87,8 +87,8 @@ bool spawn(running& r, const launch& l, int cpu, std::string& error) {
     if (l.inherit_listen_fd >= 0) env.push_back(std::string(listen_fd_env) + "=" + std::to_string(child_listen_fd));
     const tools::exec_args image(std::move(args), std::move(env));
 
-    pid_t pid = tools::fork_in_own_group(exit_orphaned,
-                                         [&] { exec_child(l, pipes.write_end(0), pipes.write_end(1), cpu, image); });
+    pid_t pid =
+        tools::fork_in_own_group(exit_orphaned, [&] { exec_child(l, pipes.write_end(0), pipes.write_end(1), cpu, image); });
     if (pid < 0) {
         error = std::string("fork: ") + std::strerror(errno);
         pipes.close_all();
@@ -156,7 +156,9 @@ std::string process_outcome::describe() const {
         default: return label + " exited " + std::to_string(code);
         }
     }
-    if (WIFSIGNALED(wait_status)) return label + " killed by signal " + std::to_string(WTERMSIG(wait_status)) + " (" + strsignal(WTERMSIG(wait_status)) + ")";
+    if (WIFSIGNALED(wait_status))
+        return label + " killed by signal " + std::to_string(WTERMSIG(wait_status)) + " (" + strsignal(WTERMSIG(wait_status)) +
+               ")";
     return label + " ended with status " + std::to_string(wait_status);
 }
 

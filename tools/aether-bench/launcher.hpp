@@ -8,10 +8,10 @@
 namespace aether::bench {
 
 struct launch {
-    std::string label;              // "node 0", "tcp server" ...
-    std::vector<std::string> args;  // the node role's arguments (after __node)
-    std::vector<std::string> env;   // the complete environment
-    int inherit_listen_fd = -1;     // handed to the child as AETHER_BENCH_LISTEN_FD's descriptor
+    std::string label;             // "node 0", "tcp server" ...
+    std::vector<std::string> args; // the node role's arguments (after __node)
+    std::vector<std::string> env;  // the complete environment
+    int inherit_listen_fd = -1;    // handed to the child as AETHER_BENCH_LISTEN_FD's descriptor
 };
 
 struct process_outcome {

@@ -30,24 +30,22 @@ constexpr int exit_failed = 1;
 constexpr int exit_usage = 2;
 constexpr int exit_interrupted = 130;
 
-const char* usage_text =
-    "usage: aether-bench [--json] [--quick] [--placement free|pinned|both] [--only NAME...] [--ops N]\n"
-    "                    [--cpu N] [--verbose] [--list]\n";
+const char* usage_text = "usage: aether-bench [--json] [--quick] [--placement free|pinned|both] [--only NAME...] [--ops N]\n"
+                         "                    [--cpu N] [--verbose] [--list]\n";
 
-const char* help_text =
-    "Starts Aether nodes as processes on loopback, measures each figure, prints a table.\n"
-    "\n"
-    "  --json          print the results as a JSON array on stdout (the table goes to stderr)\n"
-    "  --quick         2,000 timed operations per latency figure and smaller scans (a smoke run)\n"
-    "  --placement P   free: no affinity; pinned: every process of a figure on one CPU; both (default)\n"
-    "  --only NAME...  only these figures (a name, or a figure family such as fault_read_remote_4K);\n"
-    "                  the TCP floor an Aether figure is compared with is added when needed\n"
-    "  --ops N         timed operations per latency figure (default 20000)\n"
-    "  --cpu N         the CPU of the pinned placement (default: the highest CPU this process may use)\n"
-    "  --verbose       show the tail of every node's log, not only of failed figures\n"
-    "  --list          list the figures and exit\n"
-    "\n"
-    "How each figure is measured: docs/bench-method-notes.md.\n";
+const char* help_text = "Starts Aether nodes as processes on loopback, measures each figure, prints a table.\n"
+                        "\n"
+                        "  --json          print the results as a JSON array on stdout (the table goes to stderr)\n"
+                        "  --quick         2,000 timed operations per latency figure and smaller scans (a smoke run)\n"
+                        "  --placement P   free: no affinity; pinned: every process of a figure on one CPU; both (default)\n"
+                        "  --only NAME...  only these figures (a name, or a figure family such as fault_read_remote_4K);\n"
+                        "                  the TCP floor an Aether figure is compared with is added when needed\n"
+                        "  --ops N         timed operations per latency figure (default 20000)\n"
+                        "  --cpu N         the CPU of the pinned placement (default: the highest CPU this process may use)\n"
+                        "  --verbose       show the tail of every node's log, not only of failed figures\n"
+                        "  --list          list the figures and exit\n"
+                        "\n"
+                        "How each figure is measured: docs/bench-method-notes.md.\n";
 
 struct options {
     bool json = false;
@@ -94,9 +92,12 @@ std::optional<options> parse(int argc, char** argv, std::string& error) {
         } else if (a == "--placement") {
             auto v = value();
             if (!v) return std::nullopt;
-            if (*v == "free") o.placements = {placement::free};
-            else if (*v == "pinned") o.placements = {placement::pinned};
-            else if (*v == "both") o.placements = {placement::free, placement::pinned};
+            if (*v == "free")
+                o.placements = {placement::free};
+            else if (*v == "pinned")
+                o.placements = {placement::pinned};
+            else if (*v == "both")
+                o.placements = {placement::free, placement::pinned};
             else {
                 error = "--placement must be free, pinned or both, not \"" + *v + "\"";
                 return std::nullopt;

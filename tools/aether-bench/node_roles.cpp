@@ -27,24 +27,42 @@ int run_node_role(int argc, char** argv) {
 
     member m;
     m.barrier(setup_wait_ms, "join");
-    if (role == "api_read_hit") api_figure(m, p, clk, api_op::read_hit);
-    else if (role == "api_read_miss") api_figure(m, p, clk, api_op::read_miss);
-    else if (role == "api_write") api_figure(m, p, clk, api_op::write);
-    else if (role == "atomic_fetch_add") api_figure(m, p, clk, api_op::fetch_add);
-    else if (role == "transport_ping") api_figure(m, p, clk, api_op::transport_ping);
-    else if (role == "transport_fetch") api_figure(m, p, clk, api_op::transport_fetch);
-    else if (role == "fault_read_remote") fault_figure(m, p, clk, fault_op::read_remote);
-    else if (role == "fault_write_upgrade") fault_figure(m, p, clk, fault_op::write_upgrade);
-    else if (role == "fault_read_local") fault_figure(m, p, clk, fault_op::read_local);
-    else if (role == "resident_scan") resident_scan(m, p, clk);
-    else if (role == "seq_scan_remote") seq_scan_remote(m, p, clk);
-    else if (role == "uffd_install") uffd_install(m, p, clk);
-    else if (role == "invalidate_sharers") invalidate_sharers(m, p, clk);
-    else if (role == "tcp_fanout") tcp_fanout(m, p, clk);
-    else if (role == "scale") scale(m, p, clk);
-    else if (role == "token_pass") token_pass(m, p, clk);
-    else if (role == "cas_lock") cas_lock(m, p, clk);
-    else die("unknown role " + role);
+    if (role == "api_read_hit")
+        api_figure(m, p, clk, api_op::read_hit);
+    else if (role == "api_read_miss")
+        api_figure(m, p, clk, api_op::read_miss);
+    else if (role == "api_write")
+        api_figure(m, p, clk, api_op::write);
+    else if (role == "atomic_fetch_add")
+        api_figure(m, p, clk, api_op::fetch_add);
+    else if (role == "transport_ping")
+        api_figure(m, p, clk, api_op::transport_ping);
+    else if (role == "transport_fetch")
+        api_figure(m, p, clk, api_op::transport_fetch);
+    else if (role == "fault_read_remote")
+        fault_figure(m, p, clk, fault_op::read_remote);
+    else if (role == "fault_write_upgrade")
+        fault_figure(m, p, clk, fault_op::write_upgrade);
+    else if (role == "fault_read_local")
+        fault_figure(m, p, clk, fault_op::read_local);
+    else if (role == "resident_scan")
+        resident_scan(m, p, clk);
+    else if (role == "seq_scan_remote")
+        seq_scan_remote(m, p, clk);
+    else if (role == "uffd_install")
+        uffd_install(m, p, clk);
+    else if (role == "invalidate_sharers")
+        invalidate_sharers(m, p, clk);
+    else if (role == "tcp_fanout")
+        tcp_fanout(m, p, clk);
+    else if (role == "scale")
+        scale(m, p, clk);
+    else if (role == "token_pass")
+        token_pass(m, p, clk);
+    else if (role == "cas_lock")
+        cas_lock(m, p, clk);
+    else
+        die("unknown role " + role);
 
     std::fflush(stdout);
     std::fflush(stderr);

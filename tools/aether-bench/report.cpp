@@ -81,8 +81,8 @@ void attach_floor_ratios(std::vector<row_result>& rows) {
 }
 
 void print_table(std::FILE* out, const std::vector<row_result>& rows) {
-    std::fprintf(out, "%-32s %-9s %14s %14s %13s %8s %12s  %s\n", "name", "placement", "median", "p99", "ops/s",
-                 "ratio", "handoffs/op", "check");
+    std::fprintf(out, "%-32s %-9s %14s %14s %13s %8s %12s  %s\n", "name", "placement", "median", "p99", "ops/s", "ratio",
+                 "handoffs/op", "check");
     for (const auto& r : rows) {
         std::string median = "-", p99 = "-", ops = "-", ratio = "-", hand = "-", check;
         if (r.ok) {
@@ -144,8 +144,7 @@ void print_floor_notes(std::FILE* out, const std::vector<row_result>& rows) {
 
 void print_json(std::FILE* out, const std::vector<row_result>& rows) {
     // Fields the driver maps itself; the rest of a row's fields are passed on as reported.
-    static const std::set<std::string> mapped = {"name", "median_ns", "p99_ns", "mean_ns", "ops_per_s", "ops", "unit",
-                                                 "value"};
+    static const std::set<std::string> mapped = {"name", "median_ns", "p99_ns", "mean_ns", "ops_per_s", "ops", "unit", "value"};
     std::fprintf(out, "[\n");
     for (std::size_t i = 0; i < rows.size(); ++i) {
         const row_result& r = rows[i];

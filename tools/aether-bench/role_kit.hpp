@@ -111,7 +111,10 @@ struct counter_def {
     const char* name;
     const std::atomic<std::uint64_t>& (*of)(node_counters&);
 };
-#define AETHER_COUNTER(name, path) counter_def{name, [](node_counters& c) -> const std::atomic<std::uint64_t>& { return c.path; }}
+#define AETHER_COUNTER(name, path)                                                                                               \
+    counter_def {                                                                                                                \
+        name, [](node_counters& c) -> const std::atomic<std::uint64_t>& { return c.path; }                                       \
+    }
 constexpr counter_def counter_defs[] = {
     AETHER_COUNTER("handoffs", handoffs),
     AETHER_COUNTER("read_faults", read_faults),
@@ -140,7 +143,8 @@ struct counts {
 
     static counts of(runtime& rt) noexcept {
         counts s;
-        for (std::size_t i = 0; i < counter_count; ++i) s.v[i] = counter_defs[i].of(rt.counters()).load(std::memory_order_relaxed);
+        for (std::size_t i = 0; i < counter_count; ++i)
+            s.v[i] = counter_defs[i].of(rt.counters()).load(std::memory_order_relaxed);
         return s;
     }
     [[nodiscard]] std::uint64_t get(std::string_view name) const noexcept {
@@ -185,7 +189,8 @@ public:
     [[nodiscard]] std::uint16_t count() const noexcept { return a_.node_count; }
 
     void barrier(std::uint32_t wait_ms, const char* what) {
-        if (seraph_aether_barrier(&a_, wait_ms) != SERAPH_VBIT_TRUE) die(std::string("barrier ") + what + " failed" + void_text());
+        if (seraph_aether_barrier(&a_, wait_ms) != SERAPH_VBIT_TRUE)
+            die(std::string("barrier ") + what + " failed" + void_text());
     }
     std::uint64_t alloc_local(std::size_t bytes) {
         std::uint64_t a = seraph_aether_alloc(&a_, bytes);
@@ -202,11 +207,13 @@ public:
     }
     void write(std::uint64_t addr, const void* src, std::size_t size) {
         auto r = seraph_aether_write(&a_, addr, src, size);
-        if (r.status != SERAPH_AETHER_OK) die(std::string("write failed: ") + seraph_aether_fetch_status_name(r.status) + void_text());
+        if (r.status != SERAPH_AETHER_OK)
+            die(std::string("write failed: ") + seraph_aether_fetch_status_name(r.status) + void_text());
     }
     void read(std::uint64_t addr, void* dst, std::size_t size) {
         auto r = seraph_aether_read(&a_, addr, dst, size);
-        if (r.status != SERAPH_AETHER_OK) die(std::string("read failed: ") + seraph_aether_fetch_status_name(r.status) + void_text());
+        if (r.status != SERAPH_AETHER_OK)
+            die(std::string("read failed: ") + seraph_aether_fetch_status_name(r.status) + void_text());
     }
 
 private:
@@ -336,14 +343,15 @@ inline void store_word(std::uint64_t addr, std::uint64_t v) { *reinterpret_cast<
 // A userfaultfd with `features`, and `bytes` of fresh mapping registered with it in `mode`: where
 // uffd_install (scan_roles.cpp) and the scan floor's server (floor_roles.cpp) install pages.
 struct uffd_region {
-    uffd_region(std::uint64_t features, std::size_t bytes, std::uint64_t mode, int memfd = -1) : bytes(bytes) {
+    uffd_region(std::uint64_t features, std::size_t bytes, std::uint64_t mode, int memfd = -1)
+        : bytes(bytes) {
         uffd = static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
         if (uffd < 0) die("userfaultfd: " + std::string(std::strerror(errno)));
         uffdio_api api{.api = UFFD_API, .features = features, .ioctls = 0};
         if (::ioctl(uffd, UFFDIO_API, &api) != 0) die("UFFDIO_API: this kernel lacks a feature the figure needs");
-        base = static_cast<std::byte*>(::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
-                                              memfd < 0 ? MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE : MAP_SHARED | MAP_NORESERVE,
-                                              memfd, 0));
+        base = static_cast<std::byte*>(
+            ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                   memfd < 0 ? MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE : MAP_SHARED | MAP_NORESERVE, memfd, 0));
         if (base == MAP_FAILED) die("cannot map the install region");
         ::madvise(base, bytes, MADV_NOHUGEPAGE); // as the window
         uffdio_register reg{};

@@ -43,7 +43,8 @@ void scale(member& m, const params& p, const tick_clock& clk) {
         while (page_addr.size() < n) {
             std::size_t want = std::min<std::size_t>(n - page_addr.size(), 65536);
             std::uint64_t a = seraph_aether_alloc(h, want * page_bytes);
-            if (a == SERAPH_VOID_U64) die("cannot allocate page " + std::to_string(page_addr.size()) + " of " + std::to_string(n) + void_text());
+            if (a == SERAPH_VOID_U64)
+                die("cannot allocate page " + std::to_string(page_addr.size()) + " of " + std::to_string(n) + void_text());
             for (std::size_t i = 0; i < want; ++i) page_addr.push_back(a + i * page_bytes);
         }
         // Every page's directory entry in use before anything is timed.

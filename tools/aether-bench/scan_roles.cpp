@@ -104,7 +104,8 @@ void seq_scan_remote(member& m, const params& p, const tick_clock& clk) {
     }
     std::uint64_t expected = 0;
     for (std::size_t j = 0; j < bytes / sizeof(std::uint64_t); ++j) expected += pattern(j);
-    for (std::size_t i = 0; i < warm_pages; ++i) sink_word = sum_words(reinterpret_cast<const std::uint64_t*>(warm + i * page_bytes), words_per_page);
+    for (std::size_t i = 0; i < warm_pages; ++i)
+        sink_word = sum_words(reinterpret_cast<const std::uint64_t*>(warm + i * page_bytes), words_per_page);
 
     std::vector<std::uint64_t> ticks;
     ticks.reserve(pages);
@@ -200,7 +201,8 @@ void uffd_install(member& m, const params& p, const tick_clock& clk) {
         int memfd = ::memfd_create("aether-bench-install", MFD_CLOEXEC);
         if (memfd < 0 || ::ftruncate(memfd, static_cast<off_t>(bytes)) != 0) die("cannot create the memfd");
         uffd_region r(UFFD_FEATURE_MINOR_SHMEM, bytes, UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_MINOR, memfd);
-        auto* alias = static_cast<std::byte*>(::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, memfd, 0));
+        auto* alias =
+            static_cast<std::byte*>(::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, memfd, 0));
         if (alias == MAP_FAILED) die("cannot map the memfd a second time");
         timed_batches(r.base, [&](std::size_t off, std::size_t len) {
             if (::madvise(alias + off, len, MADV_POPULATE_WRITE) != 0) die("MADV_POPULATE_WRITE failed");
@@ -215,7 +217,8 @@ void uffd_install(member& m, const params& p, const tick_clock& clk) {
         ::close(memfd);
     } else if (method == "move") {
         uffd_region r(UFFD_FEATURE_MOVE, bytes, UFFDIO_REGISTER_MODE_MISSING);
-        auto* staging = static_cast<std::byte*>(::mmap(nullptr, batch, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+        auto* staging =
+            static_cast<std::byte*>(::mmap(nullptr, batch, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
         if (staging == MAP_FAILED) die("cannot map the staging buffer");
         ::madvise(staging, batch, MADV_NOHUGEPAGE);
         timed_batches(r.base, [&](std::size_t off, std::size_t len) {

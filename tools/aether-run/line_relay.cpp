@@ -6,7 +6,8 @@
 namespace aether::run {
 
 line_relay::line_relay(std::string prefix, std::size_t max_line)
-    : prefix_(std::move(prefix)), max_line_(max_line == 0 ? 1 : max_line) {}
+    : prefix_(std::move(prefix)),
+      max_line_(max_line == 0 ? 1 : max_line) {}
 
 void line_relay::feed(std::string_view data, std::string& out) {
     while (!data.empty()) {

@@ -42,7 +42,8 @@ constexpr std::uint64_t reap_bound_ns = 5'000'000'000;
 // node's output.
 class output_sink {
 public:
-    explicit output_sink(int fd) : fd_(fd) {}
+    explicit output_sink(int fd)
+        : fd_(fd) {}
 
     void write(std::string_view s) {
         while (!broken_ && !s.empty()) {
@@ -134,7 +135,9 @@ struct node {
     line_relay err_relay;
 
     explicit node(int i)
-        : id(i), out_relay("[node " + std::to_string(i) + "] "), err_relay("[node " + std::to_string(i) + "] ") {}
+        : id(i),
+          out_relay("[node " + std::to_string(i) + "] "),
+          err_relay("[node " + std::to_string(i) + "] ") {}
 };
 
 // Signal state the launcher changes for itself and must undo in each child before exec.
@@ -148,7 +151,9 @@ struct signal_setup {
 class launcher {
 public:
     launcher(launch_options options, std::vector<std::string> env_base, std::vector<int> ports)
-        : options_(std::move(options)), env_base_(std::move(env_base)), ports_(std::move(ports)) {
+        : options_(std::move(options)),
+          env_base_(std::move(env_base)),
+          ports_(std::move(ports)) {
         for (int i = 0; i < options_.node_count; ++i) nodes_.emplace_back(i);
     }
 

@@ -126,8 +126,7 @@ parse_result parse_command_line(const std::vector<std::string>& args) {
             if (!v) return fail(name + " needs a value");
             auto n = parse_int(*v);
             if (!n || *n < 1 || *n > max_nodes)
-                return fail("node count must be a number from 1 to " + std::to_string(max_nodes) + ", not '" +
-                            *v + "'");
+                return fail("node count must be a number from 1 to " + std::to_string(max_nodes) + ", not '" + *v + "'");
             o.node_count = *n;
             have_nodes = true;
         } else if (name == "--base-port") {
@@ -181,18 +180,17 @@ parse_result parse_command_line(const std::vector<std::string>& args) {
         return fail("':' separates one program per node: " + std::to_string(o.programs.size()) + " programs for " +
                     std::to_string(o.node_count) + " nodes");
     if (o.base_port && *o.base_port + o.node_count - 1 > 65535)
-        return fail("base port " + std::to_string(*o.base_port) + " leaves no room for " +
-                    std::to_string(o.node_count) + " nodes below 65536");
+        return fail("base port " + std::to_string(*o.base_port) + " leaves no room for " + std::to_string(o.node_count) +
+                    " nodes below 65536");
 
     o.expected.assign(static_cast<std::size_t>(o.node_count), outcome{});
     std::vector<bool> seen(o.expected.size(), false);
     for (const auto& e : expects) {
         if (e.node >= o.node_count)
-            return fail("--expect names node " + std::to_string(e.node) + " but there are only " +
-                        std::to_string(o.node_count) + " nodes");
+            return fail("--expect names node " + std::to_string(e.node) + " but there are only " + std::to_string(o.node_count) +
+                        " nodes");
         // Two expectations for one node is almost certainly a typo in the other node's id.
-        if (seen[static_cast<std::size_t>(e.node)])
-            return fail("--expect given twice for node " + std::to_string(e.node));
+        if (seen[static_cast<std::size_t>(e.node)]) return fail("--expect given twice for node " + std::to_string(e.node));
         seen[static_cast<std::size_t>(e.node)] = true;
         o.expected[static_cast<std::size_t>(e.node)] = e.expected;
     }

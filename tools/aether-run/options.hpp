@@ -39,8 +39,8 @@ struct parse_result {
 // args excludes argv[0]. --help wins over every other problem so that it always works.
 parse_result parse_command_line(const std::vector<std::string>& args);
 
-std::string usage_text();      // one line, for usage errors
-std::string help_text();       // the full --help text
+std::string usage_text();             // one line, for usage errors
+std::string help_text();              // the full --help text
 std::string format_seconds(double s); // "300", "0.5": the timeout as a person would write it
 
 } // namespace aether::run

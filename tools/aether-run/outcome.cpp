@@ -16,14 +16,12 @@ namespace {
 // Written out rather than taken from sigabbrev_np() so that parsing and printing share one table
 // and behave the same on every libc.
 constexpr std::array<std::pair<int, const char*>, 31> signal_table{{
-    {SIGHUP, "HUP"},     {SIGINT, "INT"},       {SIGQUIT, "QUIT"},   {SIGILL, "ILL"},
-    {SIGTRAP, "TRAP"},   {SIGABRT, "ABRT"},     {SIGBUS, "BUS"},     {SIGFPE, "FPE"},
-    {SIGKILL, "KILL"},   {SIGUSR1, "USR1"},     {SIGSEGV, "SEGV"},   {SIGUSR2, "USR2"},
-    {SIGPIPE, "PIPE"},   {SIGALRM, "ALRM"},     {SIGTERM, "TERM"},   {SIGSTKFLT, "STKFLT"},
-    {SIGCHLD, "CHLD"},   {SIGCONT, "CONT"},     {SIGSTOP, "STOP"},   {SIGTSTP, "TSTP"},
-    {SIGTTIN, "TTIN"},   {SIGTTOU, "TTOU"},     {SIGURG, "URG"},     {SIGXCPU, "XCPU"},
-    {SIGXFSZ, "XFSZ"},   {SIGVTALRM, "VTALRM"}, {SIGPROF, "PROF"},   {SIGWINCH, "WINCH"},
-    {SIGIO, "IO"},       {SIGPWR, "PWR"},       {SIGSYS, "SYS"},
+    {SIGHUP, "HUP"},   {SIGINT, "INT"},       {SIGQUIT, "QUIT"}, {SIGILL, "ILL"},       {SIGTRAP, "TRAP"}, {SIGABRT, "ABRT"},
+    {SIGBUS, "BUS"},   {SIGFPE, "FPE"},       {SIGKILL, "KILL"}, {SIGUSR1, "USR1"},     {SIGSEGV, "SEGV"}, {SIGUSR2, "USR2"},
+    {SIGPIPE, "PIPE"}, {SIGALRM, "ALRM"},     {SIGTERM, "TERM"}, {SIGSTKFLT, "STKFLT"}, {SIGCHLD, "CHLD"}, {SIGCONT, "CONT"},
+    {SIGSTOP, "STOP"}, {SIGTSTP, "TSTP"},     {SIGTTIN, "TTIN"}, {SIGTTOU, "TTOU"},     {SIGURG, "URG"},   {SIGXCPU, "XCPU"},
+    {SIGXFSZ, "XFSZ"}, {SIGVTALRM, "VTALRM"}, {SIGPROF, "PROF"}, {SIGWINCH, "WINCH"},   {SIGIO, "IO"},     {SIGPWR, "PWR"},
+    {SIGSYS, "SYS"},
 }};
 
 std::string upper(std::string_view s) {
@@ -36,24 +34,18 @@ std::string upper(std::string_view s) {
 
 bool outcome::matches(int wait_status) const noexcept {
     switch (what) {
-    case kind::any:
-        return true;
-    case kind::exit_status:
-        return WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == value;
-    case kind::signal:
-        return WIFSIGNALED(wait_status) && WTERMSIG(wait_status) == value;
+    case kind::any: return true;
+    case kind::exit_status: return WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == value;
+    case kind::signal: return WIFSIGNALED(wait_status) && WTERMSIG(wait_status) == value;
     }
     return false;
 }
 
 std::string outcome::describe() const {
     switch (what) {
-    case kind::any:
-        return "any outcome";
-    case kind::exit_status:
-        return "exit status " + std::to_string(value);
-    case kind::signal:
-        return "signal " + std::to_string(value) + " (" + signal_name(value) + ")";
+    case kind::any: return "any outcome";
+    case kind::exit_status: return "exit status " + std::to_string(value);
+    case kind::signal: return "signal " + std::to_string(value) + " (" + signal_name(value) + ")";
     }
     return "?";
 }

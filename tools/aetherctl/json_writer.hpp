@@ -14,7 +14,8 @@ namespace aetherctl {
 // preceded by key().
 class json_writer {
 public:
-    explicit json_writer(std::ostream& out) : out_(out) {}
+    explicit json_writer(std::ostream& out)
+        : out_(out) {}
 
     json_writer& begin_object();
     json_writer& end_object();
@@ -26,13 +27,14 @@ public:
     json_writer& value(const char* s) { return value(std::string_view(s)); }
     json_writer& value(const std::string& s) { return value(std::string_view(s)); }
     json_writer& value(bool b);
+    // clang-format off: clang-format 14 does not lay out requires-clauses
     template <std::integral T>
-        requires(!std::same_as<T, bool>)
-    json_writer& value(T v) {
+    requires(!std::same_as<T, bool>) json_writer& value(T v) {
         element();
         out_ << std::to_string(v);
         return *this;
     }
+    // clang-format on
 
     // key(k).value(v) in one call.
     template <class T>

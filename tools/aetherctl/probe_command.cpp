@@ -66,7 +66,8 @@ int active_devices(const aether::rdma::probe_result& r) {
 
 class report {
 public:
-    explicit report(std::ostream& out) : out_(out) {}
+    explicit report(std::ostream& out)
+        : out_(out) {}
     void section(std::string_view title) {
         if (!first_) out_ << '\n';
         first_ = false;
@@ -77,9 +78,12 @@ public:
     void info(std::string_view text) { line("info", text); }
     // [ok] when present; otherwise [missing] if the runtime needs it, [info] if it can do without.
     void check(bool present, bool needed, std::string_view text, std::string_view absent_text) {
-        if (present) ok(text);
-        else if (needed) missing(absent_text);
-        else info(absent_text);
+        if (present)
+            ok(text);
+        else if (needed)
+            missing(absent_text);
+        else
+            info(absent_text);
     }
     void mode(std::string_view name, const std::vector<std::string>& missing_items) {
         if (missing_items.empty()) {
@@ -112,9 +116,8 @@ void report_uffd(report& r, const aether::fault::uffd_capabilities& c) {
             "and no CAP_SYS_PTRACE)");
     r.check(c.syscall_user_only, !any, "userfaultfd(2) with UFFD_USER_MODE_ONLY works (enough for sigbus mode)",
             "userfaultfd(2) with UFFD_USER_MODE_ONLY is refused");
-    r.info(c.unprivileged_sysctl < 0
-               ? std::string("vm.unprivileged_userfaultfd is unreadable")
-               : "vm.unprivileged_userfaultfd = " + std::to_string(c.unprivileged_sysctl));
+    r.info(c.unprivileged_sysctl < 0 ? std::string("vm.unprivileged_userfaultfd is unreadable")
+                                     : "vm.unprivileged_userfaultfd = " + std::to_string(c.unprivileged_sysctl));
     if (!any) {
         if (!c.error.empty()) r.info("first failure: " + c.error);
         return;
@@ -123,8 +126,7 @@ void report_uffd(report& r, const aether::fault::uffd_capabilities& c) {
     r.check(c.api_features & UFFD_FEATURE_PAGEFAULT_FLAG_WP, true,
             "UFFD_FEATURE_PAGEFAULT_FLAG_WP: write-protect faults (both modes)",
             "UFFD_FEATURE_PAGEFAULT_FLAG_WP: write-protect faults (both modes) are not offered");
-    r.check(c.api_features & UFFD_FEATURE_THREAD_ID, true,
-            "UFFD_FEATURE_THREAD_ID: the faulting thread is reported (both modes)",
+    r.check(c.api_features & UFFD_FEATURE_THREAD_ID, true, "UFFD_FEATURE_THREAD_ID: the faulting thread is reported (both modes)",
             "UFFD_FEATURE_THREAD_ID: the faulting thread (both modes) is not reported");
     r.check(c.api_features & UFFD_FEATURE_SIGBUS, true, "UFFD_FEATURE_SIGBUS: faults as SIGBUS (sigbus mode)",
             "UFFD_FEATURE_SIGBUS: faults as SIGBUS (sigbus mode) are not offered");
@@ -133,8 +135,7 @@ void report_uffd(report& r, const aether::fault::uffd_capabilities& c) {
     if (c.register_missing_wp) {
         r.info("ioctls granted by that registration: " + or_none(ioctl_names(c.register_ioctls)));
         auto granted = [&c](unsigned nr) { return (c.register_ioctls & (1ull << nr)) != 0; };
-        r.check(granted(_UFFDIO_COPY), true, "UFFDIO_COPY: fills missing pages (with MODE_WP)",
-                "UFFDIO_COPY is not granted");
+        r.check(granted(_UFFDIO_COPY), true, "UFFDIO_COPY: fills missing pages (with MODE_WP)", "UFFDIO_COPY is not granted");
         r.check(granted(_UFFDIO_WAKE), true, "UFFDIO_WAKE: wakes faulting threads", "UFFDIO_WAKE is not granted");
         r.check(granted(_UFFDIO_WRITEPROTECT), true, "UFFDIO_WRITEPROTECT: write-protects pages",
                 "UFFDIO_WRITEPROTECT is not granted");
@@ -144,9 +145,8 @@ void report_uffd(report& r, const aether::fault::uffd_capabilities& c) {
 
 void report_uring(report& r, const aether::uring_capabilities& c) {
     r.section("io_uring");
-    r.info(c.io_uring_disabled_sysctl < 0
-               ? std::string("kernel.io_uring_disabled is unreadable (kernels before 6.6 lack it)")
-               : "kernel.io_uring_disabled = " + std::to_string(c.io_uring_disabled_sysctl));
+    r.info(c.io_uring_disabled_sysctl < 0 ? std::string("kernel.io_uring_disabled is unreadable (kernels before 6.6 lack it)")
+                                          : "kernel.io_uring_disabled = " + std::to_string(c.io_uring_disabled_sysctl));
     if (!c.ring_created) {
         r.missing(std::string("an io_uring ring cannot be created: ") + std::strerror(-c.ring_error));
         return;
@@ -172,14 +172,17 @@ void report_rdma(report& r, const aether::rdma::probe_result& p) {
     }
     r.info("built with rdma-core (libibverbs)");
     for (const auto& d : p.devices) {
-        std::string text = d.name + ": " + d.transport + ", node GUID " + d.node_guid + ", " +
-                           std::to_string(d.port_count) + " port(s), " + std::to_string(d.active_ports) +
-                           " active";
-        if (d.active_ports > 0) r.ok(text);
-        else r.info(text);
+        std::string text = d.name + ": " + d.transport + ", node GUID " + d.node_guid + ", " + std::to_string(d.port_count) +
+                           " port(s), " + std::to_string(d.active_ports) + " active";
+        if (d.active_ports > 0)
+            r.ok(text);
+        else
+            r.info(text);
     }
-    if (p.devices.empty()) r.info("no devices: " + p.error);
-    else if (!p.error.empty()) r.info("first failure met: " + p.error);
+    if (p.devices.empty())
+        r.info("no devices: " + p.error);
+    else if (!p.error.empty())
+        r.info("first failure met: " + p.error);
 }
 
 void print_report(std::ostream& out, const probe_facts& f) {
@@ -289,15 +292,17 @@ void print_json(std::ostream& out, const probe_facts& f) {
 } // namespace
 
 void add_probe_command(CLI::App& app, int& status) {
-    CLI::App* probe = app.add_subcommand(
-        "probe", "Check the kernel features the runtime needs (userfaultfd, io_uring, RDMA devices)");
+    CLI::App* probe =
+        app.add_subcommand("probe", "Check the kernel features the runtime needs (userfaultfd, io_uring, RDMA devices)");
     // Owned by the callback, which CLI11 keeps for the life of the app.
     auto json = std::make_shared<bool>(false);
     probe->add_flag("--json", *json, "Print the findings as one JSON object");
     probe->callback([json, &status] {
         probe_facts f = gather();
-        if (*json) print_json(std::cout, f);
-        else print_report(std::cout, f);
+        if (*json)
+            print_json(std::cout, f);
+        else
+            print_report(std::cout, f);
         std::cout.flush();
         status = f.ready() ? 0 : 1;
     });

@@ -13,7 +13,8 @@
 namespace aether::tools {
 
 exec_args::exec_args(std::vector<std::string> args, std::vector<std::string> env)
-    : args_(std::move(args)), env_(std::move(env)) {
+    : args_(std::move(args)),
+      env_(std::move(env)) {
     // The strings are in their final place now, so pointers into them stay valid.
     for (auto& a : args_) argv_.push_back(a.data());
     argv_.push_back(nullptr);

@@ -26,8 +26,8 @@ const char* transport_name(ibv_transport_type t) noexcept {
 std::string guid_text(__be64 guid) {
     unsigned long long host = be64toh(guid);
     char buf[24];
-    std::snprintf(buf, sizeof buf, "%04llx:%04llx:%04llx:%04llx", (host >> 48) & 0xffff,
-                  (host >> 32) & 0xffff, (host >> 16) & 0xffff, host & 0xffff);
+    std::snprintf(buf, sizeof buf, "%04llx:%04llx:%04llx:%04llx", (host >> 48) & 0xffff, (host >> 32) & 0xffff,
+                  (host >> 16) & 0xffff, host & 0xffff);
     return buf;
 }
 

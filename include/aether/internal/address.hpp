@@ -16,7 +16,7 @@ inline constexpr unsigned page_shift = 12;
 inline constexpr std::uint64_t node_span = std::uint64_t{1} << SERAPH_AETHER_NODE_SHIFT; // 4 GiB
 inline constexpr std::uint64_t pages_per_node = node_span / page_size;
 inline constexpr std::uint64_t window_base = SERAPH_AETHER_BASE;
-inline constexpr std::uint64_t window_end = SERAPH_AETHER_END;    // inclusive
+inline constexpr std::uint64_t window_end = SERAPH_AETHER_END; // inclusive
 inline constexpr node_id no_node = 0xFFFF;
 
 // The largest node count whose window fits below SERAPH_AETHER_END.

@@ -15,15 +15,16 @@ using std::chrono::milliseconds;
 using std::chrono::nanoseconds;
 
 inline std::uint64_t now_ns() noexcept {
-    return static_cast<std::uint64_t>(
-        std::chrono::duration_cast<nanoseconds>(mono_clock::now().time_since_epoch()).count());
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<nanoseconds>(mono_clock::now().time_since_epoch()).count());
 }
 
 // An absolute point in monotonic time after which an operation is VOID (TIMEOUT).
 class deadline {
 public:
     constexpr deadline() noexcept = default;
-    static deadline after(milliseconds d) noexcept { return deadline(now_ns() + static_cast<std::uint64_t>(d.count()) * 1'000'000u); }
+    static deadline after(milliseconds d) noexcept {
+        return deadline(now_ns() + static_cast<std::uint64_t>(d.count()) * 1'000'000u);
+    }
     static deadline after_ns(std::uint64_t ns) noexcept { return deadline(now_ns() + ns); }
     static constexpr deadline never() noexcept { return deadline(UINT64_MAX); }
 
@@ -47,7 +48,8 @@ public:
     friend deadline earlier(deadline a, deadline b) noexcept { return a.at_ < b.at_ ? a : b; }
 
 private:
-    constexpr explicit deadline(std::uint64_t at) noexcept : at_(at) {}
+    constexpr explicit deadline(std::uint64_t at) noexcept
+        : at_(at) {}
     std::uint64_t at_ = UINT64_MAX;
 };
 

@@ -32,10 +32,22 @@ inline spdlog::logger& named(const char* name) {
 
 } // namespace detail
 
-inline spdlog::logger& runtime() { static auto l = detail::make("aether.runtime"); return *l; }
-inline spdlog::logger& coherence() { static auto l = detail::make("aether.coherence"); return *l; }
-inline spdlog::logger& transport() { static auto l = detail::make("aether.transport.tcp"); return *l; }
-inline spdlog::logger& fault() { static auto l = detail::make("aether.fault"); return *l; }
+inline spdlog::logger& runtime() {
+    static auto l = detail::make("aether.runtime");
+    return *l;
+}
+inline spdlog::logger& coherence() {
+    static auto l = detail::make("aether.coherence");
+    return *l;
+}
+inline spdlog::logger& transport() {
+    static auto l = detail::make("aether.transport.tcp");
+    return *l;
+}
+inline spdlog::logger& fault() {
+    static auto l = detail::make("aether.fault");
+    return *l;
+}
 
 // Sets the level of every Aether logger (spdlog level names: trace debug info warn error critical
 // off). Unknown names are rejected, so a typo in AETHER_LOG is reported instead of ignored.

@@ -21,14 +21,17 @@ class mapped_array {
 
 public:
     mapped_array() = default;
-    explicit mapped_array(std::size_t n) : size_(n) {
+    explicit mapped_array(std::size_t n)
+        : size_(n) {
         if (n == 0) return;
         void* p = ::mmap(nullptr, bytes(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (p == MAP_FAILED) throw std::bad_alloc();
         ::madvise(p, bytes(), MADV_DONTFORK);
         data_ = static_cast<T*>(p);
     }
-    mapped_array(mapped_array&& o) noexcept : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+    mapped_array(mapped_array&& o) noexcept
+        : data_(std::exchange(o.data_, nullptr)),
+          size_(std::exchange(o.size_, 0)) {}
     mapped_array& operator=(mapped_array&& o) noexcept {
         if (this != &o) {
             release();

@@ -93,8 +93,10 @@ struct failure {
 template <class T>
 class [[nodiscard]] result {
 public:
-    result(T value) : v_(std::move(value)) {}            // NOLINT: implicit by design
-    result(failure f) : v_(f) {}                          // NOLINT
+    result(T value)
+        : v_(std::move(value)) {} // NOLINT: implicit by design
+    result(failure f)
+        : v_(f) {} // NOLINT
     [[nodiscard]] bool ok() const noexcept { return v_.index() == 0; }
     explicit operator bool() const noexcept { return ok(); }
     T& value() & { return std::get<0>(v_); }
@@ -113,7 +115,9 @@ template <>
 class [[nodiscard]] result<void> {
 public:
     result() = default;
-    result(failure f) : ok_(false), f_(f) {}              // NOLINT
+    result(failure f)
+        : ok_(false),
+          f_(f) {} // NOLINT
     [[nodiscard]] bool ok() const noexcept { return ok_; }
     explicit operator bool() const noexcept { return ok_; }
     [[nodiscard]] failure error() const { return f_; }

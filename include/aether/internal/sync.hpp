@@ -27,7 +27,10 @@ inline void cpu_relax() noexcept { __builtin_ia32_pause(); }
 // holder from ever running there. Async-signal-safe (the SIGBUS fault path takes it).
 class spin_guard {
 public:
-    explicit spin_guard(std::uint32_t& word) noexcept : word_(word) { lock(word_); }
+    explicit spin_guard(std::uint32_t& word) noexcept
+        : word_(word) {
+        lock(word_);
+    }
     ~spin_guard() { unlock(word_); }
     spin_guard(const spin_guard&) = delete;
     spin_guard& operator=(const spin_guard&) = delete;
