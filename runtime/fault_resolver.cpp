@@ -4,7 +4,7 @@
 #include "aether/internal/log.hpp"
 #include "aether/internal/runtime_scope.hpp"
 #include "runtime/readahead.hpp"
-#include "runtime/runtime.hpp"
+#include "runtime/page_fetcher.hpp"
 #include "runtime/void_context.hpp"
 
 #include <time.h>
@@ -28,17 +28,17 @@ void sleep_ms(std::uint32_t ms) noexcept {
 
 } // namespace
 
-fault_resolver::fault_resolver(runtime& rt, store_policy policy, std::uint32_t void_retry_ms, bool handed_off,
+fault_resolver::fault_resolver(page_fetcher& fetcher, store_policy policy, std::uint32_t void_retry_ms, bool handed_off,
                                std::uint32_t readahead_pages)
-    : rt_(rt),
+    : fetcher_(fetcher),
       policy_(policy),
       void_retry_ms_(void_retry_ms),
       handed_off_(handed_off),
-      void_per_node_(new std::atomic<std::uint32_t>[rt.node_count()]) {
-    for (std::uint16_t n = 0; n < rt.node_count(); ++n) void_per_node_[n].store(0, std::memory_order_relaxed);
+      void_per_node_(new std::atomic<std::uint32_t>[fetcher.node_count()]) {
+    for (std::uint16_t n = 0; n < fetcher.node_count(); ++n) void_per_node_[n].store(0, std::memory_order_relaxed);
     // A few threads may resolve faults at once: application threads in SIGBUS mode, the handler
     // pool's threads in handler mode.
-    if (readahead_pages > 1) readahead_ = std::make_unique<readahead>(rt, readahead_pages, 4);
+    if (readahead_pages > 1) readahead_ = std::make_unique<readahead>(fetcher, readahead_pages, 4);
 }
 
 fault_resolver::~fault_resolver() = default;
@@ -54,15 +54,15 @@ fault::fault_outcome fault_resolver::resolve(const fault::fault_event& e) noexce
         node_counters& c;
         std::uint64_t t0 = now_ns();
         ~service_clock() { bump(c.fault_service_ns, now_ns() - t0); }
-    } clock{rt_.counters()};
+    } clock{fetcher_.counters()};
     const std::uint64_t page = page_floor(e.address);
     const node_id home = node_of(page);
-    cache& c = rt_.local_cache();
-    bump(e.write ? rt_.counters().write_faults : rt_.counters().read_faults);
+    cache& c = fetcher_.local_cache();
+    bump(e.write ? fetcher_.counters().write_faults : fetcher_.counters().read_faults);
     // Handler mode: the faulting thread woke the handler, which wakes it back when done.
-    if (handed_off_) bump(rt_.counters().handoffs, 2);
+    if (handed_off_) bump(fetcher_.counters().handoffs, 2);
     for (;;) {
-        const deadline dl = rt_.op_deadline();
+        const deadline dl = fetcher_.op_deadline();
         cache_state s = c.state(page);
         if (e.write ? s == cache_state::exclusive : serves_loads(s)) return served(e, s);
         auto gate = c.begin_fetch(page, e.write, dl);
@@ -71,14 +71,14 @@ fault::fault_outcome fault_resolver::resolve(const fault::fault_event& e) noexce
         if (gate == cache::gate_result::timeout) {
             why = failure::of(void_reason::timeout);
         } else {
-            auto r = !e.write && home != rt_.self() && readahead_ ? readahead_->fetch(page, dl)
-                                                                  : rt_.acquire_page(page, e.write, nullptr, dl);
+            auto r = !e.write && home != fetcher_.self() && readahead_ ? readahead_->fetch(page, dl)
+                                                                       : fetcher_.acquire_page(page, e.write, nullptr, dl);
             c.end_fetch(page);
             if (r.ok()) {
-                if (home != rt_.self())
+                if (home != fetcher_.self())
                     node_answered(home);
                 else
-                    rt_.fault_around_here(page);
+                    fetcher_.fault_around_here(page);
                 return fault::fault_outcome::resolved;
             }
             why = r.error();
@@ -93,16 +93,16 @@ fault::fault_outcome fault_resolver::resolve(const fault::fault_event& e) noexce
             void_per_node_[home].fetch_add(1, std::memory_order_relaxed);
             note_standing_void_page(why.reason, e.address);
             if (c.install_void(page, now_ms() + void_retry_ms_, why.reason)) {
-                rt_.local_node().loop().nudge(); // starts the reaper (signal-safe)
-            } else {                             // the page got a real copy meanwhile
+                fetcher_.void_page_installed(); // starts the reaper (signal-safe)
+            } else {                            // the page got a real copy meanwhile
                 void_per_node_[home].fetch_sub(1, std::memory_order_relaxed);
                 if (void_pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) clear_standing_void_pages();
             }
-            bump(rt_.counters().void_pages);
+            bump(fetcher_.counters().void_pages);
             return fault::fault_outcome::void_page;
         }
         if (policy_ == store_policy::sigbus) {
-            bump(rt_.counters().sigbus_raised);
+            bump(fetcher_.counters().sigbus_raised);
             return fault::fault_outcome::raise_sigbus;
         }
         // store_policy::block: the store is not dropped; it waits for the memory to come back.
@@ -116,7 +116,7 @@ fault::fault_outcome fault_resolver::resolve(const fault::fault_event& e) noexce
 // there reads 0xFF like that thread: it gets the same reason in its VOID context.
 fault::fault_outcome fault_resolver::served(const fault::fault_event& e, cache_state s) noexcept {
     if (e.write || s != cache_state::void_copy) return fault::fault_outcome::resolved;
-    const void_reason why = rt_.local_cache().void_reason_of(e.address);
+    const void_reason why = fetcher_.local_cache().void_reason_of(e.address);
     if (why == void_reason::none) return fault::fault_outcome::resolved; // dropped meanwhile: the load retries
     set_void_context_for(e.tid, why, e.address);
     return fault::fault_outcome::void_page;
@@ -133,7 +133,7 @@ void fault_resolver::node_answered(std::uint16_t node) noexcept {
 }
 
 void fault_resolver::drop_void_pages(std::uint64_t expired_by_ms, std::uint16_t only) noexcept {
-    std::size_t dropped = rt_.local_cache().drop_void_pages(
+    std::size_t dropped = fetcher_.local_cache().drop_void_pages(
         expired_by_ms, [this](std::uint64_t page) { void_per_node_[node_of(page)].fetch_sub(1, std::memory_order_relaxed); },
         only);
     if (dropped > 0 && void_pending_.fetch_sub(dropped, std::memory_order_acq_rel) == dropped) clear_standing_void_pages();

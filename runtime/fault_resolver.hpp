@@ -14,7 +14,7 @@
 
 namespace aether {
 
-class runtime;
+class page_fetcher;
 class readahead;
 
 enum class store_policy : std::uint8_t {
@@ -27,7 +27,8 @@ public:
     // `handed_off`: faults reach resolve() on another thread than the one that faulted (handler
     // mode): each costs two thread hand-offs, counted here.
     // `readahead_pages`: the most pages one sequential read fault fetches (1: none).
-    fault_resolver(runtime& rt, store_policy policy, std::uint32_t void_retry_ms, bool handed_off, std::uint32_t readahead_pages);
+    fault_resolver(page_fetcher& fetcher, store_policy policy, std::uint32_t void_retry_ms, bool handed_off,
+                   std::uint32_t readahead_pages);
     ~fault_resolver() override;
     fault::fault_outcome resolve(const fault::fault_event& e) noexcept override;
     bool background() noexcept override;
@@ -44,7 +45,7 @@ private:
     // and takes them off void_pending_ and void_per_node_.
     void drop_void_pages(std::uint64_t expired_by_ms, std::uint16_t only) noexcept;
 
-    runtime& rt_;
+    page_fetcher& fetcher_;
     store_policy policy_;
     std::uint32_t void_retry_ms_;
     bool handed_off_;

@@ -16,7 +16,8 @@
 #include "aether/internal/clock.hpp"
 #include "aether/internal/result.hpp"
 #include "aether/internal/sync.hpp"
-#include "runtime/runtime.hpp"
+#include "runtime/cache.hpp"
+#include "runtime/page_fetcher.hpp"
 
 #include <algorithm>
 #include <array>
@@ -145,7 +146,7 @@ private:
 class readahead {
 public:
     // `concurrent_faults`: how many threads may resolve faults at once (1 in handler mode).
-    readahead(runtime& rt, std::uint32_t max_pages, std::size_t concurrent_faults);
+    readahead(page_fetcher& fetcher, std::uint32_t max_pages, std::size_t concurrent_faults);
     ~readahead();
 
     // A read fault on another node's page, by a thread holding the page's fetch gate: obtains the
@@ -164,7 +165,7 @@ private:
 
     // A batch asked for ahead of the scan; its reply waits in the socket until a fault needs it.
     struct prefetch {
-        runtime::ahead_request rq;
+        page_fetcher::ahead_request rq;
         readahead_buffers::lease buf;
         std::uint64_t asked_ns = 0;
     };
@@ -177,11 +178,11 @@ private:
     void ask_ahead_of_scan(std::uint64_t next, deadline dl) noexcept;
     // A batch has arrived: asks for the next one if the scan runs at full speed, installs this one,
     // and moves the stream waiting at `stream_at` on to the page after the batch.
-    void take_in(std::uint64_t stream_at, const runtime::ahead_batch& b, std::size_t asked, const readahead_buffers::lease& buf,
-                 bool full_speed, deadline dl) noexcept;
+    void take_in(std::uint64_t stream_at, const page_fetcher::ahead_batch& b, std::size_t asked,
+                 const readahead_buffers::lease& buf, bool full_speed, deadline dl) noexcept;
     bool present(std::uint64_t page) noexcept;
 
-    runtime& rt_;
+    page_fetcher& fetcher_;
     readahead_detector detector_;
     readahead_buffers buffers_;
     std::uint32_t prefetch_lock_ = 0;

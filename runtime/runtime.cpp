@@ -362,6 +362,10 @@ result<std::uint64_t> runtime::alloc_here(std::size_t bytes, std::size_t install
     return make_addr(config_.self, std::uint64_t{a->first} * page_size);
 }
 
+void runtime::void_page_installed() noexcept {
+    local_->loop().nudge(); // starts the VOID reaper
+}
+
 void runtime::fault_around_here(std::uint64_t page) noexcept {
     const std::uint32_t group = fault_around_here_.load(std::memory_order_relaxed);
     if (group <= 1 || node_of(page) != config_.self) return;

@@ -15,6 +15,7 @@
 #include "runtime/config.hpp"
 #include "runtime/fault_resolver.hpp"
 #include "runtime/node.hpp"
+#include "runtime/page_fetcher.hpp"
 #include "runtime/stats.hpp"
 #include "transport/fault_injection.hpp"
 #include "transport/peers.hpp"
@@ -31,21 +32,21 @@
 
 namespace aether {
 
-class runtime {
+class runtime final : public page_fetcher {
 public:
     // Reserves the window, starts the local node. On failure returns nullptr with a message.
     static std::unique_ptr<runtime> create(const runtime_config& config, std::string& error);
-    ~runtime();
+    ~runtime() override;
     runtime(const runtime&) = delete;
     runtime& operator=(const runtime&) = delete;
 
-    [[nodiscard]] node_id self() const noexcept { return config_.self; }
-    [[nodiscard]] node_id node_count() const noexcept { return config_.node_count; }
-    [[nodiscard]] std::uint32_t timeout_ms() const noexcept { return timeout_ms_.load(std::memory_order_relaxed); }
+    [[nodiscard]] node_id self() const noexcept override { return config_.self; }
+    [[nodiscard]] node_id node_count() const noexcept override { return config_.node_count; }
+    [[nodiscard]] std::uint32_t timeout_ms() const noexcept override { return timeout_ms_.load(std::memory_order_relaxed); }
     void set_timeout_ms(std::uint32_t ms) noexcept { timeout_ms_.store(ms, std::memory_order_relaxed); }
-    [[nodiscard]] deadline op_deadline() const noexcept { return deadline::after(milliseconds(timeout_ms())); }
-    node_counters& counters() noexcept { return counters_; }
-    cache& local_cache() noexcept { return *cache_; }
+    [[nodiscard]] deadline op_deadline() const noexcept override { return deadline::after(milliseconds(timeout_ms())); }
+    node_counters& counters() noexcept override { return counters_; }
+    cache& local_cache() noexcept override { return *cache_; }
     fault::window& window() noexcept { return *window_; }
     node& local_node() noexcept { return *local_; }
     peer_table& peers() noexcept { return peers_; }
@@ -78,7 +79,8 @@ public:
     // faults once per group. 1 (the default): one page per fault.
     void set_fault_around_here(std::uint32_t pages) noexcept { fault_around_here_.store(std::max<std::uint32_t>(pages, 1)); }
     // The fault path, after a fault on this node's own page was served.
-    void fault_around_here(std::uint64_t page) noexcept;
+    void fault_around_here(std::uint64_t page) noexcept override;
+    void void_page_installed() noexcept override;
     result<void> free(std::uint64_t addr);
     // Reads may span pages. The generation is that of the last page read.
     result<std::uint64_t> read(std::uint64_t addr, void* dest, std::size_t size, std::uint64_t* failed_at);
@@ -90,32 +92,12 @@ public:
     };
     result<cas_outcome> compare_swap(std::uint64_t addr, std::uint64_t expected, std::uint64_t desired);
 
-    // Obtains a copy of a page for this node and installs it in the window (the fault path and
-    // explicit reads share it). `exclusive`: a writable copy. Copies the page into `buf` if given.
-    // `from_fault`: a thread may be waiting in a fault on the page and must be woken.
+    // The page_fetcher the fault path uses (runtime/page_fetcher.hpp), also for explicit reads.
     result<void> acquire_page(std::uint64_t page, bool exclusive, std::byte* buf, deadline dl, bool from_fault = true,
-                              std::uint64_t* generation_out = nullptr);
-
-    // Readahead (see runtime/readahead.hpp): a read_shared of another node's `page` that also asks
-    // for up to `following` pages after it. In three steps, so that a scan can ask for its next
-    // batch before it installs the current one: ask (the request goes out), receive (waits for
-    // the reply, into `buf` of wire::readahead_payload_size(following) bytes), install.
-    struct ahead_request {
-        sync_client::pending_call call;
-        std::uint64_t page = 0;
-        std::size_t following = 0;
-    };
-    struct ahead_batch {
-        std::uint64_t page = 0;
-        std::size_t granted = 0; // following pages the home granted
-        std::uint32_t epoch = 0;
-        std::uint64_t generation = 0;
-    };
-    result<ahead_request> ask_ahead(std::uint64_t page, std::size_t following, deadline dl);
-    result<ahead_batch> receive_ahead(ahead_request& rq, std::span<std::byte> buf, deadline dl);
-    // Installs what a batch holds, except pages present here already or whose grant crossed an
-    // invalidation (the caller looks at the cache for whether the page it needs went in).
-    void install_ahead(const ahead_batch& b, std::span<const std::byte> buf);
+                              std::uint64_t* generation_out = nullptr) override;
+    result<ahead_request> ask_ahead(std::uint64_t page, std::size_t following, deadline dl) override;
+    result<ahead_batch> receive_ahead(ahead_request& rq, std::span<std::byte> buf, deadline dl) override;
+    void install_ahead(const ahead_batch& b, std::span<const std::byte> buf) override;
 
     // ---- cluster coordination ----
     result<void> barrier(std::uint32_t timeout_ms);
