@@ -1,5 +1,6 @@
-// The home side of the protocol: per-page serialization, invalidation rounds, allocations,
-// and the coordinator services (names, barriers) of node 0.
+// The home service around the directory (runtime/directory.hpp): per-page serialization,
+// invalidation rounds, page bytes, allocations; and the dispatch of requests to it, to the cache's
+// invalidation handler and to node 0's coordinator (runtime/coordinator.hpp).
 #include "runtime/node.hpp"
 
 #include "aether/internal/log.hpp"
@@ -18,8 +19,6 @@ namespace aether {
 
 namespace {
 
-constexpr std::uint64_t liveness_check_ns = 50'000'000;
-
 wire::message to_message(const home_outcome& o) {
     wire::message m;
     if (!o.ok) {
@@ -36,13 +35,6 @@ wire::message to_message(const home_outcome& o) {
         m.payload_tail = o.batch_grants;
     } else if (o.page != nullptr)
         m.payload = std::span<const std::byte>(o.page, page_size);
-    return m;
-}
-
-wire::message failed(failure f) {
-    wire::message m;
-    m.status = f.status;
-    m.reason = f.reason;
     return m;
 }
 
@@ -90,7 +82,8 @@ node::node(options opts)
       loop_(event_loop::options{opt_.identity, opt_.peers, opt_.injector, &opt_.counters->transport, opt_.name, opt_.poll_ns,
                                 opt_.priority},
             *this),
-      refusal_(new std::atomic<std::uint8_t>[opt_.node_count]) {
+      refusal_(new std::atomic<std::uint8_t>[opt_.node_count]),
+      coordinator_(coordinator::options{opt_.self, opt_.node_count, opt_.peers, opt_.is_passive}, loop_) {
     for (node_id n = 0; n < opt_.node_count; ++n) refusal_[n].store(0, std::memory_order_relaxed);
     stores_.push_back(std::make_unique<home_store>(opt_.self, opt_.node_count, opt_.home_bytes));
     home_.store(stores_.back().get(), std::memory_order_release);
@@ -434,7 +427,7 @@ void node::on_request(const wire::frame_header& h, std::span<const std::byte> pa
         reply_fn reply = [this, r](const wire::message& m) { loop_.reply(r, m); };
         auto refused = static_cast<void_reason>(refusal_[h.source].load(std::memory_order_relaxed));
         if (refused != void_reason::none && asks_of_home(type)) {
-            reply(failed(failure::of(refused)));
+            reply(wire::message::failed(failure::of(refused)));
             return;
         }
         switch (type) {
@@ -451,18 +444,18 @@ void node::on_request(const wire::frame_header& h, std::span<const std::byte> pa
         case wire::msg::get_generation:
         case wire::msg::get_global_gen: handle_generation(h, reply); return;
         case wire::msg::publish:
-            handle_publish(std::string(reinterpret_cast<const char*>(payload.data()), payload.size()), h.address, reply);
+            coordinator_.publish(std::string(reinterpret_cast<const char*>(payload.data()), payload.size()), h.address, reply);
             return;
         case wire::msg::lookup:
-            handle_lookup(std::string(reinterpret_cast<const char*>(payload.data()), payload.size()),
-                          static_cast<std::uint32_t>(h.arg0), reply);
+            coordinator_.lookup(std::string(reinterpret_cast<const char*>(payload.data()), payload.size()),
+                                static_cast<std::uint32_t>(h.arg0), reply);
             return;
-        case wire::msg::barrier: handle_barrier(h.source, h.arg0, static_cast<std::uint32_t>(h.arg1), reply); return;
+        case wire::msg::barrier: coordinator_.barrier(h.source, h.arg0, static_cast<std::uint32_t>(h.arg1), reply); return;
         case wire::msg::ping: reply(wire::message{}); return;
         case wire::msg::set_refusal: {
             auto why = static_cast<void_reason>(h.arg0);
             if (why != void_reason::none && why != void_reason::permission && why != void_reason::generation) {
-                reply(failed(failure{fetch_status::remote_error, void_reason::none}));
+                reply(wire::message::failed(failure{fetch_status::remote_error, void_reason::none}));
                 return;
             }
             set_refusal(h.source, why);
@@ -476,11 +469,11 @@ void node::on_request(const wire::frame_header& h, std::span<const std::byte> pa
             reply(m);
             return;
         }
-        default: reply(failed(failure{fetch_status::remote_error, void_reason::none})); return;
+        default: reply(wire::message::failed(failure{fetch_status::remote_error, void_reason::none})); return;
         }
     } catch (const std::exception& e) {
         log::coherence().error("node {}: request from node {} failed: {}", opt_.self, h.source, e.what());
-        loop_.reply(r, failed(failure{fetch_status::remote_error, void_reason::none}));
+        loop_.reply(r, wire::message::failed(failure{fetch_status::remote_error, void_reason::none}));
     }
 }
 
@@ -496,9 +489,9 @@ void node::handle_page_request(const wire::frame_header& h, std::span<const std:
     if (type == wire::msg::putback) ok = ok && off == 0 && payload.size() == page_size;
     if ((type == wire::msg::read_shared || type == wire::msg::read_exclusive)) ok = ok && off == 0;
     if (!ok) {
-        loop_.reply(r, failed(home().valid_page(page_index_of(addr)) || !is_aether(addr)
-                                  ? failure{fetch_status::invalid_addr, void_reason::permission}
-                                  : never_allocated));
+        loop_.reply(r, wire::message::failed(home().valid_page(page_index_of(addr)) || !is_aether(addr)
+                                                 ? failure{fetch_status::invalid_addr, void_reason::permission}
+                                                 : never_allocated));
         return;
     }
     home_request req;
@@ -544,7 +537,7 @@ void node::handle_invalidate(const wire::frame_header& h, const responder& r, bo
 void node::handle_alloc(const wire::frame_header& h, const reply_fn& reply) {
     auto a = allocate_local(h.arg0);
     if (!a) {
-        reply(failed(a.error()));
+        reply(wire::message::failed(a.error()));
         return;
     }
     wire::message m;
@@ -593,7 +586,7 @@ result<home_store::allocation> node::begin_free_at(std::uint64_t addr) {
 void node::handle_free(std::uint64_t addr, reply_fn reply) {
     auto a = begin_free_at(addr);
     if (!a) {
-        reply(failed(a.error()));
+        reply(wire::message::failed(a.error()));
         return;
     }
     free_pages(*a, reply);
@@ -605,7 +598,7 @@ void node::free_pages(const home_store::allocation& alloc, const reply_fn& reply
             // Some node could not be told; its copy may live on, so the pages are not reused.
             log::coherence().warn("free of {:#x}: pages kept out of use: {}",
                                   make_addr(opt_.self, std::uint64_t{alloc.first} * page_size), to_string(f->reason));
-            reply(failed(*f));
+            reply(wire::message::failed(*f));
             return;
         }
         home().finish_free(alloc);
@@ -659,20 +652,20 @@ bool node::try_free_inline(const home_store::allocation& a) {
 
 void node::handle_revoke(std::uint64_t addr, const reply_fn& reply) {
     if (!is_aether(addr) || node_of(addr) != opt_.self || !home().valid_page(page_index_of(addr))) {
-        reply(failed(failure{fetch_status::invalid_addr, void_reason::permission}));
+        reply(wire::message::failed(failure{fetch_status::invalid_addr, void_reason::permission}));
         return;
     }
     auto a = home().revoke(page_index_of(addr));
     if (!a) {
         home_page& p = home().page(page_index_of(addr));
         spin_guard g(p.lock);
-        reply(failed(p.cap_gen != 0 ? freed_memory : never_allocated));
+        reply(wire::message::failed(p.cap_gen != 0 ? freed_memory : never_allocated));
         return;
     }
     std::uint64_t gen = a->cap_gen;
     for_each_page_step(wire::msg::revoke, *a, [reply, gen](std::optional<failure> f) {
         if (f) {
-            reply(failed(*f));
+            reply(wire::message::failed(*f));
             return;
         }
         wire::message m;
@@ -684,14 +677,14 @@ void node::handle_revoke(std::uint64_t addr, const reply_fn& reply) {
 void node::handle_generation(const wire::frame_header& h, const reply_fn& reply) {
     const std::uint64_t addr = h.address;
     if (!is_aether(addr) || node_of(addr) != opt_.self || !home().valid_page(page_index_of(addr))) {
-        reply(failed(failure{fetch_status::invalid_addr, void_reason::permission}));
+        reply(wire::message::failed(failure{fetch_status::invalid_addr, void_reason::permission}));
         return;
     }
     home_page& p = home().page(page_index_of(addr));
     wire::message m;
     spin_guard g(p.lock);
     if (!p.allocated) {
-        reply(failed(p.cap_gen == 0 ? never_allocated : freed_memory));
+        reply(wire::message::failed(p.cap_gen == 0 ? never_allocated : freed_memory));
         return;
     }
     m.arg0 = wire::type_of(h) == wire::msg::get_generation ? p.generation : p.cap_gen;
@@ -847,144 +840,21 @@ result<std::uint64_t> node::global_gen_local(std::uint64_t addr) {
 
 result<void> node::barrier_local(std::uint64_t seq, std::uint32_t timeout_ms, deadline dl) {
     auto r = run_on_loop(
-        [this, seq, timeout_ms](reply_fn reply) { handle_barrier(opt_.self, seq, timeout_ms, std::move(reply)); }, dl);
+        [this, seq, timeout_ms](reply_fn reply) { coordinator_.barrier(opt_.self, seq, timeout_ms, std::move(reply)); }, dl);
     if (!r) return r.error();
     return success();
 }
 
 result<void> node::publish_local(const std::string& name, std::uint64_t addr, deadline dl) {
-    auto r = run_on_loop([this, name, addr](const reply_fn& reply) { handle_publish(name, addr, reply); }, dl);
+    auto r = run_on_loop([this, name, addr](const reply_fn& reply) { coordinator_.publish(name, addr, reply); }, dl);
     if (!r) return r.error();
     return success();
 }
 
 result<std::uint64_t> node::lookup_local(const std::string& name, std::uint32_t wait_ms, deadline dl) {
-    auto r = run_on_loop([this, name, wait_ms](reply_fn reply) { handle_lookup(name, wait_ms, std::move(reply)); }, dl);
+    auto r = run_on_loop([this, name, wait_ms](reply_fn reply) { coordinator_.lookup(name, wait_ms, std::move(reply)); }, dl);
     if (!r) return r.error();
     return r->address;
-}
-
-// ---- coordinator services (node 0) ---------------------------------------------------------------
-
-void node::handle_publish(const std::string& name, std::uint64_t addr, const reply_fn& reply) {
-    if (name.empty() || name.size() > 255) {
-        reply(failed(failure{fetch_status::remote_error, void_reason::none}));
-        return;
-    }
-    names_[name] = addr;
-    if (auto it = lookups_.find(name); it != lookups_.end()) {
-        wire::message found;
-        found.address = addr;
-        for (auto& w : it->second) {
-            loop_.cancel_timer(w.timer);
-            w.reply(found);
-        }
-        lookups_.erase(it);
-    }
-    reply(wire::message{});
-}
-
-void node::handle_lookup(const std::string& name, std::uint32_t wait_ms, reply_fn reply) {
-    if (auto it = names_.find(name); it != names_.end()) {
-        wire::message m;
-        m.address = it->second;
-        reply(m);
-        return;
-    }
-    if (wait_ms == 0) {
-        reply(failed(failure{fetch_status::not_found, void_reason::timeout}));
-        return;
-    }
-    std::uint64_t id = next_lookup_id_++;
-    std::uint64_t timer = loop_.add_timer(deadline::after(milliseconds(wait_ms)), [this, name, id] {
-        auto it = lookups_.find(name);
-        if (it == lookups_.end()) return;
-        auto& v = it->second;
-        for (auto w = v.begin(); w != v.end(); ++w)
-            if (w->id == id) {
-                w->reply(failed(failure{fetch_status::not_found, void_reason::timeout}));
-                v.erase(w);
-                break;
-            }
-        if (v.empty()) lookups_.erase(it);
-    });
-    lookups_[name].push_back(parked_lookup{std::move(reply), timer, id});
-}
-
-void node::handle_barrier(node_id from, std::uint64_t seq, std::uint32_t wait_ms, reply_fn reply) {
-    if (opt_.self != 0 || from >= opt_.node_count) {
-        reply(failed(failure{fetch_status::remote_error, void_reason::none})); // only node 0 coordinates
-        return;
-    }
-    barrier_round& round = rounds_[seq];
-    if (round.arrived.empty()) round.arrived.assign(opt_.node_count, false);
-    round.arrived[from] = true;
-
-    auto active = [this](node_id n) { return !opt_.is_passive || !opt_.is_passive(n); };
-    bool all_arrived = true;
-    for (node_id n = 0; n < opt_.node_count; ++n)
-        if (active(n) && !round.arrived[n]) all_arrived = false;
-    if (all_arrived) {
-        // Those who waited first (often remote): the last one to arrive may be this node's own
-        // thread, which must not race ahead of the replies still to be sent.
-        for (auto& w : round.waiters) {
-            loop_.cancel_timer(w.timer);
-            w.reply(wire::message{});
-        }
-        loop_.flush(); // the replies reach the kernel before this node's own thread moves on
-        reply(wire::message{});
-        rounds_.erase(seq);
-        return;
-    }
-    // Each waiter gives up at its own deadline (VOID, TIMEOUT); the others keep waiting.
-    std::uint64_t id = next_waiter_id_++;
-    std::uint64_t timer = loop_.add_timer(deadline::after(milliseconds(std::max<std::uint32_t>(wait_ms, 1))), [this, seq, id] {
-        auto it = rounds_.find(seq);
-        if (it == rounds_.end()) return;
-        auto& ws = it->second.waiters;
-        for (auto w = ws.begin(); w != ws.end(); ++w)
-            if (w->id == id) {
-                w->reply(failed(failure::of(void_reason::timeout)));
-                ws.erase(w);
-                break;
-            }
-        if (ws.empty()) rounds_.erase(it);
-    });
-    round.waiters.push_back(barrier_waiter{id, timer, std::move(reply)});
-    if (liveness_timer_ == 0)
-        liveness_timer_ = loop_.add_timer(deadline::after_ns(liveness_check_ns), [this] { check_barrier_liveness(); });
-}
-
-void node::check_barrier_liveness() {
-    liveness_timer_ = 0;
-    if (rounds_.empty()) return;
-    // A node that was up and now refuses connections will never arrive: fail the barrier at once
-    // instead of letting every other node run into its deadline.
-    std::vector<node_id> missing;
-    for (node_id n = 0; n < opt_.node_count; ++n) {
-        if (n == opt_.self || (opt_.is_passive && opt_.is_passive(n)) || !opt_.peers->ever_alive(n)) continue;
-        for (auto& [seq, round] : rounds_)
-            if (!round.arrived[n]) {
-                missing.push_back(n);
-                break;
-            }
-    }
-    for (node_id n : missing) {
-        loop_.call(
-            n, wire::message{.type = wire::msg::ping}, deadline::after(milliseconds(1000)), [this, n](result<async_reply> r) {
-                if (r.ok() || (r.error().reason != void_reason::node_crashed && r.error().reason != void_reason::partition))
-                    return;
-                if (rounds_.empty()) return; // another probe already failed the barrier
-                log::runtime().warn("barrier: node {} is down ({}); failing the barrier", n, to_string(r.error().reason));
-                for (auto& [seq, round] : rounds_)
-                    for (auto& w : round.waiters) {
-                        loop_.cancel_timer(w.timer);
-                        w.reply(failed(r.error()));
-                    }
-                rounds_.clear();
-            });
-    }
-    liveness_timer_ = loop_.add_timer(deadline::after_ns(liveness_check_ns), [this] { check_barrier_liveness(); });
 }
 
 std::string node::info_text() {

@@ -14,6 +14,7 @@
 #include "aether/internal/clock.hpp"
 #include "aether/internal/inline_list.hpp"
 #include "aether/internal/result.hpp"
+#include "runtime/coordinator.hpp"
 #include "runtime/directory.hpp"
 #include "runtime/home.hpp"
 #include "runtime/stats.hpp"
@@ -197,10 +198,6 @@ private:
     bool try_free_inline(const home_store::allocation& a);
     void handle_revoke(std::uint64_t addr, const reply_fn& reply);
     void handle_generation(const wire::frame_header& h, const reply_fn& reply);
-    void handle_publish(const std::string& name, std::uint64_t addr, const reply_fn& reply);
-    void handle_lookup(const std::string& name, std::uint32_t wait_ms, reply_fn reply);
-    void handle_barrier(node_id from, std::uint64_t seq, std::uint32_t timeout_ms, reply_fn reply);
-    void check_barrier_liveness();
     std::string info_text();
     // Runs a per-page step of free/revoke for every page of an allocation, then `finally`.
     void for_each_page_step(wire::msg op, const home_store::allocation& a, std::function<void(std::optional<failure>)> finally);
@@ -219,26 +216,7 @@ private:
 
     // Service-thread state.
     std::unordered_map<std::uint32_t, std::deque<home_request>> waiting_;
-    std::unordered_map<std::string, std::uint64_t> names_;
-    struct parked_lookup {
-        reply_fn reply;
-        std::uint64_t timer;
-        std::uint64_t id;
-    };
-    std::unordered_map<std::string, std::vector<parked_lookup>> lookups_;
-    std::uint64_t next_lookup_id_ = 1;
-    struct barrier_waiter {
-        std::uint64_t id;
-        std::uint64_t timer;
-        reply_fn reply;
-    };
-    struct barrier_round {
-        std::vector<bool> arrived;
-        std::vector<barrier_waiter> waiters;
-    };
-    std::uint64_t next_waiter_id_ = 1;
-    std::map<std::uint64_t, barrier_round> rounds_;
-    std::uint64_t liveness_timer_ = 0;
+    coordinator coordinator_;                                             // node 0: names and barriers
     std::array<wire::readahead_grant, wire::max_readahead> grants_out_{}; // the last readahead reply's
 };
 

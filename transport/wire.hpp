@@ -131,6 +131,14 @@ struct message {
     // two places (a home's pages and their grants) goes out without copying them together first.
     std::span<const std::byte> payload_tail{};
     [[nodiscard]] std::size_t payload_size() const noexcept { return payload.size() + payload_tail.size(); }
+
+    // A reply that says the request failed, and why.
+    static message failed(failure f) noexcept {
+        message m;
+        m.status = f.status;
+        m.reason = f.reason;
+        return m;
+    }
 };
 
 // Builds a complete header (both checksums) for `m`.
