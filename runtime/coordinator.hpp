@@ -27,7 +27,9 @@ public:
         peer_table* peers = nullptr;
         std::function<bool(node_id)> is_passive; // in-process simulated nodes: never join barriers
     };
-    coordinator(options opts, event_loop& loop) : opt_(std::move(opts)), loop_(loop) {}
+    coordinator(options opts, event_loop& loop)
+        : opt_(std::move(opts)),
+          loop_(loop) {}
 
     // Each answers through `reply`, now or later (a lookup waiting for its name, a barrier waiting
     // for every node), on the service thread.

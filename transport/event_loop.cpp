@@ -6,6 +6,7 @@
 #include "aether/internal/runtime_scope.hpp"
 #include "transport/frame_reader.hpp"
 #include "transport/handshake.hpp"
+#include "transport/peer_socket.hpp"
 #include "transport/io_ring.hpp"
 
 #include <netinet/in.h>
@@ -60,13 +61,12 @@ struct connection {
     int ops = 0;                 // io_uring operations in flight that reference this object
     bool recv_armed = false;
     bool send_armed = false;
-    wire::nonce my_nonce{};
-    wire::nonce peer_nonce{}; // inbound: the client's hello nonce, until its proof arrives
-    std::uint64_t peer_incarnation = 0;
+    wire::client_handshake client_hs; // outbound
+    wire::server_handshake server_hs; // inbound
     std::uint32_t cut_generation = 0;
     std::uint64_t handshake_timer = 0;
     void_reason close_reason = void_reason::node_crashed;
-    std::uint64_t connect_backoff_ns = 2'000'000;
+    std::uint64_t connect_backoff_ns = first_connect_backoff_ns;
 };
 
 struct pending_call {
@@ -84,14 +84,6 @@ void append_frame(std::vector<std::byte>& buf, const wire::frame_header& h, cons
         buf.insert(buf.end(), part.begin() + static_cast<std::ptrdiff_t>(from), part.end());
         skip -= from;
     }
-}
-
-void configure_socket(int fd) noexcept {
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
-    unsigned ut = 10'000;
-    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, sizeof ut);
 }
 
 } // namespace
@@ -323,7 +315,7 @@ struct event_loop::impl {
             why = failure{fetch_status::tcp_error, void_reason::unreachable};
             return nullptr;
         }
-        configure_socket(fd);
+        configure_peer_socket(fd);
         connection& c = add_connection(fd, true, dst);
         c.cut_generation = opt.injector->cut_generation(dst);
         outbound_by_node[dst] = c.id;
@@ -351,7 +343,7 @@ struct event_loop::impl {
             // A node that never answered may still be starting: retry while calls are waiting.
             if (!ever && (res == -ECONNREFUSED || res == -ECONNRESET) && has_calls_for(c.peer)) {
                 node_id dst = c.peer;
-                std::uint64_t backoff = std::min<std::uint64_t>(c.connect_backoff_ns * 2, 100'000'000);
+                std::uint64_t backoff = next_connect_backoff(c.connect_backoff_ns);
                 for (auto& [id, pc] : calls)
                     if (pc.conn == c.id) pc.conn = 0; // keep the calls: they move to the next attempt
                 close(c, classify_connect_error(-res, ever));
@@ -365,12 +357,8 @@ struct event_loop::impl {
         }
         connect_addrs.erase(c.id);
         c.state = conn_state::await_challenge;
-        c.my_nonce = wire::random_nonce();
-        wire::message hello{.type = wire::msg::hello,
-                            .arg0 = opt.id.incarnation,
-                            .arg1 = c.peer,
-                            .payload = std::span<const std::byte>(c.my_nonce)};
-        send_frame(c, hello, 0);
+        c.client_hs = wire::client_handshake(opt.id.key, opt.id.self, opt.id.incarnation, c.peer);
+        send_frame(c, c.client_hs.hello(), 0);
         arm_recv(c);
     }
 
@@ -467,58 +455,40 @@ struct event_loop::impl {
         const wire::frame_header& h = f.header;
         switch (c.state) {
         case conn_state::await_hello: {
-            if (wire::type_of(h) != wire::msg::hello || h.arg1 != opt.id.self || h.source >= opt.peers->node_count() ||
-                !wire::payload_ok(h, f.payload) || f.payload.size() != wire::nonce_size)
+            c.server_hs = wire::server_handshake(opt.id.key, opt.id.self, opt.id.incarnation, opt.peers->node_count());
+            if (c.server_hs.on_hello(h, f.payload) != wire::handshake_verdict::ok)
                 return protocol_error(c, "expected a hello for this node");
-            c.peer = h.source;
-            wire::nonce client_nonce;
-            std::memcpy(client_nonce.data(), f.payload.data(), wire::nonce_size);
-            c.my_nonce = wire::random_nonce();
-            c.peer_nonce = client_nonce;
-            c.peer_incarnation = h.arg0;
-            wire::mac proof = opt.id.key.server_proof(client_nonce, c.my_nonce, c.peer, opt.id.self);
-            std::byte body[wire::nonce_size + wire::mac_size];
-            std::memcpy(body, c.my_nonce.data(), wire::nonce_size);
-            std::memcpy(body + wire::nonce_size, proof.data(), wire::mac_size);
-            wire::message ch{
-                .type = wire::msg::challenge, .arg0 = opt.id.incarnation, .payload = std::span<const std::byte>(body)};
-            send_frame(c, ch, 0);
+            c.peer = c.server_hs.client();
+            send_frame(c, c.server_hs.challenge(), 0);
             c.state = conn_state::await_auth;
             return;
         }
         case conn_state::await_auth: {
-            wire::mac expect = opt.id.key.client_proof(c.peer_nonce, c.my_nonce, c.peer, opt.id.self);
-            if (wire::type_of(h) != wire::msg::auth || h.source != c.peer || !wire::payload_ok(h, f.payload) ||
-                !wire::cluster_key::equal(expect, f.payload)) {
+            if (c.server_hs.on_auth(h, f.payload) != wire::handshake_verdict::ok) {
                 opt.counters->handshake_failures.fetch_add(1, std::memory_order_relaxed);
                 return protocol_error(c, "authentication failed (wrong cluster secret?)");
             }
             send_frame(c, wire::message{.type = wire::msg::welcome}, 0);
-            established(c, c.peer_incarnation);
+            established(c, c.server_hs.client_incarnation());
             return;
         }
         case conn_state::await_challenge: {
-            if (wire::type_of(h) != wire::msg::challenge || h.source != c.peer || !wire::payload_ok(h, f.payload) ||
-                f.payload.size() != wire::nonce_size + wire::mac_size) {
+            switch (c.client_hs.on_challenge(h, f.payload)) {
+            case wire::handshake_verdict::ok: break;
+            case wire::handshake_verdict::unexpected:
                 opt.counters->handshake_failures.fetch_add(1, std::memory_order_relaxed);
                 return protocol_error(c, "expected a challenge from the node dialled");
-            }
-            wire::nonce server_nonce;
-            std::memcpy(server_nonce.data(), f.payload.data(), wire::nonce_size);
-            wire::mac expect = opt.id.key.server_proof(c.my_nonce, server_nonce, opt.id.self, c.peer);
-            if (!wire::cluster_key::equal(expect, f.payload.subspan(wire::nonce_size))) {
+            case wire::handshake_verdict::not_proven:
                 opt.counters->handshake_failures.fetch_add(1, std::memory_order_relaxed);
                 return protocol_error(c, "the node dialled did not prove the cluster secret");
             }
-            c.peer_incarnation = h.arg0;
-            wire::mac proof = opt.id.key.client_proof(c.my_nonce, server_nonce, opt.id.self, c.peer);
-            send_frame(c, wire::message{.type = wire::msg::auth, .payload = std::span<const std::byte>(proof)}, 0);
+            send_frame(c, c.client_hs.auth(), 0);
             c.state = conn_state::await_welcome;
             return;
         }
         case conn_state::await_welcome: {
-            if (wire::type_of(h) != wire::msg::welcome || h.source != c.peer) return protocol_error(c, "expected a welcome");
-            established(c, c.peer_incarnation);
+            if (!c.client_hs.on_welcome(h)) return protocol_error(c, "expected a welcome");
+            established(c, c.client_hs.server_incarnation());
             c.out.insert(c.out.end(), c.held.begin(), c.held.end());
             c.held.clear();
             kick_send(c);
@@ -744,7 +714,7 @@ struct event_loop::impl {
             if (!online || !running) {
                 ::close(res);
             } else {
-                configure_socket(res);
+                configure_peer_socket(res);
                 connection& c = add_connection(res, false, no_node);
                 arm_recv(c);
             }

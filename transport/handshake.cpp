@@ -71,4 +71,66 @@ std::uint64_t random_u64() noexcept {
     return v;
 }
 
+client_handshake::client_handshake(const cluster_key& key, node_id self, std::uint64_t incarnation, node_id server) noexcept
+    : key_(&key),
+      self_(self),
+      server_(server),
+      incarnation_(incarnation),
+      nonce_(random_nonce()) {}
+
+message client_handshake::hello() const noexcept {
+    return message{.type = msg::hello, .arg0 = incarnation_, .arg1 = server_, .payload = std::span<const std::byte>(nonce_)};
+}
+
+handshake_verdict client_handshake::on_challenge(const frame_header& h, std::span<const std::byte> payload) noexcept {
+    if (type_of(h) != msg::challenge || h.source != server_ || payload.size() != nonce_size + mac_size || !payload_ok(h, payload))
+        return handshake_verdict::unexpected;
+    nonce server_nonce;
+    std::memcpy(server_nonce.data(), payload.data(), nonce_size);
+    if (!cluster_key::equal(key_->server_proof(nonce_, server_nonce, self_, server_), payload.subspan(nonce_size)))
+        return handshake_verdict::not_proven;
+    server_incarnation_ = h.arg0;
+    proof_ = key_->client_proof(nonce_, server_nonce, self_, server_);
+    return handshake_verdict::ok;
+}
+
+message client_handshake::auth() const noexcept {
+    return message{.type = msg::auth, .payload = std::span<const std::byte>(proof_)};
+}
+
+bool client_handshake::on_welcome(const frame_header& h) const noexcept {
+    return type_of(h) == msg::welcome && h.source == server_;
+}
+
+server_handshake::server_handshake(const cluster_key& key, node_id self, std::uint64_t incarnation, node_id node_count) noexcept
+    : key_(&key),
+      self_(self),
+      node_count_(node_count),
+      incarnation_(incarnation) {}
+
+handshake_verdict server_handshake::on_hello(const frame_header& h, std::span<const std::byte> payload) noexcept {
+    if (type_of(h) != msg::hello || h.arg1 != self_ || h.source >= node_count_ || payload.size() != nonce_size ||
+        !payload_ok(h, payload))
+        return handshake_verdict::unexpected;
+    client_ = h.source;
+    client_incarnation_ = h.arg0;
+    std::memcpy(client_nonce_.data(), payload.data(), nonce_size);
+    nonce_ = random_nonce();
+    const mac proof = key_->server_proof(client_nonce_, nonce_, client_, self_);
+    std::memcpy(body_.data(), nonce_.data(), nonce_size);
+    std::memcpy(body_.data() + nonce_size, proof.data(), mac_size);
+    return handshake_verdict::ok;
+}
+
+message server_handshake::challenge() const noexcept {
+    return message{.type = msg::challenge, .arg0 = incarnation_, .payload = std::span<const std::byte>(body_)};
+}
+
+handshake_verdict server_handshake::on_auth(const frame_header& h, std::span<const std::byte> payload) const noexcept {
+    if (type_of(h) != msg::auth || h.source != client_ || !payload_ok(h, payload)) return handshake_verdict::unexpected;
+    if (!cluster_key::equal(key_->client_proof(client_nonce_, nonce_, client_, self_), payload))
+        return handshake_verdict::not_proven;
+    return handshake_verdict::ok;
+}
+
 } // namespace aether::wire

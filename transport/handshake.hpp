@@ -13,6 +13,7 @@
 #include "aether/internal/guard.hpp"
 
 #include "aether/internal/address.hpp"
+#include "transport/wire.hpp"
 
 #include <array>
 #include <cstddef>
@@ -47,5 +48,63 @@ private:
 
 nonce random_nonce() noexcept;
 std::uint64_t random_u64() noexcept;
+
+// What a handshake step made of the frame it was given.
+enum class handshake_verdict {
+    ok,
+    unexpected, // not the frame this step expects (type, sender, size or checksum)
+    not_proven, // the peer did not prove the cluster secret
+};
+
+// The two sides of the handshake as steps over decoded frames, shared by every transport: the
+// blocking client (sync_client) and the service loop (event_loop) move the frames, these decide.
+// The messages they return refer to the object's own buffers: send them before the next step.
+class client_handshake {
+public:
+    client_handshake() = default;
+    client_handshake(const cluster_key& key, node_id self, std::uint64_t incarnation, node_id server) noexcept;
+    // The first frame.
+    [[nodiscard]] message hello() const noexcept;
+    // The server's challenge; when ok, auth() is the frame to send next.
+    handshake_verdict on_challenge(const frame_header& h, std::span<const std::byte> payload) noexcept;
+    [[nodiscard]] message auth() const noexcept;
+    // The server's last frame.
+    [[nodiscard]] bool on_welcome(const frame_header& h) const noexcept;
+    [[nodiscard]] std::uint64_t server_incarnation() const noexcept { return server_incarnation_; }
+
+private:
+    const cluster_key* key_ = nullptr;
+    node_id self_ = 0;
+    node_id server_ = 0;
+    std::uint64_t incarnation_ = 0;
+    std::uint64_t server_incarnation_ = 0;
+    nonce nonce_{};
+    mac proof_{};
+};
+
+class server_handshake {
+public:
+    server_handshake() = default;
+    server_handshake(const cluster_key& key, node_id self, std::uint64_t incarnation, node_id node_count) noexcept;
+    // A client's hello (for this node, from a node of the cluster); when ok, challenge() is the
+    // frame to send next.
+    handshake_verdict on_hello(const frame_header& h, std::span<const std::byte> payload) noexcept;
+    [[nodiscard]] message challenge() const noexcept;
+    // The client's proof; when ok, the connection is established (send a welcome).
+    [[nodiscard]] handshake_verdict on_auth(const frame_header& h, std::span<const std::byte> payload) const noexcept;
+    [[nodiscard]] node_id client() const noexcept { return client_; }
+    [[nodiscard]] std::uint64_t client_incarnation() const noexcept { return client_incarnation_; }
+
+private:
+    const cluster_key* key_ = nullptr;
+    node_id self_ = 0;
+    node_id node_count_ = 0;
+    node_id client_ = no_node;
+    std::uint64_t incarnation_ = 0;
+    std::uint64_t client_incarnation_ = 0;
+    nonce client_nonce_{};
+    nonce nonce_{};
+    std::array<std::byte, nonce_size + mac_size> body_{}; // the challenge: our nonce, then our proof
+};
 
 } // namespace aether::wire

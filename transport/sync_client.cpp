@@ -4,6 +4,7 @@
 #include "aether/internal/blocking.hpp"
 #include "aether/internal/log.hpp"
 #include "transport/io_ring.hpp"
+#include "transport/peer_socket.hpp"
 
 #include <netinet/in.h>
 #include <pthread.h>
@@ -221,15 +222,6 @@ int transact(int fd, receive_timeout& t, iovec* send_iov, int send_iovcnt, wire:
     return receive_reply(fd, t, h, out, dl, payload_size, 0);
 }
 
-void configure_socket(int fd, std::uint32_t user_timeout_ms) noexcept {
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
-    // A peer host that vanishes without a FIN/RST is detected by TCP itself within this bound.
-    unsigned ut = user_timeout_ms;
-    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, sizeof ut);
-}
-
 failure io_failure(int err) noexcept {
     if (err == -ETIME) return failure::of(void_reason::timeout);
     if (err == err_bad_header || err == err_too_long) return failure{fetch_status::tcp_error, void_reason::node_crashed};
@@ -310,7 +302,7 @@ result<std::unique_ptr<sync_client::channel>> sync_client::connect(node_id dst, 
     auto addr = peers_.address(dst);
     if (!addr) return failure::of(void_reason::unreachable); // no address configured for the node
 
-    std::uint64_t backoff_ns = 2'000'000;
+    std::uint64_t backoff_ns = first_connect_backoff_ns;
     for (;;) {
         if (int e = injector_.connect_errno(dst); e != 0) return failure::of(classify_connect_error(e, peers_.ever_alive(dst)));
 
@@ -319,7 +311,8 @@ result<std::unique_ptr<sync_client::channel>> sync_client::connect(node_id dst, 
         ch->cut_generation = injector_.cut_generation(dst);
         ch->fd.reset(::socket(addr->storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
         if (!ch->fd) return failure{fetch_status::tcp_error, void_reason::unreachable};
-        configure_socket(ch->fd.get(), static_cast<std::uint32_t>(std::max<std::uint64_t>(dl.remaining_ns() / 1'000'000, 1000)));
+        configure_peer_socket(ch->fd.get(),
+                              static_cast<std::uint32_t>(std::max<std::uint64_t>(dl.remaining_ns() / 1'000'000, 1000)));
         counters_.connects.fetch_add(1, std::memory_order_relaxed);
 
         std::uint64_t tag = new_tag();
@@ -338,7 +331,7 @@ result<std::unique_ptr<sync_client::channel>> sync_client::connect(node_id dst, 
         // A node that never answered may still be starting: keep trying until the deadline.
         if (!ever && (rc == -ECONNREFUSED || rc == -ECONNRESET) && dl.remaining_ns() > backoff_ns) {
             std::this_thread::sleep_for(nanoseconds(backoff_ns));
-            backoff_ns = std::min<std::uint64_t>(backoff_ns * 2, 100'000'000);
+            backoff_ns = next_connect_backoff(backoff_ns);
             continue;
         }
         return failure::of(classify_connect_error(-rc, ever));
@@ -356,31 +349,23 @@ result<void> sync_client::handshake(channel& ch, deadline dl) noexcept {
         return io_failure(err);
     };
 
-    wire::nonce client_nonce = wire::random_nonce();
-    wire::message hello{
-        .type = wire::msg::hello, .arg0 = id_.incarnation, .arg1 = dst, .payload = std::span<const std::byte>(client_nonce)};
+    wire::client_handshake hs(id_.key, id_.self, id_.incarnation, dst);
+    const wire::message hello = hs.hello();
     wire::frame_header hh = wire::make_header(hello, id_.self, 0);
-    iovec iov[2] = {{&hh, sizeof hh}, {client_nonce.data(), client_nonce.size()}};
+    iovec iov[2] = {{&hh, sizeof hh}, {const_cast<std::byte*>(hello.payload.data()), hello.payload.size()}};
     wire::frame_header ch_h{};
     std::byte buf[wire::nonce_size + wire::mac_size];
     std::size_t n = 0;
     if (int e = transact(ch.fd.get(), ch.rcv_timeout, iov, 2, ch_h, buf, dl, n); e < 0) return fail(e);
-    if (wire::type_of(ch_h) != wire::msg::challenge || ch_h.source != dst || n != sizeof buf ||
-        !wire::payload_ok(ch_h, std::span(buf, n)))
-        return fail(-EACCES);
-    wire::nonce server_nonce;
-    std::memcpy(server_nonce.data(), buf, wire::nonce_size);
-    wire::mac expect = id_.key.server_proof(client_nonce, server_nonce, id_.self, dst);
-    if (!wire::cluster_key::equal(expect, std::span(buf + wire::nonce_size, wire::mac_size))) return fail(-EACCES);
+    if (hs.on_challenge(ch_h, std::span(buf, n)) != wire::handshake_verdict::ok) return fail(-EACCES);
 
-    wire::mac proof = id_.key.client_proof(client_nonce, server_nonce, id_.self, dst);
-    wire::message auth{.type = wire::msg::auth, .payload = std::span<const std::byte>(proof)};
+    const wire::message auth = hs.auth();
     wire::frame_header ah = wire::make_header(auth, id_.self, 0);
-    iovec aiov[2] = {{&ah, sizeof ah}, {proof.data(), proof.size()}};
+    iovec aiov[2] = {{&ah, sizeof ah}, {const_cast<std::byte*>(auth.payload.data()), auth.payload.size()}};
     wire::frame_header wh{};
     if (int e = transact(ch.fd.get(), ch.rcv_timeout, aiov, 2, wh, {}, dl, n); e < 0) return fail(e);
-    if (wire::type_of(wh) != wire::msg::welcome) return fail(-EACCES);
-    peers_.mark_alive(dst, ch_h.arg0);
+    if (!hs.on_welcome(wh)) return fail(-EACCES);
+    peers_.mark_alive(dst, hs.server_incarnation());
     return success();
 }
 

@@ -149,3 +149,75 @@ TEST_CASE("random nonces, numbers and keys differ", "[handshake]") {
     CHECK(proofs.size() == 16);
     CHECK(proofs.count(server_of(cluster_key::from_secret(""), in)) == 0);
 }
+
+namespace {
+
+// A frame as the other side decodes it: the header the sender built, and its payload.
+struct sent {
+    frame_header h;
+    std::vector<std::byte> payload;
+};
+sent frame_of(const message& m, node_id source) {
+    return sent{make_header(m, source, 0), std::vector<std::byte>(m.payload.begin(), m.payload.end())};
+}
+
+} // namespace
+
+TEST_CASE("the two handshake steps complete each other with the same secret", "[handshake]") {
+    const cluster_key key = cluster_key::from_secret("secret");
+    client_handshake client(key, 3, 1111, 17);
+    server_handshake server(key, 17, 2222, 32);
+    const sent hello = frame_of(client.hello(), 3);
+    REQUIRE(server.on_hello(hello.h, hello.payload) == handshake_verdict::ok);
+    CHECK(server.client() == 3);
+    CHECK(server.client_incarnation() == 1111);
+    const sent challenge = frame_of(server.challenge(), 17);
+    REQUIRE(client.on_challenge(challenge.h, challenge.payload) == handshake_verdict::ok);
+    CHECK(client.server_incarnation() == 2222);
+    const sent auth = frame_of(client.auth(), 3);
+    CHECK(server.on_auth(auth.h, auth.payload) == handshake_verdict::ok);
+    CHECK(client.on_welcome(make_header(message{.type = msg::welcome}, 17, 0)));
+    CHECK_FALSE(client.on_welcome(make_header(message{.type = msg::welcome}, 16, 0))); // not the node dialled
+}
+
+TEST_CASE("a handshake step refuses another secret, another node and a frame out of turn", "[handshake]") {
+    const cluster_key key = cluster_key::from_secret("secret");
+    const cluster_key other = cluster_key::from_secret("other secret");
+    SECTION("the server does not know the secret: the client is not convinced") {
+        client_handshake client(key, 3, 1, 17);
+        server_handshake impostor(other, 17, 2, 32);
+        const sent hello = frame_of(client.hello(), 3);
+        REQUIRE(impostor.on_hello(hello.h, hello.payload) == handshake_verdict::ok);
+        const sent challenge = frame_of(impostor.challenge(), 17);
+        CHECK(client.on_challenge(challenge.h, challenge.payload) == handshake_verdict::not_proven);
+    }
+    SECTION("the client does not know the secret: the server is not convinced") {
+        client_handshake impostor(other, 3, 1, 17);
+        server_handshake server(key, 17, 2, 32);
+        const sent hello = frame_of(impostor.hello(), 3);
+        REQUIRE(server.on_hello(hello.h, hello.payload) == handshake_verdict::ok);
+        const sent challenge = frame_of(server.challenge(), 17);
+        // The impostor cannot check the server's proof either; it answers with its own.
+        CHECK(impostor.on_challenge(challenge.h, challenge.payload) == handshake_verdict::not_proven);
+        const std::vector<std::byte> guess(challenge.payload.begin(), challenge.payload.begin() + mac_size);
+        const sent auth = frame_of(message{.type = msg::auth, .payload = guess}, 3);
+        CHECK(server.on_auth(auth.h, auth.payload) == handshake_verdict::not_proven);
+    }
+    SECTION("a hello for another node, from outside the cluster, or of the wrong size") {
+        server_handshake server(key, 17, 2, 32);
+        const sent for_other = frame_of(client_handshake(key, 3, 1, 16).hello(), 3);
+        CHECK(server.on_hello(for_other.h, for_other.payload) == handshake_verdict::unexpected);
+        const sent outsider = frame_of(client_handshake(key, 40, 1, 17).hello(), 40);
+        CHECK(server.on_hello(outsider.h, outsider.payload) == handshake_verdict::unexpected);
+        const sent short_hello = frame_of(message{.type = msg::hello, .arg1 = 17}, 3);
+        CHECK(server.on_hello(short_hello.h, short_hello.payload) == handshake_verdict::unexpected);
+    }
+    SECTION("a challenge from a node other than the one dialled") {
+        client_handshake client(key, 3, 1, 17);
+        server_handshake wrong(key, 18, 2, 32);
+        const sent hello = frame_of(client_handshake(key, 3, 1, 18).hello(), 3);
+        REQUIRE(wrong.on_hello(hello.h, hello.payload) == handshake_verdict::ok);
+        const sent challenge = frame_of(wrong.challenge(), 18);
+        CHECK(client.on_challenge(challenge.h, challenge.payload) == handshake_verdict::unexpected);
+    }
+}
