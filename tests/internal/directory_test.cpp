@@ -190,106 +190,113 @@ constexpr node_id none = no_node;
 } // namespace
 
 TEST_CASE("read_shared: a read-only copy; an exclusive owner elsewhere downgrades and sends its bytes home", "[directory]") {
-    check_table(wire::msg::read_shared, {
-                                            {start::unowned, {}, "", S, none, bits({1}), 0},
-                                            {start::shared_by_requester, {}, "", S, none, bits({1}), 0},
-                                            {start::shared_by_others, {}, "", S, none, bits({1, 2, 3}), 0},
-                                            {start::shared_by_both, {}, "", S, none, bits({1, 2}), 0},
-                                            // The owner asking for a shared copy dropped its grant as stale: it never wrote.
-                                            {start::exclusive_at_requester, {}, "", S, none, bits({1}), 0},
-                                            {start::exclusive_at_other, {}, "2d", S, none, bits({1, 2}), 1},
-                                            {start::lost, lost, "", L, none, 0, 0},
-                                            {start::freed, freed, "", U, none, 0, 0},
-                                            {start::never_allocated, never, "", U, none, 0, 0},
-                                        });
+    const std::vector<row> rows = {
+        {start::unowned, {}, "", S, none, bits({1}), 0},
+        {start::shared_by_requester, {}, "", S, none, bits({1}), 0},
+        {start::shared_by_others, {}, "", S, none, bits({1, 2, 3}), 0},
+        {start::shared_by_both, {}, "", S, none, bits({1, 2}), 0},
+        // The owner asking for a shared copy dropped its grant as stale: it never wrote.
+        {start::exclusive_at_requester, {}, "", S, none, bits({1}), 0},
+        {start::exclusive_at_other, {}, "2d", S, none, bits({1, 2}), 1},
+        {start::lost, lost, "", L, none, 0, 0},
+        {start::freed, freed, "", U, none, 0, 0},
+        {start::never_allocated, never, "", U, none, 0, 0},
+    };
+    check_table(wire::msg::read_shared, rows);
 }
 
 TEST_CASE("read_exclusive: every other copy goes; a sharer that asks keeps its copy and gets no bytes", "[directory]") {
-    check_table(wire::msg::read_exclusive, {
-                                               {start::unowned, {}, "", X, 1, 0, 1},
-                                               {start::shared_by_requester, {}, "", X, 1, 0, 1, true},
-                                               {start::shared_by_others, {}, "2,3", X, 1, 0, 1},
-                                               {start::shared_by_both, {}, "2", X, 1, 0, 1, true},
-                                               {start::exclusive_at_requester, {}, "", X, 1, 0, 1},
-                                               {start::exclusive_at_other, {}, "2", X, 1, 0, 2},
-                                               {start::lost, lost, "", L, none, 0, 0},
-                                               {start::freed, freed, "", U, none, 0, 0},
-                                               {start::never_allocated, never, "", U, none, 0, 0},
-                                           });
+    const std::vector<row> rows = {
+        {start::unowned, {}, "", X, 1, 0, 1},
+        {start::shared_by_requester, {}, "", X, 1, 0, 1, true},
+        {start::shared_by_others, {}, "2,3", X, 1, 0, 1},
+        {start::shared_by_both, {}, "2", X, 1, 0, 1, true},
+        {start::exclusive_at_requester, {}, "", X, 1, 0, 1},
+        {start::exclusive_at_other, {}, "2", X, 1, 0, 2},
+        {start::lost, lost, "", L, none, 0, 0},
+        {start::freed, freed, "", U, none, 0, 0},
+        {start::never_allocated, never, "", U, none, 0, 0},
+    };
+    check_table(wire::msg::read_exclusive, rows);
 }
 
 TEST_CASE("writes at the home (write_bytes, fetch_add, compare_swap): every copy goes, the requester's too", "[directory]") {
     for (wire::msg op : {wire::msg::write_bytes, wire::msg::fetch_add, wire::msg::compare_swap}) {
-        check_table(op, {
-                            {start::unowned, {}, "", U, none, 0, 1},
-                            {start::shared_by_requester, {}, "1", U, none, 0, 1},
-                            {start::shared_by_others, {}, "2,3", U, none, 0, 1},
-                            {start::shared_by_both, {}, "1,2", U, none, 0, 1},
-                            {start::exclusive_at_requester, {}, "1", U, none, 0, 2},
-                            {start::exclusive_at_other, {}, "2", U, none, 0, 2},
-                            {start::lost, lost, "", L, none, 0, 0},
-                            {start::freed, freed, "", U, none, 0, 0},
-                            {start::never_allocated, never, "", U, none, 0, 0},
-                        });
+        const std::vector<row> rows = {
+            {start::unowned, {}, "", U, none, 0, 1},
+            {start::shared_by_requester, {}, "1", U, none, 0, 1},
+            {start::shared_by_others, {}, "2,3", U, none, 0, 1},
+            {start::shared_by_both, {}, "1,2", U, none, 0, 1},
+            {start::exclusive_at_requester, {}, "1", U, none, 0, 2},
+            {start::exclusive_at_other, {}, "2", U, none, 0, 2},
+            {start::lost, lost, "", L, none, 0, 0},
+            {start::freed, freed, "", U, none, 0, 0},
+            {start::never_allocated, never, "", U, none, 0, 0},
+        };
+        check_table(op, rows);
     }
 }
 
 TEST_CASE("putback: applied only from the exclusive owner, which stays recorded as a sharer", "[directory]") {
-    check_table(wire::msg::putback, {
-                                        {start::unowned, {}, "", U, none, 0, 0},
-                                        {start::shared_by_requester, {}, "", S, none, bits({1}), 0},
-                                        {start::shared_by_others, {}, "", S, none, bits({2, 3}), 0},
-                                        {start::shared_by_both, {}, "", S, none, bits({1, 2}), 0},
-                                        {start::exclusive_at_requester, {}, "", S, none, bits({1}), 1},
-                                        {start::exclusive_at_other, {}, "", X, 2, 0, 0},
-                                        // A late write-back to a lost page is taken and ignored: the page stays VOID.
-                                        {start::lost, {}, "", L, none, 0, 0},
-                                        // A late write-back of freed memory is accepted and changes nothing.
-                                        {start::freed, {}, "", U, none, 0, 0},
-                                        {start::never_allocated, {}, "", U, none, 0, 0},
-                                    });
+    const std::vector<row> rows = {
+        {start::unowned, {}, "", U, none, 0, 0},
+        {start::shared_by_requester, {}, "", S, none, bits({1}), 0},
+        {start::shared_by_others, {}, "", S, none, bits({2, 3}), 0},
+        {start::shared_by_both, {}, "", S, none, bits({1, 2}), 0},
+        {start::exclusive_at_requester, {}, "", S, none, bits({1}), 1},
+        {start::exclusive_at_other, {}, "", X, 2, 0, 0},
+        // A late write-back to a lost page is taken and ignored: the page stays VOID.
+        {start::lost, {}, "", L, none, 0, 0},
+        // A late write-back of freed memory is accepted and changes nothing.
+        {start::freed, {}, "", U, none, 0, 0},
+        {start::never_allocated, {}, "", U, none, 0, 0},
+    };
+    check_table(wire::msg::putback, rows);
 }
 
 TEST_CASE("free: every copy goes, the owner's bytes are discarded, a lost page is unowned again", "[directory]") {
-    check_table(wire::msg::free, {
-                                     {start::unowned, {}, "", U, none, 0, 0},
-                                     {start::shared_by_requester, {}, "1", U, none, 0, 0},
-                                     {start::shared_by_others, {}, "2,3", U, none, 0, 0},
-                                     {start::shared_by_both, {}, "1,2", U, none, 0, 0},
-                                     {start::exclusive_at_requester, {}, "1", U, none, 0, 0},
-                                     {start::exclusive_at_other, {}, "2", U, none, 0, 0},
-                                     {start::lost, {}, "", U, none, 0, 0},
-                                     {start::freed, {}, "", U, none, 0, 0},
-                                     {start::never_allocated, {}, "", U, none, 0, 0},
-                                 });
+    const std::vector<row> rows = {
+        {start::unowned, {}, "", U, none, 0, 0},
+        {start::shared_by_requester, {}, "1", U, none, 0, 0},
+        {start::shared_by_others, {}, "2,3", U, none, 0, 0},
+        {start::shared_by_both, {}, "1,2", U, none, 0, 0},
+        {start::exclusive_at_requester, {}, "1", U, none, 0, 0},
+        {start::exclusive_at_other, {}, "2", U, none, 0, 0},
+        {start::lost, {}, "", U, none, 0, 0},
+        {start::freed, {}, "", U, none, 0, 0},
+        {start::never_allocated, {}, "", U, none, 0, 0},
+    };
+    check_table(wire::msg::free, rows);
 }
 
 TEST_CASE("revoke: every copy goes, the owner's bytes come home, a lost page stays lost", "[directory]") {
-    check_table(wire::msg::revoke, {
-                                       {start::unowned, {}, "", U, none, 0, 0},
-                                       {start::shared_by_requester, {}, "1", U, none, 0, 0},
-                                       {start::shared_by_others, {}, "2,3", U, none, 0, 0},
-                                       {start::shared_by_both, {}, "1,2", U, none, 0, 0},
-                                       {start::exclusive_at_requester, {}, "1", U, none, 0, 1},
-                                       {start::exclusive_at_other, {}, "2", U, none, 0, 1},
-                                       {start::lost, {}, "", L, none, 0, 0},
-                                       {start::freed, {}, "", U, none, 0, 0},
-                                       {start::never_allocated, {}, "", U, none, 0, 0},
-                                   });
+    const std::vector<row> rows = {
+        {start::unowned, {}, "", U, none, 0, 0},
+        {start::shared_by_requester, {}, "1", U, none, 0, 0},
+        {start::shared_by_others, {}, "2,3", U, none, 0, 0},
+        {start::shared_by_both, {}, "1,2", U, none, 0, 0},
+        {start::exclusive_at_requester, {}, "1", U, none, 0, 1},
+        {start::exclusive_at_other, {}, "2", U, none, 0, 1},
+        {start::lost, {}, "", L, none, 0, 0},
+        {start::freed, {}, "", U, none, 0, 0},
+        {start::never_allocated, {}, "", U, none, 0, 0},
+    };
+    check_table(wire::msg::revoke, rows);
 }
 
 TEST_CASE("invalidate: every copy goes and comes home; refused like a read for memory that is not live", "[directory]") {
-    check_table(wire::msg::invalidate, {
-                                           {start::unowned, {}, "", U, none, 0, 0},
-                                           {start::shared_by_requester, {}, "1", U, none, 0, 0},
-                                           {start::shared_by_others, {}, "2,3", U, none, 0, 0},
-                                           {start::shared_by_both, {}, "1,2", U, none, 0, 0},
-                                           {start::exclusive_at_requester, {}, "1", U, none, 0, 1},
-                                           {start::exclusive_at_other, {}, "2", U, none, 0, 1},
-                                           {start::lost, lost, "", L, none, 0, 0},
-                                           {start::freed, freed, "", U, none, 0, 0},
-                                           {start::never_allocated, never, "", U, none, 0, 0},
-                                       });
+    const std::vector<row> rows = {
+        {start::unowned, {}, "", U, none, 0, 0},
+        {start::shared_by_requester, {}, "1", U, none, 0, 0},
+        {start::shared_by_others, {}, "2,3", U, none, 0, 0},
+        {start::shared_by_both, {}, "1,2", U, none, 0, 0},
+        {start::exclusive_at_requester, {}, "1", U, none, 0, 1},
+        {start::exclusive_at_other, {}, "2", U, none, 0, 1},
+        {start::lost, lost, "", L, none, 0, 0},
+        {start::freed, freed, "", U, none, 0, 0},
+        {start::never_allocated, never, "", U, none, 0, 0},
+    };
+    check_table(wire::msg::invalidate, rows);
 }
 
 TEST_CASE("every completed request gives the entry a new epoch, except a putback that is not applied", "[directory]") {
