@@ -528,9 +528,9 @@ Seraph_Aether_Response seraph_aether_handle_read_request(Seraph_Aether* aether, 
         req.address = make_addr(rt->self(), page_floor(offset));
         if (!rt->local_node().home().valid_page(page_index_of(req.address)))
             return Seraph_Aether_Response{SERAPH_AETHER_RESP_NOT_FOUND, 0, nullptr, 0};
-        home_outcome o = rt->local_node().serve_local(std::move(req), rt->op_deadline(), page);
+        wire::message o = rt->local_node().serve_local(std::move(req), rt->op_deadline(), page);
         publish_stats(aether, *rt);
-        if (!o.ok || o.page == nullptr) return Seraph_Aether_Response{response_status(o.error), 0, nullptr, 0};
+        if (!o.ok() || o.payload.empty()) return Seraph_Aether_Response{response_status(o.error()), 0, nullptr, 0};
         return Seraph_Aether_Response{SERAPH_AETHER_RESP_OK, o.arg0, page, page_size};
     });
 }
@@ -554,8 +554,8 @@ Seraph_Aether_Response seraph_aether_handle_write_request(Seraph_Aether* aether,
             req.requester = requester_node;
             req.address = addr;
             req.data.assign(in, in + chunk);
-            home_outcome o = rt->local_node().serve_local(std::move(req), rt->op_deadline());
-            if (!o.ok) return Seraph_Aether_Response{response_status(o.error), 0, nullptr, 0};
+            wire::message o = rt->local_node().serve_local(std::move(req), rt->op_deadline());
+            if (!o.ok()) return Seraph_Aether_Response{response_status(o.error()), 0, nullptr, 0};
             generation = o.arg0;
             addr += chunk;
             in += chunk;
@@ -588,8 +588,8 @@ void seraph_aether_broadcast_invalidation(Seraph_Aether* aether, uint64_t offset
         req.address = make_addr(rt->self(), page_floor(offset));
         req.arg0 = new_generation;
         if (rt->local_node().home().valid_page(page_index_of(req.address))) {
-            home_outcome o = rt->local_node().serve_local(std::move(req), rt->op_deadline());
-            if (!o.ok) set_void_context(o.error.reason, req.address);
+            wire::message o = rt->local_node().serve_local(std::move(req), rt->op_deadline());
+            if (!o.ok()) set_void_context(o.reason, req.address);
         }
         publish_stats(aether, *rt);
         return 0;

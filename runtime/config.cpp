@@ -165,6 +165,8 @@ bool apply_optional_env(runtime_config& c, std::string& error) {
     n = c.readahead_pages;
     if (!bounded_env("AETHER_READAHEAD_PAGES", 1, wire::max_readahead + 1, "pages", n, error)) return false;
     c.readahead_pages = static_cast<std::uint32_t>(n);
+    // Checked against the backends of this build when the runtime starts (transport/backends.hpp).
+    if (const char* v = env("AETHER_TRANSPORT")) c.transport = v;
     return true;
 }
 

@@ -44,12 +44,15 @@ struct runtime_config {
     std::uint32_t fault_threads = 8;
     // The scheduling of the runtime's own threads (thread_priority.hpp).
     thread_priority threads = thread_priority::automatic;
+    // The transport backend by name (transport/backends.hpp); "auto" or empty: the first of this
+    // build's backends that can run here.
+    std::string transport = "auto";
 };
 
 // The settings every init honours when present: AETHER_TIMEOUT_MS, AETHER_LOG, AETHER_HOME_SIZE,
 // AETHER_FAULT_MODE, AETHER_VOID_POLICY, AETHER_VOID_RETRY_MS, AETHER_POLL_US, AETHER_FAULT_SPIN_US,
-// AETHER_READAHEAD_PAGES, AETHER_HOLD_US, AETHER_FAULT_THREADS, AETHER_THREAD_PRIORITY. A bad value
-// is an error naming the variable.
+// AETHER_READAHEAD_PAGES, AETHER_HOLD_US, AETHER_FAULT_THREADS, AETHER_THREAD_PRIORITY, AETHER_TRANSPORT.
+// A bad value is an error naming the variable.
 bool apply_optional_env(runtime_config& c, std::string& error);
 // The whole cluster description: AETHER_NODE_ID, AETHER_NODE_COUNT, AETHER_PEERS, AETHER_SECRET, and
 // the optional settings above.

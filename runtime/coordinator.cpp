@@ -23,7 +23,7 @@ void coordinator::publish(const std::string& name, std::uint64_t addr, const rep
         wire::message found;
         found.address = addr;
         for (auto& w : it->second) {
-            loop_.cancel_timer(w.timer);
+            transport_.exec().cancel_timer(w.timer);
             w.reply(found);
         }
         lookups_.erase(it);
@@ -43,7 +43,7 @@ void coordinator::lookup(const std::string& name, std::uint32_t wait_ms, reply_f
         return;
     }
     std::uint64_t id = next_lookup_id_++;
-    std::uint64_t timer = loop_.add_timer(deadline::after(milliseconds(wait_ms)), [this, name, id] {
+    std::uint64_t timer = transport_.exec().add_timer(deadline::after(milliseconds(wait_ms)), [this, name, id] {
         auto it = lookups_.find(name);
         if (it == lookups_.end()) return;
         auto& v = it->second;
@@ -75,31 +75,33 @@ void coordinator::barrier(node_id from, std::uint64_t seq, std::uint32_t wait_ms
         // Those who waited first (often remote): the last one to arrive may be this node's own
         // thread, which must not race ahead of the replies still to be sent.
         for (auto& w : round.waiters) {
-            loop_.cancel_timer(w.timer);
+            transport_.exec().cancel_timer(w.timer);
             w.reply(wire::message{});
         }
-        loop_.flush(); // the replies reach the kernel before this node's own thread moves on
+        transport_.flush(); // the replies reach the kernel before this node's own thread moves on
         reply(wire::message{});
         rounds_.erase(seq);
         return;
     }
     // Each waiter gives up at its own deadline (VOID, TIMEOUT); the others keep waiting.
     std::uint64_t id = next_waiter_id_++;
-    std::uint64_t timer = loop_.add_timer(deadline::after(milliseconds(std::max<std::uint32_t>(wait_ms, 1))), [this, seq, id] {
-        auto it = rounds_.find(seq);
-        if (it == rounds_.end()) return;
-        auto& ws = it->second.waiters;
-        for (auto w = ws.begin(); w != ws.end(); ++w)
-            if (w->id == id) {
-                w->reply(wire::message::failed(failure::of(void_reason::timeout)));
-                ws.erase(w);
-                break;
-            }
-        if (ws.empty()) rounds_.erase(it);
-    });
+    std::uint64_t timer =
+        transport_.exec().add_timer(deadline::after(milliseconds(std::max<std::uint32_t>(wait_ms, 1))), [this, seq, id] {
+            auto it = rounds_.find(seq);
+            if (it == rounds_.end()) return;
+            auto& ws = it->second.waiters;
+            for (auto w = ws.begin(); w != ws.end(); ++w)
+                if (w->id == id) {
+                    w->reply(wire::message::failed(failure::of(void_reason::timeout)));
+                    ws.erase(w);
+                    break;
+                }
+            if (ws.empty()) rounds_.erase(it);
+        });
     round.waiters.push_back(barrier_waiter{id, timer, std::move(reply)});
     if (liveness_timer_ == 0)
-        liveness_timer_ = loop_.add_timer(deadline::after_ns(liveness_check_ns), [this] { check_barrier_liveness(); });
+        liveness_timer_ =
+            transport_.exec().add_timer(deadline::after_ns(liveness_check_ns), [this] { check_barrier_liveness(); });
 }
 
 void coordinator::check_barrier_liveness() {
@@ -117,21 +119,21 @@ void coordinator::check_barrier_liveness() {
             }
     }
     for (node_id n : missing) {
-        loop_.call(
-            n, wire::message{.type = wire::msg::ping}, deadline::after(milliseconds(1000)), [this, n](result<async_reply> r) {
+        transport_.call(
+            n, wire::message{.type = wire::msg::ping}, deadline::after(milliseconds(1000)), [this, n](result<wire::message> r) {
                 if (r.ok() || (r.error().reason != void_reason::node_crashed && r.error().reason != void_reason::partition))
                     return;
                 if (rounds_.empty()) return; // another probe already failed the barrier
                 log::runtime().warn("barrier: node {} is down ({}); failing the barrier", n, to_string(r.error().reason));
                 for (auto& [seq, round] : rounds_)
                     for (auto& w : round.waiters) {
-                        loop_.cancel_timer(w.timer);
+                        transport_.exec().cancel_timer(w.timer);
                         w.reply(wire::message::failed(r.error()));
                     }
                 rounds_.clear();
             });
     }
-    liveness_timer_ = loop_.add_timer(deadline::after_ns(liveness_check_ns), [this] { check_barrier_liveness(); });
+    liveness_timer_ = transport_.exec().add_timer(deadline::after_ns(liveness_check_ns), [this] { check_barrier_liveness(); });
 }
 
 } // namespace aether

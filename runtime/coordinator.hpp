@@ -5,7 +5,7 @@
 #include "aether/internal/guard.hpp"
 
 #include "aether/internal/address.hpp"
-#include "transport/event_loop.hpp"
+#include "transport/transport.hpp"
 #include "transport/peers.hpp"
 #include "transport/wire.hpp"
 
@@ -27,9 +27,9 @@ public:
         peer_table* peers = nullptr;
         std::function<bool(node_id)> is_passive; // in-process simulated nodes: never join barriers
     };
-    coordinator(options opts, event_loop& loop)
+    coordinator(options opts, service_transport& transport)
         : opt_(std::move(opts)),
-          loop_(loop) {}
+          transport_(transport) {}
 
     // Each answers through `reply`, now or later (a lookup waiting for its name, a barrier waiting
     // for every node), on the service thread.
@@ -43,7 +43,7 @@ private:
     void check_barrier_liveness();
 
     options opt_;
-    event_loop& loop_;
+    service_transport& transport_;
     std::unordered_map<std::string, std::uint64_t> names_;
     struct parked_lookup {
         reply_fn reply;

@@ -19,25 +19,6 @@ namespace aether {
 
 namespace {
 
-wire::message to_message(const home_outcome& o) {
-    wire::message m;
-    if (!o.ok) {
-        m.status = o.error.status;
-        m.reason = o.error.reason;
-        return m;
-    }
-    m.arg0 = o.arg0;
-    m.arg1 = o.arg1;
-    m.epoch = o.epoch;
-    m.flags = o.flags;
-    if (!o.batch_pages.empty()) {
-        m.payload = o.batch_pages;
-        m.payload_tail = o.batch_grants;
-    } else if (o.page != nullptr)
-        m.payload = std::span<const std::byte>(o.page, page_size);
-    return m;
-}
-
 // The bytes of a page whose home memory was never written: a source for installing such pages
 // without reading (and so faulting in) the untouched home memory.
 alignas(4096) std::byte zero_pages[cache::max_run * page_size];
@@ -79,11 +60,11 @@ bool node::asks_of_home(wire::msg m) noexcept {
 node::node(options opts)
     : opt_(std::move(opts)),
       home_(nullptr),
-      loop_(event_loop::options{opt_.identity, opt_.peers, opt_.injector, &opt_.counters->transport, opt_.name, opt_.poll_ns,
-                                opt_.priority},
-            *this),
+      transport_(opt_.transport->make_service(transport_setup{opt_.identity, opt_.peers, opt_.injector, &opt_.counters->transport,
+                                                              opt_.name, opt_.poll_ns, opt_.priority},
+                                              *this)),
       refusal_(new std::atomic<std::uint8_t>[opt_.node_count]),
-      coordinator_(coordinator::options{opt_.self, opt_.node_count, opt_.peers, opt_.is_passive}, loop_) {
+      coordinator_(coordinator::options{opt_.self, opt_.node_count, opt_.peers, opt_.is_passive}, *transport_) {
     for (node_id n = 0; n < opt_.node_count; ++n) refusal_[n].store(0, std::memory_order_relaxed);
     stores_.push_back(std::make_unique<home_store>(opt_.self, opt_.node_count, opt_.home_bytes));
     home_.store(stores_.back().get(), std::memory_order_release);
@@ -91,12 +72,12 @@ node::node(options opts)
 
 result<std::unique_ptr<node>> node::start(options opts, const peer_address& listen_on) {
     std::unique_ptr<node> n(new node(std::move(opts)));
-    auto port = n->loop_.start(listen_on);
+    auto port = n->transport_->start(listen_on);
     if (!port) return port.error();
     return n;
 }
 
-node::~node() { loop_.stop(); }
+node::~node() { transport_->stop(); }
 
 deadline node::home_deadline() const noexcept {
     // A little shorter than the requester's own deadline, so that the requester learns the
@@ -106,7 +87,7 @@ deadline node::home_deadline() const noexcept {
 
 void node::set_online(bool online) {
     online_.store(online, std::memory_order_relaxed);
-    loop_.set_online(online);
+    transport_->set_online(online);
 }
 
 void node::set_refusal(node_id from, void_reason r) noexcept {
@@ -139,14 +120,14 @@ void node::finish(home_request& r, home_page& p, std::uint32_t index, bool reque
     sharer_set s = home().sharers(index);
     std::byte* bytes = home().bytes(index);
     const std::size_t off = r.address & (page_size - 1);
-    home_outcome o;
+    wire::message o;
     switch (r.op) {
     case wire::msg::read_shared: {
         const auto g = directory::share(p, s, r.requester);
         o.epoch = g.epoch;
         o.arg0 = g.generation;
-        o.page = bytes;
-        if ((r.flags & wire::flag::readahead) != 0 && r.arg1 > 0 && r.requester != opt_.self && loop_.in_loop_thread()) {
+        o.payload = std::span<const std::byte>(bytes, page_size);
+        if ((r.flags & wire::flag::readahead) != 0 && r.arg1 > 0 && r.requester != opt_.self && exec().in_loop_thread()) {
             grant_following(r, index, o);
         }
         break;
@@ -156,7 +137,7 @@ void node::finish(home_request& r, home_page& p, std::uint32_t index, bool reque
         o.epoch = g.epoch;
         o.arg0 = g.generation;
         if (g.requester_is_sharer) o.flags = wire::flag::is_sharer; // its copy is current: no need to send the bytes
-        if (g.send_page) o.page = bytes;
+        if (g.send_page) o.payload = std::span<const std::byte>(bytes, page_size);
         break;
     }
     case wire::msg::write_bytes:
@@ -209,7 +190,7 @@ void node::finish(home_request& r, home_page& p, std::uint32_t index, bool reque
 // invalidation round on this service thread; and the reply is handed to the socket (or, what the
 // socket does not take at once, copied into the connection's queue) on this thread, before it
 // returns to its loop.
-void node::grant_following(const home_request& r, std::uint32_t index, home_outcome& o) {
+void node::grant_following(const home_request& r, std::uint32_t index, wire::message& o) {
     const std::size_t wanted = std::min<std::uint64_t>(r.arg1, wire::max_readahead);
     std::size_t k = 0;
     // Page locks are taken in ascending order only, and the caller holds the lowest: no deadlock.
@@ -225,8 +206,8 @@ void node::grant_following(const home_request& r, std::uint32_t index, home_outc
         const auto granted = directory::share(p, home().sharers(j), r.requester);
         grants_out_[k] = wire::readahead_grant{.epoch = granted.epoch, .reserved = 0, .generation = granted.generation};
     }
-    o.batch_pages = {home().bytes(index), (1 + k) * page_size};
-    o.batch_grants = std::as_bytes(std::span<const wire::readahead_grant>(grants_out_.data(), k));
+    o.payload = {home().bytes(index), (1 + k) * page_size};
+    o.payload_tail = std::as_bytes(std::span<const wire::readahead_grant>(grants_out_.data(), k));
     o.arg1 = k;
 }
 
@@ -236,7 +217,7 @@ bool node::try_serve_inline(home_request& r) {
     spin_guard g(p.lock);
     if (p.busy) return false;
     if (auto f = directory::admit(r.op, p)) {
-        r.done(home_outcome::fail(*f));
+        r.done(wire::message::failed(*f));
         return true;
     }
     auto targets = directory::targets(r.op, r.requester, p, home().sharers(index));
@@ -254,7 +235,7 @@ void node::serve_here(home_request& r, home_page& p, std::uint32_t index, const 
         for (auto& t : targets) invalidate_self(index, p, t, epoch, directory::discards_owner_data(r.op), f);
     }
     if (f)
-        r.done(home_outcome::fail(*f));
+        r.done(wire::message::failed(*f));
     else
         finish(r, p, index, was_sharer);
 }
@@ -272,7 +253,7 @@ void node::serve(home_request r) {
             return;
         }
         if (auto f = directory::admit(r.op, p)) {
-            r.done(home_outcome::fail(*f));
+            r.done(wire::message::failed(*f));
             return;
         }
         auto targets = directory::targets(r.op, r.requester, p, home().sharers(index));
@@ -304,7 +285,7 @@ void node::serve(home_request r) {
                         .flags = static_cast<std::uint16_t>(tg.downgrade ? wire::flag::downgrade : 0),
                         .address = page,
                         .epoch = epoch};
-        loop_.call(tg.node, m, dl, [this, t, tg](result<async_reply> res) {
+        transport_->call(tg.node, m, dl, [this, t, tg](result<wire::message> res) {
             home_page& pg = home().page(t->index);
             {
                 spin_guard g(pg.lock);
@@ -325,9 +306,9 @@ void node::complete(const std::shared_ptr<transaction>& t) {
     {
         spin_guard g(p.lock);
         if (t->failure_)
-            t->request.done(home_outcome::fail(*t->failure_));
+            t->request.done(wire::message::failed(*t->failure_));
         else if (p.state == dir_state::lost && t->request.op != wire::msg::free && t->request.op != wire::msg::revoke)
-            t->request.done(home_outcome::fail(lost_page));
+            t->request.done(wire::message::failed(lost_page));
         else
             finish(t->request, p, t->index, t->requester_was_sharer);
         p.busy = 0;
@@ -347,58 +328,58 @@ void node::drain(std::uint32_t index) {
     if (it != waiting_.end() && it->second.empty()) waiting_.erase(it);
 }
 
-home_outcome node::serve_local(home_request r, deadline dl, std::byte* page_out) {
+wire::message node::serve_local(home_request r, deadline dl, std::byte* page_out) {
     // Inline first. The completion captures one reference (it fits std::function's small buffer),
     // so a request served here allocates nothing: this path also runs inside the SIGBUS handler.
     struct inline_result {
-        home_outcome out;
+        wire::message out;
         std::byte* page_out;
     } in{{}, page_out};
-    r.done = [&in](const home_outcome& o) {
+    r.done = [&in](const wire::message& o) {
         in.out = o;
-        in.out.page = nullptr;
-        if (o.page != nullptr && in.page_out != nullptr) {
-            std::memcpy(in.page_out, o.page, page_size);
-            in.out.page = in.page_out;
+        in.out.payload = {};
+        if (o.payload.size() == page_size && in.page_out != nullptr) {
+            std::memcpy(in.page_out, o.payload.data(), page_size);
+            in.out.payload = std::span<const std::byte>(in.page_out, page_size);
         }
     };
     if (try_serve_inline(r)) return in.out;
-    if (loop_.in_loop_thread()) {
+    if (exec().in_loop_thread()) {
         log::coherence().error("a local request needing other nodes was made on the service thread");
-        return home_outcome::fail(failure{fetch_status::remote_error, void_reason::none});
+        return wire::message::failed(failure{fetch_status::remote_error, void_reason::none});
     }
     return serve_via_loop(std::move(r), dl, page_out);
 }
 
-home_outcome node::serve_via_loop(home_request r, deadline dl, std::byte* page_out) {
+wire::message node::serve_via_loop(home_request r, deadline dl, std::byte* page_out) {
     // Other nodes must act: the service thread runs it. Whichever thread completes it may do so
     // after this caller gave up at its deadline, so the state it writes to is shared.
     struct local_result {
         std::uint32_t done = 0;
-        home_outcome out;
+        wire::message out;
         bool has_page = false;
         alignas(64) std::byte page[page_size];
     };
     auto st = std::make_shared<local_result>();
-    r.done = [st](const home_outcome& o) {
+    r.done = [st](const wire::message& o) {
         st->out = o;
-        st->out.page = nullptr;
-        if (o.page != nullptr) {
-            std::memcpy(st->page, o.page, page_size);
+        st->out.payload = {};
+        if (o.payload.size() == page_size) {
+            std::memcpy(st->page, o.payload.data(), page_size);
             st->has_page = true;
         }
         std::atomic_ref<std::uint32_t>(st->done).store(1, std::memory_order_release);
         futex_wake_all(st->done);
     };
     bump(opt_.counters->handoffs, 2); // to the service thread and back
-    loop_.post([this, req = std::move(r)]() mutable { serve(std::move(req)); });
-    if (!futex_wait_until(st->done, 0, dl)) return home_outcome::fail(failure::of(void_reason::timeout));
+    exec().post([this, req = std::move(r)]() mutable { serve(std::move(req)); });
+    if (!futex_wait_until(st->done, 0, dl)) return wire::message::failed(failure::of(void_reason::timeout));
     // Reading `done` (1 by now) with acquire makes the completing thread's writes visible.
     (void)std::atomic_ref<std::uint32_t>(st->done).load(std::memory_order_acquire);
-    home_outcome out = st->out;
+    wire::message out = st->out;
     if (st->has_page && page_out != nullptr) {
         std::memcpy(page_out, st->page, page_size);
-        out.page = page_out;
+        out.payload = std::span<const std::byte>(page_out, page_size);
     }
     return out;
 }
@@ -421,11 +402,13 @@ node::page_snapshot node::snapshot(std::uint32_t index) {
 
 // ---- requests from the network ---------------------------------------------------------------------
 
-void node::on_request(const wire::frame_header& h, std::span<const std::byte> payload, responder r) noexcept {
+void node::on_request(const inbound_request& in, reply_token r) noexcept {
+    const wire::message& h = in.message;
+    const std::span<const std::byte> payload = h.payload;
     try {
-        const wire::msg type = wire::type_of(h);
-        reply_fn reply = [this, r](const wire::message& m) { loop_.reply(r, m); };
-        auto refused = static_cast<void_reason>(refusal_[h.source].load(std::memory_order_relaxed));
+        const wire::msg type = h.type;
+        reply_fn reply = [this, r](const wire::message& m) { transport_->reply(r, m); };
+        auto refused = static_cast<void_reason>(refusal_[in.from].load(std::memory_order_relaxed));
         if (refused != void_reason::none && asks_of_home(type)) {
             reply(wire::message::failed(failure::of(refused)));
             return;
@@ -436,7 +419,7 @@ void node::on_request(const wire::frame_header& h, std::span<const std::byte> pa
         case wire::msg::write_bytes:
         case wire::msg::fetch_add:
         case wire::msg::compare_swap:
-        case wire::msg::putback: handle_page_request(h, payload, r); return;
+        case wire::msg::putback: handle_page_request(in, r); return;
         case wire::msg::invalidate: handle_invalidate(h, r); return;
         case wire::msg::alloc: handle_alloc(h, reply); return;
         case wire::msg::free: handle_free(h.address, reply); return;
@@ -450,7 +433,7 @@ void node::on_request(const wire::frame_header& h, std::span<const std::byte> pa
             coordinator_.lookup(std::string(reinterpret_cast<const char*>(payload.data()), payload.size()),
                                 static_cast<std::uint32_t>(h.arg0), reply);
             return;
-        case wire::msg::barrier: coordinator_.barrier(h.source, h.arg0, static_cast<std::uint32_t>(h.arg1), reply); return;
+        case wire::msg::barrier: coordinator_.barrier(in.from, h.arg0, static_cast<std::uint32_t>(h.arg1), reply); return;
         case wire::msg::ping: reply(wire::message{}); return;
         case wire::msg::set_refusal: {
             auto why = static_cast<void_reason>(h.arg0);
@@ -458,7 +441,7 @@ void node::on_request(const wire::frame_header& h, std::span<const std::byte> pa
                 reply(wire::message::failed(failure{fetch_status::remote_error, void_reason::none}));
                 return;
             }
-            set_refusal(h.source, why);
+            set_refusal(in.from, why);
             reply(wire::message{});
             return;
         }
@@ -472,13 +455,15 @@ void node::on_request(const wire::frame_header& h, std::span<const std::byte> pa
         default: reply(wire::message::failed(failure{fetch_status::remote_error, void_reason::none})); return;
         }
     } catch (const std::exception& e) {
-        log::coherence().error("node {}: request from node {} failed: {}", opt_.self, h.source, e.what());
-        loop_.reply(r, wire::message::failed(failure{fetch_status::remote_error, void_reason::none}));
+        log::coherence().error("node {}: request from node {} failed: {}", opt_.self, in.from, e.what());
+        transport_->reply(r, wire::message::failed(failure{fetch_status::remote_error, void_reason::none}));
     }
 }
 
-void node::handle_page_request(const wire::frame_header& h, std::span<const std::byte> payload, const responder& r) {
-    const wire::msg type = wire::type_of(h);
+void node::handle_page_request(const inbound_request& in, const reply_token& r) {
+    const wire::message& h = in.message;
+    const std::span<const std::byte> payload = h.payload;
+    const wire::msg type = h.type;
     const std::uint64_t addr = h.address;
     // Validate everything the sender controls before it reaches the directory.
     const bool word_op = type == wire::msg::fetch_add || type == wire::msg::compare_swap;
@@ -489,21 +474,21 @@ void node::handle_page_request(const wire::frame_header& h, std::span<const std:
     if (type == wire::msg::putback) ok = ok && off == 0 && payload.size() == page_size;
     if ((type == wire::msg::read_shared || type == wire::msg::read_exclusive)) ok = ok && off == 0;
     if (!ok) {
-        loop_.reply(r, wire::message::failed(home().valid_page(page_index_of(addr)) || !is_aether(addr)
-                                                 ? failure{fetch_status::invalid_addr, void_reason::permission}
-                                                 : never_allocated));
+        transport_->reply(r, wire::message::failed(home().valid_page(page_index_of(addr)) || !is_aether(addr)
+                                                       ? failure{fetch_status::invalid_addr, void_reason::permission}
+                                                       : never_allocated));
         return;
     }
     home_request req;
     req.op = type;
-    req.requester = h.source;
+    req.requester = in.from;
     req.address = addr;
     req.arg0 = h.arg0;
     req.arg1 = h.arg1;
     req.flags = h.flags;
     req.data.assign(payload.begin(), payload.end());
-    req.done = [this, r, arrived = now_ns()](const home_outcome& o) {
-        loop_.reply(r, to_message(o));
+    req.done = [this, r, arrived = now_ns()](const wire::message& o) {
+        transport_->reply(r, o);
         bump(opt_.counters->home_requests);
         bump(opt_.counters->home_service_ns, now_ns() - arrived);
     };
@@ -516,12 +501,12 @@ void node::handle_page_request(const wire::frame_header& h, std::span<const std:
     bump(opt_.counters->readahead_serve_ns, now_ns() - t0);
 }
 
-void node::handle_invalidate(const wire::frame_header& h, const responder& r, bool held) {
+void node::handle_invalidate(const wire::message& h, const reply_token& r, bool held) {
     if (!held && opt_.local_cache != nullptr && is_aether(h.address)) {
         // The access that faulted for this copy runs first, once (bounded by hold_ns).
         if (std::uint64_t wait = opt_.local_cache->hold_remaining_ns(page_floor(h.address), opt_.hold_ns); wait > 0) {
             bump(opt_.counters->held_invalidations);
-            loop_.add_timer(deadline::after_ns(wait), [this, h, r] { handle_invalidate(h, r, true); });
+            exec().add_timer(deadline::after_ns(wait), [this, h, r] { handle_invalidate(h, r, true); });
             return;
         }
     }
@@ -531,10 +516,10 @@ void node::handle_invalidate(const wire::frame_header& h, const responder& r, bo
         if (opt_.local_cache->invalidate(page_floor(h.address), h.epoch, (h.flags & wire::flag::downgrade) != 0, buf))
             m.payload = std::span<const std::byte>(buf, page_size);
     }
-    loop_.reply(r, m);
+    transport_->reply(r, m);
 }
 
-void node::handle_alloc(const wire::frame_header& h, const reply_fn& reply) {
+void node::handle_alloc(const wire::message& h, const reply_fn& reply) {
     auto a = allocate_local(h.arg0);
     if (!a) {
         reply(wire::message::failed(a.error()));
@@ -560,9 +545,9 @@ void node::for_each_page_step(wire::msg op, const home_store::allocation& a,
         req.requester = opt_.self;
         req.address = make_addr(opt_.self, std::uint64_t{i} * page_size);
         // `done` runs under the page lock: only record; the last step finishes on the loop.
-        req.done = [this, pr](const home_outcome& o) {
-            if (!o.ok && !pr->failure_) pr->failure_ = o.error;
-            if (--pr->left == 0) loop_.post([pr] { pr->finally(pr->failure_); });
+        req.done = [this, pr](const wire::message& o) {
+            if (!o.ok() && !pr->failure_) pr->failure_ = o.error();
+            if (--pr->left == 0) exec().post([pr] { pr->finally(pr->failure_); });
         };
         serve(std::move(req));
     }
@@ -674,7 +659,7 @@ void node::handle_revoke(std::uint64_t addr, const reply_fn& reply) {
     });
 }
 
-void node::handle_generation(const wire::frame_header& h, const reply_fn& reply) {
+void node::handle_generation(const wire::message& h, const reply_fn& reply) {
     const std::uint64_t addr = h.address;
     if (!is_aether(addr) || node_of(addr) != opt_.self || !home().valid_page(page_index_of(addr))) {
         reply(wire::message::failed(failure{fetch_status::invalid_addr, void_reason::permission}));
@@ -687,7 +672,7 @@ void node::handle_generation(const wire::frame_header& h, const reply_fn& reply)
         reply(wire::message::failed(p.cap_gen == 0 ? never_allocated : freed_memory));
         return;
     }
-    m.arg0 = wire::type_of(h) == wire::msg::get_generation ? p.generation : p.cap_gen;
+    m.arg0 = h.type == wire::msg::get_generation ? p.generation : p.cap_gen;
     reply(m);
 }
 
@@ -700,7 +685,7 @@ result<wire::message> node::run_on_loop(std::function<void(reply_fn)> fn, deadli
     };
     auto st = std::make_shared<state>();
     bump(opt_.counters->handoffs, 2);
-    loop_.post([fn = std::move(fn), st] {
+    exec().post([fn = std::move(fn), st] {
         fn([st](const wire::message& m) {
             if (std::atomic_ref<std::uint32_t>(st->done).load(std::memory_order_relaxed) != 0) return;
             st->m = m;
@@ -819,21 +804,17 @@ result<std::uint64_t> node::revoke_local(std::uint64_t addr, deadline dl) {
 }
 
 result<std::uint64_t> node::generation_local(std::uint64_t addr) {
-    wire::frame_header h{};
-    h.type = static_cast<std::uint8_t>(wire::msg::get_generation);
-    h.address = addr;
     wire::message out;
-    handle_generation(h, [&out](const wire::message& m) { out = m; });
+    handle_generation(wire::message{.type = wire::msg::get_generation, .address = addr},
+                      [&out](const wire::message& m) { out = m; });
     if (out.status != fetch_status::ok) return failure{out.status, out.reason};
     return out.arg0;
 }
 
 result<std::uint64_t> node::global_gen_local(std::uint64_t addr) {
-    wire::frame_header h{};
-    h.type = static_cast<std::uint8_t>(wire::msg::get_global_gen);
-    h.address = addr;
     wire::message out;
-    handle_generation(h, [&out](const wire::message& m) { out = m; });
+    handle_generation(wire::message{.type = wire::msg::get_global_gen, .address = addr},
+                      [&out](const wire::message& m) { out = m; });
     if (out.status != fetch_status::ok) return failure{out.status, out.reason};
     return out.arg0;
 }

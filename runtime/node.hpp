@@ -1,5 +1,5 @@
 // node: one Aether node's home side, the directory protocol that guards its pages, and its
-// service thread (an event_loop). The process's own node also has a cache (the window); in-process
+// service thread (the executor of its service_transport). The process's own node also has a cache (the window); in-process
 // simulated nodes are nodes without one.
 //
 // Every request for a home page is serialized per page. A request that needs no other node to act
@@ -18,10 +18,10 @@
 #include "runtime/directory.hpp"
 #include "runtime/home.hpp"
 #include "runtime/stats.hpp"
-#include "transport/event_loop.hpp"
+#include "transport/backends.hpp"
 #include "transport/fault_injection.hpp"
 #include "transport/peers.hpp"
-#include "transport/sync_client.hpp"
+#include "transport/transport.hpp"
 
 #include <atomic>
 #include <array>
@@ -38,30 +38,11 @@ namespace aether {
 
 class cache;
 
-// What a home answers. `page` (4 KiB of home bytes) is valid only while the completion runs.
-struct home_outcome {
-    bool ok = true;
-    failure error{};
-    std::uint64_t arg0 = 0;
-    std::uint64_t arg1 = 0;
-    std::uint32_t epoch = 0;
-    std::uint16_t flags = 0;
-    const std::byte* page = nullptr;
-    // A readahead reply, sent instead of `page` when set: the page and the following pages (a run
-    // of the home's own memory) and, after them, their grants.
-    std::span<const std::byte> batch_pages{};
-    std::span<const std::byte> batch_grants{};
-
-    static home_outcome fail(failure f) {
-        home_outcome o;
-        o.ok = false;
-        o.error = f;
-        return o;
-    }
-};
-
-// One request to a home page (or a page step of free/revoke). `done` runs under the page lock, on
-// whichever thread completes the request, and must be short (copy bytes, queue a reply, wake).
+// One request to a home page (or a page step of free/revoke), as the home keeps it while it waits
+// (its bytes owned). `done` runs under the page lock, on whichever thread completes the request,
+// and must be short (copy bytes, queue a reply, wake). Its answer is the reply message: a page is
+// its payload (4 KiB of home bytes, valid only while `done` runs); a readahead reply's payload is
+// the run of pages and its tail their grants.
 struct home_request {
     wire::msg op = wire::msg::read_shared;
     node_id requester = no_node;
@@ -70,7 +51,7 @@ struct home_request {
     std::uint64_t arg1 = 0;
     std::uint16_t flags = 0;
     std::vector<std::byte> data;
-    std::function<void(const home_outcome&)> done;
+    std::function<void(const wire::message&)> done;
 };
 
 class node final : public request_handler {
@@ -80,6 +61,7 @@ public:
         node_id node_count = 1;
         std::size_t home_bytes = 0;
         local_identity identity;
+        const transport_backend* transport = nullptr; // the backend its service side runs on
         peer_table* peers = nullptr;
         fault_injector* injector = nullptr; // the path from this node to others
         cache* local_cache = nullptr;       // the process's own node only
@@ -97,13 +79,14 @@ public:
     ~node() override;
 
     [[nodiscard]] node_id id() const noexcept { return opt_.self; }
-    [[nodiscard]] std::uint16_t port() const noexcept { return loop_.port(); }
+    [[nodiscard]] std::uint16_t port() const noexcept { return transport_->port(); }
     [[nodiscard]] bool online() const noexcept { return online_.load(std::memory_order_relaxed); }
     void set_online(bool online);
     home_store& home() noexcept { return *home_.load(std::memory_order_acquire); }
     // Replaces the home memory with one of `bytes` (only before anything was allocated).
     bool resize_home(std::size_t bytes);
-    event_loop& loop() noexcept { return loop_; }
+    service_transport& transport() noexcept { return *transport_; }
+    executor& exec() noexcept { return transport_->exec(); }
     fault_injector& injector() noexcept { return *opt_.injector; } // the path from this node to others
     [[nodiscard]] bool has_cache() const noexcept { return opt_.local_cache != nullptr; }
 
@@ -111,7 +94,7 @@ public:
     // Completes inline when no other node must act, otherwise on the service thread (two
     // hand-offs), waiting at most until `dl`. Page bytes of the outcome are copied to `page_out`
     // (4 KiB, may be null when the caller needs none); the outcome's `page` then points there.
-    home_outcome serve_local(home_request r, deadline dl, std::byte* page_out = nullptr);
+    wire::message serve_local(home_request r, deadline dl, std::byte* page_out = nullptr);
 
     // Non-page requests made locally.
     result<home_store::allocation> allocate_local(std::size_t bytes);
@@ -150,7 +133,7 @@ public:
     page_snapshot snapshot(std::uint32_t page_index);
 
     // request_handler (service thread)
-    void on_request(const wire::frame_header& h, std::span<const std::byte> payload, responder r) noexcept override;
+    void on_request(const inbound_request& request, reply_token reply) noexcept override;
     void on_peer_restarted(node_id n) noexcept override;
 
 private:
@@ -166,9 +149,9 @@ private:
     std::uint32_t timeout_ms() const noexcept { return opt_.timeout_ms->load(std::memory_order_relaxed); }
 
     // The page protocol.
-    void serve(home_request r);                                                    // service thread
-    bool try_serve_inline(home_request& r);                                        // any thread: false if other nodes must act
-    home_outcome serve_via_loop(home_request r, deadline dl, std::byte* page_out); // two hand-offs
+    void serve(home_request r);                                                     // service thread
+    bool try_serve_inline(home_request& r);                                         // any thread: false if other nodes must act
+    wire::message serve_via_loop(home_request r, deadline dl, std::byte* page_out); // two hand-offs
     // Under the page lock, when every target is this node: invalidates its own copies, then
     // completes the request.
     void serve_here(home_request& r, home_page& p, std::uint32_t index, const target_list& targets);
@@ -176,7 +159,7 @@ private:
     // Readahead: shares the pages after `index` that need no other node with the requester and
     // sets the outcome's batch (service thread; the caller holds page index's lock). The grants go
     // to grants_out_; the pages are sent straight from the home's memory (see node.cpp).
-    void grant_following(const home_request& r, std::uint32_t index, home_outcome& o);
+    void grant_following(const home_request& r, std::uint32_t index, wire::message& o);
     // A target's answer, applied to the entry (directory::on_answer), its bytes taken home if so.
     void apply_ack(std::uint32_t index, home_page& p, const target& t, const directory::answer& a, bool discard,
                    std::span<const std::byte> data, std::optional<failure>& txn_failure);
@@ -187,17 +170,17 @@ private:
     static bool asks_of_home(wire::msg m) noexcept;
 
     // Request handlers (service thread).
-    void handle_page_request(const wire::frame_header& h, std::span<const std::byte> payload, const responder& r);
+    void handle_page_request(const inbound_request& in, const reply_token& r);
     // `held`: it already waited out the copy's hold window.
-    void handle_invalidate(const wire::frame_header& h, const responder& r, bool held = false);
-    void handle_alloc(const wire::frame_header& h, const reply_fn& reply);
+    void handle_invalidate(const wire::message& m, const reply_token& r, bool held = false);
+    void handle_alloc(const wire::message& m, const reply_fn& reply);
     void handle_free(std::uint64_t addr, reply_fn reply);
     // The steps of a free after begin_free: every copy goes, then the pages return to the allocator.
     result<home_store::allocation> begin_free_at(std::uint64_t addr);
     void free_pages(const home_store::allocation& a, const reply_fn& reply);
     bool try_free_inline(const home_store::allocation& a);
     void handle_revoke(std::uint64_t addr, const reply_fn& reply);
-    void handle_generation(const wire::frame_header& h, const reply_fn& reply);
+    void handle_generation(const wire::message& m, const reply_fn& reply);
     std::string info_text();
     // Runs a per-page step of free/revoke for every page of an allocation, then `finally`.
     void for_each_page_step(wire::msg op, const home_store::allocation& a, std::function<void(std::optional<failure>)> finally);
@@ -210,7 +193,7 @@ private:
     // atomic pointer, and the replaced store stays alive until the node ends.
     std::atomic<home_store*> home_;
     std::vector<std::unique_ptr<home_store>> stores_;
-    event_loop loop_;
+    std::unique_ptr<service_transport> transport_;
     std::atomic<bool> online_{true};
     std::unique_ptr<std::atomic<std::uint8_t>[]> refusal_; // per requesting node: a void_reason
 

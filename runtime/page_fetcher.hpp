@@ -10,7 +10,7 @@
 #include "aether/internal/clock.hpp"
 #include "aether/internal/result.hpp"
 #include "runtime/stats.hpp"
-#include "transport/sync_client.hpp"
+#include "transport/transport.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -43,7 +43,7 @@ public:
     // batch before it installs the current one: ask (the request goes out), receive (waits for
     // the reply, into `buf` of wire::readahead_payload_size(following) bytes), install.
     struct ahead_request {
-        sync_client::pending_call call;
+        pending_call call;
         std::uint64_t page = 0;
         std::size_t following = 0;
     };

@@ -59,14 +59,23 @@ std::unique_ptr<runtime> runtime::create(const runtime_config& config, std::stri
     rt->window_ = fault::window::create(config.node_count, config.mode, error);
     if (!rt->window_) return nullptr;
     rt->cache_ = std::make_unique<cache>(*rt->window_, config.node_count, rt->counters_);
-    rt->client_ = std::make_unique<sync_client>(rt->identity_, rt->peers_, rt->injector_, rt->counters_.transport);
-    rt->client_->set_poll_ns(effective_poll_ns(config));
+    rt->transport_ = choose_transport(config.transport, error);
+    if (rt->transport_ == nullptr) {
+        error = "AETHER_TRANSPORT: " + error;
+        return nullptr;
+    }
+    rt->client_ = rt->transport_->make_requester(transport_setup{.id = rt->identity_,
+                                                                 .peers = &rt->peers_,
+                                                                 .injector = &rt->injector_,
+                                                                 .counters = &rt->counters_.transport,
+                                                                 .poll_ns = effective_poll_ns(config)});
 
     node::options o;
     o.self = config.self;
     o.node_count = config.node_count;
     o.home_bytes = config.home_bytes;
     o.identity = rt->identity_;
+    o.transport = rt->transport_;
     o.peers = &rt->peers_;
     o.injector = &rt->injector_;
     o.local_cache = rt->cache_.get();
@@ -109,29 +118,29 @@ bool runtime::start_fault_path(std::string& error) {
     // VOID pages expire after void_retry_ms. The reaper is a timer on the service thread only
     // while there are VOID pages (a loop without timers sleeps without arming a kernel timer);
     // the fault path nudges the loop when it installs one, and this hook then starts it.
-    event_loop& loop = local_->loop();
+    service_transport& net = local_->transport();
     seen_down_.assign(config_.node_count, false);
-    loop.post([this, &loop] {
-        watch_peers(loop);
-        loop.set_turn_hook([this, &loop] {
-            probe_suspects(loop);
+    net.exec().post([this, &net] {
+        watch_peers(net);
+        net.exec().set_turn_hook([this, &net] {
+            probe_suspects(net);
             if (!reaper_scheduled_ && resolver_->void_pages_now() > 0) {
                 reaper_scheduled_ = true;
-                schedule_void_reaper(loop);
+                schedule_void_reaper(net);
             }
         });
     });
     return true;
 }
 
-void runtime::schedule_void_reaper(event_loop& loop) {
+void runtime::schedule_void_reaper(service_transport& net) {
     // Service thread. The timer holds the loop it runs on (the runtime's pointers may already be
     // cleared at shutdown).
     std::uint32_t period = std::clamp<std::uint32_t>(config_.void_retry_ms / 4, 1, 100);
-    loop.add_timer(deadline::after(milliseconds(period)), [this, &loop] {
+    net.exec().add_timer(deadline::after(milliseconds(period)), [this, &net] {
         resolver_->drop_expired_void_pages();
         if (resolver_->void_pages_now() > 0)
-            schedule_void_reaper(loop);
+            schedule_void_reaper(net);
         else
             reaper_scheduled_ = false;
     });
@@ -145,8 +154,8 @@ void runtime::schedule_void_reaper(event_loop& loop) {
 //  - A node down keeps being set aside (pages a fetch held back then), and one that answers again
 //    has its VOID pages dropped at once, so the next access tries it.
 //  - An idle connection to every node that ever answered is kept open: its end is noticed.
-void runtime::watch_peers(event_loop& loop) {
-    probe_suspects(loop);
+void runtime::watch_peers(service_transport& net) {
+    probe_suspects(net);
     peers_.take_restarts([&](node_id n) {
         if (n != config_.self) cache_->discard_node(n);
     });
@@ -159,23 +168,23 @@ void runtime::watch_peers(event_loop& loop) {
             seen_down_[n] = false;
             resolver_->node_answered(n);
         }
-        if (peers_.ever_alive(n)) loop.watch(n);
+        if (peers_.ever_alive(n)) net.watch(n);
     }
     cache_->sweep_aside();
-    loop.add_timer(deadline::after(milliseconds(peer_watch_ms)), [this, &loop] { watch_peers(loop); });
+    net.exec().add_timer(deadline::after(milliseconds(peer_watch_ms)), [this, &net] { watch_peers(net); });
 }
 
 // Service thread: after every turn of the loop (a connection that ended is seen at once) and
 // every peer_watch_ms (suspects named by other threads).
-void runtime::probe_suspects(event_loop& loop) {
+void runtime::probe_suspects(service_transport& net) {
     peers_.take_suspects([&](node_id n) {
         // A node known down is tried again by watch_peers' connection every peer_watch_ms.
         if (n == config_.self || peers_.is_down(n)) return;
-        loop.call(n, wire::message{.type = wire::msg::ping}, deadline::after(milliseconds(probe_ms)),
-                  [this, n](result<async_reply> r) {
-                      if (stopping_.load(std::memory_order_acquire)) return;
-                      if (!r.ok() && r.error().reason == void_reason::node_crashed) node_down(n);
-                  });
+        net.call(n, wire::message{.type = wire::msg::ping}, deadline::after(milliseconds(probe_ms)),
+                 [this, n](result<wire::message> r) {
+                     if (stopping_.load(std::memory_order_acquire)) return;
+                     if (!r.ok() && r.error().reason == void_reason::node_crashed) node_down(n);
+                 });
     });
 }
 
@@ -238,6 +247,7 @@ runtime::add_result runtime::add_sim_node(node_id id, std::size_t bytes) {
     o.node_count = config_.node_count;
     o.home_bytes = bytes;
     o.identity = local_identity{id, wire::random_u64() | 1, identity_.key};
+    o.transport = transport_;
     o.peers = &peers_;
     o.injector = s.injector.get();
     o.timeout_ms = &timeout_ms_;
@@ -316,11 +326,11 @@ void runtime::clear_failure(node_id id) {
 
 // ---- requests -------------------------------------------------------------------------------------
 
-result<sync_client::reply> runtime::call(node_id dst, const wire::message& m, std::span<std::byte> payload_out, deadline dl) {
+result<wire::message> runtime::call(node_id dst, const wire::message& m, std::span<std::byte> payload_out, deadline dl) {
     return client_->call(dst, m, payload_out, dl);
 }
 
-result<runtime::home_answer> runtime::ask_home(const wire::message& m, std::span<std::byte> page_out, deadline dl) {
+result<wire::message> runtime::ask_home(const wire::message& m, std::span<std::byte> page_out, deadline dl) {
     const node_id home = node_of(m.address);
     if (home == config_.self) {
         home_request req;
@@ -331,13 +341,11 @@ result<runtime::home_answer> runtime::ask_home(const wire::message& m, std::span
         req.arg1 = m.arg1;
         req.flags = m.flags;
         req.data.assign(m.payload.begin(), m.payload.end());
-        home_outcome o = local_->serve_local(std::move(req), dl, page_out.empty() ? nullptr : page_out.data());
-        if (!o.ok) return o.error;
-        return home_answer{o.arg0, o.arg1, o.epoch, o.flags, o.page != nullptr ? page_size : 0};
+        wire::message o = local_->serve_local(std::move(req), dl, page_out.empty() ? nullptr : page_out.data());
+        if (!o.ok()) return o.error();
+        return o;
     }
-    auto r = call(home, m, page_out, dl);
-    if (!r) return r.error();
-    return home_answer{r->header.arg0, r->header.arg1, r->header.epoch, r->header.flags, r->payload_size};
+    return call(home, m, page_out, dl);
 }
 
 result<std::uint64_t> runtime::alloc_on(node_id home, std::size_t bytes) {
@@ -350,7 +358,7 @@ result<std::uint64_t> runtime::alloc_on(node_id home, std::size_t bytes) {
     }
     auto r = call(home, wire::message{.type = wire::msg::alloc, .arg0 = bytes}, {}, op_deadline());
     if (!r) return r.error();
-    return r->header.address;
+    return r->address;
 }
 
 result<std::uint64_t> runtime::alloc_here(std::size_t bytes, std::size_t install_bytes) {
@@ -363,7 +371,7 @@ result<std::uint64_t> runtime::alloc_here(std::size_t bytes, std::size_t install
 }
 
 void runtime::void_page_installed() noexcept {
-    local_->loop().nudge(); // starts the VOID reaper
+    local_->exec().nudge(); // starts the VOID reaper
 }
 
 void runtime::fault_around_here(std::uint64_t page) noexcept {
@@ -398,7 +406,7 @@ result<void> runtime::acquire_page(std::uint64_t page, bool exclusive, std::byte
         const std::uint32_t epoch = answer->epoch;
         const std::uint64_t generation = answer->arg0;
         const std::uint16_t reply_flags = answer->flags;
-        if ((reply_flags & wire::flag::is_sharer) == 0 && answer->payload_size != page_size)
+        if ((reply_flags & wire::flag::is_sharer) == 0 && answer->payload.size() != page_size)
             return failure{fetch_status::remote_error, void_reason::corruption};
         cache::install_result ir;
         if (exclusive && (reply_flags & wire::flag::is_sharer) != 0) {
@@ -442,10 +450,10 @@ result<runtime::ahead_batch> runtime::receive_ahead(ahead_request& rq, std::span
     bump(counters_.readahead_receive_ns, now_ns() - t0);
     ahead_batch b;
     b.page = rq.page;
-    b.granted = r->header.arg1;
-    b.epoch = r->header.epoch;
-    b.generation = r->header.arg0;
-    if (b.granted > rq.following || r->payload_size != wire::readahead_payload_size(b.granted))
+    b.granted = r->arg1;
+    b.epoch = r->epoch;
+    b.generation = r->arg0;
+    if (b.granted > rq.following || r->payload.size() != wire::readahead_payload_size(b.granted))
         return failure{fetch_status::remote_error, void_reason::corruption};
     return b;
 }
@@ -576,7 +584,7 @@ result<std::uint64_t> runtime::lookup(const std::string& name, std::uint32_t wai
                            .payload = std::span<const std::byte>(reinterpret_cast<const std::byte*>(name.data()), name.size())},
              {}, dl);
     if (!r) return r.error();
-    return r->header.address;
+    return r->address;
 }
 
 // ---- cache ------------------------------------------------------------------------------------------
@@ -665,7 +673,7 @@ result<std::uint64_t> runtime::value_from_home(std::uint64_t addr, wire::msg op,
     if (home == config_.self) return local();
     auto r = call(home, wire::message{.type = op, .address = addr}, {}, op_deadline());
     if (!r) return r.error();
-    return r->header.arg0;
+    return r->arg0;
 }
 
 result<std::uint64_t> runtime::page_generation(std::uint64_t addr) {

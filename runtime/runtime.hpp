@@ -2,7 +2,7 @@
 // the local node, in-process simulated nodes, and the requester side of every operation.
 //
 // Requests for another node's pages are made by the calling thread itself over the transport
-// (sync_client); requests for this node's own pages go to the local node directly.
+// (its request_transport); requests for this node's own pages go to the local node directly.
 #pragma once
 #include "aether/internal/guard.hpp"
 
@@ -19,7 +19,8 @@
 #include "runtime/stats.hpp"
 #include "transport/fault_injection.hpp"
 #include "transport/peers.hpp"
-#include "transport/sync_client.hpp"
+#include "transport/backends.hpp"
+#include "transport/transport.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -115,29 +116,21 @@ public:
     result<std::uint64_t> revoke(std::uint64_t addr);
 
     // One request to another node on the calling thread (tools use it to inspect and measure).
-    result<sync_client::reply> call(node_id dst, const wire::message& m, std::span<std::byte> payload_out, deadline dl);
+    result<wire::message> call(node_id dst, const wire::message& m, std::span<std::byte> payload_out, deadline dl);
 
 private:
     runtime(const runtime_config& config);
 
     bool start_fault_path(std::string& error);
-    void schedule_void_reaper(event_loop& loop);
+    void schedule_void_reaper(service_transport& net);
     // The service thread's look at the other nodes, every peer_watch_ms (see runtime.cpp).
-    void watch_peers(event_loop& loop);
-    void probe_suspects(event_loop& loop);
-    // What a home answered to a page request, served in this process or over the transport: the
-    // fields of its reply header, and the size of the page it sent (0: none).
-    struct home_answer {
-        std::uint64_t arg0 = 0;
-        std::uint64_t arg1 = 0;
-        std::uint32_t epoch = 0;
-        std::uint16_t flags = 0;
-        std::size_t payload_size = 0;
-    };
+    void watch_peers(service_transport& net);
+    void probe_suspects(service_transport& net);
     // One request about the page at m.address to its home: served inline when that is this node,
-    // over the transport otherwise. A page the home sends back lands in `page_out` (a page, or
-    // empty when the request brings none).
-    result<home_answer> ask_home(const wire::message& m, std::span<std::byte> page_out, deadline dl);
+    // over the transport otherwise; the same reply either way. A page the home sends back lands
+    // in `page_out` (a page, or empty when the request brings none), and the reply's payload
+    // points there.
+    result<wire::message> ask_home(const wire::message& m, std::span<std::byte> page_out, deadline dl);
     // Sends a frozen copy's bytes home (putback). Its answer: whether the home applied them (it
     // does not when it no longer records this node as the owner: an earlier putback whose reply was
     // lost was applied, or the page was declared lost or freed), and the grant epoch.
@@ -163,7 +156,8 @@ private:
     peer_table peers_;
     fault_injector injector_;
     local_identity identity_;
-    std::unique_ptr<sync_client> client_;
+    const transport_backend* transport_ = nullptr;
+    std::unique_ptr<request_transport> client_;
     std::unique_ptr<fault::window> window_;
     std::unique_ptr<cache> cache_;
     std::unique_ptr<node> local_;

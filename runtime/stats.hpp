@@ -2,7 +2,7 @@
 #pragma once
 #include "aether/internal/guard.hpp"
 
-#include "transport/sync_client.hpp"
+#include "transport/transport.hpp"
 
 #include <atomic>
 #include <cstdint>

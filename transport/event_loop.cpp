@@ -69,7 +69,7 @@ struct connection {
     std::uint64_t connect_backoff_ns = first_connect_backoff_ns;
 };
 
-struct pending_call {
+struct outbound_call {
     node_id dst = 0;
     std::uint64_t conn = 0; // connection the request went out on (0: not sent)
     std::uint64_t timer = 0;
@@ -109,7 +109,7 @@ struct event_loop::impl {
     std::vector<std::uint64_t> outbound_by_node; // connection id per destination, 0 if none
     std::uint64_t next_conn_id = 1;
 
-    std::unordered_map<std::uint64_t, pending_call> calls;
+    std::unordered_map<std::uint64_t, outbound_call> calls;
     std::uint64_t next_call_id = 1;
 
     std::multimap<std::uint64_t, std::uint64_t> timer_order; // deadline ns -> timer id
@@ -274,10 +274,10 @@ struct event_loop::impl {
 
     // ---- calls ----------------------------------------------------------------------------------
 
-    void complete_call(std::uint64_t call_id, result<async_reply> r) {
+    void complete_call(std::uint64_t call_id, result<wire::message> r) {
         auto it = calls.find(call_id);
         if (it == calls.end()) return;
-        pending_call pc = std::move(it->second);
+        outbound_call pc = std::move(it->second);
         calls.erase(it);
         call_frames.erase(call_id);
         cancel_timer(pc.timer);
@@ -519,27 +519,27 @@ struct event_loop::impl {
     void on_inbound_request(connection& c, wire::frame_view& f) {
         const wire::frame_header& h = f.header;
         if (wire::is_reply(h) || h.source != c.peer) return protocol_error(c, "unexpected reply or source node");
-        responder r{c.id, h.request_id, c.peer, wire::type_of(h)};
+        reply_token r(c.id, h.request_id, c.peer, wire::type_of(h));
         if (!wire::payload_ok(h, f.payload)) {
             // The frame boundary is intact; only the bytes are damaged: refuse this request alone.
             opt.counters->corrupt_payloads.fetch_add(1, std::memory_order_relaxed);
-            wire::message m{.type = r.type};
+            wire::message m{.type = r.type()};
             m.status = fetch_status::corruption;
             m.reason = void_reason::corruption;
             reply(r, m);
             return;
         }
-        handler.on_request(h, f.payload, r);
+        handler.on_request(inbound_request{c.peer, wire::decode(h, f.payload)}, r);
     }
 
-    void reply(const responder& r, const wire::message& m) {
-        connection* c = find(r.connection);
+    void reply(const reply_token& r, const wire::message& m) {
+        connection* c = find(r.route());
         if (c == nullptr || c->state != conn_state::established) return; // the requester went away
-        if (opt.injector->loses_replies(r.requester)) return;
+        if (opt.injector->loses_replies(r.requester())) return;
         wire::message out = m;
-        out.type = r.type;
+        out.type = r.type();
         out.flags |= wire::flag::reply;
-        send_frame(*c, out, r.request_id);
+        send_frame(*c, out, r.request_id());
     }
 
     void on_reply(connection& c, wire::frame_view& f) {
@@ -558,7 +558,7 @@ struct event_loop::impl {
             return;
         }
         call_frames.erase(h.request_id);
-        complete_call(h.request_id, async_reply{h, f.payload});
+        complete_call(h.request_id, wire::decode(h, f.payload));
     }
 
     // ---- timers and posted tasks ----------------------------------------------------------------
@@ -868,7 +868,7 @@ bool event_loop::in_loop_thread() const noexcept {
     return impl_->started.load(std::memory_order_acquire) && pthread_equal(impl_->loop_tid, pthread_self());
 }
 
-void event_loop::reply(const responder& r, const wire::message& m) noexcept {
+void event_loop::reply(const reply_token& r, const wire::message& m) noexcept {
     try {
         impl_->reply(r, m);
     } catch (const std::exception& e) {
@@ -884,7 +884,7 @@ void event_loop::call(node_id dst, const wire::message& m, deadline dl, async_ca
         return;
     }
     try {
-        pending_call pc;
+        outbound_call pc;
         pc.dst = dst;
         pc.cb = std::move(cb);
         pc.timer = im.add_timer(dl, [&im, id] { im.complete_call(id, failure::of(void_reason::timeout)); });

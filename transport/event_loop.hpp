@@ -15,6 +15,7 @@
 #include "transport/fault_injection.hpp"
 #include "transport/peers.hpp"
 #include "transport/sync_client.hpp"
+#include "transport/transport.hpp"
 #include "transport/wire.hpp"
 
 #include <cstdint>
@@ -25,31 +26,7 @@
 
 namespace aether {
 
-// Where the reply to one inbound request goes. Copyable; a reply to a connection that has closed
-// in the meantime is dropped.
-struct responder {
-    std::uint64_t connection = 0;
-    std::uint64_t request_id = 0;
-    node_id requester = no_node;
-    wire::msg type = wire::msg::ping;
-};
-
-class request_handler {
-public:
-    virtual ~request_handler() = default;
-    // An authenticated request whose payload passed its checksum. Runs on the loop thread.
-    virtual void on_request(const wire::frame_header& h, std::span<const std::byte> payload, responder r) noexcept = 0;
-    // A node completed a handshake with a different incarnation than before: it restarted.
-    virtual void on_peer_restarted(node_id) noexcept {}
-};
-
-struct async_reply {
-    wire::frame_header header;
-    std::span<const std::byte> payload; // valid during the callback only
-};
-using async_callback = std::function<void(result<async_reply>)>;
-
-class event_loop {
+class event_loop final : public service_transport, public executor {
 public:
     struct options {
         local_identity id;
@@ -69,32 +46,33 @@ public:
     event_loop& operator=(const event_loop&) = delete;
 
     // Binds the listener (port 0: any free port) and starts the thread. Returns the bound port.
-    result<std::uint16_t> start(const peer_address& listen_on) noexcept;
-    void stop() noexcept;
-    [[nodiscard]] std::uint16_t port() const noexcept;
+    result<std::uint16_t> start(const peer_address& listen_on) noexcept override;
+    void stop() noexcept override;
+    [[nodiscard]] std::uint16_t port() const noexcept override;
 
     // Any thread. Runs `task` on the loop thread (one thread hand-off, counted).
-    void post(std::function<void()> task);
+    void post(std::function<void()> task) override;
     // Any thread; returns once applied. Offline: the listener and every connection are closed.
-    void set_online(bool online);
-    [[nodiscard]] bool in_loop_thread() const noexcept;
+    void set_online(bool online) override;
+    [[nodiscard]] bool in_loop_thread() const noexcept override;
 
     // Loop thread only.
-    void reply(const responder& r, const wire::message& m) noexcept;
-    void call(node_id dst, const wire::message& m, deadline dl, async_callback cb) noexcept;
+    void reply(const reply_token& r, const wire::message& m) noexcept override;
+    void call(node_id dst, const wire::message& m, deadline dl, async_callback cb) noexcept override;
     // Keeps a connection to `dst` open (opened now if there is none), idle, so that its end is
     // noticed (peer_table::suspect) even while nothing is asked of that node.
-    void watch(node_id dst) noexcept;
-    std::uint64_t add_timer(deadline when, std::function<void()> fn);
+    void watch(node_id dst) noexcept override;
+    std::uint64_t add_timer(deadline when, std::function<void()> fn) override;
     // Hands the queued sends to the kernel now rather than at the next turn of the loop.
-    void flush() noexcept;
+    void flush() noexcept override;
     // Any thread, async-signal-safe: makes the loop take a turn (its turn hook runs).
-    void nudge() noexcept;
+    void nudge() noexcept override;
     // Loop thread (or before start): `fn` runs on the loop thread after every turn.
-    void set_turn_hook(std::function<void()> fn);
-    void cancel_timer(std::uint64_t id) noexcept;
+    void set_turn_hook(std::function<void()> fn) override;
+    void cancel_timer(std::uint64_t id) noexcept override;
 
-    [[nodiscard]] std::uint64_t posted_tasks() const noexcept;
+    [[nodiscard]] std::uint64_t posted_tasks() const noexcept override;
+    executor& exec() noexcept override { return *this; }
 
 private:
     struct impl;

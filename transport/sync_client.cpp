@@ -369,72 +369,78 @@ result<void> sync_client::handshake(channel& ch, deadline dl) noexcept {
     return success();
 }
 
-sync_client::pending_call::pending_call() noexcept = default;
-sync_client::pending_call::pending_call(pending_call&&) noexcept = default;
-sync_client::pending_call& sync_client::pending_call::operator=(pending_call&&) noexcept = default;
-sync_client::pending_call::~pending_call() = default; // an uncollected reply: its connection closes
+namespace {
+// What start() noted about a pending call (pending_call::marks).
+constexpr std::uint32_t dropped_mark = 1; // TIMEOUT injection: nothing was sent
+constexpr std::uint32_t corrupt_mark = 2; // CORRUPTION injection
+} // namespace
 
-result<sync_client::pending_call> sync_client::start(node_id dst, const wire::message& m, deadline dl) noexcept {
+void sync_client::drop_channel(void* state) noexcept { delete static_cast<channel*>(state); }
+
+result<pending_call> sync_client::start(node_id dst, const wire::message& m, deadline dl) noexcept {
     if (dst >= peers_.node_count()) return failure{fetch_status::invalid_addr, void_reason::unreachable};
     auto acquired = acquire(dst, dl);
     if (!acquired) return transport_failed(dst, acquired.error());
-    pending_call p;
-    p.ch_ = std::move(acquired.value());
-    p.id_ = p.ch_->next_request_id++;
-    p.dropped_ = injector_.drops_requests(dst);
-    p.corrupt_ = injector_.corrupts(dst);
+    std::unique_ptr<channel> ch = std::move(acquired.value());
+    const std::uint64_t id = ch->next_request_id++;
+    const bool dropped = injector_.drops_requests(dst);
+    const bool corrupt = injector_.corrupts(dst);
     counters_.requests.fetch_add(1, std::memory_order_relaxed);
     // TIMEOUT injection drops the request before the socket: nothing is sent, and collecting the
     // reply runs into the deadline.
-    if (p.dropped_) return p;
-
-    wire::frame_header h = wire::make_header(m, id_.self, p.id_);
-    // CORRUPTION damages a copy of the outgoing payload after its checksum was computed.
-    std::vector<std::byte> joined; // a payload in two parts, or a damaged copy, made contiguous
-    std::span<const std::byte> payload = m.payload;
-    if (!m.payload_tail.empty() || (p.corrupt_ && !payload.empty())) {
-        joined.assign(m.payload.begin(), m.payload.end());
-        joined.insert(joined.end(), m.payload_tail.begin(), m.payload_tail.end());
-        if (p.corrupt_) fault_injector::damage(joined);
-        payload = joined;
+    if (!dropped) {
+        wire::frame_header h = wire::make_header(m, id_.self, id);
+        // CORRUPTION damages a copy of the outgoing payload after its checksum was computed.
+        std::vector<std::byte> joined; // a payload in two parts, or a damaged copy, made contiguous
+        std::span<const std::byte> payload = m.payload;
+        if (!m.payload_tail.empty() || (corrupt && !payload.empty())) {
+            joined.assign(m.payload.begin(), m.payload.end());
+            joined.insert(joined.end(), m.payload_tail.begin(), m.payload_tail.end());
+            if (corrupt) fault_injector::damage(joined);
+            payload = joined;
+        }
+        iovec iov[2] = {{&h, sizeof h}, {const_cast<std::byte*>(payload.data()), payload.size()}};
+        if (int e = send_request(ch->fd.get(), iov, payload.empty() ? 1 : 2, dl); e < 0) {
+            if (e == -ETIME) counters_.timeouts.fetch_add(1, std::memory_order_relaxed);
+            return transport_failed(dst, io_failure(e));
+        }
     }
-    iovec iov[2] = {{&h, sizeof h}, {const_cast<std::byte*>(payload.data()), payload.size()}};
-    if (int e = send_request(p.ch_->fd.get(), iov, payload.empty() ? 1 : 2, dl); e < 0) {
-        if (e == -ETIME) counters_.timeouts.fetch_add(1, std::memory_order_relaxed);
-        return transport_failed(dst, io_failure(e));
-    }
-    return p;
+    return pending_call(dst, id, ch.release(), &drop_channel, (dropped ? dropped_mark : 0) | (corrupt ? corrupt_mark : 0));
 }
 
-result<sync_client::reply> sync_client::collect(pending_call& p, std::span<std::byte> payload_out, deadline dl) noexcept {
+result<wire::message> sync_client::collect(pending_call& p, std::span<std::byte> payload_out, deadline dl) noexcept {
     if (!p) return failure{fetch_status::tcp_error, void_reason::unreachable};
-    std::unique_ptr<channel> ch = std::move(p.ch_);
+    const std::uint64_t id = p.id();
+    const bool dropped = (p.marks() & dropped_mark) != 0;
+    const bool corrupt = (p.marks() & corrupt_mark) != 0;
+    std::unique_ptr<channel> ch(static_cast<channel*>(p.take_state()));
     const node_id dst = ch->peer;
 
-    reply out;
-    int e = receive_reply(ch->fd.get(), ch->rcv_timeout, out.header, payload_out, dl, out.payload_size,
+    wire::frame_header header{};
+    std::size_t payload_size = 0;
+    int e = receive_reply(ch->fd.get(), ch->rcv_timeout, header, payload_out, dl, payload_size,
                           poll_ns_.load(std::memory_order_relaxed));
     if (e < 0) {
         if (e == -ETIME) counters_.timeouts.fetch_add(1, std::memory_order_relaxed);
         if (e == err_bad_header || e == err_too_long) counters_.bad_frames.fetch_add(1, std::memory_order_relaxed);
         // Nothing was sent on a dropped request, so the connection is still clean and reusable.
-        if (p.dropped_ && e == -ETIME) release(std::move(ch));
+        if (dropped && e == -ETIME) release(std::move(ch));
         return transport_failed(dst, io_failure(e));
     }
-    if (out.header.request_id != p.id_ || !wire::is_reply(out.header) || out.header.source != dst) {
+    if (header.request_id != id || !wire::is_reply(header) || header.source != dst) {
         counters_.bad_frames.fetch_add(1, std::memory_order_relaxed);
         return transport_failed(dst, failure{fetch_status::tcp_error, void_reason::node_crashed});
     }
-    auto received = payload_out.first(out.payload_size);
-    if (p.corrupt_) fault_injector::damage(received);
-    if (!wire::payload_ok(out.header, received)) {
+    auto received = payload_out.first(payload_size);
+    if (corrupt) fault_injector::damage(received);
+    if (!wire::payload_ok(header, received)) {
         counters_.corrupt_payloads.fetch_add(1, std::memory_order_relaxed);
         release(std::move(ch)); // the frame boundary is intact: only the payload is damaged
         return failure::of(void_reason::corruption);
     }
     release(std::move(ch));
-    if (out.header.status != static_cast<std::uint8_t>(fetch_status::ok)) return wire::failure_of(out.header);
-    return out;
+    if (header.status != static_cast<std::uint8_t>(fetch_status::ok)) return wire::failure_of(header);
+    return wire::decode(header, received);
 }
 
 // A failure of the path to `dst` (not an answer from it): one that looks like its process is gone
@@ -442,13 +448,6 @@ result<sync_client::reply> sync_client::collect(pending_call& p, std::span<std::
 failure sync_client::transport_failed(node_id dst, failure f) noexcept {
     if (f.reason == void_reason::node_crashed) peers_.suspect(dst);
     return f;
-}
-
-result<sync_client::reply> sync_client::call(node_id dst, const wire::message& m, std::span<std::byte> payload_out,
-                                             deadline dl) noexcept {
-    auto p = start(dst, m, dl);
-    if (!p) return p.error();
-    return collect(p.value(), payload_out, dl);
 }
 
 } // namespace aether

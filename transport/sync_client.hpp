@@ -1,4 +1,5 @@
-// sync_client: requests made by the thread that needs the answer, on that thread.
+// sync_client: the io_uring TCP backend's request_transport: requests made by the thread that
+// needs the answer, on that thread.
 //
 // The calling thread takes an authenticated connection to the destination from a per-peer pool,
 // sends the request with a direct sendmsg and waits for the reply itself, in recvmsg on the socket,
@@ -15,6 +16,7 @@
 #include "transport/fault_injection.hpp"
 #include "transport/handshake.hpp"
 #include "transport/peers.hpp"
+#include "transport/transport.hpp"
 #include "transport/wire.hpp"
 
 #include <array>
@@ -28,22 +30,7 @@
 
 namespace aether {
 
-struct transport_counters {
-    std::atomic<std::uint64_t> requests{0};
-    std::atomic<std::uint64_t> connects{0};
-    std::atomic<std::uint64_t> handshake_failures{0};
-    std::atomic<std::uint64_t> bad_frames{0};       // connections closed for a malformed frame
-    std::atomic<std::uint64_t> corrupt_payloads{0}; // payloads that failed their checksum
-    std::atomic<std::uint64_t> timeouts{0};
-};
-
-struct local_identity {
-    node_id self = 0;
-    std::uint64_t incarnation = 0;
-    wire::cluster_key key;
-};
-
-class sync_client {
+class sync_client final : public request_transport {
     struct channel;
 
 public:
@@ -52,43 +39,15 @@ public:
     sync_client(const sync_client&) = delete;
     sync_client& operator=(const sync_client&) = delete;
 
-    struct reply {
-        wire::frame_header header;
-        std::size_t payload_size = 0;
-    };
-
-    // Sends `m` to `dst` and waits for the reply. A reply payload is written to `payload_out`; one
-    // longer than that is a protocol error. A reply whose status is not ok is returned as its failure.
-    result<reply> call(node_id dst, const wire::message& m, std::span<std::byte> payload_out, deadline dl) noexcept;
-
-    // A request now, its reply later: readahead asks for the next batch before it installs the
-    // current one. The connection stays with the pending call until collect(); a call dropped
-    // uncollected closes its connection (its reply would otherwise be read as the next call's).
-    class pending_call {
-    public:
-        pending_call() noexcept;
-        pending_call(pending_call&&) noexcept;
-        pending_call& operator=(pending_call&&) noexcept;
-        ~pending_call();
-        explicit operator bool() const noexcept { return ch_ != nullptr; }
-
-    private:
-        friend class sync_client;
-        std::unique_ptr<channel> ch_;
-        std::uint64_t id_ = 0;
-        bool dropped_ = false; // TIMEOUT injection: nothing was sent
-        bool corrupt_ = false; // CORRUPTION injection
-    };
-    result<pending_call> start(node_id dst, const wire::message& m, deadline dl) noexcept;
-    // Waits for the reply of `p` (which is spent afterwards), as call() does.
-    result<reply> collect(pending_call& p, std::span<std::byte> payload_out, deadline dl) noexcept;
+    result<pending_call> start(node_id dst, const wire::message& m, deadline dl) noexcept override;
+    result<wire::message> collect(pending_call& p, std::span<std::byte> payload_out, deadline dl) noexcept override;
 
     // How long a caller polls for its reply before sleeping (0: sleep at once).
-    void set_poll_ns(std::uint64_t ns) noexcept { poll_ns_.store(ns, std::memory_order_relaxed); }
+    void set_poll_ns(std::uint64_t ns) noexcept override { poll_ns_.store(ns, std::memory_order_relaxed); }
 
     // Closes every pooled connection (to one node, or to all).
-    void close_idle(node_id dst) noexcept;
-    void close_all_idle() noexcept;
+    void close_idle(node_id dst) noexcept override;
+    void close_all_idle() noexcept override;
 
 private:
     // Idle connections to one node. A fixed array: taking and returning a connection allocates
@@ -105,6 +64,7 @@ private:
     result<std::unique_ptr<channel>> connect(node_id dst, deadline dl) noexcept;
     result<void> handshake(channel& ch, deadline dl) noexcept;
     failure transport_failed(node_id dst, failure f) noexcept;
+    static void drop_channel(void* state) noexcept;
 
     local_identity id_;
     peer_table& peers_;

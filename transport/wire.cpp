@@ -72,6 +72,20 @@ frame_header make_header(const message& m, node_id source, std::uint64_t request
     return h;
 }
 
+message decode(const frame_header& h, std::span<const std::byte> payload) noexcept {
+    message m;
+    m.type = type_of(h);
+    m.flags = h.flags;
+    m.address = h.address;
+    m.arg0 = h.arg0;
+    m.arg1 = h.arg1;
+    m.epoch = h.epoch;
+    m.status = static_cast<fetch_status>(h.status);
+    m.reason = static_cast<void_reason>(h.reason);
+    m.payload = payload;
+    return m;
+}
+
 header_check check_header(const frame_header& h) noexcept {
     // The checksum first: random bytes fail it with probability 1 - 2^-32, whatever they contain.
     if (h.header_checksum != header_sum(h)) return header_check::bad_checksum;

@@ -132,6 +132,9 @@ struct message {
     std::span<const std::byte> payload_tail{};
     [[nodiscard]] std::size_t payload_size() const noexcept { return payload.size() + payload_tail.size(); }
 
+    [[nodiscard]] bool ok() const noexcept { return status == fetch_status::ok; }
+    [[nodiscard]] failure error() const noexcept { return failure{status, reason}; }
+
     // A reply that says the request failed, and why.
     static message failed(failure f) noexcept {
         message m;
@@ -143,6 +146,9 @@ struct message {
 
 // Builds a complete header (both checksums) for `m`.
 frame_header make_header(const message& m, node_id source, std::uint64_t request_id) noexcept;
+// The message a verified frame carries (its payload: `payload`). With make_header, the only
+// conversion between frames and messages.
+message decode(const frame_header& h, std::span<const std::byte> payload) noexcept;
 // Recomputes the header checksum after a field was changed.
 void seal(frame_header& h) noexcept;
 

@@ -86,7 +86,7 @@ bool fork_support::hold_service_thread(runtime& r) noexcept {
     const std::uint32_t hold_ms = std::max<std::uint32_t>(r.timeout_ms(), 1000);
     std::uint32_t* word = &park_;
     try {
-        n.loop().post([word, &n, others, hold_ms] {
+        n.exec().post([word, &n, others, hold_ms] {
             std::atomic_ref<std::uint32_t> w(*word);
             std::uint32_t expected = asked;
             if (others && !n.pages_owned_elsewhere(1).empty()) {

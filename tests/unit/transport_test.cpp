@@ -567,3 +567,19 @@ TEST_CASE("a thread without an io_uring still makes requests on pooled connectio
     CHECK(fresh_error->reason == void_reason::unreachable);
     CHECK(answering.finished_cleanly());
 }
+
+TEST_CASE("AETHER_TRANSPORT: a backend this build lacks is an init error that lists the ones it has", "[transport]") {
+    runtime_config c;
+    c.node_count = 1;
+    c.home_bytes = 1 << 20;
+    c.transport = "carrier-pigeon";
+    std::string error;
+    CHECK(runtime::create(c, error) == nullptr);
+    CHECK(error.find("carrier-pigeon") != std::string::npos);
+    CHECK(error.find("tcp") != std::string::npos);
+    c.transport = "tcp";
+    error.clear();
+    auto rt = runtime::create(c, error);
+    CHECK(rt != nullptr);
+    CHECK(error.empty());
+}

@@ -53,7 +53,7 @@ void api_figure(member& m, const params& p, const tick_clock& clk, api_op kind) 
     };
     auto fetch = [&](std::size_t) {
         auto r = m.rt().call(1, wire::message{.type = wire::msg::read_shared, .address = page}, fetched, m.rt().op_deadline());
-        if (!r || r->payload_size != page_bytes) die("fetch failed");
+        if (!r || r->payload.size() != page_bytes) die("fetch failed");
         std::memcpy(buf, fetched, sizeof buf);
     };
 
