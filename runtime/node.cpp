@@ -60,9 +60,10 @@ bool node::asks_of_home(wire::msg m) noexcept {
 node::node(options opts)
     : opt_(std::move(opts)),
       home_(nullptr),
-      transport_(opt_.transport->make_service(transport_setup{opt_.identity, opt_.peers, opt_.injector, &opt_.counters->transport,
-                                                              opt_.name, opt_.poll_ns, opt_.priority},
-                                              *this)),
+      transport_(open_service(*opt_.transport,
+                              transport_setup{opt_.identity, opt_.peers, opt_.injector, &opt_.counters->transport, opt_.name,
+                                              opt_.poll_ns, opt_.priority},
+                              *this)),
       refusal_(new std::atomic<std::uint8_t>[opt_.node_count]),
       coordinator_(coordinator::options{opt_.self, opt_.node_count, opt_.peers, opt_.is_passive}, *transport_) {
     for (node_id n = 0; n < opt_.node_count; ++n) refusal_[n].store(0, std::memory_order_relaxed);

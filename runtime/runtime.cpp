@@ -64,11 +64,11 @@ std::unique_ptr<runtime> runtime::create(const runtime_config& config, std::stri
         error = "AETHER_TRANSPORT: " + error;
         return nullptr;
     }
-    rt->client_ = rt->transport_->make_requester(transport_setup{.id = rt->identity_,
-                                                                 .peers = &rt->peers_,
-                                                                 .injector = &rt->injector_,
-                                                                 .counters = &rt->counters_.transport,
-                                                                 .poll_ns = effective_poll_ns(config)});
+    rt->client_ = open_requester(*rt->transport_, transport_setup{.id = rt->identity_,
+                                                                  .peers = &rt->peers_,
+                                                                  .injector = &rt->injector_,
+                                                                  .counters = &rt->counters_.transport,
+                                                                  .poll_ns = effective_poll_ns(config)});
 
     node::options o;
     o.self = config.self;

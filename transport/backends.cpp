@@ -1,6 +1,7 @@
 #include "transport/backends.hpp"
 
 #include "transport/event_loop.hpp"
+#include "transport/injection_layer.hpp"
 #include "transport/sync_client.hpp"
 #include "transport/uring_probe.hpp"
 
@@ -16,12 +17,11 @@ std::string tcp_unavailable() {
 }
 
 std::unique_ptr<service_transport> tcp_service(const transport_setup& s, request_handler& handler) {
-    return std::make_unique<event_loop>(event_loop::options{s.id, s.peers, s.injector, s.counters, s.name, s.poll_ns, s.priority},
-                                        handler);
+    return std::make_unique<event_loop>(event_loop::options{s.id, s.peers, s.counters, s.name, s.poll_ns, s.priority}, handler);
 }
 
 std::unique_ptr<request_transport> tcp_requester(const transport_setup& s) {
-    auto client = std::make_unique<sync_client>(s.id, *s.peers, *s.injector, *s.counters);
+    auto client = std::make_unique<sync_client>(s.id, *s.peers, *s.counters);
     client->set_poll_ns(s.poll_ns);
     return client;
 }
@@ -33,6 +33,18 @@ constexpr std::array backends{
 } // namespace
 
 std::span<const transport_backend> compiled_transports() noexcept { return backends; }
+
+std::unique_ptr<service_transport> open_service(const transport_backend& b, const transport_setup& s, request_handler& handler) {
+    auto service = b.make_service(s, handler);
+    if (s.injector != nullptr) service = with_injection(std::move(service), *s.injector, *s.peers, *s.counters);
+    return service;
+}
+
+std::unique_ptr<request_transport> open_requester(const transport_backend& b, const transport_setup& s) {
+    auto requester = b.make_requester(s);
+    if (s.injector != nullptr) requester = with_injection(std::move(requester), *s.injector, *s.peers, *s.counters);
+    return requester;
+}
 
 const transport_backend* choose_transport(std::string_view wanted, std::string& why) {
     const bool any = wanted.empty() || wanted == "auto";

@@ -24,7 +24,7 @@ namespace aether {
 struct transport_setup {
     local_identity id;
     peer_table* peers = nullptr;
-    fault_injector* injector = nullptr;
+    fault_injector* injector = nullptr; // open_*: the fault-injection layer goes on top when set
     transport_counters* counters = nullptr;
     std::string name = "aether-loop"; // the service thread's name
     // After serving something, the service thread polls this long for the next event before it
@@ -41,6 +41,12 @@ struct transport_backend {
     std::unique_ptr<service_transport> (*make_service)(const transport_setup& setup, request_handler& handler);
     std::unique_ptr<request_transport> (*make_requester)(const transport_setup& setup);
 };
+
+// A backend's two sides with the layers every backend gets: fault injection
+// (injection_layer.hpp) when setup.injector is set. What the runtime uses.
+std::unique_ptr<service_transport> open_service(const transport_backend& b, const transport_setup& setup,
+                                                request_handler& handler);
+std::unique_ptr<request_transport> open_requester(const transport_backend& b, const transport_setup& setup);
 
 // In order of preference.
 std::span<const transport_backend> compiled_transports() noexcept;

@@ -63,7 +63,6 @@ struct connection {
     bool send_armed = false;
     wire::client_handshake client_hs; // outbound
     wire::server_handshake server_hs; // inbound
-    std::uint32_t cut_generation = 0;
     std::uint64_t handshake_timer = 0;
     void_reason close_reason = void_reason::node_crashed;
     std::uint64_t connect_backoff_ns = first_connect_backoff_ns;
@@ -292,10 +291,7 @@ struct event_loop::impl {
     connection* outbound_to(node_id dst) {
         if (std::uint64_t id = outbound_by_node[dst]; id != 0) {
             connection* c = find(id);
-            if (c && c->cut_generation == opt.injector->cut_generation(dst)) return c;
-            if (c)
-                close(*c,
-                      opt.injector->active(dst) == void_reason::partition ? void_reason::partition : void_reason::node_crashed);
+            if (c) return c;
         }
         return nullptr;
     }
@@ -306,10 +302,6 @@ struct event_loop::impl {
             why = failure::of(void_reason::unreachable);
             return nullptr;
         }
-        if (int e = opt.injector->connect_errno(dst); e != 0) {
-            why = failure::of(classify_connect_error(e, opt.peers->ever_alive(dst)));
-            return nullptr;
-        }
         int fd = ::socket(addr->storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0) {
             why = failure{fetch_status::tcp_error, void_reason::unreachable};
@@ -317,7 +309,6 @@ struct event_loop::impl {
         }
         configure_peer_socket(fd);
         connection& c = add_connection(fd, true, dst);
-        c.cut_generation = opt.injector->cut_generation(dst);
         outbound_by_node[dst] = c.id;
         opt.counters->connects.fetch_add(1, std::memory_order_relaxed);
         submit_connect(c, *addr);
@@ -404,12 +395,9 @@ struct event_loop::impl {
     }
 
     void queue_request(connection& c, const wire::message& m, std::uint64_t call_id) {
-        const bool corrupt = opt.injector->corrupts(c.peer);
         wire::frame_header h = wire::make_header(m, opt.id.self, call_id);
         std::vector<std::byte>& target = c.state == conn_state::established ? c.out : c.held;
-        std::size_t at = target.size();
         append_frame(target, h, m);
-        if (corrupt && m.payload_size() > 0) fault_injector::damage(std::span(target.data() + at + sizeof h, m.payload_size()));
         if (c.state == conn_state::established) kick_send(c);
     }
 
@@ -535,7 +523,6 @@ struct event_loop::impl {
     void reply(const reply_token& r, const wire::message& m) {
         connection* c = find(r.route());
         if (c == nullptr || c->state != conn_state::established) return; // the requester went away
-        if (opt.injector->loses_replies(r.requester())) return;
         wire::message out = m;
         out.type = r.type();
         out.flags |= wire::flag::reply;
@@ -547,7 +534,6 @@ struct event_loop::impl {
         if (!wire::is_reply(h) || h.source != c.peer) return protocol_error(c, "expected a reply");
         auto it = calls.find(h.request_id);
         if (it == calls.end()) return; // a late reply to a call that already timed out
-        if (opt.injector->corrupts(c.peer)) fault_injector::damage(f.payload);
         if (!wire::payload_ok(h, f.payload)) {
             opt.counters->corrupt_payloads.fetch_add(1, std::memory_order_relaxed);
             complete_call(h.request_id, failure::of(void_reason::corruption));
@@ -894,8 +880,6 @@ void event_loop::call(node_id dst, const wire::message& m, deadline dl, async_ca
             im.complete_call(id, failure::of(void_reason::node_crashed));
             return;
         }
-        // TIMEOUT injection: the request never leaves; its timer reports the deadline.
-        if (im.opt.injector->drops_requests(dst)) return;
         connection* c = im.outbound_to(dst);
         if (c == nullptr) {
             failure why;
@@ -917,6 +901,12 @@ void event_loop::call(node_id dst, const wire::message& m, deadline dl, async_ca
         log::transport().error("cannot start a call to node {}: {}", dst, e.what());
         im.complete_call(id, failure{fetch_status::tcp_error, void_reason::unreachable});
     }
+}
+
+void event_loop::disconnect(node_id dst, void_reason why) noexcept {
+    impl& im = *impl_;
+    if (dst >= im.opt.peers->node_count()) return;
+    if (connection* c = im.outbound_to(dst)) im.close(*c, why);
 }
 
 void event_loop::watch(node_id dst) noexcept {

@@ -1,9 +1,9 @@
-// event_loop: a node's service thread. One io_uring drives the listener, every inbound connection,
+// event_loop: the io_uring TCP backend's service_transport, and its executor: a node's service thread. One io_uring drives the listener, every inbound connection,
 // the node's own outbound calls (invalidations and recalls a home sends), timers and tasks posted by
 // other threads.
 //
 // Requests are handed to a request_handler on this thread as soon as their frame is complete; the
-// handler answers inline (the common case: no hand-off) or keeps the responder and answers later,
+// handler answers inline (the common case: no hand-off) or keeps the reply token and answers later,
 // for example when the acknowledgements of the invalidations it sent have arrived.
 #pragma once
 #include "aether/internal/guard.hpp"
@@ -12,7 +12,6 @@
 #include "aether/internal/clock.hpp"
 #include "aether/internal/result.hpp"
 #include "aether/internal/thread_priority.hpp"
-#include "transport/fault_injection.hpp"
 #include "transport/peers.hpp"
 #include "transport/sync_client.hpp"
 #include "transport/transport.hpp"
@@ -31,7 +30,6 @@ public:
     struct options {
         local_identity id;
         peer_table* peers = nullptr;
-        fault_injector* injector = nullptr;
         transport_counters* counters = nullptr;
         std::string name = "aether-loop";
         // After serving something, poll this long for the next event before sleeping.
@@ -62,6 +60,7 @@ public:
     // Keeps a connection to `dst` open (opened now if there is none), idle, so that its end is
     // noticed (peer_table::suspect) even while nothing is asked of that node.
     void watch(node_id dst) noexcept override;
+    void disconnect(node_id dst, void_reason why) noexcept override;
     std::uint64_t add_timer(deadline when, std::function<void()> fn) override;
     // Hands the queued sends to the kernel now rather than at the next turn of the loop.
     void flush() noexcept override;

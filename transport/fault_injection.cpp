@@ -12,7 +12,6 @@ fault_injector::fault_injector(node_id node_count)
 void fault_injector::set(node_id n, void_reason r) noexcept {
     if (n >= count_) return;
     state_[n].reason.store(static_cast<std::uint8_t>(r), std::memory_order_relaxed);
-    if (r == void_reason::partition || r == void_reason::node_crashed) state_[n].cut.fetch_add(1, std::memory_order_acq_rel);
 }
 
 int fault_injector::connect_errno(node_id n) const noexcept {

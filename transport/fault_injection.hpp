@@ -1,5 +1,6 @@
-// The fault-injection layer behind seraph_aether_inject_failure: it makes a failure real on the path
-// from this node to another, so that the ordinary detection code is what reports it.
+// The fault-injection state behind seraph_aether_inject_failure: which failure is injected on the
+// path from this node to each other node. transport/injection_layer.hpp makes it happen, as a
+// layer over any backend, so that the ordinary detection code is what reports it.
 //
 //   TIMEOUT       requests to the node are dropped before they reach the socket: the deadline fires.
 //   PARTITION     open connections are shut down; connect() fails as on a lost route (ENETUNREACH).
@@ -33,11 +34,6 @@ public:
     [[nodiscard]] void_reason active(node_id n) const noexcept {
         return n < count_ ? static_cast<void_reason>(state_[n].reason.load(std::memory_order_relaxed)) : void_reason::none;
     }
-    // Bumped whenever connections to the node must be cut; connections remember the value they
-    // were opened with and are shut down when it changed.
-    [[nodiscard]] std::uint32_t cut_generation(node_id n) const noexcept {
-        return n < count_ ? state_[n].cut.load(std::memory_order_acquire) : 0;
-    }
     // The errno a connect() to the node fails with, 0 when connecting is allowed.
     [[nodiscard]] int connect_errno(node_id n) const noexcept;
     [[nodiscard]] bool drops_requests(node_id n) const noexcept { return active(n) == void_reason::timeout; }
@@ -55,7 +51,6 @@ public:
 private:
     struct per_node {
         std::atomic<std::uint8_t> reason{0};
-        std::atomic<std::uint32_t> cut{0};
         std::atomic<bool> lose_replies{false};
     };
     node_id count_;

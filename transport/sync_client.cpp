@@ -234,16 +234,14 @@ failure io_failure(int err) noexcept {
 struct sync_client::channel {
     unique_fd fd;
     node_id peer = 0;
-    std::uint32_t cut_generation = 0;
     std::uint64_t next_request_id = 1;
     std::uint64_t last_used_ns = 0;
     receive_timeout rcv_timeout;
 };
 
-sync_client::sync_client(local_identity id, peer_table& peers, fault_injector& injector, transport_counters& counters)
+sync_client::sync_client(local_identity id, peer_table& peers, transport_counters& counters)
     : id_(std::move(id)),
       peers_(peers),
-      injector_(injector),
       counters_(counters),
       pools_(new pool[peers.node_count()]) {}
 
@@ -267,7 +265,6 @@ void sync_client::close_all_idle() noexcept {
 }
 
 result<std::unique_ptr<sync_client::channel>> sync_client::acquire(node_id dst, deadline dl) noexcept {
-    const std::uint32_t cut = injector_.cut_generation(dst);
     for (;;) {
         std::unique_ptr<channel> ch;
         {
@@ -275,10 +272,6 @@ result<std::unique_ptr<sync_client::channel>> sync_client::acquire(node_id dst, 
             pool& p = pools_[dst];
             if (p.count == 0) break;
             ch.reset(std::exchange(p.idle[--p.count], nullptr));
-        }
-        if (ch->cut_generation != cut) {
-            ::shutdown(ch->fd.get(), SHUT_RDWR); // an injected partition/crash cut this connection
-            continue;
         }
         if (now_ns() - ch->last_used_ns > stale_check_after_ns) {
             pollfd p{ch->fd.get(), POLLIN | POLLRDHUP, 0};
@@ -304,11 +297,8 @@ result<std::unique_ptr<sync_client::channel>> sync_client::connect(node_id dst, 
 
     std::uint64_t backoff_ns = first_connect_backoff_ns;
     for (;;) {
-        if (int e = injector_.connect_errno(dst); e != 0) return failure::of(classify_connect_error(e, peers_.ever_alive(dst)));
-
         auto ch = std::make_unique<channel>();
         ch->peer = dst;
-        ch->cut_generation = injector_.cut_generation(dst);
         ch->fd.reset(::socket(addr->storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
         if (!ch->fd) return failure{fetch_status::tcp_error, void_reason::unreachable};
         configure_peer_socket(ch->fd.get(),
@@ -369,12 +359,6 @@ result<void> sync_client::handshake(channel& ch, deadline dl) noexcept {
     return success();
 }
 
-namespace {
-// What start() noted about a pending call (pending_call::marks).
-constexpr std::uint32_t dropped_mark = 1; // TIMEOUT injection: nothing was sent
-constexpr std::uint32_t corrupt_mark = 2; // CORRUPTION injection
-} // namespace
-
 void sync_client::drop_channel(void* state) noexcept { delete static_cast<channel*>(state); }
 
 result<pending_call> sync_client::start(node_id dst, const wire::message& m, deadline dl) noexcept {
@@ -383,36 +367,21 @@ result<pending_call> sync_client::start(node_id dst, const wire::message& m, dea
     if (!acquired) return transport_failed(dst, acquired.error());
     std::unique_ptr<channel> ch = std::move(acquired.value());
     const std::uint64_t id = ch->next_request_id++;
-    const bool dropped = injector_.drops_requests(dst);
-    const bool corrupt = injector_.corrupts(dst);
     counters_.requests.fetch_add(1, std::memory_order_relaxed);
-    // TIMEOUT injection drops the request before the socket: nothing is sent, and collecting the
-    // reply runs into the deadline.
-    if (!dropped) {
-        wire::frame_header h = wire::make_header(m, id_.self, id);
-        // CORRUPTION damages a copy of the outgoing payload after its checksum was computed.
-        std::vector<std::byte> joined; // a payload in two parts, or a damaged copy, made contiguous
-        std::span<const std::byte> payload = m.payload;
-        if (!m.payload_tail.empty() || (corrupt && !payload.empty())) {
-            joined.assign(m.payload.begin(), m.payload.end());
-            joined.insert(joined.end(), m.payload_tail.begin(), m.payload_tail.end());
-            if (corrupt) fault_injector::damage(joined);
-            payload = joined;
-        }
-        iovec iov[2] = {{&h, sizeof h}, {const_cast<std::byte*>(payload.data()), payload.size()}};
-        if (int e = send_request(ch->fd.get(), iov, payload.empty() ? 1 : 2, dl); e < 0) {
-            if (e == -ETIME) counters_.timeouts.fetch_add(1, std::memory_order_relaxed);
-            return transport_failed(dst, io_failure(e));
-        }
+    wire::frame_header h = wire::make_header(m, id_.self, id);
+    iovec iov[3] = {{&h, sizeof h},
+                    {const_cast<std::byte*>(m.payload.data()), m.payload.size()},
+                    {const_cast<std::byte*>(m.payload_tail.data()), m.payload_tail.size()}};
+    if (int e = send_request(ch->fd.get(), iov, m.payload_tail.empty() ? (m.payload.empty() ? 1 : 2) : 3, dl); e < 0) {
+        if (e == -ETIME) counters_.timeouts.fetch_add(1, std::memory_order_relaxed);
+        return transport_failed(dst, io_failure(e));
     }
-    return pending_call(dst, id, ch.release(), &drop_channel, (dropped ? dropped_mark : 0) | (corrupt ? corrupt_mark : 0));
+    return pending_call(dst, id, ch.release(), &drop_channel);
 }
 
 result<wire::message> sync_client::collect(pending_call& p, std::span<std::byte> payload_out, deadline dl) noexcept {
     if (!p) return failure{fetch_status::tcp_error, void_reason::unreachable};
     const std::uint64_t id = p.id();
-    const bool dropped = (p.marks() & dropped_mark) != 0;
-    const bool corrupt = (p.marks() & corrupt_mark) != 0;
     std::unique_ptr<channel> ch(static_cast<channel*>(p.take_state()));
     const node_id dst = ch->peer;
 
@@ -423,8 +392,6 @@ result<wire::message> sync_client::collect(pending_call& p, std::span<std::byte>
     if (e < 0) {
         if (e == -ETIME) counters_.timeouts.fetch_add(1, std::memory_order_relaxed);
         if (e == err_bad_header || e == err_too_long) counters_.bad_frames.fetch_add(1, std::memory_order_relaxed);
-        // Nothing was sent on a dropped request, so the connection is still clean and reusable.
-        if (dropped && e == -ETIME) release(std::move(ch));
         return transport_failed(dst, io_failure(e));
     }
     if (header.request_id != id || !wire::is_reply(header) || header.source != dst) {
@@ -432,7 +399,6 @@ result<wire::message> sync_client::collect(pending_call& p, std::span<std::byte>
         return transport_failed(dst, failure{fetch_status::tcp_error, void_reason::node_crashed});
     }
     auto received = payload_out.first(payload_size);
-    if (corrupt) fault_injector::damage(received);
     if (!wire::payload_ok(header, received)) {
         counters_.corrupt_payloads.fetch_add(1, std::memory_order_relaxed);
         release(std::move(ch)); // the frame boundary is intact: only the payload is damaged

@@ -13,7 +13,6 @@
 #include "aether/internal/clock.hpp"
 #include "aether/internal/fd.hpp"
 #include "aether/internal/result.hpp"
-#include "transport/fault_injection.hpp"
 #include "transport/handshake.hpp"
 #include "transport/peers.hpp"
 #include "transport/transport.hpp"
@@ -34,7 +33,7 @@ class sync_client final : public request_transport {
     struct channel;
 
 public:
-    sync_client(local_identity id, peer_table& peers, fault_injector& injector, transport_counters& counters);
+    sync_client(local_identity id, peer_table& peers, transport_counters& counters);
     ~sync_client();
     sync_client(const sync_client&) = delete;
     sync_client& operator=(const sync_client&) = delete;
@@ -68,7 +67,6 @@ private:
 
     local_identity id_;
     peer_table& peers_;
-    fault_injector& injector_;
     transport_counters& counters_;
     std::unique_ptr<pool[]> pools_;
     std::atomic<std::uint64_t> poll_ns_{0};

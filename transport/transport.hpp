@@ -137,6 +137,9 @@ public:
     virtual void watch(node_id dst) noexcept = 0;
     // Hands queued sends to the network now rather than at the end of the executor's turn.
     virtual void flush() noexcept = 0;
+    // Closes the connection this side opened to `dst`, if any; its calls in flight fail with
+    // `why` (a layer that cuts the path to a node uses it).
+    virtual void disconnect(node_id dst, void_reason why) noexcept = 0;
 };
 
 // A request sent, its reply not yet collected (readahead asks for the next batch before it
@@ -175,6 +178,8 @@ public:
     [[nodiscard]] node_id destination() const noexcept { return dst_; }
     [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
     [[nodiscard]] std::uint32_t marks() const noexcept { return marks_; }
+    // Backends use the low 16 bits of the marks, layers over them the high 16.
+    void mark(std::uint32_t bits) noexcept { marks_ |= bits; }
     // Takes the backend's state out; the call is spent.
     void* take_state() noexcept {
         dst_ = no_node;

@@ -12,6 +12,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 
 namespace aether::wire {
@@ -131,6 +132,10 @@ struct message {
     // two places (a home's pages and their grants) goes out without copying them together first.
     std::span<const std::byte> payload_tail{};
     [[nodiscard]] std::size_t payload_size() const noexcept { return payload.size() + payload_tail.size(); }
+    // The payload's checksum. decode() sets it to the one the frame carried. Left empty on a
+    // message to send, make_header computes it; set, it is sent as is, whatever the payload (a
+    // link that damages bytes after the checksum was taken: transport/injection_layer.hpp).
+    std::optional<std::uint64_t> checksum{};
 
     [[nodiscard]] bool ok() const noexcept { return status == fetch_status::ok; }
     [[nodiscard]] failure error() const noexcept { return failure{status, reason}; }

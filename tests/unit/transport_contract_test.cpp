@@ -80,17 +80,19 @@ struct test_handler : request_handler {
 
 // One node: its view of the cluster, its service side and its requester.
 struct endpoint {
-    endpoint(const transport_backend& b, node_id self, const wire::cluster_key& key, node_id count = 2)
+    // `layered`: with the layers every backend gets (open_service / open_requester), as the
+    // runtime uses it; otherwise the bare backend.
+    endpoint(const transport_backend& b, node_id self, const wire::cluster_key& key, bool layered, node_id count = 2)
         : peers(count),
           injector(count) {
-        setup.id = local_identity{self, 0x1000 + self, key};
+        setup.id = local_identity{self, 0x1000u + self, key};
         setup.peers = &peers;
-        setup.injector = &injector;
+        setup.injector = layered ? &injector : nullptr;
         setup.counters = &counters;
         setup.name = "contract" + std::to_string(self);
-        service = b.make_service(setup, handler);
+        service = layered ? open_service(b, setup, handler) : b.make_service(setup, handler);
         handler.net = service.get();
-        requester = b.make_requester(setup);
+        requester = layered ? open_requester(b, setup) : b.make_requester(setup);
     }
     ~endpoint() {
         requester.reset();
@@ -107,10 +109,10 @@ struct endpoint {
 
 // Two nodes that know each other's listening address.
 struct pair_of_nodes {
-    explicit pair_of_nodes(const transport_backend& b)
+    explicit pair_of_nodes(const transport_backend& b, bool layered = false)
         : key(wire::cluster_key::from_secret("contract-secret")),
-          a(b, 0, key),
-          b(b, 1, key) {
+          a(b, 0, key, layered),
+          b(b, 1, key, layered) {
         auto pa = a.service->start(peer_address::loopback(0));
         auto pb = this->b.service->start(peer_address::loopback(0));
         REQUIRE(pa.ok());
@@ -386,6 +388,111 @@ TEST_CASE("transport contract", "[transport][contract]") {
                 nodes.a.peers.take_suspects([&](node_id n) { suspected = suspected || n == 1; });
             }
             CHECK(suspected);
+        }
+    }
+}
+
+// transport/injection_layer.hpp over every backend: each injected failure happens on the path to
+// the node and is reported by the ordinary code, and clearing it restores the path.
+TEST_CASE("the fault-injection layer over every backend", "[transport][contract][inject]") {
+    const auto backends = runnable_backends();
+    REQUIRE(!backends.empty());
+    for (const transport_backend* backend : backends) {
+        INFO("backend " << backend->name);
+        pair_of_nodes nodes(*backend, true);
+        request_transport& ask = *nodes.b.requester;
+        fault_injector& path_to_0 = nodes.b.injector;
+        auto seen_by_0 = [&] {
+            std::lock_guard lock(nodes.a.handler.mu);
+            return nodes.a.handler.seen.size();
+        };
+        auto service_call = [&](wire::message m, int ms) {
+            service_transport& svc = *nodes.b.service;
+            std::promise<result<std::uint64_t>> got;
+            svc.exec().post([&] {
+                svc.call(0, m, in_ms(ms), [&](result<wire::message> r) {
+                    got.set_value(r ? result<std::uint64_t>(r->arg0) : result<std::uint64_t>(r.error()));
+                });
+            });
+            return got.get_future().get();
+        };
+        auto ping = [&] { return ask.call(0, wire::message{.type = wire::msg::ping}, {}, in_ms(2000)); };
+
+        SECTION("before any injection the layer passes everything through") {
+            std::vector<std::byte> out(page_size);
+            auto r = ask.call(0, wire::message{.type = wire::msg::read_shared, .address = base_address}, out, in_ms(2000));
+            REQUIRE(r.ok());
+            CHECK(r->arg0 == base_address + 1);
+            CHECK(service_call(wire::message{.type = wire::msg::fetch_add, .arg0 = 1}, 2000).value() == 2);
+        }
+
+        SECTION("TIMEOUT: the request is not sent; the caller waits out its deadline, then the path works again") {
+            path_to_0.set(0, void_reason::timeout);
+            const auto t0 = std::chrono::steady_clock::now();
+            auto r = ask.call(0, wire::message{.type = wire::msg::ping}, {}, in_ms(200));
+            REQUIRE(!r.ok());
+            CHECK(r.error().reason == void_reason::timeout);
+            CHECK(std::chrono::steady_clock::now() - t0 >= std::chrono::milliseconds(195));
+            auto s = service_call(wire::message{.type = wire::msg::ping}, 150);
+            REQUIRE(!s.ok());
+            CHECK(s.error().reason == void_reason::timeout);
+            CHECK(seen_by_0() == 0);
+            path_to_0.set(0, void_reason::none);
+            CHECK(ping().ok());
+        }
+
+        SECTION("PARTITION and NODE_CRASHED: classified as a connect() that fails; a crash makes a suspect") {
+            REQUIRE(ping().ok()); // node 0 has answered: its loss is a crash or a partition, not "unreachable"
+            path_to_0.set(0, void_reason::partition);
+            auto r = ping();
+            REQUIRE(!r.ok());
+            CHECK(r.error().reason == void_reason::partition);
+            auto s = service_call(wire::message{.type = wire::msg::ping}, 1000);
+            REQUIRE(!s.ok());
+            CHECK(s.error().reason == void_reason::partition);
+
+            nodes.b.peers.take_suspects([](node_id) {});
+            path_to_0.set(0, void_reason::node_crashed);
+            r = ping();
+            REQUIRE(!r.ok());
+            CHECK(r.error().reason == void_reason::node_crashed);
+            bool suspected = false;
+            nodes.b.peers.take_suspects([&](node_id n) { suspected = suspected || n == 0; });
+            CHECK(suspected);
+            const std::size_t before = seen_by_0();
+            path_to_0.set(0, void_reason::none);
+            CHECK(ping().ok());
+            CHECK(seen_by_0() == before + 1);
+        }
+
+        SECTION("CORRUPTION: a damaged request is refused by the peer, a damaged reply is not delivered") {
+            path_to_0.set(0, void_reason::corruption);
+            std::vector<std::byte> data(100, std::byte{3});
+            auto w = ask.call(0, wire::message{.type = wire::msg::write_bytes, .payload = data}, {}, in_ms(2000));
+            REQUIRE(!w.ok());
+            CHECK(w.error().reason == void_reason::corruption);
+            CHECK(seen_by_0() == 0); // never reached the handler
+            std::vector<std::byte> out(page_size);
+            auto r = ask.call(0, wire::message{.type = wire::msg::read_shared, .address = base_address}, out, in_ms(2000));
+            REQUIRE(!r.ok());
+            CHECK(r.error().reason == void_reason::corruption);
+            auto s = service_call(wire::message{.type = wire::msg::read_shared, .address = base_address}, 2000);
+            REQUIRE(!s.ok());
+            CHECK(s.error().reason == void_reason::corruption);
+            CHECK(ping().ok()); // nothing to damage in an empty payload
+            CHECK(nodes.b.counters.corrupt_payloads >= 2);
+            path_to_0.set(0, void_reason::none);
+            CHECK(ask.call(0, wire::message{.type = wire::msg::read_shared, .address = base_address}, out, in_ms(2000)).ok());
+        }
+
+        SECTION("reply loss: the request takes effect, its reply never comes") {
+            nodes.a.injector.set_reply_loss(1, true);
+            auto r = ask.call(0, wire::message{.type = wire::msg::ping}, {}, in_ms(200));
+            REQUIRE(!r.ok());
+            CHECK(r.error().reason == void_reason::timeout);
+            CHECK(seen_by_0() == 1);
+            nodes.a.injector.set_reply_loss(1, false);
+            CHECK(ping().ok());
         }
     }
 }

@@ -189,11 +189,10 @@ struct scripted_node {
 // The transport of node 0 in a two-node cluster whose node 1 listens on `port`.
 struct node0_client {
     node0_client(std::uint16_t port, std::uint64_t incarnation, const wire::cluster_key& key)
-        : sync(local_identity{0, incarnation, key}, peers, none, counters) {
+        : sync(local_identity{0, incarnation, key}, peers, counters) {
         peers.set_address(1, peer_address::loopback(port));
     }
     peer_table peers{2};
-    fault_injector none{2};
     transport_counters counters;
     sync_client sync;
 };

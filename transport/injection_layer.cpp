@@ -1,0 +1,177 @@
+#include "transport/injection_layer.hpp"
+
+#include "aether/internal/blocking.hpp"
+
+#include <cerrno>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace aether {
+namespace {
+
+// pending_call marks of this layer (the backend's are the low 16 bits).
+constexpr std::uint32_t dropped_mark = 1u << 16; // TIMEOUT: nothing was sent
+constexpr std::uint32_t corrupt_mark = 1u << 17; // CORRUPTION: the reply is damaged on arrival
+
+bool cuts_path(void_reason r) noexcept { return r == void_reason::partition || r == void_reason::node_crashed; }
+
+// `m` with its payload (both parts) damaged after its checksum was taken, as a faulty link would.
+struct damaged_request {
+    explicit damaged_request(const wire::message& in) : message(in) {
+        bytes.assign(in.payload.begin(), in.payload.end());
+        bytes.insert(bytes.end(), in.payload_tail.begin(), in.payload_tail.end());
+        message.checksum = wire::payload_checksum(in.payload, in.payload_tail);
+        fault_injector::damage(bytes);
+        message.payload = bytes;
+        message.payload_tail = {};
+    }
+    std::vector<std::byte> bytes;
+    wire::message message;
+};
+
+// A reply's payload damaged on its way in, then checked against the checksum it came with, as a
+// backend checks what it receives.
+bool survives_damage(std::span<std::byte> payload, const wire::message& reply, transport_counters& counters) noexcept {
+    fault_injector::damage(payload);
+    if (!reply.checksum || wire::payload_checksum(payload) == *reply.checksum) return true;
+    counters.corrupt_payloads.fetch_add(1, std::memory_order_relaxed);
+    return false;
+}
+
+class injecting_requester final : public request_transport {
+public:
+    injecting_requester(std::unique_ptr<request_transport> inner, fault_injector& injector, peer_table& peers,
+                        transport_counters& counters)
+        : inner_(std::move(inner)),
+          injector_(injector),
+          peers_(peers),
+          counters_(counters) {}
+
+    result<pending_call> start(node_id dst, const wire::message& m, deadline dl) noexcept override {
+        const void_reason injected = injector_.active(dst);
+        if (cuts_path(injected)) {
+            inner_->close_idle(dst);
+            const failure f = failure::of(classify_connect_error(injector_.connect_errno(dst), peers_.ever_alive(dst)));
+            if (f.reason == void_reason::node_crashed) peers_.suspect(dst); // as a refused connect() does
+            return f;
+        }
+        if (injected == void_reason::timeout) {
+            counters_.requests.fetch_add(1, std::memory_order_relaxed);
+            return pending_call(dst, 0, nullptr, nullptr, dropped_mark);
+        }
+        if (injected == void_reason::corruption) {
+            auto p = inner_->start(dst, damaged_request(m).message, dl);
+            if (p) p->mark(corrupt_mark);
+            return p;
+        }
+        return inner_->start(dst, m, dl);
+    }
+
+    result<wire::message> collect(pending_call& p, std::span<std::byte> payload_out, deadline dl) noexcept override {
+        if ((p.marks() & dropped_mark) != 0) {
+            (void)p.take_state();
+            about_to_block();
+            std::this_thread::sleep_for(std::chrono::nanoseconds(dl.remaining_ns()));
+            counters_.timeouts.fetch_add(1, std::memory_order_relaxed);
+            return failure::of(void_reason::timeout);
+        }
+        const bool corrupt = (p.marks() & corrupt_mark) != 0;
+        auto r = inner_->collect(p, payload_out, dl);
+        if (corrupt && r && !r->payload.empty() && !survives_damage(payload_out.first(r->payload.size()), *r, counters_))
+            return failure::of(void_reason::corruption);
+        return r;
+    }
+
+    void set_poll_ns(std::uint64_t ns) noexcept override { inner_->set_poll_ns(ns); }
+    void close_idle(node_id dst) noexcept override { inner_->close_idle(dst); }
+    void close_all_idle() noexcept override { inner_->close_all_idle(); }
+
+private:
+    std::unique_ptr<request_transport> inner_;
+    fault_injector& injector_;
+    peer_table& peers_;
+    transport_counters& counters_;
+};
+
+class injecting_service final : public service_transport {
+public:
+    injecting_service(std::unique_ptr<service_transport> inner, fault_injector& injector, peer_table& peers,
+                      transport_counters& counters)
+        : inner_(std::move(inner)),
+          injector_(injector),
+          peers_(peers),
+          counters_(counters) {}
+
+    result<std::uint16_t> start(const peer_address& listen_on) noexcept override { return inner_->start(listen_on); }
+    void stop() noexcept override { inner_->stop(); }
+    [[nodiscard]] std::uint16_t port() const noexcept override { return inner_->port(); }
+    void set_online(bool online) override { inner_->set_online(online); }
+    executor& exec() noexcept override { return inner_->exec(); }
+    void flush() noexcept override { inner_->flush(); }
+    void disconnect(node_id dst, void_reason why) noexcept override { inner_->disconnect(dst, why); }
+
+    void reply(const reply_token& to, const wire::message& m) noexcept override {
+        if (injector_.loses_replies(to.requester())) return;
+        inner_->reply(to, m);
+    }
+
+    void call(node_id dst, const wire::message& m, deadline dl, async_callback done) noexcept override {
+        const void_reason injected = injector_.active(dst);
+        if (cuts_path(injected)) {
+            counters_.requests.fetch_add(1, std::memory_order_relaxed);
+            inner_->disconnect(dst, injected);
+            done(failure::of(classify_connect_error(injector_.connect_errno(dst), peers_.ever_alive(dst))));
+            return;
+        }
+        if (injected == void_reason::timeout) {
+            counters_.requests.fetch_add(1, std::memory_order_relaxed);
+            try {
+                inner_->exec().add_timer(dl, [done = std::move(done)] { done(failure::of(void_reason::timeout)); });
+            } catch (const std::bad_alloc&) {
+                done(failure::of(void_reason::timeout));
+            }
+            return;
+        }
+        if (injected == void_reason::corruption) {
+            inner_->call(dst, damaged_request(m).message, dl, [this, done = std::move(done)](result<wire::message> r) {
+                if (!r || r->payload.empty()) return done(std::move(r));
+                std::vector<std::byte> arrived(r->payload.begin(), r->payload.end());
+                if (!survives_damage(arrived, *r, counters_)) return done(failure::of(void_reason::corruption));
+                wire::message delivered = *r;
+                delivered.payload = arrived;
+                done(delivered);
+            });
+            return;
+        }
+        inner_->call(dst, m, dl, std::move(done));
+    }
+
+    void watch(node_id dst) noexcept override {
+        if (const void_reason injected = injector_.active(dst); cuts_path(injected)) {
+            inner_->disconnect(dst, injected);
+            return;
+        }
+        inner_->watch(dst);
+    }
+
+private:
+    std::unique_ptr<service_transport> inner_;
+    fault_injector& injector_;
+    peer_table& peers_;
+    transport_counters& counters_;
+};
+
+} // namespace
+
+std::unique_ptr<request_transport> with_injection(std::unique_ptr<request_transport> inner, fault_injector& injector,
+                                                  peer_table& peers, transport_counters& counters) {
+    return std::make_unique<injecting_requester>(std::move(inner), injector, peers, counters);
+}
+
+std::unique_ptr<service_transport> with_injection(std::unique_ptr<service_transport> inner, fault_injector& injector,
+                                                  peer_table& peers, transport_counters& counters) {
+    return std::make_unique<injecting_service>(std::move(inner), injector, peers, counters);
+}
+
+} // namespace aether
