@@ -65,7 +65,8 @@ node::node(options opts)
                                               opt_.poll_ns, opt_.priority},
                               *this)),
       refusal_(new std::atomic<std::uint8_t>[opt_.node_count]),
-      coordinator_(coordinator::options{opt_.self, opt_.node_count, opt_.peers, opt_.is_passive}, *transport_) {
+      coordinator_(coordinator::options{opt_.self, opt_.node_count, opt_.peers, opt_.is_passive}, *transport_),
+      invalidations_(invalidation_service::options{opt_.local_cache, opt_.hold_ns, opt_.counters}, *transport_) {
     for (node_id n = 0; n < opt_.node_count; ++n) refusal_[n].store(0, std::memory_order_relaxed);
     stores_.push_back(std::make_unique<home_store>(opt_.self, opt_.node_count, opt_.home_bytes));
     home_.store(stores_.back().get(), std::memory_order_release);
@@ -421,7 +422,7 @@ void node::on_request(const inbound_request& in, reply_token r) noexcept {
         case wire::msg::fetch_add:
         case wire::msg::compare_swap:
         case wire::msg::putback: handle_page_request(in, r); return;
-        case wire::msg::invalidate: handle_invalidate(h, r); return;
+        case wire::msg::invalidate: invalidations_.on_invalidate(h, r); return;
         case wire::msg::alloc: handle_alloc(h, reply); return;
         case wire::msg::free: handle_free(h.address, reply); return;
         case wire::msg::revoke: handle_revoke(h.address, reply); return;
@@ -500,24 +501,6 @@ void node::handle_page_request(const inbound_request& in, const reply_token& r) 
     const std::uint64_t t0 = now_ns();
     serve(std::move(req));
     bump(opt_.counters->readahead_serve_ns, now_ns() - t0);
-}
-
-void node::handle_invalidate(const wire::message& h, const reply_token& r, bool held) {
-    if (!held && opt_.local_cache != nullptr && is_aether(h.address)) {
-        // The access that faulted for this copy runs first, once (bounded by hold_ns).
-        if (std::uint64_t wait = opt_.local_cache->hold_remaining_ns(page_floor(h.address), opt_.hold_ns); wait > 0) {
-            bump(opt_.counters->held_invalidations);
-            exec().add_timer(deadline::after_ns(wait), [this, h, r] { handle_invalidate(h, r, true); });
-            return;
-        }
-    }
-    wire::message m;
-    alignas(64) std::byte buf[page_size];
-    if (opt_.local_cache != nullptr && is_aether(h.address)) {
-        if (opt_.local_cache->invalidate(page_floor(h.address), h.epoch, (h.flags & wire::flag::downgrade) != 0, buf))
-            m.payload = std::span<const std::byte>(buf, page_size);
-    }
-    transport_->reply(r, m);
 }
 
 void node::handle_alloc(const wire::message& h, const reply_fn& reply) {

@@ -1,6 +1,8 @@
-// node: one Aether node's home side, the directory protocol that guards its pages, and its
-// service thread (the executor of its service_transport). The process's own node also has a cache (the window); in-process
-// simulated nodes are nodes without one.
+// node: one Aether node's home service: the requests for the pages it homes, admitted and
+// dispatched through the directory (directory.hpp), and the dispatch of every request that
+// arrives on its service transport: to itself, to the coordinator (node 0's names and barriers)
+// or to the invalidation service (this process's cache, when a home asks for a copy back).
+// The process's own node also has a cache (the window); in-process simulated nodes have none.
 //
 // Every request for a home page is serialized per page. A request that needs no other node to act
 // (the common case) completes at once under the page lock, on the thread that received it. One that
@@ -17,6 +19,7 @@
 #include "runtime/coordinator.hpp"
 #include "runtime/directory.hpp"
 #include "runtime/home.hpp"
+#include "runtime/invalidation_service.hpp"
 #include "runtime/stats.hpp"
 #include "transport/backends.hpp"
 #include "transport/fault_injection.hpp"
@@ -171,8 +174,6 @@ private:
 
     // Request handlers (service thread).
     void handle_page_request(const inbound_request& in, const reply_token& r);
-    // `held`: it already waited out the copy's hold window.
-    void handle_invalidate(const wire::message& m, const reply_token& r, bool held = false);
     void handle_alloc(const wire::message& m, const reply_fn& reply);
     void handle_free(std::uint64_t addr, reply_fn reply);
     // The steps of a free after begin_free: every copy goes, then the pages return to the allocator.
@@ -200,6 +201,7 @@ private:
     // Service-thread state.
     std::unordered_map<std::uint32_t, std::deque<home_request>> waiting_;
     coordinator coordinator_;                                             // node 0: names and barriers
+    invalidation_service invalidations_;                                  // this process's cache, asked by homes
     std::array<wire::readahead_grant, wire::max_readahead> grants_out_{}; // the last readahead reply's
 };
 
