@@ -18,7 +18,8 @@ bool cuts_path(void_reason r) noexcept { return r == void_reason::partition || r
 
 // `m` with its payload (both parts) damaged after its checksum was taken, as a faulty link would.
 struct damaged_request {
-    explicit damaged_request(const wire::message& in) : message(in) {
+    explicit damaged_request(const wire::message& in)
+        : message(in) {
         bytes.assign(in.payload.begin(), in.payload.end());
         bytes.insert(bytes.end(), in.payload_tail.begin(), in.payload_tail.end());
         message.checksum = wire::payload_checksum(in.payload, in.payload_tail);
@@ -61,9 +62,13 @@ public:
             return pending_call(dst, 0, nullptr, nullptr, dropped_mark);
         }
         if (injected == void_reason::corruption) {
-            auto p = inner_->start(dst, damaged_request(m).message, dl);
-            if (p) p->mark(corrupt_mark);
-            return p;
+            try {
+                auto p = inner_->start(dst, damaged_request(m).message, dl);
+                if (p) p->mark(corrupt_mark);
+                return p;
+            } catch (const std::bad_alloc&) {
+                return failure{fetch_status::oom, void_reason::none};
+            }
         }
         return inner_->start(dst, m, dl);
     }
@@ -134,14 +139,18 @@ public:
             return;
         }
         if (injected == void_reason::corruption) {
-            inner_->call(dst, damaged_request(m).message, dl, [this, done = std::move(done)](result<wire::message> r) {
-                if (!r || r->payload.empty()) return done(std::move(r));
-                std::vector<std::byte> arrived(r->payload.begin(), r->payload.end());
-                if (!survives_damage(arrived, *r, counters_)) return done(failure::of(void_reason::corruption));
-                wire::message delivered = *r;
-                delivered.payload = arrived;
-                done(delivered);
-            });
+            try {
+                inner_->call(dst, damaged_request(m).message, dl, [this, done](result<wire::message> r) {
+                    if (!r || r->payload.empty()) return done(std::move(r));
+                    std::vector<std::byte> arrived(r->payload.begin(), r->payload.end());
+                    if (!survives_damage(arrived, *r, counters_)) return done(failure::of(void_reason::corruption));
+                    wire::message delivered = *r;
+                    delivered.payload = arrived;
+                    done(delivered);
+                });
+            } catch (const std::bad_alloc&) {
+                done(failure{fetch_status::oom, void_reason::none});
+            }
             return;
         }
         inner_->call(dst, m, dl, std::move(done));
