@@ -95,6 +95,7 @@ std::unique_ptr<runtime> runtime::create(const runtime_config& config, std::stri
     auto started = node::start(std::move(o), listen);
     if (!started) {
         error = "cannot start node " + std::to_string(config.self) + " listening on " + listen.text;
+        if (started.error().code != 0) error += std::string(": ") + std::strerror(started.error().code);
         return nullptr;
     }
     rt->local_ = std::move(started.value());

@@ -785,12 +785,9 @@ event_loop::~event_loop() { stop(); }
 result<std::uint16_t> event_loop::start(const peer_address& listen_on) noexcept {
     impl& m = *impl_;
     m.listen_addr = listen_on;
-    if (int e = m.open_listener(); e < 0) {
-        log::transport().error("cannot listen on {}: {}", listen_on.text, std::strerror(-e));
-        return failure{fetch_status::tcp_error, void_reason::unreachable};
-    }
+    if (int e = m.open_listener(); e < 0) return failure{fetch_status::tcp_error, void_reason::unreachable, -e};
     m.wake_fd.reset(::eventfd(0, EFD_CLOEXEC));
-    if (!m.wake_fd) return failure{fetch_status::tcp_error, void_reason::unreachable};
+    if (!m.wake_fd) return failure{fetch_status::tcp_error, void_reason::unreachable, errno};
     std::promise<int> ready;
     auto ready_f = ready.get_future();
     m.running = true;
@@ -809,8 +806,7 @@ result<std::uint16_t> event_loop::start(const peer_address& listen_on) noexcept 
     if (rc < 0) {
         m.thread.join();
         m.running = false;
-        log::transport().error("cannot create io_uring: {}", std::strerror(-rc));
-        return failure{fetch_status::tcp_error, void_reason::unreachable};
+        return failure{fetch_status::tcp_error, void_reason::unreachable, -rc};
     }
     return m.bound_port;
 }

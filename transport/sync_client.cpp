@@ -223,10 +223,10 @@ int transact(int fd, receive_timeout& t, iovec* send_iov, int send_iovcnt, wire:
 }
 
 failure io_failure(int err) noexcept {
-    if (err == -ETIME) return failure::of(void_reason::timeout);
-    if (err == err_bad_header || err == err_too_long) return failure{fetch_status::tcp_error, void_reason::node_crashed};
+    if (err == -ETIME) return failure::of(void_reason::timeout).with_code(ETIMEDOUT);
+    if (err == err_bad_header || err == err_too_long) return failure{fetch_status::tcp_error, void_reason::node_crashed, EBADMSG};
     if (err == err_no_ring) return failure{fetch_status::tcp_error, void_reason::unreachable};
-    return failure::of(classify_io_error(-err));
+    return failure::of(classify_io_error(-err)).with_code(-err);
 }
 
 } // namespace
@@ -324,7 +324,7 @@ result<std::unique_ptr<sync_client::channel>> sync_client::connect(node_id dst, 
             backoff_ns = next_connect_backoff(backoff_ns);
             continue;
         }
-        return failure::of(classify_connect_error(-rc, ever));
+        return failure::of(classify_connect_error(-rc, ever)).with_code(-rc);
     }
 }
 
@@ -332,10 +332,8 @@ result<void> sync_client::handshake(channel& ch, deadline dl) noexcept {
     const node_id dst = ch.peer;
     auto fail = [&](int err) -> failure {
         counters_.handshake_failures.fetch_add(1, std::memory_order_relaxed);
-        if (err == err_bad_header || err == err_too_long || err == -EACCES) {
-            log::transport().warn("handshake with node {} failed: it did not prove the cluster secret", dst);
-            return failure{fetch_status::permission, void_reason::permission};
-        }
+        if (err == err_bad_header || err == err_too_long || err == -EACCES)
+            return failure{fetch_status::permission, void_reason::permission, EACCES}; // it did not prove the cluster secret
         return io_failure(err);
     };
 

@@ -582,3 +582,16 @@ TEST_CASE("AETHER_TRANSPORT: a backend this build lacks is an init error that li
     CHECK(rt != nullptr);
     CHECK(error.empty());
 }
+
+TEST_CASE("a node that cannot listen says why, in the init error", "[transport]") {
+    fake_peer taken; // a socket already listening on the port this node is told to use
+    runtime_config c;
+    c.node_count = 1;
+    c.home_bytes = 1 << 20;
+    c.peers = {"127.0.0.1:" + std::to_string(taken.port)};
+    std::string error;
+    CHECK(runtime::create(c, error) == nullptr);
+    INFO(error);
+    CHECK(error.find("listening on 127.0.0.1:" + std::to_string(taken.port)) != std::string::npos);
+    CHECK(error.find(std::strerror(EADDRINUSE)) != std::string::npos);
+}

@@ -68,10 +68,19 @@ inline const char* to_string(fetch_status s) noexcept {
     return "UNKNOWN";
 }
 
-// Why an operation produced no value. `reason` is what the caller's VOID context reports.
+// Why an operation produced no value. `reason` is what the caller's VOID context reports; `code`
+// is the errno behind it where there was one (ECONNREFUSED, EADDRINUSE, ...; 0: none), kept so
+// that what is reported to a person can say what the system said.
 struct failure {
     fetch_status status = fetch_status::remote_error;
     void_reason reason = void_reason::none;
+    int code = 0;
+
+    [[nodiscard]] failure with_code(int errno_value) const noexcept {
+        failure f = *this;
+        f.code = errno_value;
+        return f;
+    }
 
     // The status that goes with a network-level reason, as the C API reports it.
     static constexpr failure of(void_reason r) noexcept {
