@@ -20,7 +20,10 @@
 set -u
 
 check=${1:-}
-here=$(cd "$(dirname "$0")" && pwd)
+case "$0" in
+*/*) here=$(cd "${0%/*}" && pwd) ;;
+*) here=$(pwd) ;;
+esac
 model=${2:-${MODEL:-$here/../../runtime/directory.pml}}
 depth=${PAN_DEPTH:-100000}
 memlim=${MEMLIM:-1024}
