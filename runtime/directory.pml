@@ -101,7 +101,7 @@
 #endif
 
 #define NN 3        /* nodes */
-#define SEQS 3      /* request sequence numbers 1..SEQS, reused: see ask */
+#define SEQS 3      /* request sequence numbers 1..SEQS, reused: see the send in app */
 #define NP 2        /* pages, both homed at node 0 */
 #define HOMENODE 0
 #define VICTIM 2    /* the node that may crash */
