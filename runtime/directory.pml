@@ -12,7 +12,7 @@
  * are invalidated inline under the page lock (node::invalidate_self), as the code does. Every
  * node has an application thread (`app`: loads, stores, explicit writes, flushes and drops of one
  * page at a time); nodes 1 and 2 have a service thread (`svc`) answering the home's invalidations
- * (node::handle_invalidate -> cache::invalidate). Node 2 may crash.
+ * (invalidation_service::on_invalidate -> cache::invalidate). Node 2 may crash.
  *
  * Messages can be lost (a budget of LOSSES per run: a request, a reply, an invalidation or an
  * acknowledgement), and a requester may give up at its deadline at any moment it waits
@@ -580,7 +580,7 @@ end:
     od
 }
 
-/* ---- a node's service thread: node::handle_invalidate ---------------------------------------- */
+/* ---- a node's service thread: invalidation_service::on_invalidate ---------------------------------------- */
 
 #ifdef LOSE_DATA_ACKS
 #define MAY_LOSE_ACK(hd) (lossleft > 0)
@@ -804,7 +804,7 @@ proctype app(byte n; byte ops)
         :: else
         fi;
         /* The faulting access runs in the step that installs its copy: the hold window (handler
-         * mode, node::handle_invalidate waits for it) or the SIGBUS handler itself (which runs
+         * mode, invalidation_service::on_invalidate waits for it) or the SIGBUS handler itself (which runs
          * the access right after the install) lets it run before an invalidation takes the copy
          * again. The read checks the data-value invariant. */
         if
