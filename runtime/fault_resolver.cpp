@@ -71,8 +71,7 @@ fault::fault_outcome fault_resolver::resolve(const fault::fault_event& e) noexce
         if (gate == cache::gate_result::timeout) {
             why = failure::of(void_reason::timeout);
         } else {
-            auto r = !e.write && home != fetcher_.self() && readahead_ ? readahead_->fetch(page, dl)
-                                                                       : fetcher_.acquire_page(page, e.write, nullptr, dl);
+            auto r = fetch(page, e.write, home, dl);
             c.end_fetch(page);
             if (r.ok()) {
                 if (home != fetcher_.self())
@@ -114,6 +113,18 @@ fault::fault_outcome fault_resolver::resolve(const fault::fault_event& e) noexce
 
 // A fault the copy already serves. A load that finds the VOID page another thread's fault put
 // there reads 0xFF like that thread: it gets the same reason in its VOID context.
+// The fetch of a faulting page. The fault path reports failures as values: an allocation that
+// fails on the way (a request the home queues, a reply buffer) is OOM here, not an exception
+// through a noexcept handler.
+result<void> fault_resolver::fetch(std::uint64_t page, bool write, node_id home, deadline dl) noexcept {
+    try {
+        if (!write && home != fetcher_.self() && readahead_) return readahead_->fetch(page, dl);
+        return fetcher_.acquire_page(page, write, nullptr, dl);
+    } catch (const std::bad_alloc&) {
+        return failure{fetch_status::oom, void_reason::none};
+    }
+}
+
 fault::fault_outcome fault_resolver::served(const fault::fault_event& e, cache_state s) noexcept {
     if (e.write || s != cache_state::void_copy) return fault::fault_outcome::resolved;
     const void_reason why = fetcher_.local_cache().void_reason_of(e.address);

@@ -41,6 +41,7 @@ public:
 
 private:
     fault::fault_outcome served(const fault::fault_event& e, cache_state s) noexcept;
+    result<void> fetch(std::uint64_t page, bool write, node_id home, deadline dl) noexcept;
     // Drops the VOID pages that expired by `expired_by_ms` (of node `only`, or of all: no_node)
     // and takes them off void_pending_ and void_per_node_.
     void drop_void_pages(std::uint64_t expired_by_ms, std::uint16_t only) noexcept;
