@@ -178,6 +178,11 @@ void runtime::watch_peers(service_transport& net) {
 // Service thread: after every turn of the loop (a connection that ended is seen at once) and
 // every peer_watch_ms (suspects named by other threads).
 void runtime::probe_suspects(service_transport& net) {
+    // Shutting down, a probe's answer is ignored (below), so a node that refuses stays a suspect
+    // and would be probed again after every turn: the real-time service thread spun on it and
+    // starved the fault handler that runtime::~runtime was joining (ptr_litmus hung in
+    // seraph_aether_destroy about once in ten runs, after the other nodes had exited).
+    if (stopping_.load(std::memory_order_acquire)) return;
     peers_.take_suspects([&](node_id n) {
         // A node known down is tried again by watch_peers' connection every peer_watch_ms.
         if (n == config_.self || peers_.is_down(n)) return;
