@@ -133,6 +133,7 @@ Seraph_Vbit vbit_of(const result<T>& r, std::uint64_t addr) noexcept {
 }
 
 // The value of a result; otherwise SERAPH_VOID_U64, with the thread's context set to its reason.
+// NOLINTNEXTLINE(bugprone-exception-escape): value() and error() throw only when asked for the other alternative
 std::uint64_t u64_of(const result<std::uint64_t>& r, std::uint64_t addr) noexcept {
     if (r.ok()) return r.value();
     set_void_context(r.error().reason, addr);
@@ -587,9 +588,10 @@ void seraph_aether_broadcast_invalidation(Seraph_Aether* aether, uint64_t offset
         req.requester = rt->self();
         req.address = make_addr(rt->self(), page_floor(offset));
         req.arg0 = new_generation;
-        if (rt->local_node().home().valid_page(page_index_of(req.address))) {
+        const std::uint64_t page = req.address;
+        if (rt->local_node().home().valid_page(page_index_of(page))) {
             wire::message o = rt->local_node().serve_local(std::move(req), rt->op_deadline());
-            if (!o.ok()) set_void_context(o.reason, req.address);
+            if (!o.ok()) set_void_context(o.reason, page);
         }
         publish_stats(aether, *rt);
         return 0;

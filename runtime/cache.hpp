@@ -31,7 +31,7 @@ namespace aether {
 class page_visitor {
 public:
     // clang-format off: clang-format 14 does not lay out requires-clauses
-    template <class F>
+    template <class F> // NOLINTNEXTLINE(bugprone-forwarding-reference-overload): the requires-clause excludes page_visitor
     requires(!std::is_same_v<std::remove_cvref_t<F>, page_visitor>) page_visitor(F&& f)
     noexcept // NOLINT(google-explicit-constructor): written as a lambda argument
         : callable_(const_cast<void*>(static_cast<const void*>(&f))),

@@ -552,7 +552,7 @@ result<home_store::allocation> node::begin_free_at(std::uint64_t addr) {
     return ever ? freed_memory : never_allocated;
 }
 
-void node::handle_free(std::uint64_t addr, reply_fn reply) {
+void node::handle_free(std::uint64_t addr, const reply_fn& reply) {
     auto a = begin_free_at(addr);
     if (!a) {
         reply(wire::message::failed(a.error()));

@@ -175,7 +175,7 @@ private:
     // Request handlers (service thread).
     void handle_page_request(const inbound_request& in, const reply_token& r);
     void handle_alloc(const wire::message& m, const reply_fn& reply);
-    void handle_free(std::uint64_t addr, reply_fn reply);
+    void handle_free(std::uint64_t addr, const reply_fn& reply);
     // The steps of a free after begin_free: every copy goes, then the pages return to the allocator.
     result<home_store::allocation> begin_free_at(std::uint64_t addr);
     void free_pages(const home_store::allocation& a, const reply_fn& reply);

@@ -45,12 +45,10 @@ std::optional<readahead::prefetch> readahead::take_prefetch(std::uint64_t page) 
         if (!slot) continue;
         const std::uint64_t first = slot->rq.page;
         if (!out && page >= first && page < first + (slot->rq.following + 1) * page_size) {
-            out = std::move(slot);
-            slot.reset();
+            out = std::exchange(slot, std::nullopt);
         } else if (slot->asked_ns < oldest_kept && !expired) {
             // The scan that asked for it went elsewhere long ago.
-            expired = std::move(slot);
-            slot.reset();
+            expired = std::exchange(slot, std::nullopt);
         }
     }
     return out;

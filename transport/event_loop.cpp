@@ -282,7 +282,7 @@ struct event_loop::impl {
         cancel_timer(pc.timer);
         if (!r.ok() && r.error().reason == void_reason::timeout) opt.counters->timeouts.fetch_add(1, std::memory_order_relaxed);
         try {
-            pc.cb(std::move(r));
+            pc.cb(r);
         } catch (const std::exception& e) {
             log().error("async call completion threw: {}", e.what());
         }

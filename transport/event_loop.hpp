@@ -39,7 +39,7 @@ public:
     };
 
     event_loop(options opts, request_handler& handler);
-    ~event_loop();
+    ~event_loop() override;
     event_loop(const event_loop&) = delete;
     event_loop& operator=(const event_loop&) = delete;
 

@@ -141,7 +141,7 @@ public:
         if (injected == void_reason::corruption) {
             try {
                 inner_->call(dst, damaged_request(m).message, dl, [this, done](result<wire::message> r) {
-                    if (!r || r->payload.empty()) return done(std::move(r));
+                    if (!r || r->payload.empty()) return done(r);
                     std::vector<std::byte> arrived(r->payload.begin(), r->payload.end());
                     if (!survives_damage(arrived, *r, counters_)) return done(failure::of(void_reason::corruption));
                     wire::message delivered = *r;

@@ -240,7 +240,7 @@ struct sync_client::channel {
 };
 
 sync_client::sync_client(local_identity id, peer_table& peers, transport_counters& counters)
-    : id_(std::move(id)),
+    : id_(id),
       peers_(peers),
       counters_(counters),
       pools_(new pool[peers.node_count()]) {}

@@ -34,7 +34,7 @@ class sync_client final : public request_transport {
 
 public:
     sync_client(local_identity id, peer_table& peers, transport_counters& counters);
-    ~sync_client();
+    ~sync_client() override;
     sync_client(const sync_client&) = delete;
     sync_client& operator=(const sync_client&) = delete;
 

@@ -25,7 +25,7 @@ public:
     static constexpr std::size_t min_alignment = 16;
     static constexpr std::size_t header_size = 16;
     static constexpr std::size_t chunk_bytes = std::size_t{1} << 20;
-    static constexpr std::size_t largest_small = 32 * 1024; // the largest size class
+    static constexpr std::size_t largest_small = std::size_t{32} * 1024; // the largest size class
     // Freed large spans kept for reuse: a program that frees and allocates large blocks in turn
     // (buffers, growing strings and arrays) reuses pages that are present and writable here
     // instead of freeing them at the home and installing fresh ones.

@@ -23,7 +23,7 @@ namespace {
 
 constexpr int child_result_fd = 3;
 constexpr int child_listen_fd = 4;
-constexpr std::size_t log_tail_bytes = 16 * 1024;
+constexpr std::size_t log_tail_bytes = std::size_t{16} * 1024;
 // The exit statuses of a child that failed before exec; describe() turns them back into words.
 constexpr int exit_no_descriptors = 124;
 constexpr int exit_not_pinned = 125;
@@ -127,6 +127,7 @@ void kill_all(std::vector<running>& procs) {
 
 void reap(std::vector<running>& procs, bool block_bounded) {
     std::vector<pid_t> pids;
+    pids.reserve(procs.size());
     for (const auto& p : procs) pids.push_back(p.alive ? p.pid : -1);
     tools::reap_within(pids, block_bounded ? reap_bound_ns : 0, [&](std::size_t i, const tools::child_status& s) {
         // A lost child (not ours any more) has nothing left to wait for; it stays unreaped.

@@ -11,7 +11,7 @@ class line_relay {
 public:
     // A node that never writes a newline must not make the launcher buffer without bound, so an
     // unterminated line longer than max_line is passed on as a line of its own.
-    static constexpr std::size_t default_max_line = 64 * 1024;
+    static constexpr std::size_t default_max_line = std::size_t{64} * 1024;
 
     explicit line_relay(std::string prefix, std::size_t max_line = default_max_line);
 

@@ -352,7 +352,7 @@ private:
         say("node " + std::to_string(n.id) + " " + describe_wait_status(status));
     }
 
-    static constexpr std::size_t read_chunk = 64 * 1024;
+    static constexpr std::size_t read_chunk = std::size_t{64} * 1024;
 
     // Reads one chunk from a node's stream; EOF flushes the unterminated rest and closes it.
     void relay_once(node& n, bool stdout_stream) {

@@ -6,7 +6,9 @@
 
 #include <iostream>
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
     CLI::App app{"aetherctl: inspect an Aether installation and the machine it runs on"};
     app.name("aetherctl");
     app.set_version_flag("--version", "aetherctl " AETHER_VERSION);
@@ -23,4 +25,15 @@ int main(int argc, char** argv) {
         return 2;
     }
     return status;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const std::exception& e) { // out of memory, an I/O error of the output streams
+        std::cerr << "aetherctl: " << e.what() << "\n";
+        return 1;
+    }
 }

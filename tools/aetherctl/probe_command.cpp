@@ -53,7 +53,7 @@ std::vector<std::string> split_names(const std::string& joined) {
     return out;
 }
 
-std::string or_none(std::string s) { return s.empty() ? "(none)" : s; }
+std::string or_none(const std::string& s) { return s.empty() ? "(none)" : s; }
 
 int active_devices(const aether::rdma::probe_result& r) {
     int n = 0;
@@ -157,8 +157,11 @@ void report_uring(report& r, const aether::uring_capabilities& c) {
             "to a plain ring");
     for (const auto& op : c.opcodes) {
         std::string name = "IORING_OP_" + op.name;
-        std::string kind = op.required ? " (required)" : " (optional)";
-        r.check(op.supported, op.required, name + kind, name + " is not supported" + kind);
+        const std::string kind = op.required ? " (required)" : " (optional)";
+        std::string missing = name;
+        missing += " is not supported";
+        missing += kind;
+        r.check(op.supported, op.required, name + kind, missing);
     }
     r.check(c.multishot_accept, true, "multishot accept delivers connections on a loopback listener",
             "multishot accept did not deliver a connection on a loopback listener (Linux 5.19+)");
