@@ -40,25 +40,36 @@ bool survives_damage(std::span<std::byte> payload, const wire::message& reply, t
     return false;
 }
 
+// What both sides consult: the injected state, what this node knows of the peers, the counters.
+struct injection_context {
+    fault_injector& injector;
+    peer_table& peers;
+    transport_counters& counters;
+
+    // PARTITION / NODE_CRASHED: the failure a connect() to `dst` would meet, classified as a
+    // real one is.
+    [[nodiscard]] failure cut_failure(node_id dst) const noexcept {
+        return failure::of(classify_connect_error(injector.connect_errno(dst), peers.ever_alive(dst)))
+            .with_code(injector.connect_errno(dst));
+    }
+};
+
 class injecting_requester final : public request_transport {
 public:
-    injecting_requester(std::unique_ptr<request_transport> inner, fault_injector& injector, peer_table& peers,
-                        transport_counters& counters)
+    injecting_requester(std::unique_ptr<request_transport> inner, injection_context ctx)
         : inner_(std::move(inner)),
-          injector_(injector),
-          peers_(peers),
-          counters_(counters) {}
+          ctx_(ctx) {}
 
     result<pending_call> start(node_id dst, const wire::message& m, deadline dl) noexcept override {
-        const void_reason injected = injector_.active(dst);
+        const void_reason injected = ctx_.injector.active(dst);
         if (cuts_path(injected)) {
             inner_->close_idle(dst);
-            const failure f = failure::of(classify_connect_error(injector_.connect_errno(dst), peers_.ever_alive(dst)));
-            if (f.reason == void_reason::node_crashed) peers_.suspect(dst); // as a refused connect() does
+            const failure f = ctx_.cut_failure(dst);
+            if (f.reason == void_reason::node_crashed) ctx_.peers.suspect(dst); // as a refused connect() does
             return f;
         }
         if (injected == void_reason::timeout) {
-            counters_.requests.fetch_add(1, std::memory_order_relaxed);
+            ctx_.counters.requests.fetch_add(1, std::memory_order_relaxed);
             return pending_call(dst, 0, nullptr, nullptr, dropped_mark);
         }
         if (injected == void_reason::corruption) {
@@ -78,12 +89,12 @@ public:
             (void)p.take_state();
             about_to_block();
             std::this_thread::sleep_for(std::chrono::nanoseconds(dl.remaining_ns()));
-            counters_.timeouts.fetch_add(1, std::memory_order_relaxed);
+            ctx_.counters.timeouts.fetch_add(1, std::memory_order_relaxed);
             return failure::of(void_reason::timeout);
         }
         const bool corrupt = (p.marks() & corrupt_mark) != 0;
         auto r = inner_->collect(p, payload_out, dl);
-        if (corrupt && r && !r->payload.empty() && !survives_damage(payload_out.first(r->payload.size()), *r, counters_))
+        if (corrupt && r && !r->payload.empty() && !survives_damage(payload_out.first(r->payload.size()), *r, ctx_.counters))
             return failure::of(void_reason::corruption);
         return r;
     }
@@ -94,19 +105,14 @@ public:
 
 private:
     std::unique_ptr<request_transport> inner_;
-    fault_injector& injector_;
-    peer_table& peers_;
-    transport_counters& counters_;
+    injection_context ctx_;
 };
 
 class injecting_service final : public service_transport {
 public:
-    injecting_service(std::unique_ptr<service_transport> inner, fault_injector& injector, peer_table& peers,
-                      transport_counters& counters)
+    injecting_service(std::unique_ptr<service_transport> inner, injection_context ctx)
         : inner_(std::move(inner)),
-          injector_(injector),
-          peers_(peers),
-          counters_(counters) {}
+          ctx_(ctx) {}
 
     result<std::uint16_t> start(const peer_address& listen_on) noexcept override { return inner_->start(listen_on); }
     void stop() noexcept override { inner_->stop(); }
@@ -117,20 +123,20 @@ public:
     void disconnect(node_id dst, void_reason why) noexcept override { inner_->disconnect(dst, why); }
 
     void reply(const reply_token& to, const wire::message& m) noexcept override {
-        if (injector_.loses_replies(to.requester())) return;
+        if (ctx_.injector.loses_replies(to.requester())) return;
         inner_->reply(to, m);
     }
 
     void call(node_id dst, const wire::message& m, deadline dl, async_callback done) noexcept override {
-        const void_reason injected = injector_.active(dst);
+        const void_reason injected = ctx_.injector.active(dst);
         if (cuts_path(injected)) {
-            counters_.requests.fetch_add(1, std::memory_order_relaxed);
+            ctx_.counters.requests.fetch_add(1, std::memory_order_relaxed);
             inner_->disconnect(dst, injected);
-            done(failure::of(classify_connect_error(injector_.connect_errno(dst), peers_.ever_alive(dst))));
+            done(ctx_.cut_failure(dst));
             return;
         }
         if (injected == void_reason::timeout) {
-            counters_.requests.fetch_add(1, std::memory_order_relaxed);
+            ctx_.counters.requests.fetch_add(1, std::memory_order_relaxed);
             try {
                 inner_->exec().add_timer(dl, [done = std::move(done)] { done(failure::of(void_reason::timeout)); });
             } catch (const std::bad_alloc&) {
@@ -143,7 +149,7 @@ public:
                 inner_->call(dst, damaged_request(m).message, dl, [this, done](result<wire::message> r) {
                     if (!r || r->payload.empty()) return done(r);
                     std::vector<std::byte> arrived(r->payload.begin(), r->payload.end());
-                    if (!survives_damage(arrived, *r, counters_)) return done(failure::of(void_reason::corruption));
+                    if (!survives_damage(arrived, *r, ctx_.counters)) return done(failure::of(void_reason::corruption));
                     wire::message delivered = *r;
                     delivered.payload = arrived;
                     done(delivered);
@@ -157,7 +163,7 @@ public:
     }
 
     void watch(node_id dst) noexcept override {
-        if (const void_reason injected = injector_.active(dst); cuts_path(injected)) {
+        if (const void_reason injected = ctx_.injector.active(dst); cuts_path(injected)) {
             inner_->disconnect(dst, injected);
             return;
         }
@@ -166,21 +172,19 @@ public:
 
 private:
     std::unique_ptr<service_transport> inner_;
-    fault_injector& injector_;
-    peer_table& peers_;
-    transport_counters& counters_;
+    injection_context ctx_;
 };
 
 } // namespace
 
 std::unique_ptr<request_transport> with_injection(std::unique_ptr<request_transport> inner, fault_injector& injector,
                                                   peer_table& peers, transport_counters& counters) {
-    return std::make_unique<injecting_requester>(std::move(inner), injector, peers, counters);
+    return std::make_unique<injecting_requester>(std::move(inner), injection_context{injector, peers, counters});
 }
 
 std::unique_ptr<service_transport> with_injection(std::unique_ptr<service_transport> inner, fault_injector& injector,
                                                   peer_table& peers, transport_counters& counters) {
-    return std::make_unique<injecting_service>(std::move(inner), injector, peers, counters);
+    return std::make_unique<injecting_service>(std::move(inner), injection_context{injector, peers, counters});
 }
 
 } // namespace aether
