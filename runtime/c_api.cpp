@@ -140,6 +140,11 @@ std::uint64_t u64_of(const result<std::uint64_t>& r, std::uint64_t addr) noexcep
     return SERAPH_VOID_U64;
 }
 
+// AETHER_LISTEN_FD names a socket for the first node this process starts from the environment:
+// that node takes it over and closes it with itself. A later init in the same process binds its
+// address itself, since by then the number may name another file.
+std::atomic<bool> inherited_listener_offered{false};
+
 Seraph_Vbit start(Seraph_Aether* aether, const runtime_config& config) {
     std::string error;
     auto rt = runtime::create(config, error);
@@ -200,6 +205,7 @@ Seraph_Vbit seraph_aether_init_from_env(Seraph_Aether* aether) {
             std::fprintf(stderr, "aether: %s\n", error.c_str());
             return SERAPH_VBIT_VOID;
         }
+        if (c->listen_fd >= 0 && inherited_listener_offered.exchange(true)) c->listen_fd = -1;
         Seraph_Vbit v = start(aether, *c);
         return v == SERAPH_VBIT_TRUE ? v : SERAPH_VBIT_VOID;
     });

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <climits>
 #include <cstdlib>
 #include <initializer_list>
 #include <string>
@@ -221,6 +222,14 @@ std::optional<runtime_config> config_from_env(std::string& error) {
         return std::nullopt;
     }
     if (const char* s = env("AETHER_SECRET")) c.secret = s;
+    if (const char* v = env("AETHER_LISTEN_FD")) {
+        auto fd = parse_uint(v);
+        if (!fd || *fd > INT_MAX) {
+            error = std::string("AETHER_LISTEN_FD must be a file descriptor number, not \"") + v + "\"";
+            return std::nullopt;
+        }
+        c.listen_fd = static_cast<int>(*fd);
+    }
     if (!apply_optional_env(c, error)) return std::nullopt;
     return c;
 }

@@ -47,6 +47,11 @@ struct runtime_config {
     // The transport backend by name (transport/backends.hpp); "auto" or empty: the first of this
     // build's backends that can run here.
     std::string transport = "auto";
+    // A socket already listening on this node's own address, handed over by the launcher
+    // (AETHER_LISTEN_FD; -1: none, the node binds its address itself). A launcher that binds the
+    // ports it hands out leaves no moment in which another process can take one before its node
+    // listens; a port chosen free and bound later can be (EADDRINUSE at init).
+    int listen_fd = -1;
 };
 
 // The settings every init honours when present: AETHER_TIMEOUT_MS, AETHER_LOG, AETHER_HOME_SIZE,
@@ -54,8 +59,8 @@ struct runtime_config {
 // AETHER_READAHEAD_PAGES, AETHER_HOLD_US, AETHER_FAULT_THREADS, AETHER_THREAD_PRIORITY, AETHER_TRANSPORT.
 // A bad value is an error naming the variable.
 bool apply_optional_env(runtime_config& c, std::string& error);
-// The whole cluster description: AETHER_NODE_ID, AETHER_NODE_COUNT, AETHER_PEERS, AETHER_SECRET, and
-// the optional settings above.
+// The whole cluster description: AETHER_NODE_ID, AETHER_NODE_COUNT, AETHER_PEERS, AETHER_SECRET,
+// AETHER_LISTEN_FD, and the optional settings above.
 std::optional<runtime_config> config_from_env(std::string& error);
 
 // The polling time in force: AETHER_POLL_US when given; otherwise 50 us when the calling thread

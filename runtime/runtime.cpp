@@ -23,6 +23,21 @@ const failure bad_address{fetch_status::invalid_addr, void_reason::permission};
 constexpr std::uint64_t peer_watch_ms = 100;
 constexpr std::uint64_t probe_ms = 1000;
 
+// Hands the launcher's listening socket (runtime_config::listen_fd) to `listen` once it is known
+// to be a TCP socket listening on this node's own address. False, with `error` saying what the
+// descriptor is not, when it cannot serve.
+bool take_inherited_listener(const runtime_config& config, listen_endpoint& listen, std::string& error) {
+    if (config.listen_fd < 0) return true;
+    auto port = check_inherited_listener(config.listen_fd, listen.address);
+    if (!port) {
+        error = "AETHER_LISTEN_FD=" + std::to_string(config.listen_fd) + " is not a TCP socket listening on " +
+                listen.address.text + ": " + std::strerror(port.error().code);
+        return false;
+    }
+    listen.inherited_socket = config.listen_fd;
+    return true;
+}
+
 } // namespace
 
 runtime::runtime(const runtime_config& config)
@@ -90,11 +105,12 @@ std::unique_ptr<runtime> runtime::create(const runtime_config& config, std::stri
     // nothing to hold it for. In handler mode the access waits for the thread to be woken.
     o.hold_ns = config.mode == fault::fault_mode::handler ? config.hold_ns : 0;
 
-    peer_address listen = peer_address::loopback(0);
-    if (auto own = rt->peers_.address(config.self)) listen = *own;
+    listen_endpoint listen{.address = peer_address::loopback(0)};
+    if (auto own = rt->peers_.address(config.self)) listen.address = *own;
+    if (!take_inherited_listener(config, listen, error)) return nullptr;
     auto started = node::start(std::move(o), listen);
     if (!started) {
-        error = "cannot start node " + std::to_string(config.self) + " listening on " + listen.text;
+        error = "cannot start node " + std::to_string(config.self) + " listening on " + listen.address.text;
         if (started.error().code != 0) error += std::string(": ") + std::strerror(started.error().code);
         return nullptr;
     }
@@ -263,7 +279,7 @@ runtime::add_result runtime::add_sim_node(node_id id, std::size_t bytes) {
     o.name = "aether-sim" + std::to_string(id);
     o.poll_ns = service_poll_ns(config_, threads_);
     o.priority = threads_;
-    auto started = node::start(std::move(o), peer_address::loopback(0));
+    auto started = node::start(std::move(o), listen_endpoint{.address = peer_address::loopback(0)});
     if (!started) return add_result::failed;
     s.n = std::move(started.value());
     peers_.set_address(id, peer_address::loopback(s.n->port()));

@@ -9,6 +9,7 @@
 #include "transport/peer_socket.hpp"
 #include "transport/io_ring.hpp"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -601,26 +602,36 @@ struct event_loop::impl {
 
     // ---- online / offline -----------------------------------------------------------------------
 
-    int open_listener() {
-        int fd = ::socket(listen_addr.storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0) return -errno;
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (::bind(fd, listen_addr.sa(), listen_addr.length) < 0 || ::listen(fd, 1024) < 0) {
-            int e = errno;
-            ::close(fd);
-            return -e;
+    // Listens on listen_addr, or takes over `inherited_socket` (already listening there, see
+    // listen_endpoint). The port it gets is kept for coming back online.
+    int open_listener(int inherited_socket) {
+        constexpr int backlog = 1024;
+        // SO_REUSEADDR on every listener this node has had: after going offline its old socket
+        // stays bound until the cancelled accept lets go of it, and only a socket with the flag
+        // lets the new one bind the port meanwhile.
+        const int one = 1;
+        int fd = inherited_socket;
+        if (fd >= 0) {
+            // The node's own socket from now on: not passed on to programs the node executes, and
+            // with the node's backlog rather than the launcher's (listen() again only resizes it).
+            ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+            ::listen(fd, backlog);
+        } else {
+            fd = ::socket(listen_addr.storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            if (fd < 0) return -errno;
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+            if (::bind(fd, listen_addr.sa(), listen_addr.length) < 0 || ::listen(fd, backlog) < 0) {
+                int e = errno;
+                ::close(fd);
+                return -e;
+            }
         }
-        sockaddr_storage ss{};
-        socklen_t len = sizeof ss;
-        getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-        bound_port = ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
-                                                    : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
-        // Come back on the same port when set online again.
-        if (ss.ss_family == AF_INET6)
-            reinterpret_cast<sockaddr_in6*>(&listen_addr.storage)->sin6_port = htons(bound_port);
-        else
-            reinterpret_cast<sockaddr_in*>(&listen_addr.storage)->sin_port = htons(bound_port);
+        peer_address bound;
+        bound.length = sizeof bound.storage;
+        getsockname(fd, reinterpret_cast<sockaddr*>(&bound.storage), &bound.length);
+        bound_port = bound.port();
+        listen_addr.set_port(bound_port); // come back on the same port when set online again
         listener.reset(fd);
         return 0;
     }
@@ -646,7 +657,7 @@ struct event_loop::impl {
     void go_online() {
         if (online) return;
         online = true;
-        if (int e = open_listener(); e < 0) {
+        if (int e = open_listener(-1); e < 0) {
             log().error("cannot listen on {} again: {}", listen_addr.text, std::strerror(-e));
             return;
         }
@@ -782,10 +793,11 @@ event_loop::event_loop(options opts, request_handler& handler)
 
 event_loop::~event_loop() { stop(); }
 
-result<std::uint16_t> event_loop::start(const peer_address& listen_on) noexcept {
+result<std::uint16_t> event_loop::start(const listen_endpoint& listen_on) noexcept {
     impl& m = *impl_;
-    m.listen_addr = listen_on;
-    if (int e = m.open_listener(); e < 0) return failure{fetch_status::tcp_error, void_reason::unreachable, -e};
+    m.listen_addr = listen_on.address;
+    if (int e = m.open_listener(listen_on.inherited_socket); e < 0)
+        return failure{fetch_status::tcp_error, void_reason::unreachable, -e};
     m.wake_fd.reset(::eventfd(0, EFD_CLOEXEC));
     if (!m.wake_fd) return failure{fetch_status::tcp_error, void_reason::unreachable, errno};
     std::promise<int> ready;

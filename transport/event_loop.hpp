@@ -43,8 +43,9 @@ public:
     event_loop(const event_loop&) = delete;
     event_loop& operator=(const event_loop&) = delete;
 
-    // Binds the listener (port 0: any free port) and starts the thread. Returns the bound port.
-    result<std::uint16_t> start(const peer_address& listen_on) noexcept override;
+    // Binds the listener (port 0: any free port) or takes over the one handed over, and starts the
+    // thread. Returns the bound port.
+    result<std::uint16_t> start(const listen_endpoint& listen_on) noexcept override;
     void stop() noexcept override;
     [[nodiscard]] std::uint16_t port() const noexcept override;
 

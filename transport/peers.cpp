@@ -43,6 +43,42 @@ peer_address peer_address::loopback(std::uint16_t port) {
     return a;
 }
 
+namespace {
+
+std::uint16_t port_of(const sockaddr_storage& ss) noexcept {
+    if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_port);
+    return ntohs(reinterpret_cast<const sockaddr_in*>(&ss)->sin_port);
+}
+
+} // namespace
+
+std::uint16_t peer_address::port() const noexcept { return port_of(storage); }
+
+void peer_address::set_port(std::uint16_t port) noexcept {
+    if (storage.ss_family == AF_INET6)
+        reinterpret_cast<sockaddr_in6*>(&storage)->sin6_port = htons(port);
+    else
+        reinterpret_cast<sockaddr_in*>(&storage)->sin_port = htons(port);
+}
+
+result<std::uint16_t> check_inherited_listener(int fd, const peer_address& expected) noexcept {
+    const failure unusable{fetch_status::invalid_addr, void_reason::none};
+    int value = 0;
+    socklen_t len = sizeof value;
+    if (::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &value, &len) != 0) return unusable.with_code(errno);
+    if (value != expected.storage.ss_family) return unusable.with_code(EINVAL);
+    len = sizeof value;
+    if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &value, &len) != 0 || value != SOCK_STREAM) return unusable.with_code(EINVAL);
+    len = sizeof value;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &value, &len) != 0 || value == 0) return unusable.with_code(EINVAL);
+    sockaddr_storage bound{};
+    len = sizeof bound;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len) != 0) return unusable.with_code(errno);
+    const std::uint16_t wanted = expected.port();
+    if (wanted != 0 && port_of(bound) != wanted) return unusable.with_code(EADDRNOTAVAIL);
+    return port_of(bound);
+}
+
 peer_table::peer_table(node_id node_count)
     : count_(node_count),
       entries_(new entry[node_count]) {}

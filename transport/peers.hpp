@@ -29,8 +29,25 @@ struct peer_address {
 
     static std::optional<peer_address> parse(const std::string& host_port); // numeric host or name
     static peer_address loopback(std::uint16_t port);
+    [[nodiscard]] std::uint16_t port() const noexcept;
+    void set_port(std::uint16_t port) noexcept; // `text` stays as it was given
     [[nodiscard]] const sockaddr* sa() const noexcept { return reinterpret_cast<const sockaddr*>(&storage); }
 };
+
+// Where a node's service listens: an address to bind (port 0: any free port), or a socket a
+// launcher has bound there and listens on already, handed over as a descriptor (AETHER_LISTEN_FD).
+// A handed-over socket leaves no moment in which another process could take the port between the
+// launcher choosing it and the node binding it.
+struct listen_endpoint {
+    peer_address address;
+    int inherited_socket = -1; // owned by the transport from start() on; -1: bind `address`
+};
+
+// Whether `fd` can serve as the listener of a node that is to listen on `expected`: a TCP socket
+// of the same address family, listening, on the same port (any port when `expected`'s is 0).
+// Returns the port; the failure's code says what is wrong: EBADF, ENOTSOCK, EINVAL (not a
+// listening TCP socket of that family) or EADDRNOTAVAIL (another port).
+result<std::uint16_t> check_inherited_listener(int fd, const peer_address& expected) noexcept;
 
 class peer_table {
 public:

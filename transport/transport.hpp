@@ -35,7 +35,7 @@
 
 namespace aether {
 
-struct peer_address;
+struct listen_endpoint;
 
 // Who this node is on the wire.
 struct local_identity {
@@ -118,8 +118,9 @@ using async_callback = std::function<void(result<wire::message>)>;
 class service_transport {
 public:
     virtual ~service_transport() = default;
-    // Listens (port 0: any free port) and starts the executor's thread. Returns the bound port.
-    virtual result<std::uint16_t> start(const peer_address& listen_on) noexcept = 0;
+    // Listens (port 0: any free port; or on the socket handed over) and starts the executor's
+    // thread. Returns the bound port.
+    virtual result<std::uint16_t> start(const listen_endpoint& listen_on) noexcept = 0;
     virtual void stop() noexcept = 0;
     [[nodiscard]] virtual std::uint16_t port() const noexcept = 0;
     // Any thread; returns once applied. Offline: the listener and every connection are closed,

@@ -25,7 +25,7 @@ namespace {
 const char* const aether_vars[] = {
     "AETHER_NODE_ID",       "AETHER_NODE_COUNT",      "AETHER_PEERS",           "AETHER_SECRET",        "AETHER_TIMEOUT_MS",
     "AETHER_LOG",           "AETHER_HOME_SIZE",       "AETHER_FAULT_MODE",      "AETHER_VOID_RETRY_MS", "AETHER_POLL_US",
-    "AETHER_FAULT_SPIN_US", "AETHER_READAHEAD_PAGES", "AETHER_THREAD_PRIORITY",
+    "AETHER_FAULT_SPIN_US", "AETHER_READAHEAD_PAGES", "AETHER_THREAD_PRIORITY", "AETHER_LISTEN_FD",
 };
 
 // Clears every AETHER_* variable for one test and puts the caller's environment back afterwards,
@@ -224,6 +224,25 @@ TEST_CASE("a complete environment is parsed", "[config]") {
     SECTION("a bad optional setting fails the whole description") {
         env.set("AETHER_HOME_SIZE", "12X");
         expect_rejected("AETHER_HOME_SIZE");
+    }
+}
+
+TEST_CASE("AETHER_LISTEN_FD names the descriptor of a socket handed over by the launcher", "[config]") {
+    env_scope env;
+    env.set_cluster();
+    std::string error;
+    auto none = config_from_env(error);
+    REQUIRE(none);
+    CHECK(none->listen_fd == -1);
+    env.set("AETHER_LISTEN_FD", "3");
+    auto three = config_from_env(error);
+    INFO("error: " << error);
+    REQUIRE(three);
+    CHECK(three->listen_fd == 3);
+    for (const char* bad : {"-1", "x", "3x", "2147483648"}) {
+        INFO("AETHER_LISTEN_FD=\"" << bad << "\"");
+        env.set("AETHER_LISTEN_FD", bad);
+        expect_rejected("AETHER_LISTEN_FD");
     }
 }
 

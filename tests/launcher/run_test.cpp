@@ -178,6 +178,42 @@ TEST_CASE("--base-port gives exactly the requested ports", "[env]") {
     for (const auto& [id, view] : nodes) CHECK(view.peers == "127.0.0.1:41200,127.0.0.1:41201,127.0.0.1:41202");
 }
 
+TEST_CASE("each node gets its port already listening, as descriptor 3; with --base-port it binds its own", "[env]") {
+    // The node prints what descriptor AETHER_LISTEN_FD names: its port and whether it listens.
+    const std::string report = R"(
+import os, socket
+fd = os.environ.get("AETHER_LISTEN_FD")
+if fd is None:
+    print(os.environ["AETHER_NODE_ID"], "none")
+else:
+    s = socket.socket(fileno=int(fd))
+    print(os.environ["AETHER_NODE_ID"], fd, s.getsockname()[0], s.getsockname()[1],
+          s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN), os.environ["AETHER_PEERS"])
+)";
+    auto r = run_launcher({"-n", "3", "--", "python3", "-c", report});
+    CAPTURE(r.out, r.err);
+    REQUIRE(r.exit_code == 0);
+    static const std::regex line(R"(\[node (\d+)\] (\d+) 3 127\.0\.0\.1 (\d+) 1 (\S+))");
+    int seen = 0;
+    for (const auto& l : split_lines(r.out)) {
+        CAPTURE(l);
+        std::smatch m;
+        REQUIRE(std::regex_match(l, m, line));
+        const int id = std::stoi(m[1]);
+        CHECK(std::stoi(m[2]) == id);
+        auto ports = peer_ports(m[4]);
+        REQUIRE(ports.size() == 3);
+        CHECK(std::stoi(m[3]) == ports[static_cast<std::size_t>(id)]); // its own port, listening
+        ++seen;
+    }
+    CHECK(seen == 3);
+
+    auto fixed = run_launcher({"-n", "1", "--base-port", "41210", "--", "python3", "-c", report});
+    CAPTURE(fixed.err);
+    REQUIRE(fixed.exit_code == 0);
+    CHECK(fixed.out == "[node 0] 0 none\n");
+}
+
 TEST_CASE("nodes inherit the environment, read /dev/null and get their arguments verbatim", "[env]") {
     auto r = run_launcher(sh_nodes({"-n", "1"}, R"(echo "$LAUNCHER_TEST_VAR"; readlink /proc/self/fd/0)"),
                           {{"LAUNCHER_TEST_VAR", "from the parent"}});

@@ -7,7 +7,13 @@
 #include <catch2/catch.hpp>
 
 #include "transport/backends.hpp"
+#include "transport/peers.hpp"
 #include "transport/transport.hpp"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -107,14 +113,29 @@ struct endpoint {
     std::unique_ptr<request_transport> requester;
 };
 
-// Two nodes that know each other's listening address.
+// A TCP socket on 127.0.0.1, bound to a free port and listening if `listening`, inheritable as a
+// launcher hands it over; its port in `port`.
+int loopback_socket(int type, bool listening, std::uint16_t& port) {
+    int fd = ::socket(AF_INET, type, 0);
+    REQUIRE(fd >= 0);
+    peer_address a = peer_address::loopback(0);
+    REQUIRE(::bind(fd, a.sa(), a.length) == 0);
+    if (listening) REQUIRE(::listen(fd, 1) == 0);
+    a.length = sizeof a.storage;
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a.storage), &a.length) == 0);
+    port = a.port();
+    return fd;
+}
+
+// Two nodes that know each other's listening address. Node 0 listens on `a_listener` when given
+// (listen_endpoint::inherited_socket).
 struct pair_of_nodes {
-    explicit pair_of_nodes(const transport_backend& b, bool layered = false)
+    explicit pair_of_nodes(const transport_backend& b, bool layered = false, int a_listener = -1)
         : key(wire::cluster_key::from_secret("contract-secret")),
           a(b, 0, key, layered),
           b(b, 1, key, layered) {
-        auto pa = a.service->start(peer_address::loopback(0));
-        auto pb = this->b.service->start(peer_address::loopback(0));
+        auto pa = a.service->start(listen_endpoint{.address = peer_address::loopback(0), .inherited_socket = a_listener});
+        auto pb = this->b.service->start(listen_endpoint{.address = peer_address::loopback(0)});
         REQUIRE(pa.ok());
         REQUIRE(pb.ok());
         for (endpoint* e : {&a, &this->b}) {
@@ -162,6 +183,57 @@ TEST_CASE("backends: this build has at least one, and AETHER_TRANSPORT names are
     CHECK(choose_transport("carrier-pigeon", why) == nullptr);
     CHECK(why.find("carrier-pigeon") != std::string::npos);
     CHECK(why.find(std::string(first->name)) != std::string::npos); // the message lists what there is
+}
+
+TEST_CASE("a service takes over a socket that already listens for it, and keeps its port", "[transport][contract]") {
+    for (const transport_backend* backend : runnable_backends()) {
+        INFO("backend " << backend->name);
+        std::uint16_t port = 0;
+        const int handed_over = loopback_socket(SOCK_STREAM, true, port);
+        pair_of_nodes nodes(*backend, true, handed_over);
+        CHECK(nodes.a.service->port() == port);
+        CHECK((::fcntl(handed_over, F_GETFD) & FD_CLOEXEC) != 0); // not passed on to what the node executes
+        request_transport& ask = *nodes.b.requester;
+        CHECK(ask.call(0, wire::message{.type = wire::msg::ping}, {}, in_ms(2000)).ok());
+        // Offline and back: listening again on the same port, now bound by the node itself.
+        nodes.a.service->set_online(false);
+        auto gone = ask.call(0, wire::message{.type = wire::msg::ping}, {}, in_ms(1000));
+        REQUIRE(!gone.ok());
+        CHECK(gone.error().reason == void_reason::node_crashed);
+        nodes.a.service->set_online(true);
+        CHECK(nodes.a.service->port() == port);
+        auto back = ask.call(0, wire::message{.type = wire::msg::ping}, {}, in_ms(2000));
+        CHECK(back.ok());
+        if (!back.ok()) FAIL_CHECK(to_string(back.error().reason) << " errno " << back.error().code);
+    }
+}
+
+TEST_CASE("check_inherited_listener says what a descriptor offered as a listener is not", "[transport]") {
+    std::uint16_t port = 0, other_port = 0, udp_port = 0, idle_port = 0;
+    const int listening = loopback_socket(SOCK_STREAM, true, port);
+    const int other = loopback_socket(SOCK_STREAM, true, other_port);
+    const int udp = loopback_socket(SOCK_DGRAM, false, udp_port);
+    const int idle = loopback_socket(SOCK_STREAM, false, idle_port);
+    int pipe_ends[2];
+    REQUIRE(::pipe(pipe_ends) == 0);
+
+    auto ok = check_inherited_listener(listening, peer_address::loopback(port));
+    REQUIRE(ok.ok());
+    CHECK(*ok == port);
+    CHECK(check_inherited_listener(listening, peer_address::loopback(0)).ok()); // any port will do
+    auto code = [](int fd, std::uint16_t p) {
+        auto r = check_inherited_listener(fd, peer_address::loopback(p));
+        return r.ok() ? 0 : r.error().code;
+    };
+    CHECK(code(other, port) == EADDRNOTAVAIL);
+    CHECK(code(udp, udp_port) == EINVAL);
+    CHECK(code(idle, idle_port) == EINVAL);
+    CHECK(code(pipe_ends[0], port) == ENOTSOCK);
+    CHECK(code(1'000'000, port) == EBADF);
+    auto v6 = peer_address::parse("[::1]:" + std::to_string(port));
+    REQUIRE(v6);
+    CHECK(!check_inherited_listener(listening, *v6).ok()); // another address family
+    for (int fd : {listening, other, udp, idle, pipe_ends[0], pipe_ends[1]}) ::close(fd);
 }
 
 TEST_CASE("transport contract", "[transport][contract]") {

@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <sys/syscall.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -565,6 +566,32 @@ TEST_CASE("a thread without an io_uring still makes requests on pooled connectio
     REQUIRE(fresh_error.has_value());
     CHECK(fresh_error->reason == void_reason::unreachable);
     CHECK(answering.finished_cleanly());
+}
+
+TEST_CASE("a node serves on the listening socket it is handed, and refuses one that is not listening on its port",
+          "[transport]") {
+    fake_peer handed; // bound and listening on the node's port, as aether-run hands it over
+    fake_peer elsewhere;
+    runtime_config c;
+    c.node_count = 1;
+    c.home_bytes = 1 << 20;
+    c.peers = {"127.0.0.1:" + std::to_string(handed.port)};
+    std::string error;
+
+    c.listen_fd = ::dup(elsewhere.fd); // listening, but on another port
+    CHECK(runtime::create(c, error) == nullptr);
+    INFO(error);
+    CHECK(error.find("AETHER_LISTEN_FD=" + std::to_string(c.listen_fd)) != std::string::npos);
+    CHECK(error.find(std::strerror(EADDRNOTAVAIL)) != std::string::npos);
+    ::close(c.listen_fd);
+
+    c.listen_fd = ::dup(handed.fd); // the runtime's from now on
+    error.clear();
+    // Binding the port itself would fail: `handed` holds it (EADDRINUSE, the test above).
+    auto rt = runtime::create(c, error);
+    REQUIRE(rt != nullptr);
+    CHECK(error.empty());
+    CHECK((::fcntl(c.listen_fd, F_GETFD) & FD_CLOEXEC) != 0);
 }
 
 TEST_CASE("AETHER_TRANSPORT: a backend this build lacks is an init error that lists the ones it has", "[transport]") {

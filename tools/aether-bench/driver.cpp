@@ -21,7 +21,7 @@ namespace {
 // settings (AETHER_TIMEOUT_MS, AETHER_LOG, AETHER_FAULT_SPIN_US ...) pass through on purpose.
 std::vector<std::string> base_environment(const figure& f) {
     std::vector<std::string> replaced = {"AETHER_NODE_ID", "AETHER_NODE_COUNT", "AETHER_PEERS",
-                                         "AETHER_SECRET",  result_fd_env,       listen_fd_env};
+                                         "AETHER_SECRET",  result_fd_env,       tools::listen_fd_env};
     for (const auto& e : f.env) replaced.push_back(e.substr(0, e.find('=')));
     std::vector<std::string> env = tools::environment_without(replaced);
     env.insert(env.end(), f.env.begin(), f.env.end());
@@ -156,39 +156,36 @@ std::vector<row_result> evaluate(const figure& f, placement where, const group_o
 
 } // namespace
 
-namespace {
-
-std::vector<row_result> run_once(const figure& f, placement where, const run_context& ctx) {
+std::vector<row_result> run_figure(const figure& f, placement where, const run_context& ctx) {
     const int cpu = where == placement::pinned ? ctx.cpu : -1;
     const std::string wait = "wait_ms=" + std::to_string(static_cast<long long>(f.timeout_s * 1000));
     // The node's own alarm is a backstop for a driver that vanished; the driver acts first.
     const std::string alarm = "deadline_s=" + std::to_string(static_cast<long long>(f.timeout_s) + 30);
     std::vector<launch> group;
     std::string error;
-    int listen_fd = -1;
+    tools::loopback_listeners listeners; // each process's listening socket, kept until the group ends
 
     if (f.nodes == 0) {
-        int port = 0;
-        listen_fd = tools::loopback_socket(true, port, error); // inherited: the client can connect at once
-        if (listen_fd < 0) return {failed_row(f, where, error)};
+        auto bound = tools::open_loopback_listeners(1, error); // the client can connect at once
+        if (!bound) return {failed_row(f, where, error)};
+        listeners = std::move(*bound);
         launch client;
         client.label = "tcp client";
         client.args = {"tcp_client"};
         client.args.insert(client.args.end(), f.args.begin(), f.args.end());
-        client.args.push_back("port=" + std::to_string(port));
+        client.args.push_back("port=" + std::to_string(listeners.ports[0]));
         client.args.push_back(alarm);
         client.env = base_environment(f);
         launch server = client;
         server.label = "tcp server";
         server.args[0] = "tcp_server";
-        server.inherit_listen_fd = listen_fd;
+        server.inherit_listen_fd = listeners.fds[0];
         group = {client, server};
     } else {
-        auto ports = tools::choose_free_ports(f.nodes, error);
-        if (!ports) return {failed_row(f, where, error)};
-        // Another process may take a port before its node binds it, which fails the figure visibly
-        // (run_figure tries once more).
-        const std::string peers = tools::loopback_peers(*ports);
+        auto bound = tools::open_loopback_listeners(f.nodes, error);
+        if (!bound) return {failed_row(f, where, error)};
+        listeners = std::move(*bound);
+        const std::string peers = tools::loopback_peers(listeners.ports);
         for (int n = 0; n < f.nodes; ++n) {
             launch l;
             l.label = "node " + std::to_string(n);
@@ -201,27 +198,13 @@ std::vector<row_result> run_once(const figure& f, placement where, const run_con
             l.env.push_back("AETHER_NODE_COUNT=" + std::to_string(f.nodes));
             l.env.push_back("AETHER_PEERS=" + peers);
             l.env.push_back("AETHER_SECRET=" + ctx.secret);
+            l.inherit_listen_fd = listeners.fds[static_cast<std::size_t>(n)];
             group.push_back(std::move(l));
         }
     }
     group_outcome g = run_group(group, cpu, f.timeout_s);
-    if (listen_fd >= 0) close(listen_fd);
+    listeners.close_all();
     return evaluate(f, where, g, ctx);
-}
-
-} // namespace
-
-std::vector<row_result> run_figure(const figure& f, placement where, const run_context& ctx) {
-    std::vector<row_result> rows = run_once(f, where, ctx);
-    // A port chosen for a node can be taken by another process before the node binds it; that
-    // shows as a node that cannot start, and one more try with fresh ports settles it.
-    const row_result& first = rows.front();
-    if (!first.ok && !interrupted() && first.error.find("seraph_aether_init_from_env failed") != std::string::npos) {
-        std::vector<row_result> again = run_once(f, where, ctx);
-        again.front().diagnostics = first.diagnostics + again.front().diagnostics;
-        return again;
-    }
-    return rows;
 }
 
 } // namespace aether::bench

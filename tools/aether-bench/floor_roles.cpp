@@ -138,7 +138,7 @@ std::uint64_t receive_install_scan(int fd, std::size_t total, std::size_t thread
 
 int tcp_server(const params& p) {
     node_label = "tcp-server";
-    const char* v = std::getenv(listen_fd_env);
+    const char* v = std::getenv(tools::listen_fd_env);
     if (v == nullptr) die("no listening socket");
     int lfd = std::atoi(v);
     pollfd pfd{lfd, POLLIN, 0};

@@ -2,6 +2,7 @@
 #include "tools/aether-bench/launcher.hpp"
 
 #include "tools/aether-bench/node_roles.hpp"
+#include "tools/common/cluster.hpp"
 #include "tools/common/process.hpp"
 
 #include "aether/internal/clock.hpp"
@@ -84,7 +85,7 @@ bool spawn(running& r, const launch& l, int cpu, std::string& error) {
     args.insert(args.end(), l.args.begin(), l.args.end());
     std::vector<std::string> env = l.env;
     env.push_back(std::string(result_fd_env) + "=" + std::to_string(child_result_fd));
-    if (l.inherit_listen_fd >= 0) env.push_back(std::string(listen_fd_env) + "=" + std::to_string(child_listen_fd));
+    if (l.inherit_listen_fd >= 0) env.push_back(std::string(tools::listen_fd_env) + "=" + std::to_string(child_listen_fd));
     const tools::exec_args image(std::move(args), std::move(env));
 
     pid_t pid =

@@ -11,7 +11,7 @@ struct launch {
     std::string label;             // "node 0", "tcp server" ...
     std::vector<std::string> args; // the node role's arguments (after __node)
     std::vector<std::string> env;  // the complete environment
-    int inherit_listen_fd = -1;    // handed to the child as AETHER_BENCH_LISTEN_FD's descriptor
+    int inherit_listen_fd = -1;    // a listening socket, handed to the child as AETHER_LISTEN_FD
 };
 
 struct process_outcome {

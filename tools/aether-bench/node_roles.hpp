@@ -8,8 +8,6 @@ namespace aether::bench {
 inline constexpr const char* node_role_flag = "__node";
 // The descriptor a node writes its records to (set by the driver, inherited across exec).
 inline constexpr const char* result_fd_env = "AETHER_BENCH_RESULT_FD";
-// The listening socket the TCP floor server inherits.
-inline constexpr const char* listen_fd_env = "AETHER_BENCH_LISTEN_FD";
 
 // argv[0] is the role; the rest are key=value parameters. Returns the process exit status.
 int run_node_role(int argc, char** argv);

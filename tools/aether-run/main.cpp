@@ -34,6 +34,9 @@ constexpr int exit_ok = 0;
 constexpr int exit_failed = 1;
 constexpr int exit_usage = 2;
 constexpr int exit_cannot_exec = 127;
+// Where a node finds its listening socket (AETHER_LISTEN_FD), as systemd's socket activation hands
+// its first descriptor.
+constexpr int node_listen_fd = 3;
 // How long a killed node may take to disappear before it is reported as unreaped and left behind.
 constexpr std::uint64_t reap_bound_ns = 5'000'000'000;
 
@@ -150,16 +153,21 @@ struct signal_setup {
 
 class launcher {
 public:
-    launcher(launch_options options, std::vector<std::string> env_base, std::vector<int> ports)
+    // `listeners`: each node's listening socket, handed to it as AETHER_LISTEN_FD; empty: the nodes
+    // bind their ports themselves (--base-port).
+    launcher(launch_options options, std::vector<std::string> env_base, std::vector<int> ports, std::vector<int> listeners)
         : options_(std::move(options)),
           env_base_(std::move(env_base)),
-          ports_(std::move(ports)) {
+          ports_(std::move(ports)),
+          listeners_(std::move(listeners)) {
         for (int i = 0; i < options_.node_count; ++i) nodes_.emplace_back(i);
     }
 
     ~launcher() {
         if (signals_.fd >= 0) close(signals_.fd);
         if (dev_null_ >= 0) close(dev_null_);
+        for (int fd : listeners_)
+            if (fd >= 0) close(fd);
     }
 
     launcher(const launcher&) = delete;
@@ -225,6 +233,7 @@ private:
         env.push_back("AETHER_NODE_ID=" + std::to_string(id));
         env.push_back("AETHER_NODE_COUNT=" + std::to_string(options_.node_count));
         env.push_back("AETHER_PEERS=" + tools::loopback_peers(ports_));
+        if (!listeners_.empty()) env.push_back(std::string(tools::listen_fd_env) + "=" + std::to_string(node_listen_fd));
         return env;
     }
 
@@ -238,12 +247,17 @@ private:
         // Everything the child needs is built before fork() so that the child only makes syscalls.
         const tools::exec_args image(options_.program_of(n.id), node_environment(n.id));
         const std::string exec_error_prefix = "aether-run: cannot execute '" + std::string(image.file()) + "': ";
+        const int listener = listeners_.empty() ? -1 : listeners_[static_cast<std::size_t>(n.id)];
 
         // Own process group, so that a kill reaches whatever the node started as well; the node
         // dies with the launcher.
         pid_t pid = tools::fork_in_own_group(exit_cannot_exec, [&] {
             if (dup2(dev_null_, STDIN_FILENO) < 0 || dup2(pipes.write_end(0), STDOUT_FILENO) < 0 ||
                 dup2(pipes.write_end(1), STDERR_FILENO) < 0)
+                _exit(exit_cannot_exec);
+            // Every other descriptor of the launcher is close-on-exec; the listener's copy at
+            // node_listen_fd is not (dup2 clears the flag, except onto itself).
+            if (listener >= 0 && (listener == node_listen_fd ? fcntl(listener, F_SETFD, 0) : dup2(listener, node_listen_fd)) < 0)
                 _exit(exit_cannot_exec);
             sigaction(SIGPIPE, &signals_.original_pipe, nullptr);
             sigaction(SIGCHLD, &signals_.original_chld, nullptr);
@@ -265,6 +279,12 @@ private:
             return false;
         }
         pipes.keep_read_ends();
+        if (listener >= 0) {
+            // The node has it now. Not keeping a copy means that the port refuses connections as
+            // soon as the node is gone, as it would if the node had bound it itself.
+            close(listener);
+            listeners_[static_cast<std::size_t>(n.id)] = -1;
+        }
         n.pid = pid;
         n.running = true;
         n.out_fd = pipes.read_end(0);
@@ -475,6 +495,7 @@ private:
     launch_options options_;
     std::vector<std::string> env_base_;
     std::vector<int> ports_;
+    std::vector<int> listeners_; // per node until handed over, then -1
     std::vector<node> nodes_;
     signal_setup signals_;
     int dev_null_ = -1;
@@ -485,7 +506,8 @@ private:
 // The parent's environment minus what the launcher sets itself, plus the per-run settings shared by
 // all nodes.
 std::vector<std::string> shared_environment(const std::string& secret, const std::optional<std::string>& preload) {
-    std::vector<std::string> replaced = {"AETHER_NODE_ID", "AETHER_NODE_COUNT", "AETHER_PEERS", "AETHER_SECRET"};
+    std::vector<std::string> replaced = {"AETHER_NODE_ID", "AETHER_NODE_COUNT", "AETHER_PEERS", "AETHER_SECRET",
+                                         tools::listen_fd_env};
     std::string old_preload;
     if (preload) {
         replaced.push_back("LD_PRELOAD");
@@ -537,19 +559,19 @@ int main_impl(int argc, char** argv) {
         return exit_failed;
     }
 
-    // Chosen ports can still be taken before a node binds them (see choose_free_ports);
-    // --base-port exists for when that matters.
     std::vector<int> ports;
+    std::vector<int> listeners;
     if (options.base_port) {
         for (int i = 0; i < options.node_count; ++i) ports.push_back(*options.base_port + i);
-    } else if (auto chosen = tools::choose_free_ports(options.node_count, error)) {
-        ports = std::move(*chosen);
+    } else if (auto bound = tools::open_loopback_listeners(options.node_count, error)) {
+        ports = std::move(bound->ports);
+        listeners = std::move(bound->fds);
     } else {
         say(error);
         return exit_failed;
     }
 
-    launcher l(std::move(options), shared_environment(secret, preload), std::move(ports));
+    launcher l(std::move(options), shared_environment(secret, preload), std::move(ports), std::move(listeners));
     return l.run();
 }
 

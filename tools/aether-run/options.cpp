@@ -47,14 +47,15 @@ std::string help_text() {
            "\n"
            "Starts N copies of PROGRAM on this machine as the nodes of one Aether cluster. Node i gets\n"
            "AETHER_NODE_ID=i, AETHER_NODE_COUNT=N, AETHER_PEERS=127.0.0.1:port,... (position = node id)\n"
-           "and AETHER_SECRET (random per run unless already set). Every line a node writes is\n"
-           "prefixed with \"[node i] \".\n"
+           "and AETHER_SECRET (random per run unless already set). Without --base-port, node i also\n"
+           "gets its port already listening, as descriptor 3 (AETHER_LISTEN_FD=3), so that no other\n"
+           "process can take it first. Every line a node writes is prefixed with \"[node i] \".\n"
            "\n"
            "options:\n"
            "  -n, --nodes N            number of nodes, 1.." +
            std::to_string(max_nodes) +
            "\n"
-           "  --base-port P            node i listens on P+i (default: free ports chosen now)\n"
+           "  --base-port P            node i listens on P+i (default: free ports, bound now)\n"
            "  --timeout S              kill every node after S seconds, fractions allowed (default " +
            format_seconds(default_timeout_s) +
            ")\n"

@@ -63,19 +63,25 @@ int loopback_socket(bool listening, int& port, std::string& error) {
     return s;
 }
 
-std::optional<std::vector<int>> choose_free_ports(int count, std::string& error) {
-    std::vector<int> socks;
-    std::vector<int> ports;
+void loopback_listeners::close_all() noexcept {
+    for (int fd : fds) close(fd);
+    fds.clear();
+    ports.clear();
+}
+
+std::optional<loopback_listeners> open_loopback_listeners(int count, std::string& error) {
+    loopback_listeners l;
     for (int i = 0; i < count; ++i) {
         int port = 0;
-        int s = loopback_socket(false, port, error);
-        if (s < 0) break;
-        socks.push_back(s);
-        ports.push_back(port);
+        int s = loopback_socket(true, port, error);
+        if (s < 0) {
+            l.close_all();
+            return std::nullopt;
+        }
+        l.fds.push_back(s);
+        l.ports.push_back(port);
     }
-    for (int s : socks) close(s);
-    if (ports.size() != static_cast<std::size_t>(count)) return std::nullopt;
-    return ports;
+    return l;
 }
 
 std::optional<std::string> random_secret(std::string& error) {

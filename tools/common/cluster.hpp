@@ -12,11 +12,28 @@ namespace aether::tools {
 // -1 with `error` saying why on failure.
 int loopback_socket(bool listening, int& port, std::string& error);
 
-// `count` distinct ports on 127.0.0.1 that were free a moment ago. All sockets stay bound until
-// every port is known, so the kernel cannot hand out one port twice. Another process can still take
-// a port between our close() and the node's bind(); that window is inherent in choosing ports for
-// someone else. On failure: nullopt and `error` says why.
-std::optional<std::vector<int>> choose_free_ports(int count, std::string& error);
+// The environment variable that names the descriptor of a node's listening socket, handed over
+// by the tool that started it (runtime_config::listen_fd).
+inline constexpr const char* listen_fd_env = "AETHER_LISTEN_FD";
+
+// One listening TCP socket per node on a free port of 127.0.0.1, to be handed to the nodes
+// (listen_fd_env). A node that gets its port already bound cannot lose it: a port chosen free,
+// closed, and bound by the node later could be taken in between by any process (a connection's
+// ephemeral port, another cluster's node), and the node failed to start with EADDRINUSE.
+struct loopback_listeners {
+    std::vector<int> fds;   // close-on-exec; the child's copy is made inheritable before exec
+    std::vector<int> ports; // same order
+
+    loopback_listeners() = default;
+    loopback_listeners(loopback_listeners&&) noexcept = default;
+    loopback_listeners& operator=(loopback_listeners&&) noexcept = default;
+    loopback_listeners(const loopback_listeners&) = delete;
+    loopback_listeners& operator=(const loopback_listeners&) = delete;
+    ~loopback_listeners() { close_all(); }
+    void close_all() noexcept; // the ones still here: a vector moved out takes its descriptors along
+};
+// On failure: nullopt, nothing left open, and `error` says why.
+std::optional<loopback_listeners> open_loopback_listeners(int count, std::string& error);
 
 // 16 random bytes as 32 hex digits, for AETHER_SECRET. getrandom() waits until the kernel's pool is
 // initialised and needs no descriptor; /dev/urandom is the fallback where the system call is missing
