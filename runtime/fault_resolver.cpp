@@ -111,8 +111,6 @@ fault::fault_outcome fault_resolver::resolve(const fault::fault_event& e) noexce
     }
 }
 
-// A fault the copy already serves. A load that finds the VOID page another thread's fault put
-// there reads 0xFF like that thread: it gets the same reason in its VOID context.
 // The fetch of a faulting page. The fault path reports failures as values: an allocation that
 // fails on the way (a request the home queues, a reply buffer) is OOM here, not an exception
 // through a noexcept handler.
@@ -125,6 +123,8 @@ result<void> fault_resolver::fetch(std::uint64_t page, bool write, node_id home,
     }
 }
 
+// A fault the copy already serves. A load that finds the VOID page another thread's fault put
+// there reads 0xFF like that thread: it gets the same reason in its VOID context.
 fault::fault_outcome fault_resolver::served(const fault::fault_event& e, cache_state s) noexcept {
     if (e.write || s != cache_state::void_copy) return fault::fault_outcome::resolved;
     const void_reason why = fetcher_.local_cache().void_reason_of(e.address);

@@ -481,14 +481,7 @@ void node::handle_page_request(const inbound_request& in, const reply_token& r) 
                                                        : never_allocated));
         return;
     }
-    home_request req;
-    req.op = type;
-    req.requester = in.from;
-    req.address = addr;
-    req.arg0 = h.arg0;
-    req.arg1 = h.arg1;
-    req.flags = h.flags;
-    req.data.assign(payload.begin(), payload.end());
+    home_request req = home_request::of(in.from, h);
     req.done = [this, r, arrived = now_ns()](const wire::message& o) {
         transport_->reply(r, o);
         bump(opt_.counters->home_requests);
@@ -787,19 +780,10 @@ result<std::uint64_t> node::revoke_local(std::uint64_t addr, deadline dl) {
     return r->arg0;
 }
 
-result<std::uint64_t> node::generation_local(std::uint64_t addr) {
+result<std::uint64_t> node::generation_local(wire::msg which, std::uint64_t addr) {
     wire::message out;
-    handle_generation(wire::message{.type = wire::msg::get_generation, .address = addr},
-                      [&out](const wire::message& m) { out = m; });
-    if (out.status != fetch_status::ok) return failure{out.status, out.reason};
-    return out.arg0;
-}
-
-result<std::uint64_t> node::global_gen_local(std::uint64_t addr) {
-    wire::message out;
-    handle_generation(wire::message{.type = wire::msg::get_global_gen, .address = addr},
-                      [&out](const wire::message& m) { out = m; });
-    if (out.status != fetch_status::ok) return failure{out.status, out.reason};
+    handle_generation(wire::message{.type = which, .address = addr}, [&out](const wire::message& m) { out = m; });
+    if (!out.ok()) return out.error();
     return out.arg0;
 }
 

@@ -55,6 +55,19 @@ struct home_request {
     std::uint16_t flags = 0;
     std::vector<std::byte> data;
     std::function<void(const wire::message&)> done;
+
+    // A request as it arrives, from the network or from this process's own runtime: its fields
+    // and a copy of its payload (`done` is the caller's to set).
+    static home_request of(node_id requester, const wire::message& m) {
+        return home_request{.op = m.type,
+                            .requester = requester,
+                            .address = m.address,
+                            .arg0 = m.arg0,
+                            .arg1 = m.arg1,
+                            .flags = m.flags,
+                            .data = {m.payload.begin(), m.payload.end()},
+                            .done = {}};
+    }
 };
 
 class node final : public request_handler {
@@ -113,8 +126,8 @@ public:
     // bytes are there, not here), at most `max`.
     std::vector<std::uint64_t> pages_owned_elsewhere(std::size_t max);
     result<std::uint64_t> revoke_local(std::uint64_t addr, deadline dl);
-    result<std::uint64_t> generation_local(std::uint64_t addr);
-    result<std::uint64_t> global_gen_local(std::uint64_t addr);
+    // `which`: get_generation (the page's) or get_global_gen (its allocation's capability).
+    result<std::uint64_t> generation_local(wire::msg which, std::uint64_t addr);
     // Coordinator requests made locally when this node is the coordinator (node 0).
     result<void> barrier_local(std::uint64_t seq, std::uint32_t timeout_ms, deadline dl);
     result<void> publish_local(const std::string& name, std::uint64_t addr, deadline dl);

@@ -355,15 +355,8 @@ result<wire::message> runtime::call(node_id dst, const wire::message& m, std::sp
 result<wire::message> runtime::ask_home(const wire::message& m, std::span<std::byte> page_out, deadline dl) {
     const node_id home = node_of(m.address);
     if (home == config_.self) {
-        home_request req;
-        req.op = m.type;
-        req.requester = config_.self;
-        req.address = m.address;
-        req.arg0 = m.arg0;
-        req.arg1 = m.arg1;
-        req.flags = m.flags;
-        req.data.assign(m.payload.begin(), m.payload.end());
-        wire::message o = local_->serve_local(std::move(req), dl, page_out.empty() ? nullptr : page_out.data());
+        wire::message o =
+            local_->serve_local(home_request::of(config_.self, m), dl, page_out.empty() ? nullptr : page_out.data());
         if (!o.ok()) return o.error();
         return o;
     }
@@ -699,11 +692,13 @@ result<std::uint64_t> runtime::value_from_home(std::uint64_t addr, wire::msg op,
 }
 
 result<std::uint64_t> runtime::page_generation(std::uint64_t addr) {
-    return value_from_home(addr, wire::msg::get_generation, [&] { return local_->generation_local(addr); });
+    return value_from_home(addr, wire::msg::get_generation,
+                           [&] { return local_->generation_local(wire::msg::get_generation, addr); });
 }
 
 result<std::uint64_t> runtime::capability_generation(std::uint64_t addr) {
-    return value_from_home(addr, wire::msg::get_global_gen, [&] { return local_->global_gen_local(addr); });
+    return value_from_home(addr, wire::msg::get_global_gen,
+                           [&] { return local_->generation_local(wire::msg::get_global_gen, addr); });
 }
 
 result<std::uint64_t> runtime::revoke(std::uint64_t addr) {

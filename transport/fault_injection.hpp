@@ -36,8 +36,6 @@ public:
     }
     // The errno a connect() to the node fails with, 0 when connecting is allowed.
     [[nodiscard]] int connect_errno(node_id n) const noexcept;
-    [[nodiscard]] bool drops_requests(node_id n) const noexcept { return active(n) == void_reason::timeout; }
-    [[nodiscard]] bool corrupts(node_id n) const noexcept { return active(n) == void_reason::corruption; }
     void set_reply_loss(node_id n, bool on) noexcept {
         if (n < count_) state_[n].lose_replies.store(on, std::memory_order_relaxed);
     }

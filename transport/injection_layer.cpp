@@ -49,8 +49,8 @@ struct injection_context {
     // PARTITION / NODE_CRASHED: the failure a connect() to `dst` would meet, classified as a
     // real one is.
     [[nodiscard]] failure cut_failure(node_id dst) const noexcept {
-        return failure::of(classify_connect_error(injector.connect_errno(dst), peers.ever_alive(dst)))
-            .with_code(injector.connect_errno(dst));
+        const int refused = injector.connect_errno(dst);
+        return failure::of(classify_connect_error(refused, peers.ever_alive(dst))).with_code(refused);
     }
 };
 

@@ -51,7 +51,7 @@ void no_delay(int fd) {
 
 int listen_loopback(int& port) {
     std::string error;
-    int fd = tools::loopback_socket(true, port, error);
+    int fd = tools::loopback_listener(port, error);
     if (fd < 0) die(error);
     return fd;
 }

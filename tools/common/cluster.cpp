@@ -42,7 +42,7 @@ bool fill(unsigned char* bytes, std::size_t size, ReadSome read_some) {
 
 } // namespace
 
-int loopback_socket(bool listening, int& port, std::string& error) {
+int loopback_listener(int& port, std::string& error) {
     int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (s < 0) {
         error = "socket: " + errno_text(errno);
@@ -53,9 +53,9 @@ int loopback_socket(bool listening, int& port, std::string& error) {
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     addr.sin_port = 0;
     socklen_t len = sizeof addr;
-    if (bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || (listening && listen(s, 8) != 0) ||
+    if (bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(s, 8) != 0 ||
         getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-        error = std::string(listening ? "cannot listen on" : "cannot reserve a port on") + " 127.0.0.1: " + errno_text(errno);
+        error = "cannot listen on 127.0.0.1: " + errno_text(errno);
         close(s);
         return -1;
     }
@@ -73,7 +73,7 @@ std::optional<loopback_listeners> open_loopback_listeners(int count, std::string
     loopback_listeners l;
     for (int i = 0; i < count; ++i) {
         int port = 0;
-        int s = loopback_socket(true, port, error);
+        int s = loopback_listener(port, error);
         if (s < 0) {
             l.close_all();
             return std::nullopt;

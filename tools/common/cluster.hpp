@@ -8,9 +8,9 @@
 
 namespace aether::tools {
 
-// A TCP socket bound to a free port on 127.0.0.1 (listening if `listening`), its port in `port`;
-// -1 with `error` saying why on failure.
-int loopback_socket(bool listening, int& port, std::string& error);
+// A TCP socket listening on a free port of 127.0.0.1, its port in `port`; -1 with `error` saying
+// why on failure.
+int loopback_listener(int& port, std::string& error);
 
 // The environment variable that names the descriptor of a node's listening socket, handed over
 // by the tool that started it (runtime_config::listen_fd).
