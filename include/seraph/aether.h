@@ -27,13 +27,18 @@ extern "C" {
  * Constants
  *-------------------------------------------------------------------------------------------------*/
 
-/* First and last Aether address. Overridable (both together) for builds whose address space is
- * laid out differently, such as ThreadSanitizer's; the helpers below work for any base. */
+/* First and last Aether address: the window of all 16,384 nodes x 4 GiB (64 TiB), placed where a
+ * process leaves room for it on x86-64 Linux: above AddressSanitizer's shadow (which ends at
+ * 0x10007FFF7FFF) and below where the kernel loads PIE executables (0x5555...), their heap, the
+ * mmap area and the stack (0x7F...). Part of the ABI: every node of a cluster must use the same
+ * base (see docs/api.md, "The window", and CHANGELOG.md). Overridable (both together) for builds
+ * whose address space is laid out differently, such as ThreadSanitizer's; the helpers below work
+ * for any base. */
 #ifndef SERAPH_AETHER_BASE
-#define SERAPH_AETHER_BASE ((uint64_t)0x0000400000000000ULL)
+#define SERAPH_AETHER_BASE ((uint64_t)0x0000110000000000ULL)
 #endif
 #ifndef SERAPH_AETHER_END
-#define SERAPH_AETHER_END ((uint64_t)0x00007FFFFFFFFFFFULL)
+#define SERAPH_AETHER_END ((uint64_t)0x000050FFFFFFFFFFULL)
 #endif
 
 #define SERAPH_AETHER_NODE_BITS 14

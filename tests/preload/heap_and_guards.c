@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 /* The documented address layout: node 0's memory starts here (README, "address layout"). */
-#define WINDOW_BASE 0x400000000000ull
+#define WINDOW_BASE 0x110000000000ull
 #define WINDOW_SIZE (1ull << 32)
 
 static int failures = 0;
