@@ -205,10 +205,14 @@ std::optional<runtime_config> config_from_env(std::string& error) {
     while (start <= list.size()) {
         std::size_t comma = list.find(',', start);
         std::string item = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        auto colon = item.rfind(':');
-        bool port_ok = colon != std::string::npos && colon > 0 && parse_uint(item.substr(colon + 1)).value_or(0) > 0 &&
-                       parse_uint(item.substr(colon + 1)).value_or(0) < 65536;
-        if (!port_ok) {
+        // "a:1, b:2" as people write lists: blanks around an entry are not part of it.
+        item.erase(0, item.find_first_not_of(" \t"));
+        item.erase(item.find_last_not_of(" \t") + 1);
+        const auto colon = item.rfind(':');
+        const std::uint64_t port = colon == std::string::npos ? 0 : parse_uint(item.substr(colon + 1)).value_or(0);
+        const bool well_formed =
+            colon != std::string::npos && colon > 0 && item.find_first_of(" \t") == std::string::npos && port > 0 && port < 65536;
+        if (!well_formed) {
             error = "AETHER_PEERS entry " + std::to_string(c.peers.size()) + " (\"" + item + "\") is not host:port";
             return std::nullopt;
         }

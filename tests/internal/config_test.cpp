@@ -139,6 +139,8 @@ TEST_CASE("bad peer lists are reported by name", "[config]") {
              "10.0.0.1:7000,:7001,10.0.0.3:7002",          // no host
              "10.0.0.1:7000,,10.0.0.3:7002",               // an empty entry
              "10.0.0.1:7000,10.0.0.2:7001,10.0.0.3:7002,", // a trailing comma
+             "10.0.0.1:7000, ,10.0.0.3:7002",              // an entry of blanks only
+             "10.0.0.1:7000,10.0.0.2 :7001,10.0.0.3:7002", // a blank inside an entry
          }) {
         INFO("AETHER_PEERS=\"" << bad << "\"");
         env.set("AETHER_PEERS", bad);
@@ -182,6 +184,14 @@ TEST_CASE("a complete environment is parsed", "[config]") {
         CHECK(c->node_count == 1);
         CHECK(c->self == 0);
         CHECK(c->peers == std::vector<std::string>{"127.0.0.1:7000"});
+    }
+    SECTION("blanks around the entries, as people write lists") {
+        env.set("AETHER_PEERS", "10.0.0.1:7000, 10.0.0.2:7001 ,\tnode-c.example:7002 ");
+        std::string error;
+        auto c = config_from_env(error);
+        INFO("error: " << error);
+        REQUIRE(c);
+        CHECK(c->peers == std::vector<std::string>{"10.0.0.1:7000", "10.0.0.2:7001", "node-c.example:7002"});
     }
     SECTION("the extreme ports and an IPv6 host") {
         env.set("AETHER_NODE_COUNT", "2");
