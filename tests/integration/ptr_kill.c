@@ -36,6 +36,15 @@ int main(void) {
     CHECK(((volatile uint64_t*)mem)[0] == 100);
     CHECK(seraph_aether_barrier(&a, 20000) == SERAPH_VBIT_TRUE);
     if (me == 1) raise(SIGKILL);
+    /* Wait until node 1 is gone and known to be: a barrier it cannot join fails NODE_CRASHED once
+     * the coordinator's probe finds it dead. Loads racing with the death made this test flaky on
+     * a busy machine: readahead brought in most pages while node 1 lived on after the barrier
+     * (voids < PAGES / 2), and, about 1 run in 40, the VOID context of a load named the previous
+     * load's address (a fault event of that earlier access handled again after the thread moved
+     * on). The second is an open runtime bug (docs/protocol.md, "A home that is down"); this
+     * test checks what holds once the death is known. */
+    CHECK(seraph_aether_barrier(&a, 20000) == SERAPH_VBIT_VOID);
+    CHECK(seraph_aether_get_void_reason() == SERAPH_AETHER_VOID_NODE_CRASHED);
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -43,9 +52,7 @@ int main(void) {
     sa.sa_flags = SA_SIGINFO;
     sigaction(SIGBUS, &sa, NULL);
 
-    /* Pages never fetched here: loads yield VOID (all 0xFF), each within the deadline. Node 1
-     * may take a moment to die after the barrier: pages it still served read their real bytes,
-     * but once a load was VOID every later one is. */
+    /* Pages never fetched here: loads yield VOID (all 0xFF), each within the deadline. */
     double worst = 0;
     int voids = 0;
     for (int p = 1; p < PAGES; ++p) {
@@ -54,19 +61,20 @@ int main(void) {
         uint64_t v = ((volatile uint64_t*)(mem + 4096u * (unsigned)p))[1];
         double took = now_ms() - t0;
         if (took > worst) worst = took;
-        if (v != SERAPH_VOID_U64) {
-            CHECK(voids == 0 && v == 0);
-            continue;
-        }
+        CHECK(v == SERAPH_VOID_U64);
         ++voids;
         CHECK(took < deadline + 500);
         CHECK(seraph_aether_get_void_reason() == SERAPH_AETHER_VOID_NODE_CRASHED);
-        CHECK(seraph_aether_get_void_addr() == mem + 4096u * (unsigned)p + 8);
+        const uint64_t void_addr = seraph_aether_get_void_addr();
+        if (void_addr != mem + 4096u * (unsigned)p + 8)
+            fprintf(stderr, "node %u: page %d: VOID context names 0x%llx, the load was at 0x%llx\n", me, p,
+                    (unsigned long long)void_addr, (unsigned long long)(mem + 4096u * (unsigned)p + 8));
+        CHECK(void_addr == mem + 4096u * (unsigned)p + 8);
         unsigned char raw[64];
         memcpy(raw, (const void*)(mem + 4096u * (unsigned)p + 100), sizeof raw);
         for (size_t i = 0; i < sizeof raw; ++i) CHECK(raw[i] == 0xFF);
     }
-    CHECK(voids >= PAGES / 2);
+    CHECK(voids == PAGES - 1);
     /* A store to the dead home's page is never silently dropped: SIGBUS. */
     bus_addr = 0;
     if (sigsetjmp(jump, 1) == 0) {
