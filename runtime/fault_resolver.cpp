@@ -55,6 +55,9 @@ fault::fault_outcome fault_resolver::resolve(const fault::fault_event& e) noexce
         std::uint64_t t0 = now_ns();
         ~service_clock() { bump(c.fault_service_ns, now_ns() - t0); }
     } clock{fetcher_.counters()};
+    // Before anything that can wait: a report of this access resolved late must not overwrite
+    // what a later access of the thread set (see set_void_context_for).
+    const std::uint64_t ticket = void_context_ticket();
     const std::uint64_t page = page_floor(e.address);
     const node_id home = node_of(page);
     cache& c = fetcher_.local_cache();
@@ -64,9 +67,9 @@ fault::fault_outcome fault_resolver::resolve(const fault::fault_event& e) noexce
     for (;;) {
         const deadline dl = fetcher_.op_deadline();
         cache_state s = c.state(page);
-        if (e.write ? s == cache_state::exclusive : serves_loads(s)) return served(e, s);
+        if (e.write ? s == cache_state::exclusive : serves_loads(s)) return served(e, s, ticket);
         auto gate = c.begin_fetch(page, e.write, dl);
-        if (gate == cache::gate_result::present) return served(e, c.state(page));
+        if (gate == cache::gate_result::present) return served(e, c.state(page), ticket);
         failure why{};
         if (gate == cache::gate_result::timeout) {
             why = failure::of(void_reason::timeout);
@@ -82,7 +85,7 @@ fault::fault_outcome fault_resolver::resolve(const fault::fault_event& e) noexce
             }
             why = r.error();
         }
-        set_void_context_for(e.tid, why.reason, e.address);
+        set_void_context_for(e.tid, why.reason, e.address, ticket);
         if (!e.write) {
             // The load reads 0xFF (a 64-bit load yields SERAPH_VOID_U64) until the retry time.
             // Counted and recorded before it is installed: another thread may load it (without a
@@ -90,7 +93,7 @@ fault::fault_outcome fault_resolver::resolve(const fault::fault_event& e) noexce
             // does not clear the record meanwhile.
             void_pending_.fetch_add(1, std::memory_order_acq_rel);
             void_per_node_[home].fetch_add(1, std::memory_order_relaxed);
-            note_standing_void_page(why.reason, e.address);
+            note_standing_void_page(why.reason, e.address, ticket);
             if (c.install_void(page, now_ms() + void_retry_ms_, why.reason)) {
                 fetcher_.void_page_installed(); // starts the reaper (signal-safe)
             } else {                            // the page got a real copy meanwhile
@@ -125,11 +128,11 @@ result<void> fault_resolver::fetch(std::uint64_t page, bool write, node_id home,
 
 // A fault the copy already serves. A load that finds the VOID page another thread's fault put
 // there reads 0xFF like that thread: it gets the same reason in its VOID context.
-fault::fault_outcome fault_resolver::served(const fault::fault_event& e, cache_state s) noexcept {
+fault::fault_outcome fault_resolver::served(const fault::fault_event& e, cache_state s, std::uint64_t ticket) noexcept {
     if (e.write || s != cache_state::void_copy) return fault::fault_outcome::resolved;
     const void_reason why = fetcher_.local_cache().void_reason_of(e.address);
     if (why == void_reason::none) return fault::fault_outcome::resolved; // dropped meanwhile: the load retries
-    set_void_context_for(e.tid, why, e.address);
+    set_void_context_for(e.tid, why, e.address, ticket);
     return fault::fault_outcome::void_page;
 }
 

@@ -40,7 +40,7 @@ public:
     [[nodiscard]] std::uint64_t void_pages_now() const noexcept { return void_pending_.load(std::memory_order_relaxed); }
 
 private:
-    fault::fault_outcome served(const fault::fault_event& e, cache_state s) noexcept;
+    fault::fault_outcome served(const fault::fault_event& e, cache_state s, std::uint64_t ticket) noexcept;
     result<void> fetch(std::uint64_t page, bool write, node_id home, deadline dl) noexcept;
     // Drops the VOID pages that expired by `expired_by_ms` (of node `only`, or of all: no_node)
     // and takes them off void_pending_ and void_per_node_.

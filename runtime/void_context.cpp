@@ -33,12 +33,16 @@ slot g_table[table_size];
 // The newest VOID page standing in the process (seq 0: none), written like a slot.
 slot g_standing;
 
+// A slot's sequence while a writer changes its fields (0: never written).
+constexpr std::uint64_t busy = UINT64_MAX;
+
 // Reads a slot's fields if they belong together, are `tid`'s, and are newer than `than`.
 bool read_slot(const slot& s, pid_t tid, std::uint64_t than, void_context& out, std::uint64_t& seq_out) noexcept {
     std::uint64_t seq = s.seq.load(std::memory_order_acquire);
-    if (seq <= than || s.tid.load(std::memory_order_acquire) != tid) return false;
+    if (seq == busy || seq <= than || s.tid.load(std::memory_order_acquire) != tid) return false;
     // Acquire loads of the fields: the sequence is read again only after them, and a field from a
-    // newer write brings that write's 0 with it, so an unchanged sequence means they belong together.
+    // newer write brings that write's `busy` with it, so an unchanged sequence means they belong
+    // together.
     void_context c{static_cast<void_reason>(s.reason.load(std::memory_order_acquire)), s.addr.load(std::memory_order_acquire)};
     if (s.seq.load(std::memory_order_relaxed) != seq) return false;
     out = c;
@@ -46,15 +50,32 @@ bool read_slot(const slot& s, pid_t tid, std::uint64_t than, void_context& out, 
     return true;
 }
 
-void write_slot(slot& s, pid_t tid, void_reason reason, std::uint64_t addr) noexcept {
-    s.seq.store(0, std::memory_order_relaxed); // invalid while it changes
-    // Release stores of the fields: a reader that sees any new field also sees the 0 above (a
-    // release store orders only what precedes it, so the 0 must come before every field store).
+// Writes a slot for `tid` with sequence `seq`, unless it holds `tid`'s write of a later sequence.
+// Writers take the slot by swapping its sequence for `busy` (several handler threads may write one
+// thread's slot at once); the fields are stable while it is not busy.
+void write_slot(slot& s, pid_t tid, void_reason reason, std::uint64_t addr, std::uint64_t seq) noexcept {
+    std::uint64_t current = s.seq.load(std::memory_order_acquire);
+    for (;;) {
+        if (current == busy) {
+            current = s.seq.load(std::memory_order_acquire);
+            continue;
+        }
+        if (current > seq && s.tid.load(std::memory_order_relaxed) == tid) {
+            if (s.seq.load(std::memory_order_acquire) == current) return; // a later fault's: keep it
+            current = s.seq.load(std::memory_order_acquire);
+            continue;
+        }
+        if (s.seq.compare_exchange_weak(current, busy, std::memory_order_acquire, std::memory_order_acquire)) break;
+    }
+    // Release stores of the fields: a reader that sees any new field also sees `busy` (a release
+    // store orders only what precedes it, so `busy` must come before every field store).
     s.tid.store(tid, std::memory_order_release);
     s.reason.store(static_cast<std::uint8_t>(reason), std::memory_order_release);
     s.addr.store(addr, std::memory_order_release);
-    s.seq.store(g_sequence.fetch_add(1, std::memory_order_relaxed) + 1, std::memory_order_release);
+    s.seq.store(seq, std::memory_order_release);
 }
+
+std::uint64_t next_sequence() noexcept { return g_sequence.fetch_add(1, std::memory_order_relaxed) + 1; }
 
 pid_t my_tid() noexcept {
     if (tl.tid == 0) tl.tid = static_cast<pid_t>(::syscall(SYS_gettid));
@@ -65,16 +86,29 @@ pid_t my_tid() noexcept {
 
 void set_void_context(void_reason reason, std::uint64_t addr) noexcept {
     tl.ctx = {reason, addr};
-    tl.seq = g_sequence.fetch_add(1, std::memory_order_relaxed) + 1;
+    tl.seq = next_sequence();
 }
 
-void set_void_context_for(pid_t tid, void_reason reason, std::uint64_t addr) noexcept {
-    write_slot(g_table[static_cast<std::size_t>(tid) % table_size], tid, reason, addr);
+std::uint64_t void_context_ticket() noexcept { return next_sequence(); }
+
+void set_void_context_for(pid_t tid, void_reason reason, std::uint64_t addr, std::uint64_t ticket) noexcept {
+    write_slot(g_table[static_cast<std::size_t>(tid) % table_size], tid, reason, addr, ticket);
 }
 
-void note_standing_void_page(void_reason reason, std::uint64_t addr) noexcept { write_slot(g_standing, 0, reason, addr); }
+void note_standing_void_page(void_reason reason, std::uint64_t addr, std::uint64_t ticket) noexcept {
+    write_slot(g_standing, 0, reason, addr, ticket);
+}
 
-void clear_standing_void_pages() noexcept { g_standing.seq.store(0, std::memory_order_release); }
+void clear_standing_void_pages() noexcept {
+    // Not while a writer holds the slot: a second writer could take it in the middle.
+    std::uint64_t current = g_standing.seq.load(std::memory_order_acquire);
+    while (current != 0) {
+        if (current == busy)
+            current = g_standing.seq.load(std::memory_order_acquire);
+        else if (g_standing.seq.compare_exchange_weak(current, 0, std::memory_order_release, std::memory_order_acquire))
+            break;
+    }
+}
 
 void_context current_void_context() noexcept {
     const pid_t tid = my_tid();
@@ -95,7 +129,7 @@ void_context current_void_context() noexcept {
 
 void clear_void_context() noexcept {
     tl.ctx = {};
-    tl.seq = g_sequence.fetch_add(1, std::memory_order_relaxed) + 1; // newer than any fault-set entry
+    tl.seq = next_sequence(); // newer than any fault-set entry
 }
 
 } // namespace aether

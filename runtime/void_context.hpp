@@ -26,11 +26,21 @@ struct void_context {
 };
 
 void set_void_context(void_reason reason, std::uint64_t addr) noexcept;
-// Sets the context of another thread of this process (async-signal-safe).
-void set_void_context_for(pid_t tid, void_reason reason, std::uint64_t addr) noexcept;
+
+// Where a fault stands among all context writes: taken when its resolution starts, it orders the
+// fault after everything its thread did before the access (an explicit call, a clear) and after
+// every fault the kernel reported before it (async-signal-safe).
+std::uint64_t void_context_ticket() noexcept;
+// Sets the context of another thread of this process for the fault that took `ticket`, unless a
+// later fault of that thread has set it already (async-signal-safe). The kernel can report one
+// access twice (a thread woken in its fault retries it and faults again), and the second report
+// can be resolved after the thread moved on to its next access: that resolution must not put the
+// old address back over the newer one.
+void set_void_context_for(pid_t tid, void_reason reason, std::uint64_t addr, std::uint64_t ticket) noexcept;
 void_context current_void_context() noexcept;
-// A VOID page was installed for a load of `addr` (async-signal-safe), and the last one went.
-void note_standing_void_page(void_reason reason, std::uint64_t addr) noexcept;
+// A VOID page was installed for a load of `addr` by the fault that took `ticket` (async-signal-safe;
+// an older fault's does not replace it), and the last one went.
+void note_standing_void_page(void_reason reason, std::uint64_t addr, std::uint64_t ticket) noexcept;
 void clear_standing_void_pages() noexcept;
 void clear_void_context() noexcept;
 
