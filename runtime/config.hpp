@@ -28,7 +28,11 @@ struct runtime_config {
     fault::fault_mode mode = fault::fault_mode::handler;
     store_policy stores = store_policy::sigbus; // a store to unreachable memory
     std::uint32_t void_retry_ms = 1000;         // how long a VOID page stands before a retry
-    std::uint64_t fault_spin_ns = 0;            // handler thread: poll this long before sleeping
+    // How long a home's reply lets this node use its copies of that home's pages without hearing
+    // from it again (runtime/lease.hpp); also how long a home waits before it forgets the copies
+    // of a node it cannot reach. Unset: see effective_lease_ms().
+    std::optional<std::uint32_t> lease_ms;
+    std::uint64_t fault_spin_ns = 0; // handler thread: poll this long before sleeping
     // Requesters and service threads poll this long for the next reply or request before they
     // sleep: a reply that comes within it costs no cross-CPU wake-up (20-35 us on our machines).
     // Unset: see effective_poll_ns().
@@ -56,7 +60,8 @@ struct runtime_config {
 
 // The settings every init honours when present: AETHER_TIMEOUT_MS, AETHER_LOG, AETHER_HOME_SIZE,
 // AETHER_FAULT_MODE, AETHER_VOID_POLICY, AETHER_VOID_RETRY_MS, AETHER_POLL_US, AETHER_FAULT_SPIN_US,
-// AETHER_READAHEAD_PAGES, AETHER_HOLD_US, AETHER_FAULT_THREADS, AETHER_THREAD_PRIORITY, AETHER_TRANSPORT.
+// AETHER_READAHEAD_PAGES, AETHER_HOLD_US, AETHER_FAULT_THREADS, AETHER_THREAD_PRIORITY, AETHER_TRANSPORT,
+// AETHER_LEASE_MS.
 // A bad value is an error naming the variable.
 bool apply_optional_env(runtime_config& c, std::string& error);
 // The whole cluster description: AETHER_NODE_ID, AETHER_NODE_COUNT, AETHER_PEERS, AETHER_SECRET,
@@ -67,6 +72,11 @@ std::optional<runtime_config> config_from_env(std::string& error);
 // may run on more than one CPU, and 0 when it may run on only one, where polling would only keep
 // the CPU from the peer whose answer it waits for.
 std::uint64_t effective_poll_ns(const runtime_config& c) noexcept;
+// The lease in force: AETHER_LEASE_MS when given; otherwise three quarters of the operation
+// timeout (a home's own deadline for a request), between 20 ms and 2 s. No longer than that, a
+// home that cannot reach a sharer forgets its copy within the deadline of the request that found
+// it unreachable: a writer is not held up by it.
+std::uint32_t effective_lease_ms(const runtime_config& c) noexcept;
 // A service loop's polling: effective_poll_ns, but at most 20 us when the loop runs real-time. A
 // real-time thread that polls keeps every ordinary thread off its CPU meanwhile; with programs
 // spinning on flags (as many runnable threads as CPUs) a 50 us poll after every request pushed

@@ -67,21 +67,21 @@ answer_effect on_answer(home_page& p, sharer_set s, const target& t, const answe
         settle(p, s);
         return out;
     }
-    if (a.error.reason == void_reason::node_crashed || a.error.reason == void_reason::unreachable) {
-        // A dead node's cache died with it: it holds no copy any more. If it held the only
-        // current copy, those writes are lost: the page is VOID from now on, never stale data.
-        s.remove(t.node);
-        if (p.owner == t.node) {
-            p.owner = no_node;
-            if (!discard) {
-                p.state = dir_state::lost;
-                out.page_lost = true;
-            }
+    // No error tells a dead node from a live one cut off (a reset or an ICMP reject comes from a
+    // firewall as well as from a host without the process): only the lease does.
+    if (a.fenced) {
+        if (p.owner == t.node && !discard) {
+            // The only current bytes are at the owner, set aside there: the page waits for it
+            // (never lost while the owner may live; forget() when it restarts).
+            out.fails_with = a.error;
+            return out;
         }
+        s.remove(t.node);
+        if (p.owner == t.node) p.owner = no_node;
         settle(p, s);
         return out;
     }
-    // TIMEOUT / PARTITION: the node may still hold its copy; it stays recorded and the request fails.
+    // Not fenced yet: the node may still use its copy; it stays recorded and the request fails.
     out.fails_with = a.error;
     return out;
 }

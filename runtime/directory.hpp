@@ -45,15 +45,16 @@ target_list targets(wire::msg op, node_id requester, const home_page& p, const s
 constexpr bool discards_owner_data(wire::msg op) noexcept { return op == wire::msg::free; }
 
 // Event: a target answered. `ok`: it dropped or downgraded its copy, and `carries_page` says it sent
-// its bytes; otherwise `error` says why it did not answer.
+// its bytes; otherwise `error` says why it did not answer, and `fenced` whether its lease on this
+// home's pages has run out since (lease.hpp): it no longer uses its copy, whatever became of it.
 struct answer {
     bool ok = true;
     failure error{};
     bool carries_page = false;
+    bool fenced = false;
 };
 struct answer_effect {
     bool take_page = false;            // the caller copies the answer's bytes into the home's
-    bool page_lost = false;            // the owner died with the only current bytes
     std::optional<failure> fails_with; // the request fails: the node may still hold its copy
 };
 // May allocate (a sharer set beyond 64 nodes), as share, make_exclusive and accept_putback may.

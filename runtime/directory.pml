@@ -312,13 +312,15 @@ inline apply_ack(m, pg, how, hd, v, dg)
         fi;
         settle(pg)
     :: how == A_CRASHED ->
-        /* A dead node's cache died with it; if it held the only current copy, VOID from now on. */
-        shr[pg] = shr[pg] & ~BIT(m);
+        /* answer::fenced: the crashed node's lease has run out (the model takes it as run out at
+         * once: a crashed node uses no copy). A sharer is forgotten and the request goes on; the
+         * owner's bytes are the only current ones, so the page waits for it and the request
+         * fails (never lost while the owner may live; the code's forget() on a restart is not
+         * modelled). */
         if
-        :: owner[pg] == m -> owner[pg] = NONE; st[pg] = LOST /* page_lost */
-        :: else
-        fi;
-        settle(pg)
+        :: owner[pg] == m -> tfail[pg] = 1
+        :: else -> shr[pg] = shr[pg] & ~BIT(m); settle(pg)
+        fi
     :: how == A_TIMEOUT ->
         /* fails_with: the node may still hold its copy; it stays recorded, the request fails. */
         tfail[pg] = 1

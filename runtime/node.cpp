@@ -65,6 +65,7 @@ node::node(options opts)
                                               opt_.poll_ns, opt_.priority},
                               *this)),
       refusal_(new std::atomic<std::uint8_t>[opt_.node_count]),
+      fences_(opt_.node_count, opt_.lease),
       coordinator_(coordinator::options{opt_.self, opt_.node_count, opt_.peers, opt_.is_passive}, *transport_),
       invalidations_(invalidation_service::options{opt_.local_cache, opt_.hold_ns, opt_.counters}, *transport_) {
     for (node_id n = 0; n < opt_.node_count; ++n) refusal_[n].store(0, std::memory_order_relaxed);
@@ -102,9 +103,6 @@ void node::apply_ack(std::uint32_t index, home_page& p, const target& t, const d
                      std::span<const std::byte> data, std::optional<failure>& txn_failure) {
     const auto effect = directory::on_answer(p, home().sharers(index), t, a, discard);
     if (effect.take_page) std::memcpy(home().bytes(index), data.data(), page_size);
-    if (effect.page_lost)
-        log::coherence().error("node {} died holding page {:#x} exclusive: its latest writes are lost", t.node,
-                               make_addr(opt_.self, std::uint64_t{index} * page_size));
     if (effect.fails_with && !txn_failure) txn_failure = effect.fails_with;
 }
 
@@ -287,20 +285,41 @@ void node::serve(home_request r) {
                         .flags = static_cast<std::uint16_t>(tg.downgrade ? wire::flag::downgrade : 0),
                         .address = page,
                         .epoch = epoch};
-        transport_->call(tg.node, m, dl, [this, t, tg](result<wire::message> res) {
-            home_page& pg = home().page(t->index);
-            {
-                spin_guard g(pg.lock);
-                const bool discard = directory::discards_owner_data(t->request.op);
-                if (res.ok())
-                    apply_ack(t->index, pg, tg, directory::answer{.ok = true, .carries_page = res->payload.size() == page_size},
-                              discard, res->payload, t->failure_);
-                else
-                    apply_ack(t->index, pg, tg, directory::answer{.ok = false, .error = res.error()}, discard, {}, t->failure_);
-            }
-            if (--t->pending == 0) complete(t);
+        transport_->call(tg.node, m, dl, [this, t, tg, dl](result<wire::message> res) {
+            if (res.ok())
+                apply_answer(t, tg, directory::answer{.ok = true, .carries_page = res->payload.size() == page_size},
+                             res->payload);
+            else
+                target_failed(t, tg, res.error(), dl);
         });
     }
+}
+
+void node::apply_answer(const std::shared_ptr<transaction>& t, const target& tg, const directory::answer& a,
+                        std::span<const std::byte> data) {
+    home_page& pg = home().page(t->index);
+    {
+        spin_guard g(pg.lock);
+        apply_ack(t->index, pg, tg, a, directory::discards_owner_data(t->request.op), data, t->failure_);
+    }
+    if (--t->pending == 0) complete(t);
+}
+
+void node::target_failed(const std::shared_ptr<transaction>& t, const target& tg, failure why, deadline dl) {
+    const std::uint64_t fenced_from = fences_.fenced_from(tg.node);
+    const std::uint64_t now = now_ns();
+    if (now >= fenced_from) {
+        apply_answer(t, tg, directory::answer{.ok = false, .error = why, .fenced = true}, {});
+        return;
+    }
+    if (fenced_from < dl.ns()) {
+        bump(opt_.counters->fence_waits);
+        exec().add_timer(deadline::after_ns(fenced_from - now), [this, t, tg, why] {
+            apply_answer(t, tg, directory::answer{.ok = false, .error = why, .fenced = true}, {});
+        });
+        return;
+    }
+    apply_answer(t, tg, directory::answer{.ok = false, .error = why}, {});
 }
 
 void node::complete(const std::shared_ptr<transaction>& t) {
@@ -409,7 +428,7 @@ void node::on_request(const inbound_request& in, reply_token r) noexcept {
     const std::span<const std::byte> payload = h.payload;
     try {
         const wire::msg type = h.type;
-        reply_fn reply = [this, r](const wire::message& m) { transport_->reply(r, m); };
+        reply_fn reply = [this, r](const wire::message& m) { reply_to(r, m); };
         auto refused = static_cast<void_reason>(refusal_[in.from].load(std::memory_order_relaxed));
         if (refused != void_reason::none && asks_of_home(type)) {
             reply(wire::message::failed(failure::of(refused)));
@@ -458,8 +477,13 @@ void node::on_request(const inbound_request& in, reply_token r) noexcept {
         }
     } catch (const std::exception& e) {
         log::coherence().error("node {}: request from node {} failed: {}", opt_.self, in.from, e.what());
-        transport_->reply(r, wire::message::failed(failure{fetch_status::remote_error, void_reason::none}));
+        reply_to(r, wire::message::failed(failure{fetch_status::remote_error, void_reason::none}));
     }
+}
+
+void node::reply_to(const reply_token& to, const wire::message& m) noexcept {
+    if (to.requester() < opt_.node_count) fences_.replied(to.requester(), now_ns());
+    transport_->reply(to, m);
 }
 
 void node::handle_page_request(const inbound_request& in, const reply_token& r) {
@@ -476,14 +500,14 @@ void node::handle_page_request(const inbound_request& in, const reply_token& r) 
     if (type == wire::msg::putback) ok = ok && off == 0 && payload.size() == page_size;
     if ((type == wire::msg::read_shared || type == wire::msg::read_exclusive)) ok = ok && off == 0;
     if (!ok) {
-        transport_->reply(r, wire::message::failed(home().valid_page(page_index_of(addr)) || !is_aether(addr)
-                                                       ? failure{fetch_status::invalid_addr, void_reason::permission}
-                                                       : never_allocated));
+        reply_to(r, wire::message::failed(home().valid_page(page_index_of(addr)) || !is_aether(addr)
+                                              ? failure{fetch_status::invalid_addr, void_reason::permission}
+                                              : never_allocated));
         return;
     }
     home_request req = home_request::of(in.from, h);
     req.done = [this, r, arrived = now_ns()](const wire::message& o) {
-        transport_->reply(r, o);
+        reply_to(r, o);
         bump(opt_.counters->home_requests);
         bump(opt_.counters->home_service_ns, now_ns() - arrived);
     };

@@ -20,6 +20,7 @@
 #include "runtime/directory.hpp"
 #include "runtime/home.hpp"
 #include "runtime/invalidation_service.hpp"
+#include "runtime/lease.hpp"
 #include "runtime/stats.hpp"
 #include "transport/backends.hpp"
 #include "transport/fault_injection.hpp"
@@ -88,6 +89,7 @@ public:
         std::uint64_t poll_ns = 0;                          // the service thread polls this long after serving before sleeping
         thread_priority priority = thread_priority::normal; // the service thread's scheduling
         std::uint64_t hold_ns = 0;                          // the hold window of this node's cache (cache::hold_remaining_ns)
+        lease_terms lease = lease_terms::of_ms(2000);       // what a reply promises its requester (lease.hpp)
     };
 
     // Starts the node's service thread listening on `listen_on` (port 0: any free port).
@@ -161,6 +163,16 @@ private:
 
     using reply_fn = std::function<void(const wire::message&)>;
 
+    // Every reply to a request goes through here: it renews the requester's lease on the copies
+    // it holds of this node's pages, so the fence clock notes it first.
+    void reply_to(const reply_token& to, const wire::message& m) noexcept;
+    // A target did not answer an invalidation: once it is fenced its copy no longer counts (its
+    // own lease made it stop using it), and the request goes on; until then the request waits, if
+    // the fence comes before `dl`, or fails.
+    void target_failed(const std::shared_ptr<transaction>& t, const target& tg, failure why, deadline dl);
+    void apply_answer(const std::shared_ptr<transaction>& t, const target& tg, const directory::answer& a,
+                      std::span<const std::byte> data);
+
     deadline home_deadline() const noexcept;
     std::uint32_t timeout_ms() const noexcept { return opt_.timeout_ms->load(std::memory_order_relaxed); }
 
@@ -210,6 +222,7 @@ private:
     std::unique_ptr<service_transport> transport_;
     std::atomic<bool> online_{true};
     std::unique_ptr<std::atomic<std::uint8_t>[]> refusal_; // per requesting node: a void_reason
+    fence_clock fences_;                                   // when each node stops using its copies of this node's pages
 
     // Service-thread state.
     std::unordered_map<std::uint32_t, std::deque<home_request>> waiting_;

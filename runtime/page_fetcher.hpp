@@ -46,6 +46,7 @@ public:
         pending_call call;
         std::uint64_t page = 0;
         std::size_t following = 0;
+        std::uint64_t sent_ns = 0; // when the request went out (its lease counts from then)
     };
     struct ahead_batch {
         std::uint64_t page = 0;

@@ -45,6 +45,7 @@ runtime::runtime(const runtime_config& config)
       timeout_ms_(config.timeout_ms),
       peers_(config.node_count),
       injector_(config.node_count),
+      leases_(config.node_count, lease_terms::of_ms(effective_lease_ms(config))),
       is_sim_(new std::atomic<bool>[config.node_count]) {
     for (node_id n = 0; n < config.node_count; ++n) is_sim_[n].store(false, std::memory_order_relaxed);
 }
@@ -104,6 +105,7 @@ std::unique_ptr<runtime> runtime::create(const runtime_config& config, std::stri
     // In SIGBUS mode the faulting thread installs the copy itself and its access runs right after:
     // nothing to hold it for. In handler mode the access waits for the thread to be woken.
     o.hold_ns = config.mode == fault::fault_mode::handler ? config.hold_ns : 0;
+    o.lease = rt->leases_.terms();
 
     listen_endpoint listen{.address = peer_address::loopback(0)};
     if (auto own = rt->peers_.address(config.self)) listen.address = *own;
@@ -137,8 +139,10 @@ bool runtime::start_fault_path(std::string& error) {
     // the fault path nudges the loop when it installs one, and this hook then starts it.
     service_transport& net = local_->transport();
     seen_down_.assign(config_.node_count, false);
+    heartbeat_in_flight_.assign(config_.node_count, false);
     net.exec().post([this, &net] {
         watch_peers(net);
+        tend_leases(net);
         net.exec().set_turn_hook([this, &net] {
             probe_suspects(net);
             if (!reaper_scheduled_ && resolver_->void_pages_now() > 0) {
@@ -210,6 +214,33 @@ void runtime::probe_suspects(service_transport& net) {
     });
 }
 
+void runtime::tend_leases(service_transport& net) {
+    if (stopping_.load(std::memory_order_acquire)) return;
+    const std::uint64_t now = now_ns();
+    for (node_id n = 0; n < config_.node_count; ++n) {
+        if (n == config_.self) continue;
+        if (leases_.must_drop(n, now)) {
+            // A fetch in flight leaves its page for the next pass; the lease stays lapsed till then.
+            if (cache_->set_aside_node(n) == 0) {
+                leases_.dropped(n);
+                bump(counters_.lease_lapses);
+                log::coherence().info("no word from node {} for a lease: its pages are VOID here until it answers", n);
+            }
+        } else if (!heartbeat_in_flight_[n] && leases_.wants_heartbeat(n, now)) {
+            heartbeat_in_flight_[n] = true;
+            // Worth waiting for only while the lease runs.
+            const std::uint64_t until = leases_.usable_until(n);
+            net.call(n, wire::message{.type = wire::msg::ping}, deadline::after_ns(until > now ? until - now : 1),
+                     [this, n, sent = now](result<wire::message> r) {
+                         heartbeat_in_flight_[n] = false;
+                         if (r.ok()) (void)leases_.on_reply(n, sent, now_ns());
+                     });
+        }
+    }
+    const std::uint64_t period = std::max<std::uint64_t>(leases_.terms().guard_ns / 2, 1'000'000);
+    net.exec().add_timer(deadline::after_ns(period), [this, &net] { tend_leases(net); });
+}
+
 void runtime::node_down(node_id id) {
     if (id >= config_.node_count || id == config_.self) return;
     if (peers_.mark_down(id)) log::runtime().info("node {} is down: its memory is VOID here until it answers again", id);
@@ -279,6 +310,7 @@ runtime::add_result runtime::add_sim_node(node_id id, std::size_t bytes) {
     o.name = "aether-sim" + std::to_string(id);
     o.poll_ns = service_poll_ns(config_, threads_);
     o.priority = threads_;
+    o.lease = leases_.terms();
     auto started = node::start(std::move(o), listen_endpoint{.address = peer_address::loopback(0)});
     if (!started) return add_result::failed;
     s.n = std::move(started.value());
@@ -349,7 +381,19 @@ void runtime::clear_failure(node_id id) {
 // ---- requests -------------------------------------------------------------------------------------
 
 result<wire::message> runtime::call(node_id dst, const wire::message& m, std::span<std::byte> payload_out, deadline dl) {
-    return client_->call(dst, m, payload_out, dl);
+    const std::uint64_t sent = now_ns();
+    auto r = client_->call(dst, m, payload_out, dl);
+    if (r.ok() && !trust_reply(dst, m.type, sent)) return failure::of(void_reason::timeout);
+    return r;
+}
+
+bool runtime::trust_reply(node_id from, wire::msg asked, std::uint64_t sent_ns) noexcept {
+    if (leases_.on_reply(from, sent_ns, now_ns())) return true;
+    // Only a copy depends on the lease; a late answer to anything else is as good as any.
+    const bool grants_copy = asked == wire::msg::read_shared || asked == wire::msg::read_exclusive || asked == wire::msg::putback;
+    if (!grants_copy) return true;
+    bump(counters_.late_replies);
+    return false;
 }
 
 result<wire::message> runtime::ask_home(const wire::message& m, std::span<std::byte> page_out, deadline dl) {
@@ -447,6 +491,7 @@ result<runtime::ahead_request> runtime::ask_ahead(std::uint64_t page, std::size_
     ahead_request rq;
     rq.page = page;
     rq.following = std::min<std::size_t>(following, wire::max_readahead);
+    rq.sent_ns = now_ns();
     auto call = client_->start(
         node_of(page),
         wire::message{.type = wire::msg::read_shared, .flags = wire::flag::readahead, .address = page, .arg1 = rq.following}, dl);
@@ -460,6 +505,7 @@ result<runtime::ahead_batch> runtime::receive_ahead(ahead_request& rq, std::span
     const std::uint64_t t0 = now_ns();
     auto r = client_->collect(rq.call, buf, dl);
     if (!r) return r.error();
+    if (!trust_reply(node_of(rq.page), wire::msg::read_shared, rq.sent_ns)) return failure::of(void_reason::timeout);
     bump(counters_.remote_fetches);
     bump(counters_.readahead_batches);
     bump(counters_.readahead_receive_ns, now_ns() - t0);

@@ -14,6 +14,7 @@
 #include "runtime/cache.hpp"
 #include "runtime/config.hpp"
 #include "runtime/fault_resolver.hpp"
+#include "runtime/lease.hpp"
 #include "runtime/node.hpp"
 #include "runtime/page_fetcher.hpp"
 #include "runtime/stats.hpp"
@@ -126,6 +127,13 @@ private:
     // The service thread's look at the other nodes, every peer_watch_ms (see runtime.cpp).
     void watch_peers(service_transport& net);
     void probe_suspects(service_transport& net);
+    // The service thread's care of this node's leases, every eighth of a lease: the copies of a
+    // home whose lease lapsed go, and a lease whose last renewal is a quarter lease old is renewed
+    // with a ping (a heartbeat) unless one is under way.
+    void tend_leases(service_transport& net);
+    // A reply from `from` to a request of type `asked` sent at `sent_ns` arrived: renews the lease.
+    // False when it grants a copy and came too late for its grant to be trusted.
+    bool trust_reply(node_id from, wire::msg asked, std::uint64_t sent_ns) noexcept;
     // One request about the page at m.address to its home: served inline when that is this node,
     // over the transport otherwise; the same reply either way. A page the home sends back lands
     // in `page_out` (a page, or empty when the request brings none), and the reply's payload
@@ -167,7 +175,9 @@ private:
     thread_priority threads_ = thread_priority::normal; // of the service and fault-handler threads
     bool reaper_scheduled_ = false;                     // service thread only
     std::vector<bool> seen_down_;                       // service thread only: nodes watch_peers saw down
-    std::atomic<bool> stopping_{false};                 // the destructor runs
+    copy_leases leases_;
+    std::vector<bool> heartbeat_in_flight_; // service thread only
+    std::atomic<bool> stopping_{false};     // the destructor runs
 
     struct sim {
         std::unique_ptr<fault_injector> injector; // sim nodes inject nothing themselves

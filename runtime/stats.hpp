@@ -38,6 +38,12 @@ struct node_counters {
     std::atomic<std::uint64_t> readahead_install_ns{0};
     // ...and at the home: assembling readahead batches and handing them to the socket.
     std::atomic<std::uint64_t> readahead_serve_ns{0};
+    // Leases (runtime/lease.hpp): invalidations this home could not deliver and waited out until
+    // the node was fenced; times this node dropped a home's copies because its lease lapsed;
+    // replies that came too late to be trusted.
+    std::atomic<std::uint64_t> fence_waits{0};
+    std::atomic<std::uint64_t> lease_lapses{0};
+    std::atomic<std::uint64_t> late_replies{0};
     transport_counters transport;
 
     void reset() noexcept {
@@ -60,7 +66,10 @@ struct node_counters {
                         &readahead_batches,
                         &readahead_receive_ns,
                         &readahead_install_ns,
-                        &readahead_serve_ns})
+                        &readahead_serve_ns,
+                        &fence_waits,
+                        &lease_lapses,
+                        &late_replies})
             c->store(0, std::memory_order_relaxed);
     }
 };

@@ -7,6 +7,9 @@
 #
 #   on_hosts.sh AETHER_RUN N [aether-run options] -- PROGRAM [ARGS...]
 #
+# ON_HOSTS_NEEDS names commands the program itself runs on its host (nft, to cut a link there);
+# without them it is skipped too.
+#
 # aether-run starts and supervises the nodes as usual (exit status, --expect, --timeout); each node
 # enters its namespace with `ip netns exec` (same process, no fork) and gets AETHER_PEERS with the
 # namespace addresses, every node on port 7000. Needs root and `ip netns`: otherwise it exits 77
@@ -33,6 +36,10 @@ shift 2
 
 [ "$(id -u)" -eq 0 ] || skip "needs root (network namespaces, veth pairs, a bridge)"
 command -v ip >/dev/null 2>&1 || skip "the ip command (iproute2) is not installed"
+# ON_HOSTS_NEEDS: more commands the program runs on its hosts (nft, to cut links).
+for tool in ${ON_HOSTS_NEEDS:-}; do
+    command -v "$tool" >/dev/null 2>&1 || skip "the program needs $tool, which is not installed"
+done
 
 # Interface names have at most 15 characters: "a<pid>b", "a<pid>v<i>", "a<pid>p<i>".
 tag="a$$"

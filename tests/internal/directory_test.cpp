@@ -124,7 +124,6 @@ outcome run(start s, wire::msg op) {
         const bool owner = p.owner == t.node;
         const auto e = dir::on_answer(p, set, t, dir::answer{.ok = true, .carries_page = owner}, discard);
         CHECK(e.take_page == (owner && !discard));
-        CHECK_FALSE(e.page_lost);
         CHECK_FALSE(e.fails_with);
     }
     const std::uint32_t epoch_before_completion = p.epoch;
@@ -362,42 +361,52 @@ TEST_CASE("answers from targets: done, done with the owner's bytes, dead, unreac
         CHECK(p.sharers == bits({2}));
         CHECK(p.state == S);
     }
-    for (void_reason dead : {void_reason::node_crashed, void_reason::unreachable}) {
-        SECTION(std::string("the owner is gone (") + to_string(dead) + "): the page is lost, never stale") {
+    // No error proves a node dead (a firewall resets and rejects too): only its lease running out
+    // (fenced) lets the home forget its copy, and an owner's bytes are never given up while it may live.
+    for (void_reason why : {void_reason::node_crashed, void_reason::unreachable, void_reason::timeout, void_reason::partition}) {
+        const dir::answer not_fenced{.ok = false, .error = failure::of(why)};
+        const dir::answer fenced{.ok = false, .error = failure::of(why), .fenced = true};
+        SECTION(std::string("no answer (") + to_string(why) +
+                "), not fenced: the copy may live on, it stays recorded, the request fails") {
             home_page p = exclusive_at_2();
-            const auto e =
-                dir::on_answer(p, sharer_set(p, node_count), owner_invalidated, {.ok = false, .error = failure::of(dead)}, false);
-            CHECK(e.page_lost);
-            CHECK_FALSE(e.fails_with);
-            CHECK(p.state == L);
-            CHECK(p.owner == none);
-            CHECK(dir::admit(wire::msg::read_shared, p).has_value());
-        }
-        SECTION(std::string("the owner is gone (") + to_string(dead) + ") during a free: nothing is lost") {
-            home_page p = exclusive_at_2();
-            const auto e =
-                dir::on_answer(p, sharer_set(p, node_count), owner_invalidated, {.ok = false, .error = failure::of(dead)}, true);
-            CHECK_FALSE(e.page_lost);
-            CHECK(p.state == U);
-        }
-        SECTION(std::string("a sharer is gone (") + to_string(dead) + "): it holds no copy any more") {
-            home_page p = make_entry(start::shared_by_others);
-            const auto e = dir::on_answer(p, sharer_set(p, node_count), sharer, {.ok = false, .error = failure::of(dead)}, false);
-            CHECK_FALSE(e.page_lost);
-            CHECK_FALSE(e.fails_with);
-            CHECK(p.sharers == bits({2}));
-        }
-    }
-    for (void_reason unsure : {void_reason::timeout, void_reason::partition}) {
-        SECTION(std::string("no answer (") + to_string(unsure) +
-                "): the copy may live on, it stays recorded, the request fails") {
-            home_page p = exclusive_at_2();
-            const auto e = dir::on_answer(p, sharer_set(p, node_count), owner_invalidated,
-                                          {.ok = false, .error = failure::of(unsure)}, false);
+            auto e = dir::on_answer(p, sharer_set(p, node_count), owner_invalidated, not_fenced, false);
             REQUIRE(e.fails_with);
-            CHECK(e.fails_with->reason == unsure);
+            CHECK(e.fails_with->reason == why);
             CHECK(p.state == X);
             CHECK(p.owner == 2);
+            home_page q = make_entry(start::shared_by_others);
+            e = dir::on_answer(q, sharer_set(q, node_count), sharer, not_fenced, false);
+            REQUIRE(e.fails_with);
+            CHECK(q.sharers == bits({2, 3}));
+        }
+        SECTION(std::string("no answer (") + to_string(why) + "), even during a free, not fenced: the request fails") {
+            home_page p = exclusive_at_2();
+            const auto e = dir::on_answer(p, sharer_set(p, node_count), owner_invalidated, not_fenced, true);
+            CHECK(e.fails_with);
+            CHECK(p.owner == 2);
+        }
+        SECTION(std::string("the owner is fenced (") + to_string(why) +
+                "): its bytes are the only current ones, the page waits for it") {
+            home_page p = exclusive_at_2();
+            const auto e = dir::on_answer(p, sharer_set(p, node_count), owner_invalidated, fenced, false);
+            REQUIRE(e.fails_with);
+            CHECK(e.fails_with->reason == why);
+            CHECK(p.state == X);
+            CHECK(p.owner == 2);
+            CHECK_FALSE(dir::admit(wire::msg::read_shared, p).has_value()); // not lost
+        }
+        SECTION(std::string("the owner is fenced (") + to_string(why) + ") during a free: its bytes are not wanted") {
+            home_page p = exclusive_at_2();
+            const auto e = dir::on_answer(p, sharer_set(p, node_count), owner_invalidated, fenced, true);
+            CHECK_FALSE(e.fails_with);
+            CHECK(p.owner == none);
+            CHECK(p.state == U);
+        }
+        SECTION(std::string("a sharer is fenced (") + to_string(why) + "): it no longer uses its copy, the request goes on") {
+            home_page p = make_entry(start::shared_by_others);
+            const auto e = dir::on_answer(p, sharer_set(p, node_count), sharer, fenced, false);
+            CHECK_FALSE(e.fails_with);
+            CHECK(p.sharers == bits({2}));
         }
     }
 }
