@@ -46,9 +46,7 @@ fence_clock::fence_clock(node_id node_count, lease_terms terms)
     for (node_id n = 0; n < node_count; ++n) last_reply_[n].store(0, std::memory_order_relaxed);
 }
 
-void fence_clock::replied(node_id to, std::uint64_t now_ns) noexcept {
-    last_reply_[to].store(now_ns, std::memory_order_release);
-}
+void fence_clock::replied(node_id to, std::uint64_t now_ns) noexcept { last_reply_[to].store(now_ns, std::memory_order_release); }
 
 std::uint64_t fence_clock::fenced_from(node_id n) const noexcept {
     const std::uint64_t last = last_reply_[n].load(std::memory_order_acquire);

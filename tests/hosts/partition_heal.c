@@ -47,8 +47,10 @@ static void cut_from(const char* host, const char* mode) {
         snprintf(cmd, sizeof cmd,
                  "nft -f - <<'END'\n"
                  "table inet aether_cut {\n"
-                 "  chain in { type filter hook input priority 0; policy accept; ip saddr %s meta l4proto tcp reject with tcp reset; }\n"
-                 "  chain out { type filter hook output priority 0; policy accept; ip daddr %s reject with icmpx type host-unreachable; }\n"
+                 "  chain in { type filter hook input priority 0; policy accept; ip saddr %s meta l4proto tcp reject with tcp "
+                 "reset; }\n"
+                 "  chain out { type filter hook output priority 0; policy accept; ip daddr %s reject with icmpx type "
+                 "host-unreachable; }\n"
                  "}\nEND\n",
                  host, host);
     CHECK(system(cmd) == 0);
@@ -76,7 +78,7 @@ int main(int argc, char** argv) {
     CHECK(lease_env != NULL); /* the bound this test checks */
     const double lease = atof(lease_env);
 
-    const uint64_t word = share_block(&a, 1, 4096, "word");      /* node 1's memory */
+    const uint64_t word = share_block(&a, 1, 4096, "word");       /* node 1's memory */
     const uint64_t signals = share_block(&a, 2, 4096, "signals"); /* node 2's: [0] cut in place, [1] write acknowledged */
     if (me == 1) {
         const uint64_t old = OLD;
