@@ -44,27 +44,31 @@ public:
 
     // Any thread: a reply from `home` to a request sent at `sent_ns` arrived at `now_ns`. False if
     // it came too late to be trusted (the caller treats it as a timeout). A trusted reply renews
-    // the lease, unless the lease lapsed and the copies it covered have not been dropped yet.
+    // the lease; while a lapsed lease's copies are not dropped yet, the renewal waits for the drop
+    // (it covers the copy this reply may bring, not the old ones).
     bool on_reply(node_id home, std::uint64_t sent_ns, std::uint64_t now_ns) noexcept;
 
     // Service thread. Whether the copies of `home` must go now: the lease lapsed and they have
-    // not been dropped since. After dropping them all, the caller says so with dropped().
+    // not been dropped since. After dropping them all (at `now_ns`), the caller says so with
+    // dropped(): renewals that came meanwhile then take effect.
     [[nodiscard]] bool must_drop(node_id home, std::uint64_t now_ns) const noexcept;
-    void dropped(node_id home) noexcept;
+    void dropped(node_id home, std::uint64_t now_ns) noexcept;
     // Service thread. Whether a heartbeat should renew the lease of `home` now: it runs, and its
     // last renewal was sent more than a quarter lease ago.
     [[nodiscard]] bool wants_heartbeat(node_id home, std::uint64_t now_ns) const noexcept;
     // Until when (monotonic ns) this node may use its copies of `home` (0: never renewed).
-    [[nodiscard]] std::uint64_t usable_until(node_id home) const noexcept {
-        return slots_[home].until.load(std::memory_order_acquire);
-    }
+    [[nodiscard]] std::uint64_t usable_until(node_id home) const noexcept;
     [[nodiscard]] const lease_terms& terms() const noexcept { return terms_; }
 
 private:
+    // One home's lease. A small lock, not separate atomics: a renewal and the drop of a lapsed
+    // lease's copies must not interleave (a renewal lost between them would leave a copy without
+    // a lease, that no drop would ever take).
     struct slot {
-        std::atomic<std::uint64_t> until{0};
-        // The copies covered by a lapsed lease have been dropped (true at start: none held).
-        std::atomic<bool> clear{true};
+        mutable std::uint32_t lock = 0;
+        std::uint64_t until = 0;   // copies may be used before this
+        std::uint64_t pending = 0; // renewals that came while the lapsed copies waited to be dropped
+        bool holds = false;        // copies may be held under a lease (false at start: none)
     };
     lease_terms terms_;
     std::unique_ptr<slot[]> slots_;

@@ -222,7 +222,7 @@ void runtime::tend_leases(service_transport& net) {
         if (leases_.must_drop(n, now)) {
             // A fetch in flight leaves its page for the next pass; the lease stays lapsed till then.
             if (cache_->set_aside_node(n) == 0) {
-                leases_.dropped(n);
+                leases_.dropped(n, now_ns());
                 bump(counters_.lease_lapses);
                 log::coherence().info("no word from node {} for a lease: its pages are VOID here until it answers", n);
             }
