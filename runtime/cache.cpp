@@ -346,18 +346,21 @@ bool cache::invalidate(std::uint64_t page, std::uint32_t epoch, bool downgrade, 
     spin_guard g(e->lock);
     if (epoch > e->inval_epoch) e->inval_epoch = epoch;
     cache_state s = load_state(*e);
-    if (s == cache_state::invalid) {
-        // The home, back, recalls the bytes set aside while it was down.
+    if (s == cache_state::invalid || s == cache_state::void_copy) {
+        // The home, back, recalls the bytes set aside while it could not be reached. A VOID copy
+        // (a load failed meanwhile) holds none of them: the set-aside bytes are still the page's.
+        // They are sent, and kept: this answer may reach the home after it gave up on the recall
+        // (a recall sent during a cut arrives with the heal), and then it is dropped there. Kept,
+        // they go with the next recall too, and before this node's next request for the page
+        // (send_unsent_home), which releases them whether the home takes them or not.
         if (aside_unsent_.load(std::memory_order_acquire) > 0) {
             spin_guard a(aside_lock_);
             if (aside_bytes* b = find_aside(page)) {
                 std::memcpy(data_out, b->bytes, page_size);
-                b->sent = true;
-                aside_unsent_.fetch_sub(1, std::memory_order_acq_rel);
                 had_data = true;
             }
         }
-        return had_data;
+        if (s == cache_state::invalid) return had_data;
     }
     begin_change(*e);
     if (s == cache_state::exclusive || s == cache_state::frozen) {

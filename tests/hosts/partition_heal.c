@@ -11,52 +11,13 @@
  * Run by on_hosts.sh with 3 nodes, as root: `partition_heal drop|reject`. Node 0 prints how long
  * the cut took to show as VOID and the heal to show as the new value; node 2 how long its write took. */
 #include "cluster_check.h"
+#include "link_cut.h"
 
 #include <stdint.h>
 #include <string.h>
 
 #define OLD 1u
 #define NEW 2u
-
-static const char* home_address(void) {
-    /* AETHER_PEERS: "10.77.0.1:7000,10.77.0.2:7000,...": node 1's host. */
-    static char host[64];
-    const char* peers = getenv("AETHER_PEERS");
-    CHECK(peers != NULL);
-    const char* second = strchr(peers, ',');
-    CHECK(second != NULL);
-    ++second;
-    const char* colon = strchr(second, ':');
-    CHECK(colon != NULL && (size_t)(colon - second) < sizeof host);
-    memcpy(host, second, (size_t)(colon - second));
-    host[colon - second] = '\0';
-    return host;
-}
-
-static void cut_from(const char* host, const char* mode) {
-    char cmd[1024];
-    if (strcmp(mode, "drop") == 0)
-        snprintf(cmd, sizeof cmd,
-                 "nft -f - <<'END'\n"
-                 "table inet aether_cut {\n"
-                 "  chain in { type filter hook input priority 0; policy accept; ip saddr %s drop; }\n"
-                 "  chain out { type filter hook output priority 0; policy accept; ip daddr %s drop; }\n"
-                 "}\nEND\n",
-                 host, host);
-    else /* what arrives from the host is answered with a reset, what goes to it with an ICMP reject */
-        snprintf(cmd, sizeof cmd,
-                 "nft -f - <<'END'\n"
-                 "table inet aether_cut {\n"
-                 "  chain in { type filter hook input priority 0; policy accept; ip saddr %s meta l4proto tcp reject with tcp "
-                 "reset; }\n"
-                 "  chain out { type filter hook output priority 0; policy accept; ip daddr %s reject with icmpx type "
-                 "host-unreachable; }\n"
-                 "}\nEND\n",
-                 host, host);
-    CHECK(system(cmd) == 0);
-}
-
-static void heal(void) { CHECK(system("nft delete table inet aether_cut") == 0); }
 
 static uint64_t api_read(Seraph_Aether* a, uint64_t addr, Seraph_Aether_Fetch_Result* r) {
     uint64_t v = 0;
@@ -69,7 +30,7 @@ static int partition_reason(Seraph_Aether_Void_Reason r) {
 }
 
 int main(int argc, char** argv) {
-    CHECK(argc == 2 && (strcmp(argv[1], "drop") == 0 || strcmp(argv[1], "reject") == 0));
+    CHECK(argc == 2 && cut_mode_ok(argv[1]));
     Seraph_Aether a;
     join_cluster(&a);
     const uint16_t me = a.local_node_id;
@@ -89,7 +50,7 @@ int main(int argc, char** argv) {
     CHECK(seraph_aether_barrier(&a, 20000) == SERAPH_VBIT_TRUE);
 
     if (me == 0) {
-        const char* host = home_address();
+        const char* host = node_host(1);
         cut_from(host, argv[1]);
         const double cut_at = now_ms();
         uint64_t before = 0;
