@@ -5,6 +5,7 @@
 #include "aether/internal/log.hpp"
 #include "aether/internal/runtime_scope.hpp"
 #include "runtime/c_api_access.hpp"
+#include "runtime/launch/pmix.hpp"
 #include "runtime/runtime.hpp"
 #include "runtime/void_context.hpp"
 
@@ -200,12 +201,15 @@ Seraph_Vbit seraph_aether_init_from_env(Seraph_Aether* aether) {
     clear_handle(aether);
     return guarded(SERAPH_VBIT_VOID, [&] {
         std::string error;
-        auto c = config_from_env(error);
+        const bool pmix = launch::use_pmix();
+        auto c = pmix ? launch::config_from_pmix(error) : config_from_env(error);
         if (!c) {
             std::fprintf(stderr, "aether: %s\n", error.c_str());
             return SERAPH_VBIT_VOID;
         }
-        if (c->listen_fd >= 0 && inherited_listener_offered.exchange(true)) c->listen_fd = -1;
+        // The PMIx bootstrap opens a listener for this node; a launcher's (AETHER_LISTEN_FD) is
+        // one per process.
+        if (!pmix && c->listen_fd >= 0 && inherited_listener_offered.exchange(true)) c->listen_fd = -1;
         Seraph_Vbit v = start(aether, *c);
         return v == SERAPH_VBIT_TRUE ? v : SERAPH_VBIT_VOID;
     });

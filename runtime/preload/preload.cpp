@@ -15,6 +15,7 @@
 #include "aether/internal/address.hpp"
 #include "aether/internal/runtime_scope.hpp"
 #include "runtime/c_api_access.hpp"
+#include "runtime/launch/pmix.hpp"
 #include "runtime/preload/aether_heap.hpp"
 #include "runtime/preload/fork_support.hpp"
 #include "runtime/runtime.hpp"
@@ -194,8 +195,9 @@ void after_fork_in_child() {
 }
 
 __attribute__((constructor)) void join_before_main() {
+    // A node when started as one: by aether-run (AETHER_NODE_ID) or by a PMIx server (mpirun, srun).
     const char* id = std::getenv("AETHER_NODE_ID");
-    if (id == nullptr) return; // not started as a node: stay out of the way
+    if (id == nullptr && !aether::launch::use_pmix()) return; // not started as a node: stay out of the way
     if (const char* mark = std::getenv("AETHER_JOINED_PID"); mark != nullptr && std::atol(mark) != getpid())
         return; // the environment of a process that joined, inherited through exec
     runtime_scope scope;
@@ -203,7 +205,8 @@ __attribute__((constructor)) void join_before_main() {
     std::snprintf(pid, sizeof pid, "%d", getpid());
     setenv("AETHER_JOINED_PID", pid, 1); // before any runtime thread exists
     if (seraph_aether_init_from_env(&g_handle) != SERAPH_VBIT_TRUE) {
-        say("aether-preload: node %s could not join the cluster (see above); exiting\n", id);
+        say("aether-preload: node %s could not join the cluster (see above); exiting\n",
+            id != nullptr ? id : std::getenv("PMIX_RANK"));
         std::_Exit(1);
     }
     g_window_begin = aether::window_base;
