@@ -83,6 +83,8 @@ std::uint32_t effective_lease_ms(const runtime_config& c) noexcept {
     return std::clamp<std::uint32_t>(c.timeout_ms / 4 * 3, 20, 2000);
 }
 
+std::uint32_t effective_suspect_ms(const runtime_config& c) noexcept { return c.suspect_ms.value_or(c.timeout_ms); }
+
 std::uint64_t service_poll_ns(const runtime_config& c, thread_priority effective) noexcept {
     constexpr std::uint64_t realtime_cap_ns = 20'000;
     const std::uint64_t poll = effective_poll_ns(c);
@@ -154,6 +156,9 @@ bool apply_optional_env(runtime_config& c, std::string& error) {
     n = UINT64_MAX;
     if (!bounded_env("AETHER_LEASE_MS", 20, 3'600'000, "milliseconds", n, error)) return false;
     if (n != UINT64_MAX) c.lease_ms = static_cast<std::uint32_t>(n);
+    n = UINT64_MAX;
+    if (!bounded_env("AETHER_SUSPECT_MS", 20, 3'600'000, "milliseconds", n, error)) return false;
+    if (n != UINT64_MAX) c.suspect_ms = static_cast<std::uint32_t>(n);
     n = UINT64_MAX;
     if (!bounded_env("AETHER_POLL_US", 0, 1'000'000, "microseconds", n, error)) return false;
     if (n != UINT64_MAX) c.poll_ns = n * 1000;

@@ -32,6 +32,10 @@ struct runtime_config {
     // from it again (runtime/lease.hpp); also how long a home waits before it forgets the copies
     // of a node it cannot reach. Unset: see effective_lease_ms().
     std::optional<std::uint32_t> lease_ms;
+    // How long a peer that answered before may stay silent before it is suspected (the failure
+    // detector, runtime::tend_peers; heartbeats every quarter of it). Unset: see
+    // effective_suspect_ms().
+    std::optional<std::uint32_t> suspect_ms;
     std::uint64_t fault_spin_ns = 0; // handler thread: poll this long before sleeping
     // Requesters and service threads poll this long for the next reply or request before they
     // sleep: a reply that comes within it costs no cross-CPU wake-up (20-35 us on our machines).
@@ -61,7 +65,7 @@ struct runtime_config {
 // The settings every init honours when present: AETHER_TIMEOUT_MS, AETHER_LOG, AETHER_HOME_SIZE,
 // AETHER_FAULT_MODE, AETHER_VOID_POLICY, AETHER_VOID_RETRY_MS, AETHER_POLL_US, AETHER_FAULT_SPIN_US,
 // AETHER_READAHEAD_PAGES, AETHER_HOLD_US, AETHER_FAULT_THREADS, AETHER_THREAD_PRIORITY, AETHER_TRANSPORT,
-// AETHER_LEASE_MS.
+// AETHER_LEASE_MS, AETHER_SUSPECT_MS.
 // A bad value is an error naming the variable.
 bool apply_optional_env(runtime_config& c, std::string& error);
 // The whole cluster description: AETHER_NODE_ID, AETHER_NODE_COUNT, AETHER_PEERS, AETHER_SECRET,
@@ -77,6 +81,9 @@ std::uint64_t effective_poll_ns(const runtime_config& c) noexcept;
 // home that cannot reach a sharer forgets its copy within the deadline of the request that found
 // it unreachable: a writer is not held up by it.
 std::uint32_t effective_lease_ms(const runtime_config& c) noexcept;
+// The silence time in force: AETHER_SUSPECT_MS when given; otherwise the operation timeout, the
+// time after which a request to the peer would have failed anyway.
+std::uint32_t effective_suspect_ms(const runtime_config& c) noexcept;
 // A service loop's polling: effective_poll_ns, but at most 20 us when the loop runs real-time. A
 // real-time thread that polls keeps every ordinary thread off its CPU meanwhile; with programs
 // spinning on flags (as many runnable threads as CPUs) a 50 us poll after every request pushed

@@ -121,8 +121,12 @@ void coordinator::check_barrier_liveness() {
     for (node_id n : missing) {
         transport_.call(
             n, wire::message{.type = wire::msg::ping}, deadline::after(milliseconds(1000)), [this, n](result<wire::message> r) {
-                if (r.ok() || (r.error().reason != void_reason::node_crashed && r.error().reason != void_reason::partition))
-                    return;
+                // A node that is only silent (stopped, or its packets vanish: its timeouts read
+                // PARTITION, peer_table::timeout_reason) may still arrive; the barrier waits for it
+                // until its deadline. One refused, reset or without a route will not.
+                const bool gone = !r.ok() && (r.error().reason == void_reason::node_crashed ||
+                                              (r.error().reason == void_reason::partition && !opt_.peers->is_silent(n)));
+                if (!gone) return;
                 if (rounds_.empty()) return; // another probe already failed the barrier
                 log::runtime().warn("barrier: node {} is down ({}); failing the barrier", n, to_string(r.error().reason));
                 for (auto& [seq, round] : rounds_)

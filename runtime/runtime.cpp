@@ -140,9 +140,11 @@ bool runtime::start_fault_path(std::string& error) {
     service_transport& net = local_->transport();
     seen_down_.assign(config_.node_count, false);
     heartbeat_in_flight_.assign(config_.node_count, false);
+    // Silence counts from now: a peer not heard from yet is not silent before it had its time.
+    for (node_id n = 0; n < config_.node_count; ++n) peers_.heard_from(n, now_ns());
     net.exec().post([this, &net] {
         watch_peers(net);
-        tend_leases(net);
+        tend_peers(net);
         net.exec().set_turn_hook([this, &net] {
             probe_suspects(net);
             if (!reaper_scheduled_ && resolver_->void_pages_now() > 0) {
@@ -214,11 +216,23 @@ void runtime::probe_suspects(service_transport& net) {
     });
 }
 
-void runtime::tend_leases(service_transport& net) {
+// Service thread, every eighth of a lease or of the silence time, whichever is shorter.
+//  - Leases: the copies of a home whose lease lapsed go (set aside, for exclusive ones).
+//  - Heartbeats: a peer is pinged when its lease wants renewing or when nothing was heard from it
+//    for a quarter of the silence time (AETHER_SUSPECT_MS), unless a ping is under way. Every
+//    reply counts as hearing from it (trust_reply), so a peer in use is never pinged.
+//  - Silence: a peer that answered before and has not been heard from for the silence time is
+//    suspected (peer_table::mark_silent): requests to it that time out fail PARTITION, and
+//    seraph_aether_get_node_state says SUSPECTED. Its first answer clears that, and its VOID
+//    pages go so that the next access tries it again.
+// Every node pings every other: N - 1 pings per quarter silence time. Right for the clusters
+// this runs on today; thousands of nodes would want an indirect scheme (SWIM's ping-req).
+void runtime::tend_peers(service_transport& net) {
     if (stopping_.load(std::memory_order_acquire)) return;
     const std::uint64_t now = now_ns();
+    const std::uint64_t silence_ns = std::uint64_t{effective_suspect_ms(config_)} * 1'000'000;
     for (node_id n = 0; n < config_.node_count; ++n) {
-        if (n == config_.self) continue;
+        if (n == config_.self || is_sim_node(n)) continue;
         if (leases_.must_drop(n, now)) {
             // A fetch in flight leaves its page for the next pass; the lease stays lapsed till then.
             if (cache_->set_aside_node(n) == 0) {
@@ -226,19 +240,35 @@ void runtime::tend_leases(service_transport& net) {
                 bump(counters_.lease_lapses);
                 log::coherence().info("no word from node {} for a lease: its pages are VOID here until it answers", n);
             }
-        } else if (!heartbeat_in_flight_[n] && leases_.wants_heartbeat(n, now)) {
+        }
+        const std::uint64_t heard = peers_.last_heard_ns(n);
+        const std::uint64_t quiet = now > heard ? now - heard : 0;
+        if (quiet > silence_ns && peers_.ever_alive(n) && !peers_.is_down(n) && peers_.mark_silent(n)) {
+            bump(counters_.peers_suspected);
+            log::runtime().info("node {} silent for {} ms: suspected (stopped, or cut off)", n, quiet / 1'000'000);
+        } else if (quiet <= silence_ns && peers_.clear_silent(n)) {
+            log::runtime().info("node {} answers again", n);
+            resolver_->node_answered(n);
+        }
+        if (!heartbeat_in_flight_[n] && (leases_.wants_heartbeat(n, now) || quiet >= silence_ns / 4)) {
             heartbeat_in_flight_[n] = true;
-            // Worth waiting for only while the lease runs.
+            // A lease's renewal is worth waiting for only while the lease runs; silence is judged
+            // on its own time.
             const std::uint64_t until = leases_.usable_until(n);
-            net.call(n, wire::message{.type = wire::msg::ping}, deadline::after_ns(until > now ? until - now : 1),
+            const std::uint64_t wait = until > now ? std::min(until - now, silence_ns) : silence_ns;
+            net.call(n, wire::message{.type = wire::msg::ping}, deadline::after_ns(wait),
                      [this, n, sent = now](result<wire::message> r) {
                          heartbeat_in_flight_[n] = false;
-                         if (r.ok()) (void)leases_.on_reply(n, sent, now_ns());
+                         if (!r.ok()) return;
+                         const std::uint64_t at = now_ns();
+                         peers_.heard_from(n, at);
+                         (void)leases_.on_reply(n, sent, at);
                      });
         }
     }
-    const std::uint64_t period = std::max<std::uint64_t>(leases_.terms().guard_ns / 2, 1'000'000);
-    net.exec().add_timer(deadline::after_ns(period), [this, &net] { tend_leases(net); });
+    const std::uint64_t period =
+        std::max<std::uint64_t>(std::min(leases_.terms().guard_ns / 2, silence_ns / 8), 1'000'000);
+    net.exec().add_timer(deadline::after_ns(period), [this, &net] { tend_peers(net); });
 }
 
 void runtime::node_down(node_id id) {
@@ -388,7 +418,9 @@ result<wire::message> runtime::call(node_id dst, const wire::message& m, std::sp
 }
 
 bool runtime::trust_reply(node_id from, wire::msg asked, std::uint64_t sent_ns) noexcept {
-    if (leases_.on_reply(from, sent_ns, now_ns())) return true;
+    const std::uint64_t now = now_ns();
+    peers_.heard_from(from, now);
+    if (leases_.on_reply(from, sent_ns, now)) return true;
     // Only a copy depends on the lease; a late answer to anything else is as good as any.
     const bool grants_copy = asked == wire::msg::read_shared || asked == wire::msg::read_exclusive || asked == wire::msg::putback;
     if (!grants_copy) return true;

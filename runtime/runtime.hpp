@@ -127,10 +127,10 @@ private:
     // The service thread's look at the other nodes, every peer_watch_ms (see runtime.cpp).
     void watch_peers(service_transport& net);
     void probe_suspects(service_transport& net);
-    // The service thread's care of this node's leases, every eighth of a lease: the copies of a
-    // home whose lease lapsed go, and a lease whose last renewal is a quarter lease old is renewed
-    // with a ping (a heartbeat) unless one is under way.
-    void tend_leases(service_transport& net);
+    // The service thread's care of leases and heartbeats, and its failure detector (see
+    // runtime.cpp): copies under a lapsed lease go, idle peers are pinged, and a peer silent for
+    // AETHER_SUSPECT_MS is suspected.
+    void tend_peers(service_transport& net);
     // A reply from `from` to a request of type `asked` sent at `sent_ns` arrived: renews the lease.
     // False when it grants a copy and came too late for its grant to be trusted.
     bool trust_reply(node_id from, wire::msg asked, std::uint64_t sent_ns) noexcept;

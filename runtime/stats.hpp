@@ -44,6 +44,8 @@ struct node_counters {
     std::atomic<std::uint64_t> fence_waits{0};
     std::atomic<std::uint64_t> lease_lapses{0};
     std::atomic<std::uint64_t> late_replies{0};
+    // The failure detector: times a peer went silent for AETHER_SUSPECT_MS and was suspected.
+    std::atomic<std::uint64_t> peers_suspected{0};
     transport_counters transport;
 
     void reset() noexcept {
@@ -69,7 +71,8 @@ struct node_counters {
                         &readahead_serve_ns,
                         &fence_waits,
                         &lease_lapses,
-                        &late_replies})
+                        &late_replies,
+                        &peers_suspected})
             c->store(0, std::memory_order_relaxed);
     }
 };

@@ -881,7 +881,7 @@ void event_loop::call(node_id dst, const wire::message& m, deadline dl, async_ca
         outbound_call pc;
         pc.dst = dst;
         pc.cb = std::move(cb);
-        pc.timer = im.add_timer(dl, [&im, id] { im.complete_call(id, failure::of(void_reason::timeout)); });
+        pc.timer = im.add_timer(dl, [&im, id, dst] { im.complete_call(id, failure::of(im.opt.peers->timeout_reason(dst))); });
         im.calls.emplace(id, std::move(pc));
         im.opt.counters->requests.fetch_add(1, std::memory_order_relaxed);
         if (!im.online) {

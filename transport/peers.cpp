@@ -120,6 +120,33 @@ void peer_table::suspect(node_id n) noexcept {
     suspects_.fetch_add(1, std::memory_order_acq_rel);
 }
 
+void peer_table::heard_from(node_id n, std::uint64_t now_ns) noexcept {
+    if (n >= count_) return;
+    // Only forward: answers are recorded by several threads, each with its own reading of the clock.
+    std::atomic<std::uint64_t>& last = entries_[n].last_heard_ns;
+    std::uint64_t seen = last.load(std::memory_order_relaxed);
+    while (seen < now_ns && !last.compare_exchange_weak(seen, now_ns, std::memory_order_relaxed)) {
+    }
+}
+
+std::uint64_t peer_table::last_heard_ns(node_id n) const noexcept {
+    return n < count_ ? entries_[n].last_heard_ns.load(std::memory_order_relaxed) : 0;
+}
+
+bool peer_table::mark_silent(node_id n) noexcept {
+    return n < count_ && !entries_[n].silent.exchange(true, std::memory_order_acq_rel);
+}
+
+bool peer_table::clear_silent(node_id n) noexcept {
+    return n < count_ && entries_[n].silent.exchange(false, std::memory_order_acq_rel);
+}
+
+bool peer_table::is_silent(node_id n) const noexcept { return n < count_ && entries_[n].silent.load(std::memory_order_acquire); }
+
+void_reason peer_table::timeout_reason(node_id n) const noexcept {
+    return is_silent(n) ? void_reason::partition : void_reason::timeout;
+}
+
 void peer_table::mark_known(node_id n) noexcept {
     if (n < count_) entries_[n].ever_alive.store(true, std::memory_order_relaxed);
 }

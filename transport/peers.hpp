@@ -78,6 +78,19 @@ public:
     void take_restarts(F&& fn) noexcept {
         take_flagged(&entry::restarted, restarts_, fn);
     }
+    // Silence: a node that answered before and has not been heard from for the failure
+    // detector's time (runtime::tend_peers) is suspected: alive or not, it does not answer (a
+    // stopped process, a cut link). Requests to it that time out then fail PARTITION rather than
+    // TIMEOUT. heard_from records an answer (any thread); mark_silent / clear_silent return whether
+    // the state changed.
+    void heard_from(node_id n, std::uint64_t now_ns) noexcept;
+    [[nodiscard]] std::uint64_t last_heard_ns(node_id n) const noexcept;
+    bool mark_silent(node_id n) noexcept;
+    bool clear_silent(node_id n) noexcept;
+    [[nodiscard]] bool is_silent(node_id n) const noexcept;
+    // The reason of a request to `n` that ran out of time: PARTITION while `n` is silent.
+    [[nodiscard]] void_reason timeout_reason(node_id n) const noexcept;
+
     // The node is known to have been up (for example: this process started it).
     void mark_known(node_id n) noexcept;
     [[nodiscard]] bool ever_alive(node_id n) const noexcept;
@@ -91,6 +104,8 @@ private:
         std::atomic<bool> down{false};
         std::atomic<bool> suspected{false};
         std::atomic<bool> restarted{false};
+        std::atomic<std::uint64_t> last_heard_ns{0};
+        std::atomic<bool> silent{false};
     };
     template <class F>
     void take_flagged(std::atomic<bool> entry::*flag, std::atomic<std::uint32_t>& pending, F&& fn) noexcept {

@@ -316,7 +316,7 @@ result<std::unique_ptr<sync_client::channel>> sync_client::connect(node_id dst, 
             if (!hs) return hs.error();
             return ch;
         }
-        if (rc == -ETIME) return failure::of(peers_.ever_alive(dst) ? void_reason::timeout : void_reason::unreachable);
+        if (rc == -ETIME) return failure::of(peers_.ever_alive(dst) ? peers_.timeout_reason(dst) : void_reason::unreachable);
         bool ever = peers_.ever_alive(dst);
         // A node that never answered may still be starting: keep trying until the deadline.
         if (!ever && (rc == -ECONNREFUSED || rc == -ECONNRESET) && dl.remaining_ns() > backoff_ns) {
@@ -411,6 +411,7 @@ result<wire::message> sync_client::collect(pending_call& p, std::span<std::byte>
 // makes it a suspect the service thread looks at (peer_table::suspect).
 failure sync_client::transport_failed(node_id dst, failure f) noexcept {
     if (f.reason == void_reason::node_crashed) peers_.suspect(dst);
+    if (f.reason == void_reason::timeout) f.reason = peers_.timeout_reason(dst);
     return f;
 }
 

@@ -85,6 +85,14 @@ typedef enum Seraph_Aether_Void_Reason {
     SERAPH_AETHER_VOID_CORRUPTION,   /* a payload failed its integrity check */
 } Seraph_Aether_Void_Reason;
 
+/* What this node knows of another (an Aether extension; seraph_aether_get_node_state). */
+typedef enum Seraph_Aether_Node_State {
+    SERAPH_AETHER_NODE_UNKNOWN = 0, /* never answered this node (yet), or no such node */
+    SERAPH_AETHER_NODE_UP,          /* answered within AETHER_SUSPECT_MS (this node itself: always) */
+    SERAPH_AETHER_NODE_SUSPECTED,   /* answered before, silent since for AETHER_SUSPECT_MS or more */
+    SERAPH_AETHER_NODE_DOWN,        /* its process is gone: it refused or dropped the connection */
+} Seraph_Aether_Node_State;
+
 typedef enum Seraph_Aether_Page_State {
     SERAPH_AETHER_PAGE_INVALID = 0,
     SERAPH_AETHER_PAGE_EXCLUSIVE,
@@ -250,6 +258,9 @@ void seraph_aether_set_node_online(Seraph_Aether* aether, uint16_t node_id, bool
 /* Makes a failure real on the path to node_id (see docs/failure-injection.md). */
 void seraph_aether_inject_failure(Seraph_Aether* aether, uint16_t node_id, Seraph_Aether_Void_Reason reason);
 void seraph_aether_clear_failure(Seraph_Aether* aether, uint16_t node_id);
+/* This node's view of node_id, kept by heartbeats even while nothing is asked of it: a silent
+ * node (stopped, or cut off) is SUSPECTED within AETHER_SUSPECT_MS plus a quarter of it. */
+Seraph_Aether_Node_State seraph_aether_get_node_state(const Seraph_Aether* aether, uint16_t node_id);
 
 /*---------------------------------------------------------------------------------------------------
  * Memory

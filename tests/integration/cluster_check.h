@@ -5,8 +5,11 @@
 
 #include <seraph/aether.h>
 
+#include <dirent.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static int check_node_id = -1;
@@ -36,6 +39,31 @@ static inline int wait_until(int (*cond)(void*), void* arg, double timeout_ms) {
         struct timespec pause = {0, 2 * 1000 * 1000};
         nanosleep(&pause, NULL);
     }
+}
+
+/* Whether every thread of process `pid` is stopped (SIGSTOP is delivered asynchronously: a
+ * thread of node 1 may still be answering a request when kill() returns). */
+static inline int all_threads_stopped(void* arg) {
+    const long pid = (long)(intptr_t)arg;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/task", pid);
+    DIR* d = opendir(path);
+    if (d == NULL) return 0;
+    int stopped = 1;
+    struct dirent* e;
+    while ((e = readdir(d)) != NULL && stopped) {
+        if (e->d_name[0] == '.') continue;
+        char stat_path[300], buf[256];
+        snprintf(stat_path, sizeof stat_path, "/proc/%ld/task/%s/stat", pid, e->d_name);
+        FILE* f = fopen(stat_path, "r");
+        if (f == NULL) continue;
+        const char* close_paren = NULL;
+        if (fgets(buf, sizeof buf, f) != NULL) close_paren = strrchr(buf, ')');
+        fclose(f);
+        if (close_paren == NULL || close_paren[1] == 0 || close_paren[2] != 'T') stopped = 0;
+    }
+    closedir(d);
+    return stopped;
 }
 
 /* Joins the cluster from the environment aether-run provides, and waits for every node. */

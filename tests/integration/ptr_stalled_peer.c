@@ -6,7 +6,6 @@
  * argv[1]: "load" (default) or "store" (run with AETHER_VOID_POLICY=block). */
 #include "cluster_check.h"
 
-#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -32,31 +31,6 @@ static void* stalled_access(void* arg) {
         stalled_result = *(volatile uint64_t*)stalled_page; /* VOID at the deadline */
     atomic_store(&fault_done, 1);
     return NULL;
-}
-
-/* Whether every thread of process `pid` is stopped (SIGSTOP is delivered asynchronously: a
- * thread of node 1 may still be answering a request when kill() returns). */
-static int all_threads_stopped(void* arg) {
-    const long pid = (long)(intptr_t)arg;
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%ld/task", pid);
-    DIR* d = opendir(path);
-    if (d == NULL) return 0;
-    int stopped = 1;
-    struct dirent* e;
-    while ((e = readdir(d)) != NULL && stopped) {
-        if (e->d_name[0] == '.') continue;
-        char stat_path[300], buf[256];
-        snprintf(stat_path, sizeof stat_path, "/proc/%ld/task/%s/stat", pid, e->d_name);
-        FILE* f = fopen(stat_path, "r");
-        if (f == NULL) continue;
-        const char* close_paren = NULL;
-        if (fgets(buf, sizeof buf, f) != NULL) close_paren = strrchr(buf, ')');
-        fclose(f);
-        if (close_paren == NULL || close_paren[1] == 0 || close_paren[2] != 'T') stopped = 0;
-    }
-    closedir(d);
-    return stopped;
 }
 
 int main(int argc, char** argv) {
