@@ -108,7 +108,17 @@ std::unique_ptr<runtime> runtime::create(const runtime_config& config, std::stri
     o.lease = rt->leases_.terms();
 
     listen_endpoint listen{.address = peer_address::loopback(0)};
-    if (auto own = rt->peers_.address(config.self)) listen.address = *own;
+    if (config.bind) {
+        // Behind NAT, or listening on every interface: not the address the others dial.
+        auto bind = peer_address::parse(*config.bind);
+        if (!bind) {
+            error = "cannot resolve the bind address of node " + std::to_string(config.self) + ": \"" + *config.bind + "\"";
+            return nullptr;
+        }
+        listen.address = *bind;
+    } else if (auto own = rt->peers_.address(config.self)) {
+        listen.address = *own;
+    }
     if (!take_inherited_listener(config, listen, error)) return nullptr;
     auto started = node::start(std::move(o), listen);
     if (!started) {
