@@ -805,3 +805,17 @@ TEST_CASE("a cluster file that cannot be read is an error naming it", "[config][
         expect_file_error(f, 2, "/nonexistent/aether/secret");
     }
 }
+
+TEST_CASE("the example cluster file is a good one", "[config][file]") {
+    env_scope env;
+    env.set("AETHER_CONFIG", AETHER_EXAMPLE_CLUSTER_FILE);
+    env.set("AETHER_NODE_ID", "2");
+    env.set("AETHER_SECRET", "given"); // its secret file is a path on a real host
+    std::string error;
+    auto c = config_from_env(error);
+    INFO("error: " << error);
+    REQUIRE(c);
+    CHECK(c->node_count == 3);
+    CHECK(c->peers == std::vector<std::string>{"10.0.0.1:7000", "[fd00::2]:7000", "node-c.example.org:7000"});
+    CHECK(c->bind == std::optional<std::string>("0.0.0.0:7000"));
+}
