@@ -1,5 +1,7 @@
-// Parsing of the AETHER_* environment.
+// Parsing of the AETHER_* environment and of the cluster file it may name (AETHER_CONFIG).
 #include "runtime/config.hpp"
+
+#include "runtime/config_file.hpp"
 
 #include "aether/internal/log.hpp"
 #include "transport/wire.hpp"
@@ -11,6 +13,7 @@
 #include <climits>
 #include <cstdlib>
 #include <initializer_list>
+#include <iterator>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -31,41 +34,260 @@ const char* env(const char* name) {
     return (v != nullptr && *v != '\0') ? v : nullptr;
 }
 
-// A whole number in [lo, hi] from the variable `name`, if set. False (and `error` says why) when
-// it is set to anything else.
-bool bounded_env(const char* name, std::uint64_t lo, std::uint64_t hi, const char* unit, std::uint64_t& out, std::string& error) {
-    const char* v = env(name);
-    if (v == nullptr) return true;
-    auto t = parse_uint(v);
+// The text of a "host:port" as the nodes' addresses are written: a host (a name, an IPv4 address,
+// or an IPv6 address in brackets) without blanks, a colon, and a port from 1 to 65535. Whether the
+// host resolves is not asked here: a peer's host may not be up yet (peers.hpp).
+bool is_host_port(const std::string& item) {
+    const auto colon = item.rfind(':');
+    if (colon == std::string::npos || colon == 0 || item.find_first_of(" \t") != std::string::npos) return false;
+    const std::uint64_t port = parse_uint(item.substr(colon + 1)).value_or(0);
+    return port > 0 && port < 65536;
+}
+
+// What each setting accepts. One function judges a setting's text whether it comes from an
+// AETHER_* variable or from the cluster file: `why` says what is wrong ("must be ..., not \"x\""),
+// and the caller puts the variable's name or the file's line and key in front.
+
+// A whole number of `unit` in [lo, hi].
+bool number(const std::string& text, std::uint64_t lo, std::uint64_t hi, const char* unit, std::uint64_t& out, std::string& why) {
+    auto t = parse_uint(text);
     if (!t || *t < lo || *t > hi) {
-        error = std::string(name) + " must be a number of " + unit + " between " + std::to_string(lo) + " and " +
-                std::to_string(hi) + ", not \"" + v + "\"";
+        why = std::string("must be a number of ") + unit + " between " + std::to_string(lo) + " and " + std::to_string(hi) +
+              ", not \"" + text + "\"";
         return false;
     }
     out = *t;
     return true;
 }
 
-// One of a few named values from the variable `name`, if set. False (and `error` lists the names)
-// when it is set to anything else.
+// One of a few named values.
 template <class Value>
-bool choice_env(const char* name, std::initializer_list<std::pair<const char*, Value>> choices, Value& out, std::string& error) {
-    const char* v = env(name);
-    if (v == nullptr) return true;
-    for (const auto& [text, value] : choices) {
-        if (std::string_view(v) == text) {
+bool choice(const std::string& text, std::initializer_list<std::pair<const char*, Value>> choices, Value& out, std::string& why) {
+    for (const auto& [name, value] : choices) {
+        if (text == name) {
             out = value;
             return true;
         }
     }
-    error = std::string(name) + " must be ";
+    why = "must be ";
     std::size_t i = 0;
-    for (const auto& [text, value] : choices) {
-        error += std::string(i == 0 ? "" : i + 1 == choices.size() ? " or " : ", ") + "\"" + text + "\"";
+    for (const auto& [name, value] : choices) {
+        why += std::string(i == 0 ? "" : i + 1 == choices.size() ? " or " : ", ") + "\"" + name + "\"";
         ++i;
     }
-    error += std::string(", not \"") + v + "\"";
+    why += ", not \"" + text + "\"";
     return false;
+}
+
+struct setting {
+    // Its key in the cluster file's [settings]; its variable is AETHER_ and the key in capitals.
+    std::string_view key;
+    // Takes the setting from `text`, or returns false with `why`.
+    bool (*apply)(runtime_config& c, const std::string& text, std::string& why);
+};
+
+// Every optional setting, in the order they are applied.
+constexpr setting settings[] = {
+    {"timeout_ms",
+     [](runtime_config& c, const std::string& text, std::string& why) {
+         std::uint64_t v = 0;
+         if (!number(text, 1, 3'600'000, "milliseconds", v, why)) return false;
+         c.timeout_ms = static_cast<std::uint32_t>(v);
+         return true;
+     }},
+    {"log",
+     [](runtime_config&, const std::string& text, std::string& why) {
+         if (log::set_level(text)) return true;
+         why = "must be one of trace, debug, info, warn, error, critical, off, not \"" + text + "\"";
+         return false;
+     }},
+    {"home_size",
+     [](runtime_config& c, const std::string& text, std::string& why) {
+         auto b = parse_size(text);
+         if (!b || *b == 0) {
+             why = "must be a size such as 64M or 1G (at most 4G), not \"" + text + "\"";
+             return false;
+         }
+         c.home_bytes = *b;
+         return true;
+     }},
+    {"fault_mode",
+     [](runtime_config& c, const std::string& text, std::string& why) {
+         return choice(text, {{"handler", fault::fault_mode::handler}, {"sigbus", fault::fault_mode::sigbus}}, c.mode, why);
+     }},
+    {"void_policy",
+     [](runtime_config& c, const std::string& text, std::string& why) {
+         return choice(text, {{"sigbus", store_policy::sigbus}, {"block", store_policy::block}}, c.stores, why);
+     }},
+    {"void_retry_ms",
+     [](runtime_config& c, const std::string& text, std::string& why) {
+         std::uint64_t v = 0;
+         if (!number(text, 1, 3'600'000, "milliseconds", v, why)) return false;
+         c.void_retry_ms = static_cast<std::uint32_t>(v);
+         return true;
+     }},
+    {"lease_ms",
+     [](runtime_config& c, const std::string& text, std::string& why) {
+         std::uint64_t v = 0;
+         if (!number(text, 20, 3'600'000, "milliseconds", v, why)) return false;
+         c.lease_ms = static_cast<std::uint32_t>(v);
+         return true;
+     }},
+    {"suspect_ms",
+     [](runtime_config& c, const std::string& text, std::string& why) {
+         std::uint64_t v = 0;
+         if (!number(text, 20, 3'600'000, "milliseconds", v, why)) return false;
+         c.suspect_ms = static_cast<std::uint32_t>(v);
+         return true;
+     }},
+    {"poll_us",
+     [](runtime_config& c, const std::string& text, std::string& why) {
+         std::uint64_t v = 0;
+         if (!number(text, 0, 1'000'000, "microseconds", v, why)) return false;
+         c.poll_ns = v * 1000;
+         return true;
+     }},
+    {"fault_spin_us",
+     [](runtime_config& c, const std::string& text, std::string& why) {
+         std::uint64_t v = 0;
+         if (!number(text, 0, 1'000'000, "microseconds", v, why)) return false;
+         c.fault_spin_ns = v * 1000;
+         return true;
+     }},
+    {"thread_priority",
+     [](runtime_config& c, const std::string& text, std::string& why) {
+         return choice(
+             text,
+             {{"auto", thread_priority::automatic}, {"normal", thread_priority::normal}, {"realtime", thread_priority::realtime}},
+             c.threads, why);
+     }},
+    {"fault_threads",
+     [](runtime_config& c, const std::string& text, std::string& why) {
+         std::uint64_t v = 0;
+         if (!number(text, 1, 256, "threads", v, why)) return false;
+         c.fault_threads = static_cast<std::uint32_t>(v);
+         return true;
+     }},
+    {"hold_us",
+     [](runtime_config& c, const std::string& text, std::string& why) {
+         std::uint64_t v = 0;
+         if (!number(text, 0, 100'000, "microseconds", v, why)) return false;
+         c.hold_ns = v * 1000;
+         return true;
+     }},
+    {"readahead_pages",
+     [](runtime_config& c, const std::string& text, std::string& why) {
+         std::uint64_t v = 0;
+         if (!number(text, 1, wire::max_readahead + 1, "pages", v, why)) return false;
+         c.readahead_pages = static_cast<std::uint32_t>(v);
+         return true;
+     }},
+    // Checked against the backends of this build when the runtime starts (transport/backends.hpp).
+    {"transport",
+     [](runtime_config& c, const std::string& text, std::string&) {
+         c.transport = text;
+         return true;
+     }},
+};
+
+std::string variable_of(std::string_view key) {
+    std::string name = "AETHER_";
+    for (char ch : key) name += static_cast<char>(ch >= 'a' && ch <= 'z' ? ch - 'a' + 'A' : ch);
+    return name;
+}
+
+// The cluster file named by AETHER_CONFIG, if it is set. False (and `error`) when it is set but
+// cannot be read or is not a good file.
+bool load_cluster_file(std::optional<cluster_file>& file, std::string& error) {
+    const char* path = env("AETHER_CONFIG");
+    if (path == nullptr) return true;
+    file = read_cluster_file(path, error);
+    return file.has_value();
+}
+
+// The file's settings, then the variables': a variable overrides the file.
+bool apply_settings(runtime_config& c, const cluster_file* file, std::string& error) {
+    if (file != nullptr) {
+        for (const auto& [key, value] : file->settings) {
+            const auto* s =
+                std::find_if(std::begin(settings), std::end(settings), [&](const setting& x) { return x.key == key; });
+            if (s == std::end(settings)) {
+                error = file->at(value.line) + "unknown setting \"" + key + "\" in [settings]; the settings are";
+                for (const setting& known : settings) error += std::string(" ") + std::string(known.key);
+                return false;
+            }
+            std::string why;
+            if (!s->apply(c, value.text, why)) {
+                error = file->at(value.line) + key + " " + why;
+                return false;
+            }
+        }
+    }
+    for (const setting& s : settings) {
+        const std::string name = variable_of(s.key);
+        const char* v = env(name.c_str());
+        if (v == nullptr) continue;
+        std::string why;
+        if (!s.apply(c, v, why)) {
+            error = name + " " + why;
+            return false;
+        }
+    }
+    return true;
+}
+
+// The file's [[node]] entries as the cluster's addresses, each checked: an id where given must be
+// its position, an address is host:port, so is a bind address.
+bool file_addresses(const cluster_file& file, std::vector<std::string>& addresses, std::string& error) {
+    for (std::size_t i = 0; i < file.nodes.size(); ++i) {
+        const file_node& n = file.nodes[i];
+        const std::string which = "node " + std::to_string(i);
+        if (n.id && n.id->text != std::to_string(i)) {
+            error = file.at(n.id->line) + "id = " + n.id->text + " in the [[node]] entry of " + which +
+                    ": nodes are listed in id order, the first is node 0";
+            return false;
+        }
+        if (!n.address) {
+            error = file.at(n.line) + which + " has no address (address = \"host:port\", what the other nodes dial)";
+            return false;
+        }
+        if (!is_host_port(n.address->text)) {
+            error = file.at(n.address->line) + "the address of " + which + " (\"" + n.address->text + "\") is not host:port";
+            return false;
+        }
+        if (n.bind && !is_host_port(n.bind->text)) {
+            error = file.at(n.bind->line) + "the bind address of " + which + " (\"" + n.bind->text + "\") is not host:port";
+            return false;
+        }
+        addresses.push_back(n.address->text);
+    }
+    return true;
+}
+
+// The cluster secret from the file: `secret`, or the contents of `secret_file` (a relative path is
+// taken from the cluster file's directory, so a file and its secret can move together).
+bool file_secret(const cluster_file& file, std::string& secret, std::string& error) {
+    if (file.secret) {
+        if (file.secret->text.empty()) {
+            error = file.at(file.secret->line) + "secret is empty";
+            return false;
+        }
+        secret = file.secret->text;
+    } else if (file.secret_file) {
+        std::string path = file.secret_file->text;
+        if (!path.empty() && path.front() != '/') {
+            const auto slash = file.path.rfind('/');
+            if (slash != std::string::npos) path = file.path.substr(0, slash + 1) + path;
+        }
+        std::string why;
+        auto s = read_secret_file(path, why);
+        if (!s) {
+            error = file.at(file.secret_file->line) + why;
+            return false;
+        }
+        secret = *s;
+    }
+    return true;
 }
 
 } // namespace
@@ -95,7 +317,8 @@ std::optional<thread_priority> effective_thread_priority(const runtime_config& c
     if (c.threads == thread_priority::normal) return thread_priority::normal;
     if (may_run_realtime()) return thread_priority::realtime;
     if (c.threads == thread_priority::automatic) return thread_priority::normal;
-    error = "AETHER_THREAD_PRIORITY=realtime, but this process may not make threads real-time "
+    error = "AETHER_THREAD_PRIORITY (or thread_priority in the cluster file) is realtime, but this process may not make threads "
+            "real-time "
             "(it needs CAP_SYS_NICE, or `ulimit -r` of at least 1)";
     return std::nullopt;
 }
@@ -128,117 +351,102 @@ std::optional<std::size_t> parse_size(const std::string& text) {
 }
 
 bool apply_optional_env(runtime_config& c, std::string& error) {
-    std::uint64_t n = c.timeout_ms;
-    if (!bounded_env("AETHER_TIMEOUT_MS", 1, 3'600'000, "milliseconds", n, error)) return false;
-    c.timeout_ms = static_cast<std::uint32_t>(n);
-    if (const char* v = env("AETHER_LOG")) {
-        if (!log::set_level(v)) {
-            error = std::string("AETHER_LOG must be one of trace, debug, info, warn, error, critical, off, not \"") + v + "\"";
-            return false;
-        }
-    }
-    if (const char* v = env("AETHER_HOME_SIZE")) {
-        auto b = parse_size(v);
-        if (!b || *b == 0) {
-            error = std::string("AETHER_HOME_SIZE must be a size such as 64M or 1G (at most 4G), not \"") + v + "\"";
-            return false;
-        }
-        c.home_bytes = *b;
-    }
-    if (!choice_env("AETHER_FAULT_MODE", {{"handler", fault::fault_mode::handler}, {"sigbus", fault::fault_mode::sigbus}}, c.mode,
-                    error))
-        return false;
-    if (!choice_env("AETHER_VOID_POLICY", {{"sigbus", store_policy::sigbus}, {"block", store_policy::block}}, c.stores, error))
-        return false;
-    n = c.void_retry_ms;
-    if (!bounded_env("AETHER_VOID_RETRY_MS", 1, 3'600'000, "milliseconds", n, error)) return false;
-    c.void_retry_ms = static_cast<std::uint32_t>(n);
-    n = UINT64_MAX;
-    if (!bounded_env("AETHER_LEASE_MS", 20, 3'600'000, "milliseconds", n, error)) return false;
-    if (n != UINT64_MAX) c.lease_ms = static_cast<std::uint32_t>(n);
-    n = UINT64_MAX;
-    if (!bounded_env("AETHER_SUSPECT_MS", 20, 3'600'000, "milliseconds", n, error)) return false;
-    if (n != UINT64_MAX) c.suspect_ms = static_cast<std::uint32_t>(n);
-    n = UINT64_MAX;
-    if (!bounded_env("AETHER_POLL_US", 0, 1'000'000, "microseconds", n, error)) return false;
-    if (n != UINT64_MAX) c.poll_ns = n * 1000;
-    n = c.fault_spin_ns / 1000;
-    if (!bounded_env("AETHER_FAULT_SPIN_US", 0, 1'000'000, "microseconds", n, error)) return false;
-    c.fault_spin_ns = n * 1000;
-    if (!choice_env(
-            "AETHER_THREAD_PRIORITY",
-            {{"auto", thread_priority::automatic}, {"normal", thread_priority::normal}, {"realtime", thread_priority::realtime}},
-            c.threads, error))
-        return false;
-    n = c.fault_threads;
-    if (!bounded_env("AETHER_FAULT_THREADS", 1, 256, "threads", n, error)) return false;
-    c.fault_threads = static_cast<std::uint32_t>(n);
-    n = c.hold_ns / 1000;
-    if (!bounded_env("AETHER_HOLD_US", 0, 100'000, "microseconds", n, error)) return false;
-    c.hold_ns = n * 1000;
-    n = c.readahead_pages;
-    if (!bounded_env("AETHER_READAHEAD_PAGES", 1, wire::max_readahead + 1, "pages", n, error)) return false;
-    c.readahead_pages = static_cast<std::uint32_t>(n);
-    // Checked against the backends of this build when the runtime starts (transport/backends.hpp).
-    if (const char* v = env("AETHER_TRANSPORT")) c.transport = v;
-    return true;
+    std::optional<cluster_file> file;
+    if (!load_cluster_file(file, error)) return false;
+    return apply_settings(c, file ? &*file : nullptr, error);
 }
 
 std::optional<runtime_config> config_from_env(std::string& error) {
+    std::optional<cluster_file> file;
+    if (!load_cluster_file(file, error)) return std::nullopt;
+    std::vector<std::string> file_peers;
+    if (file && !file_addresses(*file, file_peers, error)) return std::nullopt;
+    const bool file_lists_nodes = !file_peers.empty();
+
     runtime_config c;
+    // First, so that everything wrong with the file is reported before what the environment lacks.
+    if (!apply_settings(c, file ? &*file : nullptr, error)) return std::nullopt;
     const char* id = env("AETHER_NODE_ID");
     const char* count = env("AETHER_NODE_COUNT");
     const char* peers = env("AETHER_PEERS");
-    if (count == nullptr) {
+    // Where the node count comes from, for messages.
+    const std::string count_source = count != nullptr ? "AETHER_NODE_COUNT" : file_lists_nodes ? file->path : "";
+    if (count != nullptr) {
+        auto n = parse_uint(count);
+        if (!n || *n == 0 || *n > SERAPH_AETHER_MAX_NODES) {
+            error = std::string("AETHER_NODE_COUNT must be between 1 and 16384, not \"") + count + "\"";
+            return std::nullopt;
+        }
+        if (file_lists_nodes && file_peers.size() != *n) {
+            error = std::string("AETHER_NODE_COUNT is ") + count + " but the cluster file " + file->path + " lists " +
+                    std::to_string(file_peers.size()) + (file_peers.size() == 1 ? " node" : " nodes");
+            return std::nullopt;
+        }
+        c.node_count = static_cast<node_id>(*n);
+    } else if (file_lists_nodes) {
+        if (file_peers.size() > SERAPH_AETHER_MAX_NODES) {
+            error = file->path + " lists " + std::to_string(file_peers.size()) + " nodes; a cluster has at most 16384";
+            return std::nullopt;
+        }
+        c.node_count = static_cast<node_id>(file_peers.size());
+    } else {
         error = "AETHER_NODE_COUNT is not set (the number of nodes in the cluster)";
+        if (file) error += ", and the cluster file " + file->path + " lists no [[node]]";
         return std::nullopt;
     }
-    auto n = parse_uint(count);
-    if (!n || *n == 0 || *n > SERAPH_AETHER_MAX_NODES) {
-        error = std::string("AETHER_NODE_COUNT must be between 1 and 16384, not \"") + count + "\"";
-        return std::nullopt;
-    }
-    c.node_count = static_cast<node_id>(*n);
     if (id == nullptr) {
-        error = "AETHER_NODE_ID is not set (this node's id, 0 .. AETHER_NODE_COUNT-1)";
+        error = "AETHER_NODE_ID is not set (this node's id, 0 .. " + std::to_string(c.node_count - 1) + ")";
         return std::nullopt;
     }
     auto i = parse_uint(id);
     if (!i || *i >= c.node_count) {
-        error = std::string("AETHER_NODE_ID must be a node id below AETHER_NODE_COUNT (") + count + "), not \"" + id + "\"";
+        error = std::string("AETHER_NODE_ID must be a node id below the node count (") + std::to_string(c.node_count) + " from " +
+                count_source + "), not \"" + id + "\"";
         return std::nullopt;
     }
     c.self = static_cast<node_id>(*i);
-    if (peers == nullptr) {
-        error = "AETHER_PEERS is not set (host:port of every node, comma-separated, in node-id order)";
-        return std::nullopt;
-    }
-    std::string list = peers;
-    std::size_t start = 0;
-    while (start <= list.size()) {
-        std::size_t comma = list.find(',', start);
-        std::string item = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        // "a:1, b:2" as people write lists: blanks around an entry are not part of it.
-        item.erase(0, item.find_first_not_of(" \t"));
-        item.erase(item.find_last_not_of(" \t") + 1);
-        const auto colon = item.rfind(':');
-        const std::uint64_t port = colon == std::string::npos ? 0 : parse_uint(item.substr(colon + 1)).value_or(0);
-        const bool well_formed =
-            colon != std::string::npos && colon > 0 && item.find_first_of(" \t") == std::string::npos && port > 0 && port < 65536;
-        if (!well_formed) {
-            error = "AETHER_PEERS entry " + std::to_string(c.peers.size()) + " (\"" + item + "\") is not host:port";
+    if (peers != nullptr) {
+        std::string list = peers;
+        std::size_t start = 0;
+        while (start <= list.size()) {
+            std::size_t comma = list.find(',', start);
+            std::string item = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+            // "a:1, b:2" as people write lists: blanks around an entry are not part of it.
+            item.erase(0, item.find_first_not_of(" \t"));
+            item.erase(item.find_last_not_of(" \t") + 1);
+            if (!is_host_port(item)) {
+                error = "AETHER_PEERS entry " + std::to_string(c.peers.size()) + " (\"" + item + "\") is not host:port";
+                return std::nullopt;
+            }
+            c.peers.push_back(item);
+            if (comma == std::string::npos) break;
+            start = comma + 1;
+        }
+        if (c.peers.size() != c.node_count) {
+            error = "AETHER_PEERS lists " + std::to_string(c.peers.size()) + " nodes but " + count_source + " has " +
+                    std::to_string(c.node_count);
             return std::nullopt;
         }
-        c.peers.push_back(item);
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-    }
-    if (c.peers.size() != c.node_count) {
-        error = "AETHER_PEERS lists " + std::to_string(c.peers.size()) + " nodes but AETHER_NODE_COUNT is " +
-                std::to_string(c.node_count);
+    } else if (file_lists_nodes) {
+        c.peers = std::move(file_peers);
+    } else {
+        error = "AETHER_PEERS is not set (host:port of every node, comma-separated, in node-id order)";
+        if (file) error += ", and the cluster file " + file->path + " lists no [[node]]";
         return std::nullopt;
     }
-    if (const char* s = env("AETHER_SECRET")) c.secret = s;
+    if (const char* b = env("AETHER_BIND")) {
+        if (!is_host_port(b)) {
+            error = std::string("AETHER_BIND must be host:port (the address this node listens on), not \"") + b + "\"";
+            return std::nullopt;
+        }
+        c.bind = b;
+    } else if (file && c.self < file->nodes.size() && file->nodes[c.self].bind) {
+        c.bind = file->nodes[c.self].bind->text;
+    }
+    if (const char* s = env("AETHER_SECRET"))
+        c.secret = s;
+    else if (file && !file_secret(*file, c.secret, error))
+        return std::nullopt;
     if (const char* v = env("AETHER_LISTEN_FD")) {
         auto fd = parse_uint(v);
         if (!fd || *fd > INT_MAX) {
@@ -247,7 +455,6 @@ std::optional<runtime_config> config_from_env(std::string& error) {
         }
         c.listen_fd = static_cast<int>(*fd);
     }
-    if (!apply_optional_env(c, error)) return std::nullopt;
     return c;
 }
 

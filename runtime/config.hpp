@@ -1,5 +1,6 @@
-// How a node learns its place in the cluster and its settings: from the environment (AETHER_*)
-// or from seraph_aether_init's arguments. Nothing about the cluster is hard-coded.
+// How a node learns its place in the cluster and its settings: from the environment (AETHER_*), a
+// cluster file it names (AETHER_CONFIG), or seraph_aether_init's arguments. Nothing about the
+// cluster is hard-coded.
 #pragma once
 #include "aether/internal/guard.hpp"
 
@@ -22,7 +23,10 @@ struct runtime_config {
     node_id self = 0;
     node_id node_count = 1;
     std::vector<std::string> peers; // "host:port" per node id; empty: in-process nodes only
-    std::string secret;             // empty: a random key (a cluster inside one process)
+    // "host:port" this node listens on when it is not the address the others dial (peers[self]):
+    // behind NAT, or to listen on every interface (0.0.0.0:port, [::]:port). Unset: peers[self].
+    std::optional<std::string> bind;
+    std::string secret; // empty: a random key (a cluster inside one process)
     std::uint32_t timeout_ms = SERAPH_AETHER_TIMEOUT_MS;
     std::size_t home_bytes = default_home_bytes;
     fault::fault_mode mode = fault::fault_mode::handler;
@@ -65,11 +69,16 @@ struct runtime_config {
 // The settings every init honours when present: AETHER_TIMEOUT_MS, AETHER_LOG, AETHER_HOME_SIZE,
 // AETHER_FAULT_MODE, AETHER_VOID_POLICY, AETHER_VOID_RETRY_MS, AETHER_POLL_US, AETHER_FAULT_SPIN_US,
 // AETHER_READAHEAD_PAGES, AETHER_HOLD_US, AETHER_FAULT_THREADS, AETHER_THREAD_PRIORITY, AETHER_TRANSPORT,
-// AETHER_LEASE_MS, AETHER_SUSPECT_MS.
-// A bad value is an error naming the variable.
+// AETHER_LEASE_MS, AETHER_SUSPECT_MS; and before them the same settings from the [settings] of the cluster file that
+// AETHER_CONFIG names (config_file.hpp), if it does: a variable overrides the file.
+// A bad value is an error naming the variable, or the file, its line and the key.
 bool apply_optional_env(runtime_config& c, std::string& error);
-// The whole cluster description: AETHER_NODE_ID, AETHER_NODE_COUNT, AETHER_PEERS, AETHER_SECRET,
-// AETHER_LISTEN_FD, and the optional settings above.
+// The whole cluster description: AETHER_NODE_ID, AETHER_NODE_COUNT, AETHER_PEERS, AETHER_BIND,
+// AETHER_SECRET, AETHER_LISTEN_FD, and the optional settings above. With AETHER_CONFIG, the
+// file's [[node]] entries give the node count, the addresses and this node's bind address, and its
+// secret or secret_file the secret; each variable that is set overrides the file's value, and an
+// AETHER_NODE_COUNT that disagrees with the file's node list is an error. AETHER_NODE_ID always
+// comes from the environment: one file serves every node of the cluster.
 std::optional<runtime_config> config_from_env(std::string& error);
 
 // The polling time in force: AETHER_POLL_US when given; otherwise 50 us when the calling thread

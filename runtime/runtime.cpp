@@ -60,13 +60,14 @@ std::unique_ptr<runtime> runtime::create(const runtime_config& config, std::stri
     rt->identity_.incarnation = wire::random_u64() | 1; // never 0: 0 means "not seen"
     rt->identity_.key = config.secret.empty() ? wire::cluster_key::random() : wire::cluster_key::from_secret(config.secret);
 
+    // Only this node's own address must resolve now, when it is what the node listens on. Another
+    // node's host may still be booting: its name is looked up again when it is needed, and until
+    // then that node is UNREACHABLE, as it would be if it did not answer.
     for (node_id n = 0; n < config.peers.size() && n < config.node_count; ++n) {
-        auto a = peer_address::parse(config.peers[n]);
-        if (!a) {
-            error = "cannot resolve the address of node " + std::to_string(n) + ": \"" + config.peers[n] + "\"";
+        if (!rt->peers_.set_name(n, config.peers[n]) && n == config.self && !config.bind) {
+            error = "cannot resolve the address of node " + std::to_string(n) + " (this node): \"" + config.peers[n] + "\"";
             return nullptr;
         }
-        rt->peers_.set_address(n, *a);
     }
 
     auto threads = effective_thread_priority(config, error);
@@ -108,7 +109,17 @@ std::unique_ptr<runtime> runtime::create(const runtime_config& config, std::stri
     o.lease = rt->leases_.terms();
 
     listen_endpoint listen{.address = peer_address::loopback(0)};
-    if (auto own = rt->peers_.address(config.self)) listen.address = *own;
+    if (config.bind) {
+        // Behind NAT, or listening on every interface: not the address the others dial.
+        auto bind = peer_address::parse(*config.bind);
+        if (!bind) {
+            error = "cannot resolve the bind address of node " + std::to_string(config.self) + ": \"" + *config.bind + "\"";
+            return nullptr;
+        }
+        listen.address = *bind;
+    } else if (auto own = rt->peers_.address(config.self)) {
+        listen.address = *own;
+    }
     if (!take_inherited_listener(config, listen, error)) return nullptr;
     auto started = node::start(std::move(o), listen);
     if (!started) {

@@ -300,6 +300,11 @@ struct event_loop::impl {
     connection* open_outbound(node_id dst, failure& why) {
         auto addr = opt.peers->address(dst);
         if (!addr) {
+            // No address configured, or a name that has not resolved yet. This thread serves every
+            // other node: it never waits for a lookup (getaddrinfo has no deadline). The resolver
+            // looks the name up meanwhile; the call fails now, UNREACHABLE, as for any node not
+            // reached yet, and the next one finds the address if the name resolved.
+            opt.peers->resolve_soon(dst);
             why = failure::of(void_reason::unreachable);
             return nullptr;
         }
@@ -499,6 +504,10 @@ struct event_loop::impl {
         cancel_timer(c.handshake_timer);
         c.handshake_timer = 0;
         std::uint64_t before = opt.peers->mark_alive(c.peer, incarnation);
+        // A node that reaches this one may be one whose name did not resolve here yet (its host
+        // booted after this node started): look it up now, before this node has to call it back
+        // (an invalidation of a copy it is about to fetch).
+        if (!c.outbound) opt.peers->resolve_soon(c.peer);
         if (before != 0 && before != incarnation) {
             log().info("node {} restarted (incarnation {:x} -> {:x})", c.peer, before, incarnation);
             handler.on_peer_restarted(c.peer);

@@ -1,9 +1,14 @@
 // Peer addresses and liveness knowledge.
 #include "transport/peers.hpp"
 
+#include "aether/internal/blocking.hpp"
+#include "aether/internal/log.hpp"
+
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <pthread.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -83,16 +88,111 @@ peer_table::peer_table(node_id node_count)
     : count_(node_count),
       entries_(new entry[node_count]) {}
 
+peer_table::~peer_table() {
+    {
+        std::lock_guard lock(mu_);
+        stopping_ = true;
+    }
+    lookup_asked_.notify_all();
+    lookup_done_.notify_all();
+    // A lookup in progress ends first: as long as the resolver's timeouts (resolv.conf), at worst.
+    if (resolver_.joinable()) resolver_.join();
+}
+
 void peer_table::set_address(node_id n, peer_address a) {
     if (n >= count_) return;
     std::lock_guard lock(mu_);
     entries_[n].addr = std::move(a);
+    entries_[n].name.clear();
+}
+
+bool peer_table::set_name(node_id n, const std::string& host_port) {
+    if (n >= count_) return false;
+    auto a = peer_address::parse(host_port);
+    std::lock_guard lock(mu_);
+    entry& e = entries_[n];
+    if (a) {
+        e.addr = std::move(*a);
+        e.name.clear();
+        return true;
+    }
+    e.addr.reset();
+    e.name = host_port;
+    e.failed_at_ns = now_ns();
+    // Started here, on the thread that configures the table (init), so that no fault path ever has
+    // to start a thread. It waits for work until the table goes.
+    if (!resolver_.joinable()) resolver_ = std::thread([this] { run_resolver(); });
+    log::transport().warn("the address of node {} (\"{}\") does not resolve (yet): the node is UNREACHABLE until it does, "
+                          "and its name is looked up again when it is needed",
+                          n, host_port);
+    return false;
 }
 
 std::optional<peer_address> peer_table::address(node_id n) const {
     if (n >= count_) return std::nullopt;
     std::lock_guard lock(mu_);
     return entries_[n].addr;
+}
+
+std::uint64_t peer_table::ask_lookup(entry& e, std::uint64_t now) {
+    if (e.lookups_asked > e.lookups_done) return e.lookups_asked; // one is under way: its answer will do
+    if (e.failed_at_ns != 0 && now - e.failed_at_ns < retry_lookup_ns) return 0;
+    ++e.lookups_asked;
+    lookup_asked_.notify_one();
+    return e.lookups_asked;
+}
+
+std::optional<peer_address> peer_table::resolve(node_id n, deadline dl) {
+    if (n >= count_) return std::nullopt;
+    std::unique_lock lock(mu_);
+    entry& e = entries_[n];
+    if (e.addr || e.name.empty()) return e.addr;
+    const std::uint64_t ticket = ask_lookup(e, now_ns());
+    if (ticket == 0) return std::nullopt; // failed a moment ago: still UNREACHABLE
+    lock.unlock();
+    about_to_block(); // a lookup may wait for a DNS server
+    lock.lock();
+    // In slices: a deadline may be never(), too far off for a wait_for.
+    while (!stopping_ && e.lookups_done < ticket && !dl.expired())
+        lookup_done_.wait_for(lock, nanoseconds(std::min<std::uint64_t>(dl.remaining_ns(), 1'000'000'000)));
+    return e.addr;
+}
+
+void peer_table::resolve_soon(node_id n) {
+    if (n >= count_) return;
+    std::lock_guard lock(mu_);
+    entry& e = entries_[n];
+    if (!e.addr && !e.name.empty()) (void)ask_lookup(e, now_ns());
+}
+
+void peer_table::run_resolver() {
+    pthread_setname_np(pthread_self(), "aether-resolve");
+    std::unique_lock lock(mu_);
+    while (!stopping_) {
+        node_id next = count_;
+        for (node_id n = 0; n < count_ && next == count_; ++n)
+            if (entries_[n].lookups_asked > entries_[n].lookups_done) next = n;
+        if (next == count_) {
+            lookup_asked_.wait(lock);
+            continue;
+        }
+        entry& e = entries_[next];
+        const std::uint64_t answering = e.lookups_asked;
+        const std::string name = e.name;
+        lock.unlock(); // address() and the other nodes' lookups go on meanwhile
+        auto a = peer_address::parse(name);
+        lock.lock();
+        if (a && e.name == name) {
+            e.addr = std::move(*a);
+            e.name.clear();
+            e.failed_at_ns = 0;
+            log::transport().info("the address of node {} (\"{}\") resolves now", next, name);
+        } else if (!a) {
+            e.failed_at_ns = now_ns();
+        }
+        e.lookups_done = answering;
+        lookup_done_.notify_all();
+    }
 }
 
 std::uint64_t peer_table::mark_alive(node_id n, std::uint64_t incarnation) noexcept {

@@ -3,21 +3,30 @@
 // Liveness knowledge decides the VOID reason of a failed connection: a node that never answered is
 // UNREACHABLE (and may still be starting, so connecting is retried until the deadline), a node that
 // answered before and now refuses or resets is NODE_CRASHED, a route that disappears is PARTITION.
+//
+// A node may be known by a host name that does not resolve yet (its host is still booting, its DNS
+// entry not there yet): the name is looked up again when the node is needed, and until it resolves
+// the node is UNREACHABLE, like a node that does not answer. Lookups run on a thread of their own
+// (the resolver), never on a thread that serves faults or the network: getaddrinfo cannot be given
+// a deadline and may wait seconds for a DNS server that does not answer.
 #pragma once
 #include "aether/internal/guard.hpp"
 
 #include "aether/internal/address.hpp"
+#include "aether/internal/clock.hpp"
 #include "aether/internal/result.hpp"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace aether {
@@ -52,10 +61,27 @@ result<std::uint16_t> check_inherited_listener(int fd, const peer_address& expec
 class peer_table {
 public:
     explicit peer_table(node_id node_count);
+    ~peer_table();
+    peer_table(const peer_table&) = delete;
+    peer_table& operator=(const peer_table&) = delete;
 
     [[nodiscard]] node_id node_count() const noexcept { return count_; }
     void set_address(node_id n, peer_address a);
+    // `n` is at "host:port" (peer_address::parse's form), looked up now; if it does not resolve, it
+    // is looked up again when `n` is needed (resolve, resolve_soon). False if it did not resolve now.
+    bool set_name(node_id n, const std::string& host_port);
+    // The address known for `n`, without looking anything up.
     [[nodiscard]] std::optional<peer_address> address(node_id n) const;
+    // The address of `n` for a requester about to connect: as known, or looked up by the resolver
+    // thread while this one waits, no later than `dl`. nullopt: no address configured, or the name
+    // does not resolve (the node is UNREACHABLE). A name that failed is looked up again at most
+    // every retry_lookup_ns: a burst of requests to a node still booting does not become a burst
+    // of DNS queries.
+    std::optional<peer_address> resolve(node_id n, deadline dl);
+    // Asks the resolver to look `n`'s name up again if it has no address; returns at once (for the
+    // service thread, which must never wait for a lookup).
+    void resolve_soon(node_id n);
+    static constexpr std::uint64_t retry_lookup_ns = 100'000'000;
 
     // A completed handshake: returns the incarnation seen before (0 if none). The node is up again
     // if it was down; a new incarnation is recorded as a restart (take_restarts).
@@ -99,6 +125,13 @@ public:
 private:
     struct entry {
         std::optional<peer_address> addr;
+        // For a node given by name and not resolved yet (all under mu_): the name, how many lookups
+        // were asked for and how many answered (a requester waits for its own), and when the last
+        // one failed.
+        std::string name;
+        std::uint64_t lookups_asked = 0;
+        std::uint64_t lookups_done = 0;
+        std::uint64_t failed_at_ns = 0;
         std::atomic<bool> ever_alive{false};
         std::atomic<std::uint64_t> incarnation{0};
         std::atomic<bool> down{false};
@@ -114,11 +147,22 @@ private:
         for (node_id n = 0; n < count_; ++n)
             if ((entries_[n].*flag).exchange(false, std::memory_order_acq_rel)) fn(n);
     }
+    // Under mu_: asks for a lookup of `e` unless one failed less than retry_lookup_ns ago; the
+    // number of the lookup whose answer will do (0: none asked).
+    std::uint64_t ask_lookup(entry& e, std::uint64_t now);
+    void run_resolver();
+
     std::atomic<std::uint32_t> suspects_{0};
     std::atomic<std::uint32_t> restarts_{0};
     node_id count_;
     mutable std::mutex mu_;
     std::unique_ptr<entry[]> entries_;
+    // The resolver: started by the first name that does not resolve at once (at init, not on a
+    // fault path), waiting on lookup_asked_ for work; requesters wait on lookup_done_.
+    std::condition_variable lookup_asked_;
+    std::condition_variable lookup_done_;
+    bool stopping_ = false;
+    std::thread resolver_;
 };
 
 // The VOID reason for a failed connect() / an I/O error on an established connection.

@@ -292,8 +292,10 @@ void sync_client::release(std::unique_ptr<channel> ch) noexcept {
 result<std::unique_ptr<sync_client::channel>> sync_client::connect(node_id dst, deadline dl) noexcept {
     io_ring* r = this_thread_ring();
     if (r == nullptr) return failure{fetch_status::tcp_error, void_reason::unreachable};
-    auto addr = peers_.address(dst);
-    if (!addr) return failure::of(void_reason::unreachable); // no address configured for the node
+    // This thread may wait for a lookup of the node's name (no later than the request's deadline):
+    // it waits for this node anyway, and the lookup itself runs on the resolver thread.
+    auto addr = peers_.resolve(dst, dl);
+    if (!addr) return failure::of(void_reason::unreachable); // no address configured, or its name does not resolve
 
     std::uint64_t backoff_ns = first_connect_backoff_ns;
     for (;;) {

@@ -231,8 +231,10 @@ static inline Seraph_Aether_Global_Gen seraph_aether_unpack_global_gen(uint64_t 
 Seraph_Vbit seraph_aether_init(Seraph_Aether* aether, uint16_t node_id, uint16_t node_count);
 Seraph_Vbit seraph_aether_init_default(Seraph_Aether* aether);
 /* Joins the cluster described by AETHER_NODE_ID, AETHER_NODE_COUNT, AETHER_PEERS (host:port,...;
- * position = node id) and optionally AETHER_TIMEOUT_MS, AETHER_LOG, AETHER_SECRET. A missing or bad
- * variable gives VOID and one line on stderr naming it. */
+ * position = node id) and optionally AETHER_TIMEOUT_MS, AETHER_LOG, AETHER_SECRET...; or by the
+ * cluster file AETHER_CONFIG names (TOML), which the variables override. A missing or bad variable
+ * gives VOID and one line on stderr naming it (a bad file: its path and line). A peer whose name
+ * does not resolve yet is no error: its memory is VOID UNREACHABLE until it does. */
 Seraph_Vbit seraph_aether_init_from_env(Seraph_Aether* aether);
 void seraph_aether_destroy(Seraph_Aether* aether);
 

@@ -1,4 +1,5 @@
-// Unit tests of the AETHER_* environment parsing and of size strings.
+// Unit tests of the AETHER_* environment parsing, of the cluster file (AETHER_CONFIG) and of size
+// strings.
 #include <catch2/catch.hpp>
 
 #include "runtime/config.hpp"
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <utility>
@@ -25,7 +27,9 @@ namespace {
 const char* const aether_vars[] = {
     "AETHER_NODE_ID",       "AETHER_NODE_COUNT",      "AETHER_PEERS",           "AETHER_SECRET",        "AETHER_TIMEOUT_MS",
     "AETHER_LOG",           "AETHER_HOME_SIZE",       "AETHER_FAULT_MODE",      "AETHER_VOID_RETRY_MS", "AETHER_POLL_US",
-    "AETHER_FAULT_SPIN_US", "AETHER_READAHEAD_PAGES", "AETHER_THREAD_PRIORITY", "AETHER_LISTEN_FD",
+    "AETHER_FAULT_SPIN_US", "AETHER_READAHEAD_PAGES", "AETHER_THREAD_PRIORITY", "AETHER_LISTEN_FD",     "AETHER_VOID_POLICY",
+    "AETHER_LEASE_MS",      "AETHER_HOLD_US",         "AETHER_FAULT_THREADS",   "AETHER_TRANSPORT",     "AETHER_CONFIG",
+    "AETHER_BIND",
 };
 
 // Clears every AETHER_* variable for one test and puts the caller's environment back afterwards,
@@ -548,4 +552,270 @@ TEST_CASE("parse_size", "[config]") {
     CHECK_FALSE(parse_size("64 M"));
     CHECK_FALSE(parse_size("64M "));
     CHECK_FALSE(parse_size("0x10"));
+}
+
+// ---- the cluster file (AETHER_CONFIG) -----------------------------------------------------------
+
+namespace {
+
+// A file in a directory of its own under /tmp, removed with it at the end of the test.
+class temp_file {
+public:
+    explicit temp_file(const std::string& text, const char* name = "cluster.toml") {
+        char dir[] = "/tmp/aether-config-test-XXXXXX";
+        REQUIRE(::mkdtemp(dir) != nullptr);
+        dir_ = dir;
+        path_ = dir_ + "/" + name;
+        std::ofstream(path_) << text;
+    }
+    ~temp_file() { (void)std::system(("rm -rf '" + dir_ + "'").c_str()); }
+    temp_file(const temp_file&) = delete;
+    temp_file& operator=(const temp_file&) = delete;
+
+    [[nodiscard]] const std::string& path() const { return path_; }
+    [[nodiscard]] const std::string& dir() const { return dir_; }
+
+private:
+    std::string dir_;
+    std::string path_;
+};
+
+// config_from_env must fail, naming the file and the line: "<path>:<line>: ...".
+void expect_file_error(const temp_file& f, int line, const char* also) {
+    std::string error;
+    auto c = config_from_env(error);
+    INFO("error: " << error);
+    CHECK_FALSE(c.has_value());
+    CHECK(mentions(error, (f.path() + ":" + std::to_string(line) + ":").c_str()));
+    CHECK(mentions(error, also));
+}
+
+const char* const three_nodes = R"(
+[[node]]
+address = "10.0.0.1:7000"
+[[node]]
+address = "[fd00::2]:7001"
+bind = "0.0.0.0:7001"
+[[node]]
+address = "node-c.example:7002"
+)";
+
+} // namespace
+
+TEST_CASE("a cluster file describes the whole cluster", "[config][file]") {
+    env_scope env;
+    temp_file secret("  the secret \n", "secret");
+    temp_file f(std::string("# the test cluster\nsecret_file = \"") + secret.path() + R"("
+[settings]
+timeout_ms = 250
+lease_ms = 300
+home_size = "64M"
+fault_mode = "sigbus"
+void_policy = "block"
+void_retry_ms = 77
+poll_us = 5
+fault_spin_us = 3
+readahead_pages = 8
+hold_us = 9
+fault_threads = 4
+thread_priority = "normal"
+transport = "io_uring"
+log = "error"
+)" + three_nodes);
+    env.set("AETHER_CONFIG", f.path());
+    env.set("AETHER_NODE_ID", "1");
+    std::string error;
+    auto c = config_from_env(error);
+    INFO("error: " << error);
+    REQUIRE(c);
+    CHECK(c->self == 1);
+    CHECK(c->node_count == 3);
+    CHECK(c->peers == std::vector<std::string>{"10.0.0.1:7000", "[fd00::2]:7001", "node-c.example:7002"});
+    CHECK(c->bind == std::optional<std::string>("0.0.0.0:7001"));
+    CHECK(c->secret == "  the secret "); // only the line end goes: blanks may be part of a secret
+    CHECK(c->timeout_ms == 250);
+    CHECK(c->lease_ms == std::optional<std::uint32_t>(300));
+    CHECK(c->home_bytes == 64u << 20);
+    CHECK(c->mode == fault::fault_mode::sigbus);
+    CHECK(c->stores == store_policy::block);
+    CHECK(c->void_retry_ms == 77);
+    CHECK(c->poll_ns == std::optional<std::uint64_t>(5000));
+    CHECK(c->fault_spin_ns == 3000);
+    CHECK(c->readahead_pages == 8);
+    CHECK(c->hold_ns == 9000);
+    CHECK(c->fault_threads == 4);
+    CHECK(c->threads == thread_priority::normal);
+    CHECK(c->transport == "io_uring");
+    CHECK(log::runtime().level() == spdlog::level::err);
+
+    SECTION("another node of the same file has no bind address of its own") {
+        env.set("AETHER_NODE_ID", "2");
+        auto other = config_from_env(error);
+        REQUIRE(other);
+        CHECK_FALSE(other->bind.has_value());
+    }
+}
+
+TEST_CASE("the cluster file's settings apply to seraph_aether_init too", "[config][file]") {
+    env_scope env;
+    temp_file f(std::string("[settings]\ntimeout_ms = 321\nhome_size = \"16M\"\n") + three_nodes);
+    env.set("AETHER_CONFIG", f.path());
+    runtime_config c;
+    std::string error;
+    INFO("error: " << error);
+    REQUIRE(apply_optional_env(c, error));
+    CHECK(c.timeout_ms == 321);
+    CHECK(c.home_bytes == 16u << 20);
+    CHECK(c.peers.empty()); // an in-process cluster stays one
+}
+
+TEST_CASE("environment variables override the cluster file", "[config][file]") {
+    env_scope env;
+    temp_file f(std::string("secret = \"from the file\"\n[settings]\ntimeout_ms = 250\nfault_mode = \"sigbus\"\n") + three_nodes);
+    env.set("AETHER_CONFIG", f.path());
+    env.set("AETHER_NODE_ID", "1");
+    env.set("AETHER_TIMEOUT_MS", "999");
+    env.set("AETHER_SECRET", "from the environment");
+    env.set("AETHER_BIND", "[::]:7001");
+    std::string error;
+    auto c = config_from_env(error);
+    INFO("error: " << error);
+    REQUIRE(c);
+    CHECK(c->timeout_ms == 999);
+    CHECK(c->mode == fault::fault_mode::sigbus); // not overridden: the file's
+    CHECK(c->secret == "from the environment");
+    CHECK(c->bind == std::optional<std::string>("[::]:7001"));
+
+    SECTION("AETHER_PEERS replaces the file's addresses") {
+        env.set("AETHER_PEERS", "127.0.0.1:1, 127.0.0.1:2, 127.0.0.1:3");
+        auto p = config_from_env(error);
+        REQUIRE(p);
+        CHECK(p->peers == std::vector<std::string>{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"});
+    }
+    SECTION("a bad variable is still reported by its name") {
+        env.set("AETHER_TIMEOUT_MS", "0");
+        expect_rejected("AETHER_TIMEOUT_MS");
+    }
+}
+
+TEST_CASE("a cluster file with a node count other than AETHER_NODE_COUNT's is an error naming both", "[config][file]") {
+    env_scope env;
+    temp_file f(three_nodes);
+    env.set("AETHER_CONFIG", f.path());
+    env.set("AETHER_NODE_ID", "0");
+    env.set("AETHER_NODE_COUNT", "4");
+    std::string error;
+    CHECK_FALSE(config_from_env(error));
+    INFO("error: " << error);
+    CHECK(mentions(error, "AETHER_NODE_COUNT"));
+    CHECK(mentions(error, f.path().c_str()));
+    env.set("AETHER_NODE_COUNT", "3"); // agreeing is fine
+    CHECK(config_from_env(error));
+}
+
+TEST_CASE("unknown keys in the cluster file are errors naming the key and its line", "[config][file]") {
+    env_scope env;
+    env.set("AETHER_NODE_ID", "0");
+    SECTION("at the top") {
+        temp_file f(std::string("secert = \"x\"\n") + three_nodes);
+        env.set("AETHER_CONFIG", f.path());
+        expect_file_error(f, 1, "secert");
+    }
+    SECTION("in [settings]") {
+        temp_file f(std::string("[settings]\ntimeout_ms = 10\ntimeuot_ms = 20\n") + three_nodes);
+        env.set("AETHER_CONFIG", f.path());
+        expect_file_error(f, 3, "timeuot_ms");
+    }
+    SECTION("in a [[node]]") {
+        temp_file f("[[node]]\naddress = \"10.0.0.1:7000\"\nbnid = \"0.0.0.0:7000\"\n");
+        env.set("AETHER_CONFIG", f.path());
+        expect_file_error(f, 3, "bnid");
+    }
+}
+
+TEST_CASE("bad values in the cluster file are errors naming their line", "[config][file]") {
+    env_scope env;
+    env.set("AETHER_NODE_ID", "0");
+    SECTION("a number out of range") {
+        temp_file f(std::string("[settings]\nlog = \"warn\"\ntimeout_ms = 0\n") + three_nodes);
+        env.set("AETHER_CONFIG", f.path());
+        expect_file_error(f, 3, "timeout_ms");
+    }
+    SECTION("a number where a name belongs") {
+        temp_file f(std::string("[settings]\nfault_mode = 3\n") + three_nodes);
+        env.set("AETHER_CONFIG", f.path());
+        expect_file_error(f, 2, "fault_mode");
+    }
+    SECTION("a size") {
+        temp_file f(std::string("\n[settings]\nhome_size = \"12X\"\n") + three_nodes);
+        env.set("AETHER_CONFIG", f.path());
+        expect_file_error(f, 3, "home_size");
+    }
+    SECTION("an address that is not host:port") {
+        temp_file f("[[node]]\naddress = \"10.0.0.1:7000\"\n[[node]]\naddress = \"10.0.0.2\"\n");
+        env.set("AETHER_CONFIG", f.path());
+        expect_file_error(f, 4, "10.0.0.2");
+    }
+    SECTION("a bind address that is not host:port") {
+        temp_file f("[[node]]\naddress = \"10.0.0.1:7000\"\nbind = \"0.0.0.0\"\n");
+        env.set("AETHER_CONFIG", f.path());
+        expect_file_error(f, 3, "bind");
+    }
+    SECTION("a node id out of place") {
+        temp_file f("[[node]]\nid = 0\naddress = \"10.0.0.1:7000\"\n[[node]]\nid = 2\naddress = \"10.0.0.2:7000\"\n");
+        env.set("AETHER_CONFIG", f.path());
+        expect_file_error(f, 5, "id");
+    }
+    SECTION("a node without address") {
+        temp_file f("[[node]]\naddress = \"10.0.0.1:7000\"\n[[node]]\nbind = \"0.0.0.0:7000\"\n");
+        env.set("AETHER_CONFIG", f.path());
+        expect_file_error(f, 3, "address");
+    }
+    SECTION("both secret and secret_file") {
+        temp_file f(std::string("secret = \"a\"\nsecret_file = \"/etc/hostname\"\n") + three_nodes);
+        env.set("AETHER_CONFIG", f.path());
+        expect_file_error(f, 2, "secret");
+    }
+}
+
+TEST_CASE("a cluster file that is not TOML is an error naming the line", "[config][file]") {
+    env_scope env;
+    env.set("AETHER_NODE_ID", "0");
+    temp_file f(std::string("[settings]\ntimeout_ms = 10\nlog = = \"warn\"\n") + three_nodes);
+    env.set("AETHER_CONFIG", f.path());
+    expect_file_error(f, 3, "");
+}
+
+TEST_CASE("a cluster file that cannot be read is an error naming it", "[config][file]") {
+    env_scope env;
+    env.set("AETHER_NODE_ID", "0");
+    std::string error;
+    SECTION("the cluster file") {
+        env.set("AETHER_CONFIG", "/nonexistent/aether/cluster.toml");
+        CHECK_FALSE(config_from_env(error));
+        INFO("error: " << error);
+        CHECK(mentions(error, "/nonexistent/aether/cluster.toml"));
+        CHECK(mentions(error, "AETHER_CONFIG"));
+        runtime_config c;
+        CHECK_FALSE(apply_optional_env(c, error)); // seraph_aether_init does not start without it either
+    }
+    SECTION("the secret file") {
+        temp_file f(std::string("\nsecret_file = \"/nonexistent/aether/secret\"\n") + three_nodes);
+        env.set("AETHER_CONFIG", f.path());
+        expect_file_error(f, 2, "/nonexistent/aether/secret");
+    }
+}
+
+TEST_CASE("the example cluster file is a good one", "[config][file]") {
+    env_scope env;
+    env.set("AETHER_CONFIG", AETHER_EXAMPLE_CLUSTER_FILE);
+    env.set("AETHER_NODE_ID", "2");
+    env.set("AETHER_SECRET", "given"); // its secret file is a path on a real host
+    std::string error;
+    auto c = config_from_env(error);
+    INFO("error: " << error);
+    REQUIRE(c);
+    CHECK(c->node_count == 3);
+    CHECK(c->peers == std::vector<std::string>{"10.0.0.1:7000", "[fd00::2]:7000", "node-c.example.org:7000"});
+    CHECK(c->bind == std::optional<std::string>("0.0.0.0:7000"));
 }

@@ -13,7 +13,10 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -21,6 +24,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstring>
+#include <fstream>
 #include <optional>
 #include <random>
 #include <thread>
@@ -621,4 +625,109 @@ TEST_CASE("a node that cannot listen says why, in the init error", "[transport]"
     INFO(error);
     CHECK(error.find("listening on 127.0.0.1:" + std::to_string(taken.port)) != std::string::npos);
     CHECK(error.find(std::strerror(EADDRINUSE)) != std::string::npos);
+}
+
+TEST_CASE("a peer whose name does not resolve is UNREACHABLE, not an init error", "[transport][resolve]") {
+    fake_peer handed; // this node's own port
+    runtime_config c;
+    c.node_count = 2;
+    c.home_bytes = 1 << 20;
+    c.timeout_ms = 1000;
+    c.peers = {"127.0.0.1:" + std::to_string(handed.port), "node1.aether-test.invalid:7000"};
+    c.listen_fd = ::dup(handed.fd);
+    std::string error;
+    auto rt = runtime::create(c, error);
+    INFO(error);
+    REQUIRE(rt != nullptr);
+    CHECK_FALSE(rt->peers().address(1));
+    // Every request finds it UNREACHABLE within its deadline, the later ones after a new lookup.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        std::uint64_t v = 0, failed_at = 0;
+        const std::uint64_t start = now_ns();
+        auto r = rt->read(make_addr(1, 4096 * attempt), &v, sizeof v, &failed_at);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().reason == void_reason::unreachable);
+        CHECK(now_ns() - start < 1'000'000'000);
+        std::this_thread::sleep_for(nanoseconds(2 * peer_table::retry_lookup_ns));
+    }
+}
+
+TEST_CASE("only a node's own address must resolve at init, or its bind address", "[transport][resolve]") {
+    fake_peer taken; // holds 127.0.0.1:port, so that only another address can be bound there
+    runtime_config c;
+    c.node_count = 2;
+    c.home_bytes = 1 << 20;
+    c.peers = {"node0.aether-test.invalid:" + std::to_string(taken.port), "127.0.0.1:1"};
+    std::string error;
+    CHECK(runtime::create(c, error) == nullptr);
+    INFO(error);
+    CHECK(error.find("node0.aether-test.invalid") != std::string::npos);
+    // Behind NAT: the others dial a name this host cannot resolve; it listens on an address of its own.
+    c.bind = "127.0.0.2:" + std::to_string(taken.port);
+    error.clear();
+    auto rt = runtime::create(c, error);
+    REQUIRE(rt != nullptr);
+    CHECK(rt->local_node().port() == taken.port);
+    // Listening on the bind address: another loopback address than 127.0.0.1, where `taken` is.
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(taken.port);
+    ::inet_pton(AF_INET, "127.0.0.2", &a.sin_addr);
+    CHECK(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    ::close(fd);
+}
+
+namespace {
+
+// In a child process with a private /etc/hosts (a mount namespace): a name missing from it at
+// first and added later is looked up again and then used. 0: as expected; 77: no mount namespace
+// here; other: the step that failed.
+int name_added_later() {
+    char dir[] = "/tmp/aether-hosts-XXXXXX";
+    if (::mkdtemp(dir) == nullptr) return 77;
+    const std::string hosts = std::string(dir) + "/hosts";
+    std::ofstream(hosts) << "127.0.0.1 localhost\n";
+    pid_t child = ::fork();
+    if (child == 0) {
+        if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+            ::mount(hosts.c_str(), "/etc/hosts", nullptr, MS_BIND, nullptr) != 0)
+            ::_exit(77);
+        peer_table peers(2);
+        if (peers.set_name(1, "late-node.aether-test:7001")) ::_exit(1);            // not there yet
+        if (peers.resolve(1, deadline::after(milliseconds(2000)))) ::_exit(2);      // failed a moment ago
+        std::ofstream(hosts, std::ios::app) << "127.0.0.9 late-node.aether-test\n"; // its host is up now
+        if (peers.resolve(1, deadline::after(milliseconds(2000)))) ::_exit(3);      // not asked again so soon
+        std::this_thread::sleep_for(nanoseconds(2 * peer_table::retry_lookup_ns));
+        auto a = peers.resolve(1, deadline::after(milliseconds(2000)));
+        if (!a) ::_exit(4);
+        if (a->text != "late-node.aether-test:7001" || a->port() != 7001) ::_exit(5);
+        if (!peers.address(1)) ::_exit(6); // kept: no lookup for the next request
+        ::_exit(0);
+    }
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    std::remove(hosts.c_str());
+    ::rmdir(dir);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+} // namespace
+
+TEST_CASE("a name that did not resolve is looked up again when it is needed, and used once it does", "[transport][resolve]") {
+    const int outcome = name_added_later();
+    if (outcome == 77) {
+        WARN("skipped: no private mount namespace here to change /etc/hosts in");
+        return;
+    }
+    CHECK(outcome == 0);
+}
+
+TEST_CASE("a numeric IPv6 address needs no lookup", "[transport][resolve]") {
+    peer_table peers(1);
+    REQUIRE(peers.set_name(0, "[::1]:7000"));
+    auto a = peers.address(0);
+    REQUIRE(a);
+    CHECK(a->storage.ss_family == AF_INET6);
+    CHECK(a->port() == 7000);
 }
