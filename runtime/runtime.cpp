@@ -277,8 +277,7 @@ void runtime::tend_peers(service_transport& net) {
                      });
         }
     }
-    const std::uint64_t period =
-        std::max<std::uint64_t>(std::min(leases_.terms().guard_ns / 2, silence_ns / 8), 1'000'000);
+    const std::uint64_t period = std::max<std::uint64_t>(std::min(leases_.terms().guard_ns / 2, silence_ns / 8), 1'000'000);
     net.exec().add_timer(deadline::after_ns(period), [this, &net] { tend_peers(net); });
 }
 

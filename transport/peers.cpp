@@ -225,8 +225,7 @@ void peer_table::heard_from(node_id n, std::uint64_t now_ns) noexcept {
     // Only forward: answers are recorded by several threads, each with its own reading of the clock.
     std::atomic<std::uint64_t>& last = entries_[n].last_heard_ns;
     std::uint64_t seen = last.load(std::memory_order_relaxed);
-    while (seen < now_ns && !last.compare_exchange_weak(seen, now_ns, std::memory_order_relaxed)) {
-    }
+    while (seen < now_ns && !last.compare_exchange_weak(seen, now_ns, std::memory_order_relaxed)) {}
 }
 
 std::uint64_t peer_table::last_heard_ns(node_id n) const noexcept {

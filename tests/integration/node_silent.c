@@ -11,9 +11,7 @@
 
 static Seraph_Aether a;
 
-static int node1_is(void* state) {
-    return seraph_aether_get_node_state(&a, 1) == (Seraph_Aether_Node_State)(intptr_t)state;
-}
+static int node1_is(void* state) { return seraph_aether_get_node_state(&a, 1) == (Seraph_Aether_Node_State)(intptr_t)state; }
 
 int main(void) {
     join_cluster(&a);
@@ -47,7 +45,7 @@ int main(void) {
 
     uint64_t pid1 = 0;
     CHECK(seraph_aether_read_vbit(&a, pid_word, &pid1, 8) == SERAPH_VBIT_TRUE && pid1 > 1);
-    CHECK(seraph_aether_get_node_state(&a, 0) == SERAPH_AETHER_NODE_UP); /* itself */
+    CHECK(seraph_aether_get_node_state(&a, 0) == SERAPH_AETHER_NODE_UP);       /* itself */
     CHECK(wait_until(node1_is, (void*)(intptr_t)SERAPH_AETHER_NODE_UP, 5000)); /* heartbeats reach it */
 
     CHECK(kill((pid_t)pid1, SIGSTOP) == 0);
