@@ -66,7 +66,7 @@ node::node(options opts)
                               *this)),
       refusal_(new std::atomic<std::uint8_t>[opt_.node_count]),
       fences_(opt_.node_count, opt_.lease),
-      coordinator_(coordinator::options{opt_.self, opt_.node_count, opt_.peers, opt_.is_passive}, *transport_),
+      coordinator_(coordinator::options{opt_.self, opt_.node_count, opt_.peers, opt_.is_passive, opt_.timeout_ms}, *transport_),
       invalidations_(invalidation_service::options{opt_.local_cache, opt_.hold_ns, opt_.counters}, *transport_) {
     for (node_id n = 0; n < opt_.node_count; ++n) refusal_[n].store(0, std::memory_order_relaxed);
     stores_.push_back(std::make_unique<home_store>(opt_.self, opt_.node_count, opt_.home_bytes));
@@ -448,13 +448,14 @@ void node::on_request(const inbound_request& in, reply_token r) noexcept {
         case wire::msg::get_generation:
         case wire::msg::get_global_gen: handle_generation(h, reply); return;
         case wire::msg::publish:
-            coordinator_.publish(std::string(reinterpret_cast<const char*>(payload.data()), payload.size()), h.address, reply);
+            coordinator_.store_replica(std::string(reinterpret_cast<const char*>(payload.data()), payload.size()), h.address,
+                                       h.arg0, reply);
             return;
         case wire::msg::lookup:
-            coordinator_.lookup(std::string(reinterpret_cast<const char*>(payload.data()), payload.size()),
-                                static_cast<std::uint32_t>(h.arg0), reply);
+            coordinator_.query_replica(std::string(reinterpret_cast<const char*>(payload.data()), payload.size()),
+                                       static_cast<std::uint32_t>(h.arg0), reply);
             return;
-        case wire::msg::barrier: coordinator_.barrier(in.from, h.arg0, static_cast<std::uint32_t>(h.arg1), reply); return;
+        case wire::msg::barrier: coordinator_.note_arrival(in.from, h.arg0, reply); return;
         case wire::msg::ping: reply(wire::message{}); return;
         case wire::msg::set_refusal: {
             auto why = static_cast<void_reason>(h.arg0);
@@ -679,13 +680,13 @@ void node::handle_generation(const wire::message& h, const reply_fn& reply) {
 
 // ---- local entry points -----------------------------------------------------------------------------
 
-result<wire::message> node::run_on_loop(std::function<void(reply_fn)> fn, deadline dl) {
+result<wire::message> node::run_on_loop(std::function<void(reply_fn)> fn, deadline dl, bool data_path) {
     struct state {
         std::uint32_t done = 0;
         wire::message m;
     };
     auto st = std::make_shared<state>();
-    bump(opt_.counters->handoffs, 2);
+    if (data_path) bump(opt_.counters->handoffs, 2);
     exec().post([fn = std::move(fn), st] {
         fn([st](const wire::message& m) {
             if (std::atomic_ref<std::uint32_t>(st->done).load(std::memory_order_relaxed) != 0) return;
@@ -812,20 +813,21 @@ result<std::uint64_t> node::generation_local(wire::msg which, std::uint64_t addr
 }
 
 result<void> node::barrier_local(std::uint64_t seq, std::uint32_t timeout_ms, deadline dl) {
-    auto r = run_on_loop(
-        [this, seq, timeout_ms](reply_fn reply) { coordinator_.barrier(opt_.self, seq, timeout_ms, std::move(reply)); }, dl);
+    auto r = run_on_loop([this, seq, timeout_ms](reply_fn reply) { coordinator_.barrier(seq, timeout_ms, std::move(reply)); }, dl,
+                         false);
     if (!r) return r.error();
     return success();
 }
 
 result<void> node::publish_local(const std::string& name, std::uint64_t addr, deadline dl) {
-    auto r = run_on_loop([this, name, addr](const reply_fn& reply) { coordinator_.publish(name, addr, reply); }, dl);
+    auto r = run_on_loop([this, name, addr](const reply_fn& reply) { coordinator_.publish(name, addr, reply); }, dl, false);
     if (!r) return r.error();
     return success();
 }
 
 result<std::uint64_t> node::lookup_local(const std::string& name, std::uint32_t wait_ms, deadline dl) {
-    auto r = run_on_loop([this, name, wait_ms](reply_fn reply) { coordinator_.lookup(name, wait_ms, std::move(reply)); }, dl);
+    auto r =
+        run_on_loop([this, name, wait_ms](reply_fn reply) { coordinator_.lookup(name, wait_ms, std::move(reply)); }, dl, false);
     if (!r) return r.error();
     return r->address;
 }

@@ -211,8 +211,10 @@ private:
     // Runs a per-page step of free/revoke for every page of an allocation, then `finally`.
     void for_each_page_step(wire::msg op, const home_store::allocation& a, std::function<void(std::optional<failure>)> finally);
 
-    // Runs `fn(reply)` on the service thread and waits for its reply message.
-    result<wire::message> run_on_loop(std::function<void(reply_fn)> fn, deadline dl);
+    // Runs `fn(reply)` on the service thread and waits for its reply message. The two hand-offs
+    // are counted (node_counters::handoffs) unless `data_path` is false: the cluster calls
+    // (names, barriers) run there too, and a benchmark that waits in a barrier must not see them.
+    result<wire::message> run_on_loop(std::function<void(reply_fn)> fn, deadline dl, bool data_path = true);
 
     options opt_;
     // Replaced (once, before any allocation) by resize_home while other threads may look: an

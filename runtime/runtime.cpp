@@ -650,44 +650,22 @@ result<runtime::cas_outcome> runtime::compare_swap(std::uint64_t addr, std::uint
 
 // ---- cluster coordination ---------------------------------------------------------------------------
 
-node* runtime::node_for_coordinator() noexcept {
-    if (config_.self == 0) return local_.get();
-    return nullptr; // node 0 is reached over the transport (also when it is simulated here)
-}
-
+// Names and barriers are this node's own coordinator's business (runtime/coordinator.hpp): it
+// asks the other nodes itself, on the service thread.
 result<void> runtime::barrier(std::uint32_t wait_ms) {
     const std::uint64_t seq = barrier_seq_.fetch_add(1, std::memory_order_relaxed) + 1;
-    // The coordinator answers TIMEOUT at the caller's deadline; the transport waits a little longer.
-    const deadline dl = deadline::after(milliseconds(std::uint64_t{wait_ms} + 500));
-    if (node* n = node_for_coordinator()) return n->barrier_local(seq, wait_ms, dl);
-    auto r = call(0, wire::message{.type = wire::msg::barrier, .arg0 = seq, .arg1 = wait_ms}, {}, dl);
-    if (!r) return r.error();
-    return success();
+    // The coordinator answers TIMEOUT at the caller's deadline; this thread waits a little longer.
+    return local_->barrier_local(seq, wait_ms, deadline::after(milliseconds(std::uint64_t{wait_ms} + 500)));
 }
 
 result<void> runtime::publish(const std::string& name, std::uint64_t addr) {
-    if (node* n = node_for_coordinator()) return n->publish_local(name, addr, op_deadline());
-    auto r =
-        call(0,
-             wire::message{.type = wire::msg::publish,
-                           .address = addr,
-                           .payload = std::span<const std::byte>(reinterpret_cast<const std::byte*>(name.data()), name.size())},
-             {}, op_deadline());
-    if (!r) return r.error();
-    return success();
+    // The coordinator answers within one request deadline; this thread waits a little longer.
+    return local_->publish_local(name, addr, deadline::after(milliseconds(std::uint64_t{timeout_ms()} + 500)));
 }
 
 result<std::uint64_t> runtime::lookup(const std::string& name, std::uint32_t wait_ms) {
-    const deadline dl = deadline::after(milliseconds(std::uint64_t{wait_ms} + 500));
-    if (node* n = node_for_coordinator()) return n->lookup_local(name, wait_ms, dl);
-    auto r =
-        call(0,
-             wire::message{.type = wire::msg::lookup,
-                           .arg0 = wait_ms,
-                           .payload = std::span<const std::byte>(reinterpret_cast<const std::byte*>(name.data()), name.size())},
-             {}, dl);
-    if (!r) return r.error();
-    return r->address;
+    return local_->lookup_local(name, wait_ms,
+                                deadline::after(milliseconds(std::uint64_t{std::max(wait_ms, timeout_ms())} + 1000)));
 }
 
 // ---- cache ------------------------------------------------------------------------------------------

@@ -26,7 +26,9 @@ struct node_counters {
     // arrival to its reply (invalidation rounds included).
     std::atomic<std::uint64_t> home_requests{0};
     std::atomic<std::uint64_t> home_service_ns{0};
-    // Thread hand-offs: work passed from one thread to another and waited for.
+    // Thread hand-offs: work passed from one thread to another and waited for, on the data path
+    // (faults, API reads, writes and allocations, home requests); not the cluster calls (names,
+    // barriers), which run on the service thread too.
     std::atomic<std::uint64_t> handoffs{0};
     std::atomic<std::uint64_t> stale_grants{0};       // grants discarded because an invalidation crossed them
     std::atomic<std::uint64_t> held_invalidations{0}; // invalidations that waited for a copy's hold window

@@ -134,6 +134,12 @@ std::optional<peer_address> peer_table::address(node_id n) const {
     return entries_[n].addr;
 }
 
+bool peer_table::configured(node_id n) const {
+    if (n >= count_) return false;
+    std::lock_guard lock(mu_);
+    return entries_[n].addr.has_value() || !entries_[n].name.empty();
+}
+
 std::uint64_t peer_table::ask_lookup(entry& e, std::uint64_t now) {
     if (e.lookups_asked > e.lookups_done) return e.lookups_asked; // one is under way: its answer will do
     if (e.failed_at_ns != 0 && now - e.failed_at_ns < retry_lookup_ns) return 0;

@@ -117,6 +117,10 @@ public:
     // The reason of a request to `n` that ran out of time: PARTITION while `n` is silent.
     [[nodiscard]] void_reason timeout_reason(node_id n) const noexcept;
 
+    // Whether `n` is part of the cluster as this node knows it: it has an address or a name. In a
+    // cluster inside one process, the ids no node was started for have neither.
+    [[nodiscard]] bool configured(node_id n) const;
+
     // The node is known to have been up (for example: this process started it).
     void mark_known(node_id n) noexcept;
     [[nodiscard]] bool ever_alive(node_id n) const noexcept;
