@@ -16,6 +16,7 @@
 #include <iterator>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 namespace aether {
@@ -79,6 +80,31 @@ bool choice(const std::string& text, std::initializer_list<std::pair<const char*
     return false;
 }
 
+constexpr char milliseconds_unit[] = "milliseconds";
+constexpr char microseconds_unit[] = "microseconds";
+constexpr char threads_unit[] = "threads";
+constexpr char pages_unit[] = "pages";
+
+template <class T>
+struct is_optional : std::false_type {};
+template <class T>
+struct is_optional<std::optional<T>> : std::true_type {};
+
+// A setting that is a whole number of Unit in [Lo, Hi], kept times Scale in the member Field
+// (a number, or an optional one that stays unset unless given).
+template <auto Field, std::uint64_t Lo, std::uint64_t Hi, const char* Unit, std::uint64_t Scale = 1>
+bool whole_number(runtime_config& c, const std::string& text, std::string& why) {
+    std::uint64_t v = 0;
+    if (!number(text, Lo, Hi, Unit, v, why)) return false;
+    auto& field = c.*Field;
+    using kept = std::remove_cvref_t<decltype(field)>;
+    if constexpr (is_optional<kept>::value)
+        field = static_cast<typename kept::value_type>(v * Scale);
+    else
+        field = static_cast<kept>(v * Scale);
+    return true;
+}
+
 struct setting {
     // Its key in the cluster file's [settings]; its variable is AETHER_ and the key in capitals.
     std::string_view key;
@@ -88,13 +114,7 @@ struct setting {
 
 // Every optional setting, in the order they are applied.
 constexpr setting settings[] = {
-    {"timeout_ms",
-     [](runtime_config& c, const std::string& text, std::string& why) {
-         std::uint64_t v = 0;
-         if (!number(text, 1, 3'600'000, "milliseconds", v, why)) return false;
-         c.timeout_ms = static_cast<std::uint32_t>(v);
-         return true;
-     }},
+    {"timeout_ms", whole_number<&runtime_config::timeout_ms, 1, 3'600'000, milliseconds_unit>},
     {"log",
      [](runtime_config&, const std::string& text, std::string& why) {
          if (log::set_level(text)) return true;
@@ -119,41 +139,11 @@ constexpr setting settings[] = {
      [](runtime_config& c, const std::string& text, std::string& why) {
          return choice(text, {{"sigbus", store_policy::sigbus}, {"block", store_policy::block}}, c.stores, why);
      }},
-    {"void_retry_ms",
-     [](runtime_config& c, const std::string& text, std::string& why) {
-         std::uint64_t v = 0;
-         if (!number(text, 1, 3'600'000, "milliseconds", v, why)) return false;
-         c.void_retry_ms = static_cast<std::uint32_t>(v);
-         return true;
-     }},
-    {"lease_ms",
-     [](runtime_config& c, const std::string& text, std::string& why) {
-         std::uint64_t v = 0;
-         if (!number(text, 20, 3'600'000, "milliseconds", v, why)) return false;
-         c.lease_ms = static_cast<std::uint32_t>(v);
-         return true;
-     }},
-    {"suspect_ms",
-     [](runtime_config& c, const std::string& text, std::string& why) {
-         std::uint64_t v = 0;
-         if (!number(text, 20, 3'600'000, "milliseconds", v, why)) return false;
-         c.suspect_ms = static_cast<std::uint32_t>(v);
-         return true;
-     }},
-    {"poll_us",
-     [](runtime_config& c, const std::string& text, std::string& why) {
-         std::uint64_t v = 0;
-         if (!number(text, 0, 1'000'000, "microseconds", v, why)) return false;
-         c.poll_ns = v * 1000;
-         return true;
-     }},
-    {"fault_spin_us",
-     [](runtime_config& c, const std::string& text, std::string& why) {
-         std::uint64_t v = 0;
-         if (!number(text, 0, 1'000'000, "microseconds", v, why)) return false;
-         c.fault_spin_ns = v * 1000;
-         return true;
-     }},
+    {"void_retry_ms", whole_number<&runtime_config::void_retry_ms, 1, 3'600'000, milliseconds_unit>},
+    {"lease_ms", whole_number<&runtime_config::lease_ms, 20, 3'600'000, milliseconds_unit>},
+    {"suspect_ms", whole_number<&runtime_config::suspect_ms, 20, 3'600'000, milliseconds_unit>},
+    {"poll_us", whole_number<&runtime_config::poll_ns, 0, 1'000'000, microseconds_unit, 1000>},
+    {"fault_spin_us", whole_number<&runtime_config::fault_spin_ns, 0, 1'000'000, microseconds_unit, 1000>},
     {"thread_priority",
      [](runtime_config& c, const std::string& text, std::string& why) {
          return choice(
@@ -161,27 +151,9 @@ constexpr setting settings[] = {
              {{"auto", thread_priority::automatic}, {"normal", thread_priority::normal}, {"realtime", thread_priority::realtime}},
              c.threads, why);
      }},
-    {"fault_threads",
-     [](runtime_config& c, const std::string& text, std::string& why) {
-         std::uint64_t v = 0;
-         if (!number(text, 1, 256, "threads", v, why)) return false;
-         c.fault_threads = static_cast<std::uint32_t>(v);
-         return true;
-     }},
-    {"hold_us",
-     [](runtime_config& c, const std::string& text, std::string& why) {
-         std::uint64_t v = 0;
-         if (!number(text, 0, 100'000, "microseconds", v, why)) return false;
-         c.hold_ns = v * 1000;
-         return true;
-     }},
-    {"readahead_pages",
-     [](runtime_config& c, const std::string& text, std::string& why) {
-         std::uint64_t v = 0;
-         if (!number(text, 1, wire::max_readahead + 1, "pages", v, why)) return false;
-         c.readahead_pages = static_cast<std::uint32_t>(v);
-         return true;
-     }},
+    {"fault_threads", whole_number<&runtime_config::fault_threads, 1, 256, threads_unit>},
+    {"hold_us", whole_number<&runtime_config::hold_ns, 0, 100'000, microseconds_unit, 1000>},
+    {"readahead_pages", whole_number<&runtime_config::readahead_pages, 1, wire::max_readahead + 1, pages_unit>},
     // Checked against the backends of this build when the runtime starts (transport/backends.hpp).
     {"transport",
      [](runtime_config& c, const std::string& text, std::string&) {

@@ -713,69 +713,53 @@ TEST_CASE("a cluster file with a node count other than AETHER_NODE_COUNT's is an
     CHECK(config_from_env(error));
 }
 
-TEST_CASE("unknown keys in the cluster file are errors naming the key and its line", "[config][file]") {
-    env_scope env;
-    env.set("AETHER_NODE_ID", "0");
-    SECTION("at the top") {
-        temp_file f(std::string("secert = \"x\"\n") + three_nodes);
-        env.set("AETHER_CONFIG", f.path());
-        expect_file_error(f, 1, "secert");
-    }
-    SECTION("in [settings]") {
-        temp_file f(std::string("[settings]\ntimeout_ms = 10\ntimeuot_ms = 20\n") + three_nodes);
-        env.set("AETHER_CONFIG", f.path());
-        expect_file_error(f, 3, "timeuot_ms");
-    }
-    SECTION("in a [[node]]") {
-        temp_file f("[[node]]\naddress = \"10.0.0.1:7000\"\nbnid = \"0.0.0.0:7000\"\n");
-        env.set("AETHER_CONFIG", f.path());
-        expect_file_error(f, 3, "bnid");
+namespace {
+
+// A cluster file that must be refused, and what the error names: the file's line and a word.
+struct bad_file {
+    const char* what;
+    std::string text;
+    int line;
+    const char* names;
+};
+
+void expect_refused(const std::vector<bad_file>& cases) {
+    for (const bad_file& b : cases) {
+        DYNAMIC_SECTION(b.what) {
+            env_scope env;
+            env.set("AETHER_NODE_ID", "0");
+            temp_file f(b.text);
+            env.set("AETHER_CONFIG", f.path());
+            expect_file_error(f, b.line, b.names);
+        }
     }
 }
 
+} // namespace
+
+TEST_CASE("unknown keys in the cluster file are errors naming the key and its line", "[config][file]") {
+    const std::string nodes = three_nodes;
+    expect_refused({
+        {"at the top", "secert = \"x\"\n" + nodes, 1, "secert"},
+        {"in [settings]", "[settings]\ntimeout_ms = 10\ntimeuot_ms = 20\n" + nodes, 3, "timeuot_ms"},
+        {"in a [[node]]", "[[node]]\naddress = \"10.0.0.1:7000\"\nbnid = \"0.0.0.0:7000\"\n", 3, "bnid"},
+    });
+}
+
 TEST_CASE("bad values in the cluster file are errors naming their line", "[config][file]") {
-    env_scope env;
-    env.set("AETHER_NODE_ID", "0");
-    SECTION("a number out of range") {
-        temp_file f(std::string("[settings]\nlog = \"warn\"\ntimeout_ms = 0\n") + three_nodes);
-        env.set("AETHER_CONFIG", f.path());
-        expect_file_error(f, 3, "timeout_ms");
-    }
-    SECTION("a number where a name belongs") {
-        temp_file f(std::string("[settings]\nfault_mode = 3\n") + three_nodes);
-        env.set("AETHER_CONFIG", f.path());
-        expect_file_error(f, 2, "fault_mode");
-    }
-    SECTION("a size") {
-        temp_file f(std::string("\n[settings]\nhome_size = \"12X\"\n") + three_nodes);
-        env.set("AETHER_CONFIG", f.path());
-        expect_file_error(f, 3, "home_size");
-    }
-    SECTION("an address that is not host:port") {
-        temp_file f("[[node]]\naddress = \"10.0.0.1:7000\"\n[[node]]\naddress = \"10.0.0.2\"\n");
-        env.set("AETHER_CONFIG", f.path());
-        expect_file_error(f, 4, "10.0.0.2");
-    }
-    SECTION("a bind address that is not host:port") {
-        temp_file f("[[node]]\naddress = \"10.0.0.1:7000\"\nbind = \"0.0.0.0\"\n");
-        env.set("AETHER_CONFIG", f.path());
-        expect_file_error(f, 3, "bind");
-    }
-    SECTION("a node id out of place") {
-        temp_file f("[[node]]\nid = 0\naddress = \"10.0.0.1:7000\"\n[[node]]\nid = 2\naddress = \"10.0.0.2:7000\"\n");
-        env.set("AETHER_CONFIG", f.path());
-        expect_file_error(f, 5, "id");
-    }
-    SECTION("a node without address") {
-        temp_file f("[[node]]\naddress = \"10.0.0.1:7000\"\n[[node]]\nbind = \"0.0.0.0:7000\"\n");
-        env.set("AETHER_CONFIG", f.path());
-        expect_file_error(f, 3, "address");
-    }
-    SECTION("both secret and secret_file") {
-        temp_file f(std::string("secret = \"a\"\nsecret_file = \"/etc/hostname\"\n") + three_nodes);
-        env.set("AETHER_CONFIG", f.path());
-        expect_file_error(f, 2, "secret");
-    }
+    const std::string nodes = three_nodes;
+    expect_refused({
+        {"a number out of range", "[settings]\nlog = \"warn\"\ntimeout_ms = 0\n" + nodes, 3, "timeout_ms"},
+        {"a number where a name belongs", "[settings]\nfault_mode = 3\n" + nodes, 2, "fault_mode"},
+        {"a size", "\n[settings]\nhome_size = \"12X\"\n" + nodes, 3, "home_size"},
+        {"an address that is not host:port", "[[node]]\naddress = \"10.0.0.1:7000\"\n[[node]]\naddress = \"10.0.0.2\"\n", 4,
+         "10.0.0.2"},
+        {"a bind address that is not host:port", "[[node]]\naddress = \"10.0.0.1:7000\"\nbind = \"0.0.0.0\"\n", 3, "bind"},
+        {"a node id out of place",
+         "[[node]]\nid = 0\naddress = \"10.0.0.1:7000\"\n[[node]]\nid = 2\naddress = \"10.0.0.2:7000\"\n", 5, "id"},
+        {"a node without address", "[[node]]\naddress = \"10.0.0.1:7000\"\n[[node]]\nbind = \"0.0.0.0:7000\"\n", 3, "address"},
+        {"both secret and secret_file", "secret = \"a\"\nsecret_file = \"/etc/hostname\"\n" + nodes, 2, "secret"},
+    });
 }
 
 TEST_CASE("a cluster file that is not TOML is an error naming the line", "[config][file]") {
