@@ -313,10 +313,12 @@ void node::target_failed(const std::shared_ptr<transaction>& t, const target& tg
         return;
     }
     if (fenced_from < dl.ns()) {
+        // Looked at again then, not taken for granted: a reply to the node meanwhile renewed its
+        // lease and moved the fence (a node this home cannot call, behind NAT for one, may still
+        // call it and be answered). Forgetting its copy at the old fence let it read its old value
+        // after the write was acknowledged.
         bump(opt_.counters->fence_waits);
-        exec().add_timer(deadline::after_ns(fenced_from - now), [this, t, tg, why] {
-            apply_answer(t, tg, directory::answer{.ok = false, .error = why, .fenced = true}, {});
-        });
+        exec().add_timer(deadline::after_ns(fenced_from - now), [this, t, tg, why, dl] { target_failed(t, tg, why, dl); });
         return;
     }
     apply_answer(t, tg, directory::answer{.ok = false, .error = why}, {});
