@@ -1,0 +1,133 @@
+/* A symmetric cut that heals: node 1's host loses its link (its interface is set down in its own
+ * network namespace, as a pulled cable) for three deadlines, while nodes 0 and 2 read and write
+ * node 1's memory in tight loops, by API and by pointer; then the link comes back.
+ *
+ *   - every access finishes within the deadline (plus scheduling slack), VOID with TIMEOUT,
+ *     UNREACHABLE or PARTITION while the link is down: no thread hangs;
+ *   - after the heal, accesses work again without restarting any process;
+ *   - no acknowledged write is lost: each of nodes 0 and 2 counts up a word of its own in node 1's
+ *     memory, by API writes and by plain stores in turn (a store that completes is as good as
+ *     acknowledged: it is in this node's exclusive copy; one that cannot raises SIGBUS, VOID), and
+ *     at the end reads back its last count; by pointer it never reads less in between.
+ *
+ * Run by on_hosts.sh with 3 nodes, as root. Each looping node prints how long the cut took to
+ * show and the heal to clear. */
+#include "cluster_check.h"
+
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#define AFTER_HEAL 50 /* successful rounds after the heal before a node stops */
+
+static sigjmp_buf store_failed;
+
+static void on_bus(int sig, siginfo_t* si, void* ctx) {
+    (void)sig, (void)si, (void)ctx;
+    siglongjmp(store_failed, 1);
+}
+
+static int cut_reason(Seraph_Aether_Void_Reason r) {
+    return r == SERAPH_AETHER_VOID_TIMEOUT || r == SERAPH_AETHER_VOID_UNREACHABLE || r == SERAPH_AETHER_VOID_PARTITION;
+}
+
+static void set_link(const char* state) {
+    char cmd[256];
+    /* The namespace's one interface besides loopback (on_hosts.sh's veth end). */
+    snprintf(cmd, sizeof cmd, "ip link set dev \"$(ls /sys/class/net | grep -vx lo)\" %s", state);
+    CHECK(system(cmd) == 0);
+}
+
+int main(void) {
+    Seraph_Aether a;
+    join_cluster(&a);
+    const uint16_t me = a.local_node_id;
+    CHECK(a.node_count == 3);
+    const double deadline = seraph_aether_get_timeout_ms(&a);
+    /* Node 1's memory: a page for node 0's count, one for node 2's. */
+    const uint64_t counts = share_block(&a, 1, 3 * 4096, "counts");
+    CHECK(seraph_aether_barrier(&a, 20000) == SERAPH_VBIT_TRUE);
+
+    if (me == 1) {
+        const struct timespec settle = {0, 200 * 1000 * 1000};
+        nanosleep(&settle, NULL); /* the others are in their loops */
+        set_link("down");
+        const struct timespec cut = {(time_t)(3 * deadline / 1000), (long)(3 * (long)deadline % 1000) * 1000000L};
+        nanosleep(&cut, NULL); /* the length of the cut is what is being tested */
+        set_link("up");
+        printf("node 1: link down for %.0f ms, up again\n", 3 * deadline);
+        CHECK(seraph_aether_barrier(&a, 120000) == SERAPH_VBIT_TRUE);
+        seraph_aether_destroy(&a);
+        return 0;
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_bus;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    CHECK(sigaction(SIGBUS, &sa, NULL) == 0);
+    const uint64_t mine = counts + (uint64_t)me * 4096;
+    uint64_t acked = 0, rounds = 0, voids = 0;
+    double worst = 0, first_void = -1, healed = -1;
+    const double start = now_ms();
+    int after_heal = 0;
+    while (after_heal < AFTER_HEAL) {
+        CHECK(now_ms() - start < 60000); /* the cut is 3 deadlines long; this is far beyond it */
+        ++rounds;
+        /* Count up, by API and by plain store in turn. */
+        const uint64_t next = acked + 1;
+        seraph_aether_clear_void_context();
+        double t0 = now_ms();
+        volatile int ok = 0; /* set after sigsetjmp: must survive the jump */
+        if (rounds % 2 == 0) {
+            Seraph_Aether_Fetch_Result w = seraph_aether_write(&a, mine, &next, sizeof next);
+            ok = w.status == SERAPH_AETHER_OK;
+            if (!ok) CHECK(cut_reason(w.reason));
+        } else if (sigsetjmp(store_failed, 1) == 0) {
+            *(volatile uint64_t*)(uintptr_t)mine = next;
+            ok = 1;
+        } else {
+            CHECK(cut_reason(seraph_aether_get_void_reason()));
+        }
+        double took = now_ms() - t0;
+        if (took > worst) worst = took;
+        CHECK(took < deadline + 500);
+        if (ok) acked = next;
+        /* By pointer: never less than what was acknowledged. */
+        t0 = now_ms();
+        const uint64_t seen = *(volatile uint64_t*)(uintptr_t)mine;
+        took = now_ms() - t0;
+        if (took > worst) worst = took;
+        CHECK(took < deadline + 500);
+        if (seen == SERAPH_VOID_U64) {
+            CHECK(cut_reason(seraph_aether_get_void_reason()));
+            ok = 0;
+        } else {
+            if (seen < acked)
+                fprintf(stderr, "node %u: round %llu at %.0f ms: read %llu by pointer after %llu was acknowledged\n", me,
+                        (unsigned long long)rounds, now_ms() - start, (unsigned long long)seen, (unsigned long long)acked);
+            CHECK(seen >= acked);
+        }
+        if (!ok) {
+            ++voids;
+            if (first_void < 0) first_void = now_ms() - start;
+            after_heal = 0;
+            healed = -1;
+        } else if (first_void >= 0) {
+            if (healed < 0) healed = now_ms() - start;
+            ++after_heal;
+        }
+    }
+    CHECK(first_void >= 0); /* the cut was seen */
+    uint64_t final = 0;
+    CHECK(seraph_aether_read_vbit(&a, mine, &final, sizeof final) == SERAPH_VBIT_TRUE);
+    CHECK(final == acked);
+    printf("node %u: %llu rounds, %llu VOID; first VOID at %.0f ms, working again at %.0f ms; slowest access %.0f ms; "
+           "count %llu, as acknowledged\n",
+           me, (unsigned long long)rounds, (unsigned long long)voids, first_void, healed, worst, (unsigned long long)final);
+    CHECK(seraph_aether_barrier(&a, 120000) == SERAPH_VBIT_TRUE);
+    seraph_aether_destroy(&a);
+    return 0;
+}
