@@ -121,12 +121,12 @@ int main(void) {
         }
     }
     CHECK(first_void >= 0); /* the cut was seen */
-    uint64_t final = 0;
-    CHECK(seraph_aether_read_vbit(&a, mine, &final, sizeof final) == SERAPH_VBIT_TRUE);
-    CHECK(final == acked);
+    uint64_t count = 0;
+    CHECK(seraph_aether_read_vbit(&a, mine, &count, sizeof count) == SERAPH_VBIT_TRUE);
+    CHECK(count == acked);
     printf("node %u: %llu rounds, %llu VOID; first VOID at %.0f ms, working again at %.0f ms; slowest access %.0f ms; "
            "count %llu, as acknowledged\n",
-           me, (unsigned long long)rounds, (unsigned long long)voids, first_void, healed, worst, (unsigned long long)final);
+           me, (unsigned long long)rounds, (unsigned long long)voids, first_void, healed, worst, (unsigned long long)count);
     CHECK(seraph_aether_barrier(&a, 120000) == SERAPH_VBIT_TRUE);
     seraph_aether_destroy(&a);
     return 0;
