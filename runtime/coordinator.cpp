@@ -307,10 +307,15 @@ void coordinator::settle(std::uint64_t seq) {
     std::vector<node_id> dead;
     for (node_id n = 0; n < opt_.node_count; ++n) {
         if (n == opt_.self || !member(n)) continue;
-        const bool through = r.arrived[n] && r.told[n];
-        if (!through && (gone_[n] || opt_.peers->is_down(n)))
+        const bool dead_now = gone_[n] || opt_.peers->is_down(n);
+        // A member that arrived and then died is through: it does not need to hear of this
+        // node's arrival any more. (It may have completed and exited before this node saw its
+        // acknowledgement: a node stopped across the round took it for timed out.)
+        const bool through = r.arrived[n] && (r.told[n] || dead_now);
+        if (through) continue;
+        if (dead_now)
             dead.push_back(n);
-        else if (!through)
+        else
             complete = false;
     }
     if (!dead.empty()) {
