@@ -183,6 +183,7 @@ std::optional<runtime_config> config_from_pmix(std::string& error) {
         error = std::move(why);
         return std::nullopt;
     };
+    // Published, and compared with the peers' for a shared subnet; none when all is on this host.
     if (!one_host) mine.addresses = local_ipv4_addresses();
     const char* secret = std::getenv("AETHER_SECRET");
     c.secret = secret != nullptr && *secret != '\0' ? secret : "";
@@ -203,7 +204,6 @@ std::optional<runtime_config> config_from_pmix(std::string& error) {
     }
 
     const auto my_host = pmix.get<std::uint32_t>(pmix.self().rank, PMIX_NODEID);
-    const std::vector<interface_address> interfaces = one_host ? std::vector<interface_address>{} : local_ipv4_addresses();
     c.peers.resize(c.node_count);
     for (node_id n = 0; n < c.node_count; ++n) {
         auto text = pmix.get<std::string>(n, endpoint_key);
@@ -213,7 +213,7 @@ std::optional<runtime_config> config_from_pmix(std::string& error) {
                         "\")");
         const auto host = pmix.get<std::uint32_t>(n, PMIX_NODEID);
         const bool same_host = one_host || n == c.self || (my_host && host && *my_host == *host);
-        auto dial = dial_address(*peer, same_host, interfaces);
+        auto dial = dial_address(*peer, same_host, mine.addresses);
         if (!dial) return fail("rank " + std::to_string(n) + " runs on another host but published no IPv4 address");
         c.peers[n] = *dial;
     }
