@@ -12,6 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The reasons an access to a node cut off from this one may give (docs/protocol.md, "Leases and
+ * fencing": which reason when). */
+static inline int cut_reason(Seraph_Aether_Void_Reason r) {
+    return r == SERAPH_AETHER_VOID_TIMEOUT || r == SERAPH_AETHER_VOID_UNREACHABLE || r == SERAPH_AETHER_VOID_PARTITION;
+}
+
 static inline int cut_mode_ok(const char* mode) { return strcmp(mode, "drop") == 0 || strcmp(mode, "reject") == 0; }
 
 /* The host of node `n` in AETHER_PEERS ("10.77.0.1:7000,10.77.0.2:7000,..."). */

@@ -19,27 +19,15 @@
  * Run by on_hosts.sh with 3 nodes, as root. Each looping node prints how long the cut took to
  * show and the heal to clear. */
 #include "cluster_check.h"
+#include "link_cut.h"
 
-#include <setjmp.h>
-#include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
 #define AFTER_HEAL 50 /* successful rounds after the heal before a node stops */
 
-static sigjmp_buf store_failed;
-
-static void on_bus(int sig, siginfo_t* si, void* ctx) {
-    (void)sig, (void)si, (void)ctx;
-    siglongjmp(store_failed, 1);
-}
-
 static int node1_up(void* a) { return seraph_aether_get_node_state((Seraph_Aether*)a, 1) == SERAPH_AETHER_NODE_UP; }
-
-static int cut_reason(Seraph_Aether_Void_Reason r) {
-    return r == SERAPH_AETHER_VOID_TIMEOUT || r == SERAPH_AETHER_VOID_UNREACHABLE || r == SERAPH_AETHER_VOID_PARTITION;
-}
 
 static void set_link(const char* state) {
     char cmd[256];
@@ -71,11 +59,7 @@ int main(void) {
         return 0;
     }
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = on_bus;
-    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
-    CHECK(sigaction(SIGBUS, &sa, NULL) == 0);
+    catch_sigbus();
     const char* stores_env = getenv("LINK_DOWN_PLAIN_STORES");
     const int plain_stores = stores_env != NULL && strcmp(stores_env, "1") == 0;
     const uint64_t mine = counts + (uint64_t)me * 4096;
@@ -97,7 +81,7 @@ int main(void) {
             Seraph_Aether_Fetch_Result w = seraph_aether_write(&a, mine, &next, sizeof next);
             ok = w.status == SERAPH_AETHER_OK;
             if (!ok) CHECK(cut_reason(w.reason));
-        } else if (sigsetjmp(store_failed, 1) == 0) {
+        } else if (sigsetjmp(bus_jump, 1) == 0) {
             *(volatile uint64_t*)(uintptr_t)mine = next;
             ok = 1;
         } else {

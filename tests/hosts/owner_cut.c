@@ -17,15 +17,6 @@
 
 #define WRITTEN 7u
 
-static sigjmp_buf jump;
-static volatile uint64_t bus_addr;
-static void on_bus(int sig, siginfo_t* si, void* ctx) {
-    (void)sig;
-    (void)ctx;
-    bus_addr = (uint64_t)si->si_addr;
-    siglongjmp(jump, 1);
-}
-
 static uint64_t api_read(Seraph_Aether* a, uint64_t addr) {
     uint64_t v = 0;
     return seraph_aether_read(a, addr, &v, sizeof v).status == SERAPH_AETHER_OK ? v : SERAPH_VOID_U64;
@@ -62,13 +53,9 @@ int main(int argc, char** argv) {
                 CHECK(v == WRITTEN);
         }
         /* ...and a store raises SIGBUS: the set-aside copy cannot be written any more. */
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_sigaction = on_bus;
-        sa.sa_flags = SA_SIGINFO;
-        sigaction(SIGBUS, &sa, NULL);
+        catch_sigbus();
         const double t0 = now_ms();
-        if (sigsetjmp(jump, 1) == 0) {
+        if (sigsetjmp(bus_jump, 1) == 0) {
             *(volatile uint64_t*)word = WRITTEN + 1;
             CHECK(!"a store to a copy whose lease ran out went through");
         }

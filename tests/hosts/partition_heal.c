@@ -25,10 +25,6 @@ static uint64_t api_read(Seraph_Aether* a, uint64_t addr, Seraph_Aether_Fetch_Re
     return r->status == SERAPH_AETHER_OK ? v : SERAPH_VOID_U64;
 }
 
-static int partition_reason(Seraph_Aether_Void_Reason r) {
-    return r == SERAPH_AETHER_VOID_TIMEOUT || r == SERAPH_AETHER_VOID_UNREACHABLE || r == SERAPH_AETHER_VOID_PARTITION;
-}
-
 int main(int argc, char** argv) {
     CHECK(argc == 2 && cut_mode_ok(argv[1]));
     Seraph_Aether a;
@@ -82,7 +78,7 @@ int main(int argc, char** argv) {
             if (took > worst) worst = took;
             CHECK(took < deadline + 500);
             if (v == SERAPH_VOID_U64) {
-                CHECK(partition_reason(why));
+                CHECK(cut_reason(why));
                 if (first_void < 0) first_void = now_ms() - cut_at;
                 ++voids;
             } else {

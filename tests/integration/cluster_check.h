@@ -6,6 +6,8 @@
 #include <seraph/aether.h>
 
 #include <dirent.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +66,27 @@ static inline int all_threads_stopped(void* arg) {
     }
     closedir(d);
     return stopped;
+}
+
+/* A plain access that may raise SIGBUS (a store to memory that cannot be reached, under the sigbus
+ * VOID policy): `if (sigsetjmp(bus_jump, 1) == 0) { access; } else { it raised SIGBUS at bus_addr }`,
+ * after catch_sigbus(). */
+static sigjmp_buf bus_jump;
+static volatile uint64_t bus_addr;
+
+static inline void on_bus(int sig, siginfo_t* si, void* ctx) {
+    (void)sig;
+    (void)ctx;
+    bus_addr = (uint64_t)(uintptr_t)si->si_addr;
+    siglongjmp(bus_jump, 1);
+}
+
+static inline void catch_sigbus(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_bus;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    CHECK(sigaction(SIGBUS, &sa, NULL) == 0);
 }
 
 /* Joins the cluster from the environment aether-run provides, and waits for every node. */

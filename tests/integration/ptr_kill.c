@@ -9,15 +9,6 @@
 
 #define PAGES 64
 
-static sigjmp_buf jump;
-static volatile uint64_t bus_addr;
-static void on_bus(int sig, siginfo_t* si, void* ctx) {
-    (void)sig;
-    (void)ctx;
-    bus_addr = (uint64_t)si->si_addr;
-    siglongjmp(jump, 1);
-}
-
 int main(void) {
     Seraph_Aether a;
     join_cluster(&a);
@@ -46,11 +37,7 @@ int main(void) {
     CHECK(seraph_aether_barrier(&a, 20000) == SERAPH_VBIT_VOID);
     CHECK(seraph_aether_get_void_reason() == SERAPH_AETHER_VOID_NODE_CRASHED);
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = on_bus;
-    sa.sa_flags = SA_SIGINFO;
-    sigaction(SIGBUS, &sa, NULL);
+    catch_sigbus();
 
     /* Pages never fetched here: loads yield VOID (all 0xFF), each within the deadline. */
     double worst = 0;
@@ -77,13 +64,13 @@ int main(void) {
     CHECK(voids == PAGES - 1);
     /* A store to the dead home's page is never silently dropped: SIGBUS. */
     bus_addr = 0;
-    if (sigsetjmp(jump, 1) == 0) {
+    if (sigsetjmp(bus_jump, 1) == 0) {
         ((volatile uint64_t*)(mem + 4096u * (PAGES - 1)))[3] = 1;
         CHECK(!"the store to the dead home's page returned");
     }
     CHECK(bus_addr == mem + 4096u * (PAGES - 1) + 24);
     bus_addr = 0;
-    if (sigsetjmp(jump, 1) == 0) {
+    if (sigsetjmp(bus_jump, 1) == 0) {
         ((volatile uint64_t*)mem)[2] = 1; /* the cached page too: writing needs the home */
         CHECK(!"the store to a cached page of the dead home returned");
     }
