@@ -338,14 +338,19 @@ std::size_t cache::drop_void_pages(std::uint64_t now_ms, page_visitor each, node
     return dropped;
 }
 
-bool cache::invalidate(std::uint64_t page, std::uint32_t epoch, bool downgrade, std::byte* data_out) noexcept {
+cache::invalidation cache::invalidate(std::uint64_t page, std::uint32_t epoch, bool downgrade, std::byte* data_out) noexcept {
     bool had_data = false;
     cache_page* e = entry(page);
-    if (e == nullptr) return had_data;
+    if (e == nullptr) return invalidation::done;
     bump(counters_.invalidations_received);
     spin_guard g(e->lock);
-    if (epoch > e->inval_epoch) e->inval_epoch = epoch;
     cache_state s = load_state(*e);
+    const bool holds_grant = s == cache_state::shared || s == cache_state::exclusive || s == cache_state::frozen;
+    if (holds_grant && epoch < e->grant_epoch) {
+        bump(counters_.stale_invalidations);
+        return invalidation::stale;
+    }
+    if (epoch > e->inval_epoch) e->inval_epoch = epoch;
     if (s == cache_state::invalid || s == cache_state::void_copy) {
         // The home, back, recalls the bytes set aside while it could not be reached. A VOID copy
         // (a load failed meanwhile) holds none of them: the set-aside bytes are still the page's.
@@ -360,7 +365,7 @@ bool cache::invalidate(std::uint64_t page, std::uint32_t epoch, bool downgrade, 
                 had_data = true;
             }
         }
-        if (s == cache_state::invalid) return had_data;
+        if (s == cache_state::invalid) return had_data ? invalidation::sent_bytes : invalidation::done;
     }
     begin_change(*e);
     if (s == cache_state::exclusive || s == cache_state::frozen) {
@@ -376,7 +381,7 @@ bool cache::invalidate(std::uint64_t page, std::uint32_t epoch, bool downgrade, 
         remove_copy(page, *e);
     }
     end_change(*e);
-    return had_data;
+    return had_data ? invalidation::sent_bytes : invalidation::done;
 }
 
 cache::drop_result cache::begin_drop(std::uint64_t page, bool keep_shared, std::byte* data_out) noexcept {

@@ -137,9 +137,16 @@ public:
     // every page dropped; returns how many.
     std::size_t drop_void_pages(std::uint64_t now_ms, page_visitor each, node_id only = no_node) noexcept;
 
-    // An invalidation from the home: drop the copy (or keep it read-only: downgrade). True if the
-    // copy was exclusive (or frozen): its bytes are then in `data_out`.
-    bool invalidate(std::uint64_t page, std::uint32_t epoch, bool downgrade, std::byte* data_out) noexcept;
+    // An invalidation from the home: drop the copy (or keep it read-only: downgrade).
+    enum class invalidation {
+        done,       // no copy, or a shared or VOID one: dropped (or downgraded), nothing to send
+        sent_bytes, // the copy was exclusive (or frozen, or set aside): its bytes are in `data_out`
+        // Sent before this copy was granted (a lower epoch): the copy stays. The home has given up
+        // on it (it grants nothing while a round is in flight), and only a network that held it
+        // back, a cut that healed, delivers it this late.
+        stale,
+    };
+    invalidation invalidate(std::uint64_t page, std::uint32_t epoch, bool downgrade, std::byte* data_out) noexcept;
 
     // Local drops. Shared and VOID copies go silently; an exclusive copy is write-protected and its
     // bytes returned (state frozen) so the caller can send them home, then call finish_writeback.

@@ -25,7 +25,15 @@ void invalidation_service::on_invalidate(const wire::message& request, const rep
 void invalidation_service::answer(std::uint64_t page, std::uint32_t epoch, bool downgrade, const reply_token& reply) {
     wire::message m;
     alignas(64) std::byte buf[page_size];
-    if (opt_.local_cache->invalidate(page, epoch, downgrade, buf)) m.payload = std::span<const std::byte>(buf, page_size);
+    switch (opt_.local_cache->invalidate(page, epoch, downgrade, buf)) {
+    case cache::invalidation::done: break;
+    case cache::invalidation::sent_bytes: m.payload = std::span<const std::byte>(buf, page_size); break;
+    case cache::invalidation::stale:
+        // Nobody waits for this answer. Were the home still waiting, "no copy here" would be a lie
+        // that loses this copy's writes; a refusal keeps the copy recorded there.
+        m = wire::message::failed(failure{fetch_status::generation, void_reason::generation});
+        break;
+    }
     transport_.reply(reply, m);
 }
 

@@ -109,9 +109,10 @@ void node::apply_ack(std::uint32_t index, home_page& p, const target& t, const d
 void node::invalidate_self(std::uint32_t index, home_page& p, const target& t, std::uint32_t epoch, bool discard,
                            std::optional<failure>& txn_failure) {
     alignas(64) std::byte buf[page_size];
+    // (Never stale: the round's epoch is taken under the entry's lock, which this runs under.)
     const bool had_data =
-        opt_.local_cache != nullptr &&
-        opt_.local_cache->invalidate(make_addr(opt_.self, std::uint64_t{index} * page_size), epoch, t.downgrade, buf);
+        opt_.local_cache != nullptr && opt_.local_cache->invalidate(make_addr(opt_.self, std::uint64_t{index} * page_size), epoch,
+                                                                    t.downgrade, buf) == cache::invalidation::sent_bytes;
     apply_ack(index, p, t, directory::answer{.ok = true, .carries_page = had_data}, discard,
               std::span<const std::byte>(buf, page_size), txn_failure);
 }

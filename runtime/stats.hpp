@@ -30,9 +30,10 @@ struct node_counters {
     // (faults, API reads, writes and allocations, home requests); not the cluster calls (names,
     // barriers), which run on the service thread too.
     std::atomic<std::uint64_t> handoffs{0};
-    std::atomic<std::uint64_t> stale_grants{0};       // grants discarded because an invalidation crossed them
-    std::atomic<std::uint64_t> held_invalidations{0}; // invalidations that waited for a copy's hold window
-    std::atomic<std::uint64_t> readahead_pages{0};    // pages installed ahead of a sequential read fault
+    std::atomic<std::uint64_t> stale_grants{0};        // grants discarded because an invalidation crossed them
+    std::atomic<std::uint64_t> held_invalidations{0};  // invalidations that waited for a copy's hold window
+    std::atomic<std::uint64_t> stale_invalidations{0}; // invalidations older than the copy's grant, ignored
+    std::atomic<std::uint64_t> readahead_pages{0};     // pages installed ahead of a sequential read fault
     // Where a scan's time goes at the requester: waiting for and receiving batches (the bytes
     // cross the socket, and their checksum is verified), and installing them in the window.
     std::atomic<std::uint64_t> readahead_batches{0};
@@ -51,30 +52,12 @@ struct node_counters {
     transport_counters transport;
 
     void reset() noexcept {
-        for (auto* c : {&cache_hits,
-                        &cache_misses,
-                        &remote_fetches,
-                        &invalidations_sent,
-                        &invalidations_received,
-                        &read_faults,
-                        &write_faults,
-                        &void_pages,
-                        &sigbus_raised,
-                        &fault_service_ns,
-                        &home_requests,
-                        &home_service_ns,
-                        &handoffs,
-                        &stale_grants,
-                        &held_invalidations,
-                        &readahead_pages,
-                        &readahead_batches,
-                        &readahead_receive_ns,
-                        &readahead_install_ns,
-                        &readahead_serve_ns,
-                        &fence_waits,
-                        &lease_lapses,
-                        &late_replies,
-                        &peers_suspected})
+        for (auto* c :
+             {&cache_hits,          &cache_misses,    &remote_fetches,    &invalidations_sent,   &invalidations_received,
+              &read_faults,         &write_faults,    &void_pages,        &sigbus_raised,        &fault_service_ns,
+              &home_requests,       &home_service_ns, &handoffs,          &stale_grants,         &held_invalidations,
+              &stale_invalidations, &readahead_pages, &readahead_batches, &readahead_receive_ns, &readahead_install_ns,
+              &readahead_serve_ns,  &fence_waits,     &lease_lapses,      &late_replies,         &peers_suspected})
             c->store(0, std::memory_order_relaxed);
     }
 };

@@ -124,3 +124,25 @@ TEST_CASE("a grant older than an invalidation already handled is not installed",
     CHECK(f.c->install(page, bytes.data(), 7, 1, false, false) == cache::install_result::installed);
     CHECK(f.c->begin_fetch(page, false, soon()) == cache::gate_result::present);
 }
+
+// A recall the home sent during a cut can arrive after the heal, when this node has been granted
+// the page again. Taking the newer copy for it dropped that copy's writes: the home had given up
+// on the recall, so it neither took the bytes nor forgot the grant, and an acknowledged store was
+// gone (tests/hosts/link_down.c with LINK_DOWN_PLAIN_STORES=1).
+TEST_CASE("an invalidation older than the copy's grant leaves the copy alone", "[fetch_gate]") {
+    for (bool exclusive : {false, true}) {
+        for (bool downgrade : {false, true}) {
+            INFO((exclusive ? "an exclusive copy" : "a shared copy") << (downgrade ? ", a downgrade" : ", a recall"));
+            fixture f;
+            if (!f.c) return;
+            REQUIRE(f.c->install(page, bytes.data(), 9, 1, exclusive, false) == cache::install_result::installed);
+            std::array<std::byte, page_size> out{};
+            CHECK(f.c->invalidate(page, 8, downgrade, out.data()) == cache::invalidation::stale);
+            CHECK(f.c->state(page) == (exclusive ? cache_state::exclusive : cache_state::shared));
+            // One sent after the grant takes it.
+            CHECK(f.c->invalidate(page, 10, downgrade, out.data()) ==
+                  (exclusive ? cache::invalidation::sent_bytes : cache::invalidation::done));
+            CHECK(f.c->state(page) == (downgrade ? cache_state::shared : cache_state::invalid));
+        }
+    }
+}
