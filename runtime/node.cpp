@@ -36,7 +36,24 @@ struct node::transaction {
     std::size_t pending = 0;
     std::optional<failure> failure_;
     bool requester_was_sharer = false;
+    // The request was answered (VOID, at its deadline) while an owner's answer was still awaited:
+    // the round goes on without it, and grants nothing when it ends.
+    bool answered = false;
 };
+
+namespace {
+
+// How long a home waits for the exclusive owner's answer to a recall after the request itself
+// gave up. The owner, once it has the recall, gives up its copy and sends the only current
+// bytes; a home that dropped that answer because it came late (a recall held back in TCP
+// retransmission, delivered after a cut healed) lost them, and the owner's next load read the
+// home's old bytes (tests/hosts/late_recall.c). So the entry stays busy (later requests queue)
+// until the answer comes, the connection fails, or this long has passed.
+std::uint64_t owner_answer_wait_ns(std::uint32_t timeout_ms) noexcept {
+    return std::max<std::uint64_t>(60'000, std::uint64_t{timeout_ms} * 10) * 1'000'000;
+}
+
+} // namespace
 
 // What a requester asks of this node's memory as its home: what an injected refusal (PERMISSION /
 // GENERATION) applies to. Not the invalidations this node's cache receives, nor coordination.
@@ -247,6 +264,7 @@ void node::serve(home_request r) {
     std::shared_ptr<transaction> t; // only when other nodes must act first
     target_list remote;
     std::uint32_t epoch = 0;
+    node_id owner = no_node; // the exclusive owner before the round: its answer may carry the only current bytes
     {
         spin_guard g(p.lock);
         if (p.busy) {
@@ -265,6 +283,7 @@ void node::serve(home_request r) {
             return;
         }
         bool was_sharer = home().sharers(index).has(r.requester);
+        if (p.state == dir_state::exclusive) owner = p.owner;
         std::optional<failure> f;
         epoch = ++p.epoch;
         // This node's own copy goes at once; the others are asked below, outside the lock.
@@ -280,13 +299,17 @@ void node::serve(home_request r) {
     }
     const std::uint64_t page = make_addr(opt_.self, std::uint64_t{index} * page_size);
     const deadline dl = home_deadline();
+    bool awaits_owner = false;
     for (const target& tg : remote) {
         bump(opt_.counters->invalidations_sent);
         wire::message m{.type = wire::msg::invalidate,
                         .flags = static_cast<std::uint16_t>(tg.downgrade ? wire::flag::downgrade : 0),
                         .address = page,
                         .epoch = epoch};
-        transport_->call(tg.node, m, dl, [this, t, tg, dl](result<wire::message> res) {
+        const bool owner_bytes = tg.node == owner && !directory::discards_owner_data(t->request.op);
+        awaits_owner = awaits_owner || owner_bytes;
+        const deadline call_dl = owner_bytes ? deadline::after_ns(owner_answer_wait_ns(timeout_ms())) : dl;
+        transport_->call(tg.node, m, call_dl, [this, t, tg, dl](result<wire::message> res) {
             if (res.ok())
                 apply_answer(t, tg, directory::answer{.ok = true, .carries_page = res->payload.size() == page_size},
                              res->payload);
@@ -294,6 +317,15 @@ void node::serve(home_request r) {
                 target_failed(t, tg, res.error(), dl);
         });
     }
+    if (awaits_owner) exec().add_timer(dl, [this, t, owner] { answer_early(t, owner); });
+}
+
+void node::answer_early(const std::shared_ptr<transaction>& t, node_id owner) {
+    if (t->pending == 0 || t->answered) return; // complete() ran
+    t->answered = true;
+    // What the requester would have heard had this home stopped waiting for the owner.
+    const failure why = t->failure_.value_or(failure::of(opt_.peers->timeout_reason(owner)));
+    t->request.done(wire::message::failed(why));
 }
 
 void node::apply_answer(const std::shared_ptr<transaction>& t, const target& tg, const directory::answer& a,
@@ -329,7 +361,9 @@ void node::complete(const std::shared_ptr<transaction>& t) {
     home_page& p = home().page(t->index);
     {
         spin_guard g(p.lock);
-        if (t->failure_)
+        if (t->answered)
+            ; // the requester was told at its deadline; the owner's late answer is applied, no more
+        else if (t->failure_)
             t->request.done(wire::message::failed(*t->failure_));
         else if (p.state == dir_state::lost && t->request.op != wire::msg::free && t->request.op != wire::msg::revoke)
             t->request.done(wire::message::failed(lost_page));

@@ -194,6 +194,8 @@ private:
     void invalidate_self(std::uint32_t index, home_page& p, const target& t, std::uint32_t epoch, bool discard,
                          std::optional<failure>& txn_failure);
     void complete(const std::shared_ptr<transaction>& t);
+    // The request's deadline passed while an owner's answer is still awaited: answers it VOID.
+    void answer_early(const std::shared_ptr<transaction>& t, node_id owner);
     void drain(std::uint32_t index);
     static bool asks_of_home(wire::msg m) noexcept;
 

@@ -2,7 +2,9 @@
 // path from this node to each other node. transport/injection_layer.hpp makes it happen, as a
 // layer over any backend, so that the ordinary detection code is what reports it.
 //
-//   TIMEOUT       requests to the node are dropped before they reach the socket: the deadline fires.
+//   TIMEOUT       requests to the node are dropped before they reach the socket: the deadline fires
+//                 (a service-side call fails earlier if the injection is cleared before it: nothing
+//                 will ever answer it).
 //   PARTITION     open connections are shut down; connect() fails as on a lost route (ENETUNREACH).
 //   NODE_CRASHED  open connections are shut down; connect() is refused (ECONNREFUSED).
 //   CORRUPTION    payload bytes are flipped after the checksum was computed (outgoing) or before it

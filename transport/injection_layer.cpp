@@ -109,6 +109,25 @@ private:
 };
 
 class injecting_service final : public service_transport {
+    // A request dropped on its way (TIMEOUT) fails at its deadline, or when the injection is
+    // cleared if that comes first: nothing will ever answer it, and a caller that waits long for
+    // an answer (a home waiting for an owner's answer to a recall) must not wait out a request
+    // the injection threw away. Looked at every drop_check_ns.
+    static constexpr std::uint64_t drop_check_ns = 20'000'000;
+    void drop(node_id dst, deadline dl, async_callback done) noexcept {
+        try {
+            const deadline next = dl.ns() > now_ns() + drop_check_ns ? deadline::after_ns(drop_check_ns) : dl;
+            inner_->exec().add_timer(next, [this, dst, dl, done = std::move(done)]() mutable {
+                if (dl.expired() || ctx_.injector.active(dst) != void_reason::timeout)
+                    done(failure::of(void_reason::timeout));
+                else
+                    drop(dst, dl, std::move(done));
+            });
+        } catch (const std::bad_alloc&) {
+            done(failure::of(void_reason::timeout));
+        }
+    }
+
 public:
     injecting_service(std::unique_ptr<service_transport> inner, injection_context ctx)
         : inner_(std::move(inner)),
@@ -137,11 +156,7 @@ public:
         }
         if (injected == void_reason::timeout) {
             ctx_.counters.requests.fetch_add(1, std::memory_order_relaxed);
-            try {
-                inner_->exec().add_timer(dl, [done = std::move(done)] { done(failure::of(void_reason::timeout)); });
-            } catch (const std::bad_alloc&) {
-                done(failure::of(void_reason::timeout));
-            }
+            drop(dst, dl, std::move(done));
             return;
         }
         if (injected == void_reason::corruption) {

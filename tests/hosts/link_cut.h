@@ -37,6 +37,34 @@ static inline const char* node_host(int n) {
     return host;
 }
 
+/* The port of node `n` in AETHER_PEERS. */
+static inline int node_port(int n) {
+    const char* entry = getenv("AETHER_PEERS");
+    CHECK(entry != NULL);
+    for (int i = 0; i < n; ++i) {
+        entry = strchr(entry, ',');
+        CHECK(entry != NULL);
+        ++entry;
+    }
+    const char* colon = strchr(entry, ':');
+    CHECK(colon != NULL);
+    return atoi(colon + 1);
+}
+
+/* One direction of one pair cut: what `host` sends to this host's listening `port` (its requests to
+ * this node, and the acknowledgements of this node's answers to them) vanishes, while this node's
+ * own requests to `host` and their answers pass. */
+static inline void cut_requests_from(const char* host, int port) {
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "nft -f - <<'END'\n"
+             "table inet aether_cut {\n"
+             "  chain in { type filter hook input priority 0; policy accept; ip saddr %s tcp dport %d drop; }\n"
+             "}\nEND\n",
+             host, port);
+    CHECK(system(cmd) == 0);
+}
+
 static inline void cut_from(const char* host, const char* mode) {
     char cmd[1024];
     if (strcmp(mode, "drop") == 0)

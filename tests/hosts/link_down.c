@@ -12,9 +12,9 @@
  *
  * With LINK_DOWN_PLAIN_STORES=1 every other count-up is a plain store instead (a store that
  * completes is as good as acknowledged: it is in this node's exclusive copy; one that cannot
- * raises SIGBUS, VOID). That variant finds an open bug: about 1 run in 15, shortly after the heal,
- * a plain load returns the count before an acknowledged API write (docs/protocol.md, "Known
- * problems"). It is not in the suite until that is fixed.
+ * raises SIGBUS, VOID). It found a recall sent during the cut, delivered after the heal, taking
+ * the writer's newer exclusive copy (about 1 run in 40: a plain load returned the count before an
+ * acknowledged write; docs/protocol.md, "Messages that arrive late").
  *
  * Run by on_hosts.sh with 3 nodes, as root. Each looping node prints how long the cut took to
  * show and the heal to clear. */

@@ -9,7 +9,11 @@
  *   - node 0's 7 in B is never lost: B reads 7, or 9 if node 2's write of it was acknowledged;
  * and after node 1 clears the failure, both writes succeed and everyone reads them. Steps are
  * signalled through a word homed on node 2, whose paths are never cut (barriers would need node
- * 1's path to node 0). Needs 3 nodes. */
+ * 1's path to node 0). Needs 3 nodes.
+ * `cluster_inject_fence timeout` injects TIMEOUT instead: node 1's requests to node 0 vanish (no
+ * answer ever comes). A home waits long for an owner's answer to a recall (docs/protocol.md,
+ * "Messages that arrive late"); a recall the injection threw away must not keep B's entry busy
+ * after the failure is cleared, or the reads and writes of B after it fail. */
 #include "cluster_check.h"
 
 #include <string.h>
@@ -37,7 +41,10 @@ static int node0_up(void* unused) {
     return seraph_aether_get_node_state(&a, 0) == SERAPH_AETHER_NODE_UP;
 }
 
-int main(void) {
+int main(int argc, char** argv) {
+    CHECK(argc == 1 || (argc == 2 && (strcmp(argv[1], "crashed") == 0 || strcmp(argv[1], "timeout") == 0)));
+    const Seraph_Aether_Void_Reason injected =
+        argc == 2 && strcmp(argv[1], "timeout") == 0 ? SERAPH_AETHER_VOID_TIMEOUT : SERAPH_AETHER_VOID_NODE_CRASHED;
     join_cluster(&a);
     const uint16_t me = a.local_node_id;
     CHECK(a.node_count == 3);
@@ -63,7 +70,7 @@ int main(void) {
     CHECK(seraph_aether_barrier(&a, 20000) == SERAPH_VBIT_TRUE);
 
     if (me == 1) {
-        seraph_aether_inject_failure(&a, 0, SERAPH_AETHER_VOID_NODE_CRASHED);
+        seraph_aether_inject_failure(&a, 0, injected);
         put(STEP, 1);
         wait_step(2);
         seraph_aether_clear_failure(&a, 0);
