@@ -16,11 +16,6 @@
 
 #define WRITTEN 41u
 
-static uint64_t api_read(Seraph_Aether* a, uint64_t addr) {
-    uint64_t v = 0;
-    return seraph_aether_read(a, addr, &v, sizeof v).status == SERAPH_AETHER_OK ? v : SERAPH_VOID_U64;
-}
-
 static uint64_t invalidations_received(Seraph_Aether* a) {
     uint64_t hits, misses, fetches, sent, received;
     seraph_aether_get_stats(a, &hits, &misses, &fetches, &sent, &received);
@@ -43,7 +38,7 @@ int main(void) {
         const uint64_t one = 1;
         CHECK(seraph_aether_write(&a, signals, &one, sizeof one).status == SERAPH_AETHER_OK);
         double t0 = now_ms();
-        while (api_read(&a, signals + 8) != 1) CHECK(now_ms() - t0 < 30000);
+        while (api_read(&a, signals + 8, NULL) != 1) CHECK(now_ms() - t0 < 30000);
         /* No recall came through: the copy is still here, and still this node's to use. (The
          * signals page's invalidations came before: node 0 wrote it.) */
         CHECK(*(volatile uint64_t*)word == WRITTEN);
@@ -68,7 +63,7 @@ int main(void) {
         printf("node 2: the late recall came %.0f ms after the heal; %ld loads, all %u\n", recalled_at, loads, WRITTEN);
     } else if (me == 0) {
         double t0 = now_ms();
-        while (api_read(&a, signals) != 1) CHECK(now_ms() - t0 < 30000);
+        while (api_read(&a, signals, NULL) != 1) CHECK(now_ms() - t0 < 30000);
         const uint64_t mine = WRITTEN + 1;
         t0 = now_ms();
         Seraph_Aether_Fetch_Result w = seraph_aether_write(&a, word, &mine, sizeof mine);
@@ -86,7 +81,7 @@ int main(void) {
     if (me == 0) {
         uint64_t v;
         const double t1 = now_ms();
-        while ((v = api_read(&a, word)) == SERAPH_VOID_U64) CHECK(now_ms() - t1 < 30000);
+        while ((v = api_read(&a, word, NULL)) == SERAPH_VOID_U64) CHECK(now_ms() - t1 < 30000);
         if (v != WRITTEN) fprintf(stderr, "node 0: read %llu at the end, not node 2's %u\n", (unsigned long long)v, WRITTEN);
         CHECK(v == WRITTEN);
     }

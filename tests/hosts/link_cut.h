@@ -20,9 +20,8 @@ static inline int cut_reason(Seraph_Aether_Void_Reason r) {
 
 static inline int cut_mode_ok(const char* mode) { return strcmp(mode, "drop") == 0 || strcmp(mode, "reject") == 0; }
 
-/* The host of node `n` in AETHER_PEERS ("10.77.0.1:7000,10.77.0.2:7000,..."). */
-static inline const char* node_host(int n) {
-    static char host[64];
+/* Node `n`'s entry in AETHER_PEERS ("10.77.0.1:7000,10.77.0.2:7000,...") and the colon in it. */
+static inline const char* peer_entry(int n, const char** colon) {
     const char* entry = getenv("AETHER_PEERS");
     CHECK(entry != NULL);
     for (int i = 0; i < n; ++i) {
@@ -30,24 +29,26 @@ static inline const char* node_host(int n) {
         CHECK(entry != NULL);
         ++entry;
     }
-    const char* colon = strchr(entry, ':');
-    CHECK(colon != NULL && (size_t)(colon - entry) < sizeof host);
+    *colon = strchr(entry, ':');
+    CHECK(*colon != NULL);
+    return entry;
+}
+
+/* The host of node `n`. */
+static inline const char* node_host(int n) {
+    static char host[64];
+    const char* colon;
+    const char* entry = peer_entry(n, &colon);
+    CHECK((size_t)(colon - entry) < sizeof host);
     memcpy(host, entry, (size_t)(colon - entry));
     host[colon - entry] = '\0';
     return host;
 }
 
-/* The port of node `n` in AETHER_PEERS. */
+/* The port of node `n`. */
 static inline int node_port(int n) {
-    const char* entry = getenv("AETHER_PEERS");
-    CHECK(entry != NULL);
-    for (int i = 0; i < n; ++i) {
-        entry = strchr(entry, ',');
-        CHECK(entry != NULL);
-        ++entry;
-    }
-    const char* colon = strchr(entry, ':');
-    CHECK(colon != NULL);
+    const char* colon;
+    (void)peer_entry(n, &colon);
     return atoi(colon + 1);
 }
 

@@ -17,11 +17,6 @@
 
 #define WRITTEN 7u
 
-static uint64_t api_read(Seraph_Aether* a, uint64_t addr) {
-    uint64_t v = 0;
-    return seraph_aether_read(a, addr, &v, sizeof v).status == SERAPH_AETHER_OK ? v : SERAPH_VOID_U64;
-}
-
 int main(int argc, char** argv) {
     CHECK(argc == 2 && cut_mode_ok(argv[1]));
     Seraph_Aether a;
@@ -64,25 +59,25 @@ int main(int argc, char** argv) {
         CHECK(bus_addr == word);
         CHECK(store_took < deadline + 500);
         const double wait = now_ms();
-        while (api_read(&a, signals + 8) != 1) CHECK(now_ms() - wait < 60000);
+        while (api_read(&a, signals + 8, NULL) != 1) CHECK(now_ms() - wait < 60000);
         heal();
         const double healed_at = now_ms();
         uint64_t v;
-        while ((v = api_read(&a, word)) == SERAPH_VOID_U64) CHECK(now_ms() - healed_at < 30000);
+        while ((v = api_read(&a, word, NULL)) == SERAPH_VOID_U64) CHECK(now_ms() - healed_at < 30000);
         if (v != WRITTEN) fprintf(stderr, "node 0: read %llu after the heal\n", (unsigned long long)v);
         CHECK(v == WRITTEN);
         printf("node 0 (%s): its copy VOID %.0f ms after the cut, a store SIGBUS; its write read back %.0f ms after the heal\n",
                argv[1], void_at, now_ms() - healed_at);
     } else if (me == 2) {
         const double wait = now_ms();
-        while (api_read(&a, signals) != 1) CHECK(now_ms() - wait < 30000);
+        while (api_read(&a, signals, NULL) != 1) CHECK(now_ms() - wait < 30000);
         /* Past the lease and a deadline more: the home has fenced node 0 by then, and the page
          * still is not lost, nor are the home's old bytes served. */
         const double t0 = now_ms();
         long tries = 0;
         while (now_ms() - t0 < lease + 2 * deadline) {
             const double t = now_ms();
-            CHECK(api_read(&a, word) == SERAPH_VOID_U64); /* never the home's old 0 */
+            CHECK(api_read(&a, word, NULL) == SERAPH_VOID_U64); /* never the home's old 0 */
             CHECK(now_ms() - t < deadline + 500);
             ++tries;
         }
@@ -90,7 +85,7 @@ int main(int argc, char** argv) {
         CHECK(seraph_aether_write(&a, signals + 8, &one, sizeof one).status == SERAPH_AETHER_OK);
         const double after = now_ms();
         uint64_t v;
-        while ((v = api_read(&a, word)) == SERAPH_VOID_U64) CHECK(now_ms() - after < 30000);
+        while ((v = api_read(&a, word, NULL)) == SERAPH_VOID_U64) CHECK(now_ms() - after < 30000);
         if (v != WRITTEN) fprintf(stderr, "node 2: read %llu after the heal\n", (unsigned long long)v);
         CHECK(v == WRITTEN);
         printf("node 2 (%s): %ld reads VOID while node 0 was cut off; then node 0's write, not lost\n", argv[1], tries);

@@ -19,12 +19,6 @@
 #define OLD 1u
 #define NEW 2u
 
-static uint64_t api_read(Seraph_Aether* a, uint64_t addr, Seraph_Aether_Fetch_Result* r) {
-    uint64_t v = 0;
-    *r = seraph_aether_read(a, addr, &v, sizeof v);
-    return r->status == SERAPH_AETHER_OK ? v : SERAPH_VOID_U64;
-}
-
 int main(int argc, char** argv) {
     CHECK(argc == 2 && cut_mode_ok(argv[1]));
     Seraph_Aether a;

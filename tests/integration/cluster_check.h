@@ -89,6 +89,15 @@ static inline void catch_sigbus(void) {
     CHECK(sigaction(SIGBUS, &sa, NULL) == 0);
 }
 
+/* A 64-bit word read through the API: its value, or SERAPH_VOID_U64 when the read is VOID. The
+ * read's result goes to `r` unless that is NULL. */
+static inline uint64_t api_read(Seraph_Aether* a, uint64_t addr, Seraph_Aether_Fetch_Result* r) {
+    uint64_t v = 0;
+    const Seraph_Aether_Fetch_Result got = seraph_aether_read(a, addr, &v, sizeof v);
+    if (r != NULL) *r = got;
+    return got.status == SERAPH_AETHER_OK ? v : SERAPH_VOID_U64;
+}
+
 /* Joins the cluster from the environment aether-run provides, and waits for every node. */
 static inline void join_cluster(Seraph_Aether* a) {
     CHECK(seraph_aether_init_from_env(a) == SERAPH_VBIT_TRUE);
