@@ -295,11 +295,13 @@ void seraph_aether_clear_failure(Seraph_Aether* aether, uint16_t node_id) {
 Seraph_Aether_Node_State seraph_aether_get_node_state(const Seraph_Aether* aether, uint16_t node_id) {
     runtime* rt = runtime_of(aether);
     if (rt == nullptr || node_id >= rt->node_count()) return SERAPH_AETHER_NODE_UNKNOWN;
-    if (node_id == rt->self() || rt->is_sim_node(node_id)) return SERAPH_AETHER_NODE_UP;
-    const peer_table& peers = rt->peers();
-    if (peers.is_down(node_id)) return SERAPH_AETHER_NODE_DOWN;
-    if (!peers.ever_alive(node_id)) return SERAPH_AETHER_NODE_UNKNOWN;
-    return peers.is_silent(node_id) ? SERAPH_AETHER_NODE_SUSPECTED : SERAPH_AETHER_NODE_UP;
+    switch (rt->state_of(node_id)) {
+    case runtime::node_state::unknown: return SERAPH_AETHER_NODE_UNKNOWN;
+    case runtime::node_state::up: return SERAPH_AETHER_NODE_UP;
+    case runtime::node_state::suspected: return SERAPH_AETHER_NODE_SUSPECTED;
+    case runtime::node_state::down: return SERAPH_AETHER_NODE_DOWN;
+    }
+    return SERAPH_AETHER_NODE_UNKNOWN;
 }
 
 // ---- memory ---------------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 // Parsing of the AETHER_* environment and of the cluster file it may name (AETHER_CONFIG).
 #include "runtime/config.hpp"
 
+#include "runtime/admin/admin_path.hpp"
+
 #include "runtime/config_file.hpp"
 
 #include "aether/internal/log.hpp"
@@ -154,6 +156,28 @@ constexpr setting settings[] = {
     {"fault_threads", whole_number<&runtime_config::fault_threads, 1, 256, threads_unit>},
     {"hold_us", whole_number<&runtime_config::hold_ns, 0, 100'000, microseconds_unit, 1000>},
     {"readahead_pages", whole_number<&runtime_config::readahead_pages, 1, wire::max_readahead + 1, pages_unit>},
+    {"admin_dir",
+     [](runtime_config& c, const std::string& text, std::string& why) {
+         if (text != "off" && (text.empty() || text[0] != '/')) {
+             why = "must be an absolute directory or off, not \"" + text + "\"";
+             return false;
+         }
+         c.admin_dir = text;
+         return true;
+     }},
+    {"cluster",
+     [](runtime_config& c, const std::string& text, std::string& why) {
+         if (text.empty() || text.size() > 64 || text.find_first_of("/ \t") != std::string::npos || text[0] == '.') {
+             why = "must be a name of 1 to 64 characters without slashes or blanks, not \"" + text + "\"";
+             return false;
+         }
+         c.cluster = text;
+         return true;
+     }},
+    {"latency_histograms",
+     [](runtime_config& c, const std::string& text, std::string& why) {
+         return choice(text, {{"on", true}, {"off", false}}, c.latency_histograms, why);
+     }},
     // Checked against the backends of this build when the runtime starts (transport/backends.hpp).
     {"transport",
      [](runtime_config& c, const std::string& text, std::string&) {
@@ -428,6 +452,35 @@ std::optional<runtime_config> config_from_env(std::string& error) {
         c.listen_fd = static_cast<int>(*fd);
     }
     return c;
+}
+
+std::optional<admin_target> admin_target_from_env(std::string& error) {
+    std::optional<cluster_file> file;
+    if (!load_cluster_file(file, error)) return std::nullopt;
+    runtime_config c;
+    if (!apply_settings(c, file ? &*file : nullptr, error)) return std::nullopt;
+    admin_target t;
+    if (const char* count = env("AETHER_NODE_COUNT")) {
+        auto n = parse_uint(count);
+        if (n && *n > 0 && *n <= SERAPH_AETHER_MAX_NODES) t.node_count = static_cast<node_id>(*n);
+    } else if (file) {
+        t.node_count = static_cast<node_id>(std::min<std::size_t>(file->nodes.size(), SERAPH_AETHER_MAX_NODES));
+    }
+    if (c.admin_dir) {
+        t.dir = *c.admin_dir;
+        return t;
+    }
+    if (const char* s = env("AETHER_SECRET"))
+        c.secret = s;
+    else if (file && !file_secret(*file, c.secret, error))
+        return std::nullopt;
+    if (c.secret.empty() && c.cluster.empty()) {
+        error = "no admin directory: set AETHER_ADMIN_DIR, AETHER_CLUSTER or AETHER_SECRET (or AETHER_CONFIG) as for the "
+                "nodes, or give --socket";
+        return std::nullopt;
+    }
+    t.dir = admin::default_dir(c.cluster, c.secret);
+    return t;
 }
 
 } // namespace aether

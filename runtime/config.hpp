@@ -59,6 +59,14 @@ struct runtime_config {
     // The transport backend by name (transport/backends.hpp); "auto" or empty: the first of this
     // build's backends that can run here.
     std::string transport = "auto";
+    // The admin socket (docs/admin.md): its directory ("off": none), and the cluster's name, which
+    // names the default directory. Unset directory: admin::default_dir(cluster, secret), for a
+    // cluster of processes; none for a cluster inside one process.
+    std::optional<std::string> admin_dir;
+    std::string cluster;
+    // Latency histograms (runtime/stats.hpp, node_latencies) are recorded; off only to measure
+    // what recording costs.
+    bool latency_histograms = true;
     // A socket already listening on this node's own address, handed over by the launcher
     // (AETHER_LISTEN_FD; -1: none, the node binds its address itself). A launcher that binds the
     // ports it hands out leaves no moment in which another process can take one before its node
@@ -69,7 +77,7 @@ struct runtime_config {
 // The settings every init honours when present: AETHER_TIMEOUT_MS, AETHER_LOG, AETHER_HOME_SIZE,
 // AETHER_FAULT_MODE, AETHER_VOID_POLICY, AETHER_VOID_RETRY_MS, AETHER_POLL_US, AETHER_FAULT_SPIN_US,
 // AETHER_READAHEAD_PAGES, AETHER_HOLD_US, AETHER_FAULT_THREADS, AETHER_THREAD_PRIORITY, AETHER_TRANSPORT,
-// AETHER_LEASE_MS, AETHER_SUSPECT_MS; and before them the same settings from the [settings] of the cluster file that
+// AETHER_LEASE_MS, AETHER_SUSPECT_MS, AETHER_ADMIN_DIR, AETHER_CLUSTER; and before them the same settings from the [settings] of the cluster file that
 // AETHER_CONFIG names (config_file.hpp), if it does: a variable overrides the file.
 // A bad value is an error naming the variable, or the file, its line and the key.
 bool apply_optional_env(runtime_config& c, std::string& error);
@@ -80,6 +88,16 @@ bool apply_optional_env(runtime_config& c, std::string& error);
 // AETHER_NODE_COUNT that disagrees with the file's node list is an error. AETHER_NODE_ID always
 // comes from the environment: one file serves every node of the cluster.
 std::optional<runtime_config> config_from_env(std::string& error);
+
+// What aetherctl needs to find a cluster's admin sockets (docs/admin.md), from the same
+// configuration as its nodes, without a node id: the admin directory (AETHER_ADMIN_DIR, or the
+// default from AETHER_CLUSTER or the secret, each from the environment or the cluster file), and
+// the node count (0 when neither AETHER_NODE_COUNT nor the file gives it).
+struct admin_target {
+    std::string dir;
+    node_id node_count = 0;
+};
+std::optional<admin_target> admin_target_from_env(std::string& error);
 
 // The polling time in force: AETHER_POLL_US when given; otherwise 50 us when the calling thread
 // may run on more than one CPU, and 0 when it may run on only one, where polling would only keep

@@ -50,16 +50,24 @@ bool fault_resolver::background() noexcept {
 
 fault::fault_outcome fault_resolver::resolve(const fault::fault_event& e) noexcept {
     runtime_scope scope; // in sigbus mode this runs on the application's own thread
+    const std::uint64_t page = page_floor(e.address);
+    const node_id home = node_of(page);
+    node_counters& counters = fetcher_.counters();
     struct service_clock {
         node_counters& c;
+        latency_histogram& kind;
         std::uint64_t t0 = now_ns();
-        ~service_clock() { bump(c.fault_service_ns, now_ns() - t0); }
-    } clock{fetcher_.counters()};
+        ~service_clock() {
+            const std::uint64_t took = now_ns() - t0;
+            bump(c.fault_service_ns, took);
+            c.latency.record(kind, took);
+        }
+    } clock{counters, home == fetcher_.self() ? counters.latency.fault_local
+                      : e.write               ? counters.latency.fault_write_remote
+                                              : counters.latency.fault_read_remote};
     // Before anything that can wait: a report of this access resolved late must not overwrite
     // what a later access of the thread set (see set_void_context_for).
     const std::uint64_t ticket = void_context_ticket();
-    const std::uint64_t page = page_floor(e.address);
-    const node_id home = node_of(page);
     cache& c = fetcher_.local_cache();
     bump(e.write ? fetcher_.counters().write_faults : fetcher_.counters().read_faults);
     // Handler mode: the faulting thread woke the handler, which wakes it back when done.

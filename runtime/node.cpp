@@ -547,7 +547,9 @@ void node::handle_page_request(const inbound_request& in, const reply_token& r) 
     req.done = [this, r, arrived = now_ns()](const wire::message& o) {
         reply_to(r, o);
         bump(opt_.counters->home_requests);
-        bump(opt_.counters->home_service_ns, now_ns() - arrived);
+        const std::uint64_t took = now_ns() - arrived;
+        bump(opt_.counters->home_service_ns, took);
+        opt_.counters->latency.record(opt_.counters->latency.home_request, took);
     };
     if ((req.flags & wire::flag::readahead) == 0) {
         serve(std::move(req));

@@ -149,6 +149,8 @@ public:
         bool allocated = false;
     };
     page_snapshot snapshot(std::uint32_t page_index);
+    [[nodiscard]] std::uint32_t home_page_count() noexcept { return home().page_count(); }
+    [[nodiscard]] std::uint32_t home_pages_in_use() { return home().page_count() - home().free_pages(); }
 
     // request_handler (service thread)
     void on_request(const inbound_request& request, reply_token reply) noexcept override;

@@ -1,11 +1,16 @@
 // The requester side of every operation, and the assembly of window, cache and nodes.
 #include "runtime/runtime.hpp"
 
+#include "runtime/admin/admin_path.hpp"
+#include "runtime/admin/endpoint.hpp"
+#include "runtime/admin/report.hpp"
+
 #include "aether/internal/log.hpp"
 #include "fault/sigbus_mode.hpp"
 #include "transport/handshake.hpp"
 
 #include <sodium.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -131,7 +136,32 @@ std::unique_ptr<runtime> runtime::create(const runtime_config& config, std::stri
     if (config.peers.empty()) rt->peers_.set_address(config.self, peer_address::loopback(rt->local_->port()));
     rt->peers_.mark_alive(config.self, rt->identity_.incarnation);
     if (!rt->start_fault_path(error)) return nullptr;
+    rt->counters_.latency.on.store(config.latency_histograms, std::memory_order_relaxed);
+    rt->start_admin();
     return rt;
+}
+
+void runtime::start_admin() {
+    std::string dir;
+    if (config_.admin_dir)
+        dir = *config_.admin_dir;
+    else if (!config_.peers.empty())
+        dir = admin::default_dir(config_.cluster, config_.secret);
+    if (dir.empty() || dir == "off") return;
+    std::string error;
+    if (admin::make_private_dir(dir, error))
+        admin_ = admin::endpoint::start(
+            admin::socket_path(dir, config_.self), [this](std::string_view request) { return admin::answer(*this, request); },
+            error);
+    // Inspection is a convenience: a node without it still serves its memory.
+    if (!admin_) log::runtime().warn("no admin socket ({}): aetherctl cannot inspect this node", error);
+}
+
+runtime::node_state runtime::state_of(node_id n) const noexcept {
+    if (n == config_.self || is_sim_node(n)) return node_state::up;
+    if (peers_.is_down(n)) return node_state::down;
+    if (!peers_.ever_alive(n)) return node_state::unknown;
+    return peers_.is_silent(n) ? node_state::suspected : node_state::up;
 }
 
 bool runtime::start_fault_path(std::string& error) {
@@ -288,6 +318,12 @@ void runtime::node_down(node_id id) {
 }
 
 runtime::~runtime() {
+    if (admin_) {
+        const std::string path = admin_->path();
+        admin_.reset(); // first: it reads everything below
+        // The cluster's directory goes with its last node (rmdir fails while others are in it).
+        (void)::rmdir(path.substr(0, path.rfind('/')).c_str());
+    }
     // No new fault is served once the handler stops; then stop serving the network (no thread
     // touches the window after this), then release the window.
     stopping_.store(true, std::memory_order_release); // the calls failing now say nothing about the peers
@@ -596,7 +632,28 @@ result<void> runtime::read_page_chunk(std::uint64_t addr, void* dest, std::size_
     }
 }
 
+namespace {
+
+// Records the time from its making to its end in one of the node's latency histograms.
+class latency_clock {
+public:
+    latency_clock(node_latencies& l, latency_histogram& h) noexcept
+        : l_(l),
+          h_(h) {}
+    ~latency_clock() { l_.record(h_, now_ns() - t0_); }
+    latency_clock(const latency_clock&) = delete;
+    latency_clock& operator=(const latency_clock&) = delete;
+
+private:
+    node_latencies& l_;
+    latency_histogram& h_;
+    std::uint64_t t0_ = now_ns();
+};
+
+} // namespace
+
 result<std::uint64_t> runtime::read(std::uint64_t addr, void* dest, std::size_t size, std::uint64_t* failed_at) {
+    latency_clock clock(counters_.latency, counters_.latency.api_read);
     auto* out = static_cast<std::byte*>(dest);
     std::uint64_t generation = 0;
     while (size > 0) {
@@ -614,6 +671,7 @@ result<std::uint64_t> runtime::read(std::uint64_t addr, void* dest, std::size_t 
 }
 
 result<std::uint64_t> runtime::write(std::uint64_t addr, const void* src, std::size_t size, std::uint64_t* failed_at) {
+    latency_clock clock(counters_.latency, counters_.latency.api_write);
     const auto* in = static_cast<const std::byte*>(src);
     std::uint64_t generation = 0;
     while (size > 0) {

@@ -34,6 +34,10 @@
 
 namespace aether {
 
+namespace admin {
+class endpoint;
+}
+
 class runtime final : public page_fetcher {
 public:
     // Reserves the window, starts the local node. On failure returns nullptr with a message.
@@ -53,6 +57,10 @@ public:
     node& local_node() noexcept { return *local_; }
     peer_table& peers() noexcept { return peers_; }
     [[nodiscard]] const runtime_config& config() const noexcept { return config_; }
+    // What this node knows of node `n` (seraph_aether_get_node_state, aetherctl nodes).
+    enum class node_state { unknown, up, suspected, down };
+    [[nodiscard]] node_state state_of(node_id n) const noexcept;
+    [[nodiscard]] std::uint64_t started_ns() const noexcept { return started_ns_; }
     // Handler mode: the fault handlers started so far, and the readings handed over (handler_pool).
     [[nodiscard]] unsigned fault_handlers() const noexcept { return handler_ ? handler_->threads() : 0; }
     [[nodiscard]] std::uint64_t fault_handovers() const noexcept { return handler_ ? handler_->handovers() : 0; }
@@ -123,6 +131,8 @@ private:
     runtime(const runtime_config& config);
 
     bool start_fault_path(std::string& error);
+    // Opens the admin socket (docs/admin.md), unless configured off; a failure is only logged.
+    void start_admin();
     void schedule_void_reaper(service_transport& net);
     // The service thread's look at the other nodes, every peer_watch_ms (see runtime.cpp).
     void watch_peers(service_transport& net);
@@ -177,6 +187,8 @@ private:
     copy_leases leases_;
     std::vector<bool> heartbeat_in_flight_; // service thread only
     std::atomic<bool> stopping_{false};     // the destructor runs
+    std::uint64_t started_ns_ = now_ns();
+    std::unique_ptr<admin::endpoint> admin_; // the admin socket, if there is one
 
     struct sim {
         std::unique_ptr<fault_injector> injector; // sim nodes inject nothing themselves

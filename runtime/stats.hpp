@@ -2,12 +2,40 @@
 #pragma once
 #include "aether/internal/guard.hpp"
 
+#include "runtime/latency_histogram.hpp"
 #include "transport/transport.hpp"
 
 #include <atomic>
 #include <cstdint>
 
 namespace aether {
+
+// How long things take on this node (runtime/latency_histogram.hpp): every fault by kind (VOID
+// outcomes included: the time until the access went on), every API read and write, and every
+// page request this node's home served (from its arrival to its reply).
+struct node_latencies {
+    latency_histogram fault_read_remote;  // a load of another node's page
+    latency_histogram fault_write_remote; // a store to another node's page (an upgrade or a fetch)
+    latency_histogram fault_local;        // a page this node homes
+    latency_histogram api_read;           // seraph_aether_read and the like, whole call
+    latency_histogram api_write;
+    latency_histogram home_request;
+    // AETHER_LATENCY_HISTOGRAMS=off stops the recording (to measure what it costs).
+    std::atomic<bool> on{true};
+
+    void record(latency_histogram& h, std::uint64_t ns) noexcept {
+        if (on.load(std::memory_order_relaxed)) h.record(ns);
+    }
+    template <class Fn>
+    void for_each(Fn fn) {
+        fn("fault_read_remote", fault_read_remote);
+        fn("fault_write_remote", fault_write_remote);
+        fn("fault_local", fault_local);
+        fn("api_read", api_read);
+        fn("api_write", api_write);
+        fn("home_request", home_request);
+    }
+};
 
 struct node_counters {
     // The five counters of the C API.
@@ -50,15 +78,48 @@ struct node_counters {
     // The failure detector: times a peer went silent for AETHER_SUSPECT_MS and was suspected.
     std::atomic<std::uint64_t> peers_suspected{0};
     transport_counters transport;
+    node_latencies latency;
+
+    // Calls fn(name, counter) for every counter, the transport's prefixed "transport_": what
+    // aetherctl stats shows (runtime/admin/report.cpp) and what reset() clears.
+    template <class Fn>
+    void for_each(Fn fn) {
+        fn("cache_hits", cache_hits);
+        fn("cache_misses", cache_misses);
+        fn("remote_fetches", remote_fetches);
+        fn("invalidations_sent", invalidations_sent);
+        fn("invalidations_received", invalidations_received);
+        fn("read_faults", read_faults);
+        fn("write_faults", write_faults);
+        fn("void_pages", void_pages);
+        fn("sigbus_raised", sigbus_raised);
+        fn("fault_service_ns", fault_service_ns);
+        fn("home_requests", home_requests);
+        fn("home_service_ns", home_service_ns);
+        fn("handoffs", handoffs);
+        fn("stale_grants", stale_grants);
+        fn("held_invalidations", held_invalidations);
+        fn("stale_invalidations", stale_invalidations);
+        fn("readahead_pages", readahead_pages);
+        fn("readahead_batches", readahead_batches);
+        fn("readahead_receive_ns", readahead_receive_ns);
+        fn("readahead_install_ns", readahead_install_ns);
+        fn("readahead_serve_ns", readahead_serve_ns);
+        fn("fence_waits", fence_waits);
+        fn("lease_lapses", lease_lapses);
+        fn("late_replies", late_replies);
+        fn("peers_suspected", peers_suspected);
+        fn("transport_requests", transport.requests);
+        fn("transport_connects", transport.connects);
+        fn("transport_handshake_failures", transport.handshake_failures);
+        fn("transport_bad_frames", transport.bad_frames);
+        fn("transport_corrupt_payloads", transport.corrupt_payloads);
+        fn("transport_timeouts", transport.timeouts);
+    }
 
     void reset() noexcept {
-        for (auto* c :
-             {&cache_hits,          &cache_misses,    &remote_fetches,    &invalidations_sent,   &invalidations_received,
-              &read_faults,         &write_faults,    &void_pages,        &sigbus_raised,        &fault_service_ns,
-              &home_requests,       &home_service_ns, &handoffs,          &stale_grants,         &held_invalidations,
-              &stale_invalidations, &readahead_pages, &readahead_batches, &readahead_receive_ns, &readahead_install_ns,
-              &readahead_serve_ns,  &fence_waits,     &lease_lapses,      &late_replies,         &peers_suspected})
-            c->store(0, std::memory_order_relaxed);
+        for_each([](const char*, std::atomic<std::uint64_t>& c) { c.store(0, std::memory_order_relaxed); });
+        latency.for_each([](const char*, latency_histogram& h) { h.reset(); });
     }
 };
 

@@ -2,6 +2,7 @@
 // strings.
 #include <catch2/catch.hpp>
 
+#include "runtime/admin/admin_path.hpp"
 #include "runtime/config.hpp"
 
 #include "aether/internal/log.hpp"
@@ -29,7 +30,7 @@ const char* const aether_vars[] = {
     "AETHER_LOG",           "AETHER_HOME_SIZE",       "AETHER_FAULT_MODE",      "AETHER_VOID_RETRY_MS", "AETHER_POLL_US",
     "AETHER_FAULT_SPIN_US", "AETHER_READAHEAD_PAGES", "AETHER_THREAD_PRIORITY", "AETHER_LISTEN_FD",     "AETHER_VOID_POLICY",
     "AETHER_LEASE_MS",      "AETHER_HOLD_US",         "AETHER_FAULT_THREADS",   "AETHER_TRANSPORT",     "AETHER_CONFIG",
-    "AETHER_BIND",
+    "AETHER_BIND",          "AETHER_SUSPECT_MS",      "AETHER_ADMIN_DIR",       "AETHER_CLUSTER",
 };
 
 // Clears every AETHER_* variable for one test and puts the caller's environment back afterwards,
@@ -802,4 +803,65 @@ TEST_CASE("the example cluster file is a good one", "[config][file]") {
     CHECK(c->node_count == 3);
     CHECK(c->peers == std::vector<std::string>{"10.0.0.1:7000", "[fd00::2]:7000", "node-c.example.org:7000"});
     CHECK(c->bind == std::optional<std::string>("0.0.0.0:7000"));
+}
+
+TEST_CASE("the admin socket's directory and cluster name are settings like the others", "[config][admin]") {
+    env_scope env;
+    env.set_cluster();
+    SECTION("unset: no directory chosen here, the runtime derives it") {
+        std::string error;
+        auto c = config_from_env(error);
+        REQUIRE(c);
+        CHECK_FALSE(c->admin_dir);
+        CHECK(c->cluster.empty());
+    }
+    SECTION("an absolute directory, or off") {
+        for (const char* dir : {"/run/aether/x", "off"}) {
+            env.set("AETHER_ADMIN_DIR", dir);
+            std::string error;
+            auto c = config_from_env(error);
+            REQUIRE(c);
+            CHECK(c->admin_dir == std::optional<std::string>(dir));
+        }
+    }
+    SECTION("a relative directory is refused") {
+        env.set("AETHER_ADMIN_DIR", "sockets");
+        expect_rejected("AETHER_ADMIN_DIR");
+    }
+    SECTION("a cluster name with a slash is refused") {
+        env.set("AETHER_CLUSTER", "../x");
+        expect_rejected("AETHER_CLUSTER");
+    }
+}
+
+TEST_CASE("aetherctl finds the admin directory from the nodes' configuration", "[config][admin]") {
+    env_scope env;
+    std::string error;
+    SECTION("nothing to go by") {
+        CHECK_FALSE(admin_target_from_env(error));
+        CHECK(mentions(error, "--socket"));
+    }
+    SECTION("AETHER_ADMIN_DIR") {
+        env.set("AETHER_ADMIN_DIR", "/run/x");
+        env.set("AETHER_NODE_COUNT", "4");
+        auto t = admin_target_from_env(error);
+        REQUIRE(t);
+        CHECK(t->dir == "/run/x");
+        CHECK(t->node_count == 4);
+    }
+    SECTION("the secret: the same directory as the nodes', another for another secret") {
+        env.set("AETHER_SECRET", "one");
+        auto one = admin_target_from_env(error);
+        REQUIRE(one);
+        CHECK(one->dir == admin::default_dir("", "one"));
+        CHECK(one->dir.find("one") == std::string::npos); // the secret does not show
+        env.set("AETHER_SECRET", "two");
+        auto two = admin_target_from_env(error);
+        REQUIRE(two);
+        CHECK(two->dir != one->dir);
+        env.set("AETHER_CLUSTER", "lab");
+        auto named = admin_target_from_env(error);
+        REQUIRE(named);
+        CHECK(named->dir.ends_with("/lab"));
+    }
 }

@@ -1,5 +1,6 @@
 // aetherctl: inspection CLI for an Aether installation; each job is a subcommand.
 #include "aether_config.h"
+#include "inspect_commands.hpp"
 #include "probe_command.hpp"
 
 #include <CLI/CLI.hpp>
@@ -9,7 +10,7 @@
 namespace {
 
 int run(int argc, char** argv) {
-    CLI::App app{"aetherctl: inspect an Aether installation and the machine it runs on"};
+    CLI::App app{"aetherctl: inspect an Aether cluster, its installation and the machine it runs on"};
     app.name("aetherctl");
     app.set_version_flag("--version", "aetherctl " AETHER_VERSION);
     // One subcommand per run. At most one is enforced by CLI11, so an unknown word is reported as
@@ -18,6 +19,7 @@ int run(int argc, char** argv) {
 
     int status = 0;
     aetherctl::add_probe_command(app, status);
+    aetherctl::add_inspect_commands(app, status);
 
     CLI11_PARSE(app, argc, argv);
     if (app.get_subcommands().empty()) {

@@ -1,0 +1,62 @@
+#include "runtime/admin/admin_path.hpp"
+
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+namespace aether::admin {
+
+std::string cluster_tag(const std::string& secret) {
+    static constexpr char key[] = "aether admin directory";
+    unsigned char out[8];
+    crypto_generichash(out, sizeof out, reinterpret_cast<const unsigned char*>(secret.data()), secret.size(),
+                       reinterpret_cast<const unsigned char*>(key), sizeof key - 1);
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string tag;
+    for (unsigned char b : out) {
+        tag += hex[b >> 4];
+        tag += hex[b & 15];
+    }
+    return tag;
+}
+
+std::string default_dir(const std::string& cluster, const std::string& secret) {
+    const std::string name = cluster.empty() ? cluster_tag(secret) : cluster;
+    if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg != nullptr && xdg[0] == '/')
+        return std::string(xdg) + "/aether/" + name;
+    return "/tmp/aether-" + std::to_string(::getuid()) + "/" + name;
+}
+
+std::string socket_path(const std::string& dir, node_id n) { return dir + "/node-" + std::to_string(n) + ".sock"; }
+
+bool make_private_dir(const std::string& dir, std::string& error) {
+    if (dir.empty() || dir[0] != '/') {
+        error = "the admin directory must be an absolute path, not \"" + dir + "\"";
+        return false;
+    }
+    // Each missing component is made owner-only; existing ones (/tmp, $XDG_RUNTIME_DIR) stay.
+    for (std::size_t at = dir.find('/', 1);; at = dir.find('/', at + 1)) {
+        const std::string part = at == std::string::npos ? dir : dir.substr(0, at);
+        if (::mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) {
+            error = "cannot make " + part + ": " + std::strerror(errno);
+            return false;
+        }
+        if (at == std::string::npos) break;
+    }
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0) {
+        error = "cannot look at " + dir + ": " + std::strerror(errno);
+        return false;
+    }
+    if (!S_ISDIR(st.st_mode) || st.st_uid != ::getuid() || (st.st_mode & 077) != 0) {
+        error = dir + " must be a directory of this user that nobody else may enter (mode 0700)";
+        return false;
+    }
+    return true;
+}
+
+} // namespace aether::admin

@@ -1,0 +1,96 @@
+#include "runtime/admin/endpoint.hpp"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace aether::admin {
+
+namespace {
+
+bool fill_address(const std::string& path, sockaddr_un& a, std::string& error) {
+    a = {};
+    a.sun_family = AF_UNIX;
+    if (path.size() >= sizeof a.sun_path) {
+        error = "the admin socket path " + path + " is longer than a Unix socket allows (" +
+                std::to_string(sizeof a.sun_path - 1) + " bytes)";
+        return false;
+    }
+    std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
+    return true;
+}
+
+// Whether a process answers at `path`: a socket file whose process died refuses connections.
+bool someone_listens(const sockaddr_un& a) {
+    unique_fd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    return probe.get() >= 0 && ::connect(probe.get(), reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0;
+}
+
+unique_fd listen_at(const std::string& path, std::string& error) {
+    sockaddr_un a;
+    if (!fill_address(path, a, error)) return {};
+    unique_fd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (s.get() < 0) {
+        error = std::string("cannot make the admin socket: ") + std::strerror(errno);
+        return {};
+    }
+    // Owner-only from the start: the socket file is made with this mask (the directory is 0700 too).
+    const mode_t old_mask = ::umask(077);
+    int rc = ::bind(s.get(), reinterpret_cast<const sockaddr*>(&a), sizeof a);
+    if (rc != 0 && errno == EADDRINUSE && !someone_listens(a)) {
+        ::unlink(path.c_str()); // left by a node that is gone
+        rc = ::bind(s.get(), reinterpret_cast<const sockaddr*>(&a), sizeof a);
+    }
+    const int bind_errno = errno;
+    ::umask(old_mask);
+    if (rc != 0) {
+        error = "cannot listen at " + path + ": " +
+                (bind_errno == EADDRINUSE ? std::string("a running node answers there") : std::strerror(bind_errno));
+        return {};
+    }
+    if (::listen(s.get(), 16) != 0) {
+        error = "cannot listen at " + path + ": " + std::strerror(errno);
+        ::unlink(path.c_str());
+        return {};
+    }
+    return s;
+}
+
+} // namespace
+
+std::unique_ptr<endpoint> endpoint::start(const std::string& path, answer_fn answer, std::string& error) {
+    unique_fd listener = listen_at(path, error);
+    if (listener.get() < 0) return nullptr;
+    std::unique_ptr<endpoint> e(new endpoint(path, std::move(answer)));
+    e->server_ = socket_server::start(
+        std::move(listener), [self = e.get()](int client, const socket_server& server) { self->serve_client(client, server); },
+        "aether-admin", error);
+    if (!e->server_) {
+        ::unlink(path.c_str());
+        return nullptr;
+    }
+    return e;
+}
+
+endpoint::~endpoint() {
+    server_.reset(); // no client is being served from here on
+    ::unlink(path_.c_str());
+}
+
+void endpoint::serve_client(int client, const socket_server& server) const {
+    auto r = server.read_until(client, "\n", max_request, client_timeout_ms);
+    if (!r.ok) {
+        if (!r.error.empty()) socket_server::write_all(client, "error " + r.error + "\n");
+        return;
+    }
+    std::string_view line(r.bytes);
+    line = line.substr(0, line.find('\n'));
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    socket_server::write_all(client, answer_(line));
+}
+
+} // namespace aether::admin

@@ -1,0 +1,48 @@
+// endpoint: a node's admin socket (docs/admin.md). A Unix stream socket, owner-only, served by a
+// socket_server (a thread of its own): inspection never runs on the fault path or the service
+// thread, and a slow or hostile client holds up nobody but other admin clients.
+//
+// One request per connection: a line of at most max_request bytes ("stats\n"), answered by what
+// `answer` returns, then the connection is closed. A client that sends nothing, or too much, within
+// client_timeout_ms is answered with an error and dropped.
+#pragma once
+#include "aether/internal/guard.hpp"
+
+#include "runtime/admin/socket_server.hpp"
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace aether::admin {
+
+class endpoint {
+public:
+    static constexpr std::size_t max_request = 256;
+    static constexpr int client_timeout_ms = 1000;
+
+    using answer_fn = std::function<std::string(std::string_view request)>;
+
+    // Listens at `path` (a socket file left there by a process that is gone is replaced; one that
+    // still answers is not). Null, with `error`, if it cannot.
+    static std::unique_ptr<endpoint> start(const std::string& path, answer_fn answer, std::string& error);
+    ~endpoint(); // stops serving, removes the socket file
+
+    endpoint(const endpoint&) = delete;
+    endpoint& operator=(const endpoint&) = delete;
+
+    [[nodiscard]] const std::string& path() const noexcept { return path_; }
+
+private:
+    endpoint(std::string path, answer_fn answer)
+        : path_(std::move(path)),
+          answer_(std::move(answer)) {}
+    void serve_client(int client, const socket_server& server) const;
+
+    std::string path_;
+    answer_fn answer_;
+    std::unique_ptr<socket_server> server_;
+};
+
+} // namespace aether::admin

@@ -1,0 +1,177 @@
+/* aetherctl against a live 3-node cluster, through the nodes' admin sockets (docs/admin.md).
+ * Node 1 homes two pages: node 2 writes the first (it holds it exclusive), node 0 reads the second
+ * (it holds it shared). Node 0 then runs aetherctl (argv[1]) and checks what each command shows:
+ *   - nodes: all three up;
+ *   - directory of node 1: the first page exclusive at node 2, the second shared with node 0;
+ *   - cache of node 2, filtered to exclusive copies: the first page, home node 1;
+ *   - stats of node 0: its read fault counted;
+ *   - page: the first page across the cluster, node 2's copy exclusive;
+ *   - a request of junk bytes to node 1's socket: an error answer, and node 1 still answers.
+ * Then node 2 is killed (SIGKILL): nodes shows it down, and asking it fails with a message that
+ * names it, exit status 1. AETHER_ADMIN_DIR must be set (the nodes' and aetherctl's directory). */
+#include "cluster_check.h"
+
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+static const char* ctl;
+static const char* dir;
+
+/* Runs `aetherctl ARGS --dir DIR` and returns its standard output (and, with `err`, its standard
+ * error in `err`); `status` gets its exit status. */
+static char* run_ctl(const char* args, int* status, int with_stderr) {
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s %s --dir %s%s", ctl, args, dir, with_stderr ? " 2>&1" : "");
+    FILE* p = popen(cmd, "r");
+    CHECK(p != NULL);
+    size_t cap = 1 << 16, len = 0;
+    char* out = malloc(cap);
+    CHECK(out != NULL);
+    size_t n;
+    while ((n = fread(out + len, 1, cap - len - 1, p)) > 0) {
+        len += n;
+        if (len + 1 == cap) {
+            cap *= 2;
+            out = realloc(out, cap);
+            CHECK(out != NULL);
+        }
+    }
+    out[len] = '\0';
+    const int st = pclose(p);
+    *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return out;
+}
+
+static int count_of(const char* text, const char* needle) {
+    int n = 0;
+    for (const char* at = strstr(text, needle); at != NULL; at = strstr(at + 1, needle)) ++n;
+    return n;
+}
+
+/* The number after `"key": ` in JSON text, or -1. */
+static long long json_number(const char* text, const char* key) {
+    char pattern[128];
+    snprintf(pattern, sizeof pattern, "\"%s\": ", key);
+    const char* at = strstr(text, pattern);
+    return at == NULL ? -1 : atoll(at + strlen(pattern));
+}
+
+/* The JSON object in `text` that holds `needle` (from the needle to the object's end), copied to
+ * `out`; empty when there is none. */
+static const char* object_with(const char* text, const char* needle, char* out, size_t cap) {
+    out[0] = '\0';
+    const char* at = strstr(text, needle);
+    if (at == NULL) return out;
+    const char* end = strchr(at, '}');
+    size_t len = end == NULL ? strlen(at) : (size_t)(end - at);
+    if (len >= cap) len = cap - 1;
+    memcpy(out, at, len);
+    out[len] = '\0';
+    return out;
+}
+
+static int node2_down(void* a) { return seraph_aether_get_node_state((Seraph_Aether*)a, 2) == SERAPH_AETHER_NODE_DOWN; }
+
+/* Junk to node 1's socket, without a line end: answered with an error, not kept. */
+static void send_junk(void) {
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s/node-1.sock", dir);
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    CHECK(s >= 0);
+    CHECK(connect(s, (struct sockaddr*)&sa, sizeof sa) == 0);
+    char junk[1000];
+    for (size_t i = 0; i < sizeof junk; ++i) junk[i] = (char)(i * 37 + 1) == '\n' ? 'x' : (char)(i * 37 + 1);
+    (void)!write(s, junk, sizeof junk);
+    char answer[256] = {0};
+    ssize_t got = read(s, answer, sizeof answer - 1);
+    CHECK(got > 6 && strncmp(answer, "error ", 6) == 0);
+    close(s);
+}
+
+int main(int argc, char** argv) {
+    CHECK(argc == 2);
+    ctl = argv[1];
+    dir = getenv("AETHER_ADMIN_DIR");
+    CHECK(dir != NULL);
+    Seraph_Aether a;
+    join_cluster(&a);
+    const uint16_t me = a.local_node_id;
+    const uint64_t pages = share_block(&a, 1, 2 * 4096, "pages");
+    if (me == 2) *(volatile uint64_t*)(uintptr_t)pages = 7;
+    CHECK(seraph_aether_barrier(&a, 20000) == SERAPH_VBIT_TRUE);
+    if (me == 0) CHECK(*(volatile uint64_t*)(uintptr_t)(pages + 4096) == 0);
+    CHECK(seraph_aether_barrier(&a, 20000) == SERAPH_VBIT_TRUE);
+
+    if (me == 0) {
+        char args[256], addr[32];
+        snprintf(addr, sizeof addr, "0x%llx", (unsigned long long)pages);
+        int st;
+        char* out = run_ctl("nodes --json", &st, 0);
+        CHECK(st == 0 && count_of(out, "\"state\": \"up\"") == 3);
+        free(out);
+
+        snprintf(args, sizeof args, "directory --node 1 --json");
+        out = run_ctl(args, &st, 0);
+        CHECK(st == 0);
+        char entry[512];
+        object_with(out, addr, entry, sizeof entry);
+        CHECK(strstr(entry, "\"state\": \"exclusive\"") != NULL && strstr(entry, "\"owner\": 2") != NULL);
+        char second[32];
+        snprintf(second, sizeof second, "0x%llx", (unsigned long long)(pages + 4096));
+        object_with(out, second, entry, sizeof entry);
+        CHECK(strstr(entry, "\"state\": \"shared\"") != NULL);
+        const char* sharers = strstr(entry, "\"sharers\": [");
+        CHECK(sharers != NULL);
+        sharers += strlen("\"sharers\": [");
+        sharers += strspn(sharers, " \n");
+        CHECK(sharers[0] == '0'); /* node 0, alone */
+        sharers += 1 + strspn(sharers + 1, " \n");
+        CHECK(sharers[0] == ']');
+        free(out);
+
+        /* The same as a table, as people read it. */
+        out = run_ctl("cache --node 2", &st, 0);
+        CHECK(st == 0 && strstr(out, "ADDR") != NULL && strstr(out, "STATE") != NULL && strstr(out, "exclusive") != NULL);
+        free(out);
+
+        out = run_ctl("cache --node 2 --state exclusive --json", &st, 0);
+        CHECK(st == 0 && strstr(out, addr) != NULL && strstr(out, "\"home\": 1") != NULL);
+        CHECK(json_number(out, "count") >= 1);
+        free(out);
+
+        out = run_ctl("stats --node 0 --json", &st, 0);
+        CHECK(st == 0 && json_number(out, "read_faults") >= 1 && json_number(out, "node") == 0);
+        free(out);
+
+        snprintf(args, sizeof args, "page %s --json", addr);
+        out = run_ctl(args, &st, 0);
+        CHECK(st == 0 && count_of(out, "\"copy\": ") == 3 && strstr(out, "\"copy\": \"exclusive\"") != NULL);
+        free(out);
+
+        send_junk();
+        out = run_ctl("stats --node 1 --json", &st, 0);
+        CHECK(st == 0 && json_number(out, "node") == 1);
+        free(out);
+        printf("node 0: nodes, directory, cache, stats and page answered as the cluster stands; junk refused\n");
+    }
+    CHECK(seraph_aether_barrier(&a, 20000) == SERAPH_VBIT_TRUE);
+    if (me == 2) raise(SIGKILL);
+    if (me == 0) {
+        CHECK(wait_until(node2_down, &a, 20000));
+        int st;
+        char* out = run_ctl("nodes --node 0 --json", &st, 0);
+        CHECK(st == 0 && count_of(out, "\"state\": \"up\"") == 2 && count_of(out, "\"state\": \"down\"") == 1);
+        free(out);
+        out = run_ctl("stats --node 2", &st, 1);
+        CHECK(st == 1 && strstr(out, "node 2") != NULL);
+        printf("node 0: node 2 shown down; asking it: %s", out);
+        free(out);
+    }
+    /* The first barrier without node 2 fails (NODE_CRASHED) and drops it; the next goes through. */
+    const double t0 = now_ms();
+    while (seraph_aether_barrier(&a, 5000) != SERAPH_VBIT_TRUE) CHECK(now_ms() - t0 < 30000);
+    seraph_aether_destroy(&a);
+    return 0;
+}
