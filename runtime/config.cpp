@@ -40,11 +40,12 @@ const char* env(const char* name) {
 // The text of a "host:port" as the nodes' addresses are written: a host (a name, an IPv4 address,
 // or an IPv6 address in brackets) without blanks, a colon, and a port from 1 to 65535. Whether the
 // host resolves is not asked here: a peer's host may not be up yet (peers.hpp).
-bool is_host_port(const std::string& item) {
+// `port_zero`: port 0 (any free port) is allowed too.
+bool is_host_port(const std::string& item, bool port_zero = false) {
     const auto colon = item.rfind(':');
     if (colon == std::string::npos || colon == 0 || item.find_first_of(" \t") != std::string::npos) return false;
-    const std::uint64_t port = parse_uint(item.substr(colon + 1)).value_or(0);
-    return port > 0 && port < 65536;
+    const auto port = parse_uint(item.substr(colon + 1));
+    return port && (*port > 0 || port_zero) && *port < 65536;
 }
 
 // What each setting accepts. One function judges a setting's text whether it comes from an
@@ -172,6 +173,15 @@ constexpr setting settings[] = {
              return false;
          }
          c.cluster = text;
+         return true;
+     }},
+    {"metrics",
+     [](runtime_config& c, const std::string& text, std::string& why) {
+         if (!is_host_port(text, true)) {
+             why = "must be host:port (where to serve Prometheus metrics; port 0: any free one), not \"" + text + "\"";
+             return false;
+         }
+         c.metrics = text;
          return true;
      }},
     {"latency_histograms",

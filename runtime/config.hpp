@@ -67,6 +67,8 @@ struct runtime_config {
     // Latency histograms (runtime/stats.hpp, node_latencies) are recorded; off only to measure
     // what recording costs.
     bool latency_histograms = true;
+    // Serve Prometheus metrics over HTTP at this host:port (port 0: any; docs/admin.md). Unset: no.
+    std::optional<std::string> metrics;
     // A socket already listening on this node's own address, handed over by the launcher
     // (AETHER_LISTEN_FD; -1: none, the node binds its address itself). A launcher that binds the
     // ports it hands out leaves no moment in which another process can take one before its node
@@ -77,7 +79,8 @@ struct runtime_config {
 // The settings every init honours when present: AETHER_TIMEOUT_MS, AETHER_LOG, AETHER_HOME_SIZE,
 // AETHER_FAULT_MODE, AETHER_VOID_POLICY, AETHER_VOID_RETRY_MS, AETHER_POLL_US, AETHER_FAULT_SPIN_US,
 // AETHER_READAHEAD_PAGES, AETHER_HOLD_US, AETHER_FAULT_THREADS, AETHER_THREAD_PRIORITY, AETHER_TRANSPORT,
-// AETHER_LEASE_MS, AETHER_SUSPECT_MS, AETHER_ADMIN_DIR, AETHER_CLUSTER; and before them the same settings from the [settings] of the cluster file that
+// AETHER_LEASE_MS, AETHER_SUSPECT_MS, AETHER_ADMIN_DIR, AETHER_CLUSTER, AETHER_METRICS,
+// AETHER_LATENCY_HISTOGRAMS; and before them the same settings from the [settings] of the cluster file that
 // AETHER_CONFIG names (config_file.hpp), if it does: a variable overrides the file.
 // A bad value is an error naming the variable, or the file, its line and the key.
 bool apply_optional_env(runtime_config& c, std::string& error);

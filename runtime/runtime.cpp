@@ -3,6 +3,8 @@
 
 #include "runtime/admin/admin_path.hpp"
 #include "runtime/admin/endpoint.hpp"
+#include "runtime/admin/metrics_endpoint.hpp"
+#include "runtime/admin/prometheus_text.hpp"
 #include "runtime/admin/report.hpp"
 
 #include "aether/internal/log.hpp"
@@ -137,6 +139,7 @@ std::unique_ptr<runtime> runtime::create(const runtime_config& config, std::stri
     rt->peers_.mark_alive(config.self, rt->identity_.incarnation);
     if (!rt->start_fault_path(error)) return nullptr;
     rt->counters_.latency.on.store(config.latency_histograms, std::memory_order_relaxed);
+    rt->start_metrics();
     rt->start_admin();
     return rt;
 }
@@ -156,6 +159,16 @@ void runtime::start_admin() {
     // Inspection is a convenience: a node without it still serves its memory.
     if (!admin_) log::runtime().warn("no admin socket ({}): aetherctl cannot inspect this node", error);
 }
+
+void runtime::start_metrics() {
+    if (!config_.metrics) return;
+    std::string error;
+    metrics_ = admin::metrics_endpoint::start(
+        *config_.metrics, [this] { return admin::prometheus_text(*this); }, error);
+    if (!metrics_) log::runtime().warn("no metrics ({})", error);
+}
+
+std::string runtime::metrics_address() const { return metrics_ ? metrics_->address() : std::string(); }
 
 runtime::node_state runtime::state_of(node_id n) const noexcept {
     if (n == config_.self || is_sim_node(n)) return node_state::up;
@@ -318,6 +331,7 @@ void runtime::node_down(node_id id) {
 }
 
 runtime::~runtime() {
+    metrics_.reset();
     if (admin_) {
         const std::string path = admin_->path();
         admin_.reset(); // first: it reads everything below

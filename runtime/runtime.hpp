@@ -36,7 +36,8 @@ namespace aether {
 
 namespace admin {
 class endpoint;
-}
+class metrics_endpoint;
+} // namespace admin
 
 class runtime final : public page_fetcher {
 public:
@@ -61,6 +62,8 @@ public:
     enum class node_state { unknown, up, suspected, down };
     [[nodiscard]] node_state state_of(node_id n) const noexcept;
     [[nodiscard]] std::uint64_t started_ns() const noexcept { return started_ns_; }
+    // Where this node serves Prometheus metrics ("host:port"), empty if it does not.
+    [[nodiscard]] std::string metrics_address() const;
     // Handler mode: the fault handlers started so far, and the readings handed over (handler_pool).
     [[nodiscard]] unsigned fault_handlers() const noexcept { return handler_ ? handler_->threads() : 0; }
     [[nodiscard]] std::uint64_t fault_handovers() const noexcept { return handler_ ? handler_->handovers() : 0; }
@@ -133,6 +136,8 @@ private:
     bool start_fault_path(std::string& error);
     // Opens the admin socket (docs/admin.md), unless configured off; a failure is only logged.
     void start_admin();
+    // Serves Prometheus metrics when AETHER_METRICS asks; a failure is only logged.
+    void start_metrics();
     void schedule_void_reaper(service_transport& net);
     // The service thread's look at the other nodes, every peer_watch_ms (see runtime.cpp).
     void watch_peers(service_transport& net);
@@ -188,7 +193,8 @@ private:
     std::vector<bool> heartbeat_in_flight_; // service thread only
     std::atomic<bool> stopping_{false};     // the destructor runs
     std::uint64_t started_ns_ = now_ns();
-    std::unique_ptr<admin::endpoint> admin_; // the admin socket, if there is one
+    std::unique_ptr<admin::endpoint> admin_;           // the admin socket, if there is one
+    std::unique_ptr<admin::metrics_endpoint> metrics_; // Prometheus metrics, if asked for
 
     struct sim {
         std::unique_ptr<fault_injector> injector; // sim nodes inject nothing themselves

@@ -15,13 +15,8 @@ std::string cluster_tag(const std::string& secret) {
     unsigned char out[8];
     crypto_generichash(out, sizeof out, reinterpret_cast<const unsigned char*>(secret.data()), secret.size(),
                        reinterpret_cast<const unsigned char*>(key), sizeof key - 1);
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string tag;
-    for (unsigned char b : out) {
-        tag += hex[b >> 4];
-        tag += hex[b & 15];
-    }
-    return tag;
+    char hex[2 * sizeof out + 1];
+    return sodium_bin2hex(hex, sizeof hex, out, sizeof out);
 }
 
 std::string default_dir(const std::string& cluster, const std::string& secret) {

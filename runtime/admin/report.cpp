@@ -80,6 +80,7 @@ void stats(runtime& rt, std::string& out) {
     record r(out);
     r.put("node", rt.self()).put("uptime_ms", ms_since(rt.started_ns()));
     r.put("pages_homed", rt.local_node().home_pages_in_use()).put("pages_cached", rt.local_cache().present_pages());
+    if (const std::string m = rt.metrics_address(); !m.empty()) r.put("metrics", m);
     rt.counters().for_each(
         [&](const char* name, std::atomic<std::uint64_t>& c) { r.put(name, c.load(std::memory_order_relaxed)); });
     // Each latency histogram as its count and percentiles (the upper bounds of their buckets).

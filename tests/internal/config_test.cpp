@@ -26,11 +26,32 @@ using namespace aether;
 namespace {
 
 const char* const aether_vars[] = {
-    "AETHER_NODE_ID",       "AETHER_NODE_COUNT",      "AETHER_PEERS",           "AETHER_SECRET",        "AETHER_TIMEOUT_MS",
-    "AETHER_LOG",           "AETHER_HOME_SIZE",       "AETHER_FAULT_MODE",      "AETHER_VOID_RETRY_MS", "AETHER_POLL_US",
-    "AETHER_FAULT_SPIN_US", "AETHER_READAHEAD_PAGES", "AETHER_THREAD_PRIORITY", "AETHER_LISTEN_FD",     "AETHER_VOID_POLICY",
-    "AETHER_LEASE_MS",      "AETHER_HOLD_US",         "AETHER_FAULT_THREADS",   "AETHER_TRANSPORT",     "AETHER_CONFIG",
-    "AETHER_BIND",          "AETHER_SUSPECT_MS",      "AETHER_ADMIN_DIR",       "AETHER_CLUSTER",
+    "AETHER_NODE_ID",
+    "AETHER_NODE_COUNT",
+    "AETHER_PEERS",
+    "AETHER_SECRET",
+    "AETHER_TIMEOUT_MS",
+    "AETHER_LOG",
+    "AETHER_HOME_SIZE",
+    "AETHER_FAULT_MODE",
+    "AETHER_VOID_RETRY_MS",
+    "AETHER_POLL_US",
+    "AETHER_FAULT_SPIN_US",
+    "AETHER_READAHEAD_PAGES",
+    "AETHER_THREAD_PRIORITY",
+    "AETHER_LISTEN_FD",
+    "AETHER_VOID_POLICY",
+    "AETHER_LEASE_MS",
+    "AETHER_HOLD_US",
+    "AETHER_FAULT_THREADS",
+    "AETHER_TRANSPORT",
+    "AETHER_CONFIG",
+    "AETHER_BIND",
+    "AETHER_SUSPECT_MS",
+    "AETHER_ADMIN_DIR",
+    "AETHER_CLUSTER",
+    "AETHER_METRICS",
+    "AETHER_LATENCY_HISTOGRAMS",
 };
 
 // Clears every AETHER_* variable for one test and puts the caller's environment back afterwards,
@@ -864,4 +885,21 @@ TEST_CASE("aetherctl finds the admin directory from the nodes' configuration", "
         REQUIRE(named);
         CHECK(named->dir.ends_with("/lab"));
     }
+}
+
+TEST_CASE("AETHER_METRICS takes host:port, port 0 included; AETHER_LATENCY_HISTOGRAMS on or off", "[config][admin]") {
+    env_scope env;
+    env.set_cluster();
+    std::string error;
+    env.set("AETHER_METRICS", "127.0.0.1:0");
+    env.set("AETHER_LATENCY_HISTOGRAMS", "off");
+    auto c = config_from_env(error);
+    REQUIRE(c);
+    CHECK(c->metrics == std::optional<std::string>("127.0.0.1:0"));
+    CHECK_FALSE(c->latency_histograms);
+    env.set("AETHER_METRICS", "9100");
+    expect_rejected("AETHER_METRICS");
+    env.set("AETHER_METRICS", "[::1]:9100");
+    env.set("AETHER_LATENCY_HISTOGRAMS", "maybe");
+    expect_rejected("AETHER_LATENCY_HISTOGRAMS");
 }
