@@ -121,7 +121,9 @@ constexpr setting settings[] = {
     {"log",
      [](runtime_config&, const std::string& text, std::string& why) {
          if (log::set_level(text)) return true;
-         why = "must be one of trace, debug, info, warn, error, critical, off, not \"" + text + "\"";
+         why = "must be a level (trace, debug, info, warn, error, critical, off), or component=level pairs "
+               "(aether.fault=debug,aether.transport=info), not \"" +
+               text + "\"";
          return false;
      }},
     {"home_size",

@@ -689,11 +689,16 @@ void node::handle_revoke(std::uint64_t addr, const reply_fn& reply) {
         return;
     }
     std::uint64_t gen = a->cap_gen;
-    for_each_page_step(wire::msg::revoke, *a, [reply, gen](std::optional<failure> f) {
+    const std::uint64_t base = make_addr(opt_.self, std::uint64_t{a->first} * page_size);
+    const std::uint32_t pages = a->pages;
+    for_each_page_step(wire::msg::revoke, *a, [reply, gen, base, pages](std::optional<failure> f) {
         if (f) {
             reply(wire::message::failed(*f));
             return;
         }
+        // An event an operator wants to see: every pointer into the allocation is VOID from now on.
+        log::coherence().info("revoked the allocation at {:#x} ({} pages): its capability generation is now {}", base, pages,
+                              gen);
         wire::message m;
         m.arg0 = gen;
         reply(m);

@@ -170,6 +170,23 @@ void runtime::start_metrics() {
 
 std::string runtime::metrics_address() const { return metrics_ ? metrics_->address() : std::string(); }
 
+// Service thread: the accesses that yielded VOID since the last report, by reason, in one info
+// line at most once a second (the fault path cannot log: it may run in a signal handler).
+void runtime::report_voids() {
+    const std::uint64_t now = now_ns();
+    if (now - voids_reported_ns_ < 1'000'000'000) return;
+    std::string line;
+    for (std::size_t i = 1; i < void_reason_count; ++i) {
+        const std::uint64_t count = voids_with(static_cast<void_reason>(i));
+        if (count != voids_reported_[i])
+            line += (line.empty() ? "" : ", ") + std::string(to_string(static_cast<void_reason>(i))) + " " +
+                    std::to_string(count - voids_reported_[i]);
+        voids_reported_[i] = count;
+    }
+    if (!line.empty()) log::runtime().info("VOID in the last {} ms: {}", (now - voids_reported_ns_) / 1'000'000, line);
+    voids_reported_ns_ = now;
+}
+
 runtime::node_state runtime::state_of(node_id n) const noexcept {
     if (n == config_.self || is_sim_node(n)) return node_state::up;
     if (peers_.is_down(n)) return node_state::down;
@@ -193,6 +210,7 @@ bool runtime::start_fault_path(std::string& error) {
     // the fault path nudges the loop when it installs one, and this hook then starts it.
     service_transport& net = local_->transport();
     seen_down_.assign(config_.node_count, false);
+    seen_up_.assign(config_.node_count, false);
     heartbeat_in_flight_.assign(config_.node_count, false);
     // Silence counts from now: a peer not heard from yet is not silent before it had its time.
     for (node_id n = 0; n < config_.node_count; ++n) peers_.heard_from(n, now_ns());
@@ -243,11 +261,18 @@ void runtime::watch_peers(service_transport& net) {
             (void)cache_->set_aside_node(n);
         } else if (seen_down_[n]) {
             seen_down_[n] = false;
+            log::runtime().info("node {} is up again", n);
             resolver_->node_answered(n);
         }
-        if (peers_.ever_alive(n)) net.watch(n);
+        if (peers_.ever_alive(n)) {
+            // (A node that was up and went down before this look is reported down only.)
+            if (!seen_up_[n] && !seen_down_[n]) log::runtime().info("node {} is up", n);
+            seen_up_[n] = true;
+            net.watch(n);
+        }
     }
     cache_->sweep_aside();
+    report_voids();
     net.exec().add_timer(deadline::after(milliseconds(peer_watch_ms)), [this, &net] { watch_peers(net); });
 }
 

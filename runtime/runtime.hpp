@@ -12,6 +12,7 @@
 #include "fault/handler_pool.hpp"
 #include "fault/window.hpp"
 #include "runtime/cache.hpp"
+#include "runtime/void_context.hpp"
 #include "runtime/config.hpp"
 #include "runtime/fault_resolver.hpp"
 #include "runtime/lease.hpp"
@@ -24,6 +25,7 @@
 #include "transport/transport.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -142,6 +144,7 @@ private:
     // The service thread's look at the other nodes, every peer_watch_ms (see runtime.cpp).
     void watch_peers(service_transport& net);
     void probe_suspects(service_transport& net);
+    void report_voids();
     // The service thread's care of leases and heartbeats, and its failure detector (see
     // runtime.cpp): copies under a lapsed lease go, idle peers are pinged, and a peer silent for
     // AETHER_SUSPECT_MS is suspected.
@@ -189,10 +192,14 @@ private:
     thread_priority threads_ = thread_priority::normal; // of the service and fault-handler threads
     bool reaper_scheduled_ = false;                     // service thread only
     std::vector<bool> seen_down_;                       // service thread only: nodes watch_peers saw down
+    std::vector<bool> seen_up_;                         // service thread only: nodes watch_peers saw answer
     copy_leases leases_;
     std::vector<bool> heartbeat_in_flight_; // service thread only
     std::atomic<bool> stopping_{false};     // the destructor runs
     std::uint64_t started_ns_ = now_ns();
+    // Service thread: the VOID counts (void_context.hpp) at the last report, and when it was.
+    std::array<std::uint64_t, void_reason_count> voids_reported_{};
+    std::uint64_t voids_reported_ns_ = now_ns();
     std::unique_ptr<admin::endpoint> admin_;           // the admin socket, if there is one
     std::unique_ptr<admin::metrics_endpoint> metrics_; // Prometheus metrics, if asked for
 

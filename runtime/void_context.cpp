@@ -82,9 +82,22 @@ pid_t my_tid() noexcept {
     return tl.tid;
 }
 
+std::atomic<std::uint64_t> g_voids[void_reason_count];
+
+void count_void(void_reason reason) noexcept {
+    const auto i = static_cast<std::size_t>(reason);
+    if (reason != void_reason::none && i < void_reason_count) g_voids[i].fetch_add(1, std::memory_order_relaxed);
+}
+
 } // namespace
 
+std::uint64_t voids_with(void_reason reason) noexcept {
+    const auto i = static_cast<std::size_t>(reason);
+    return i < void_reason_count ? g_voids[i].load(std::memory_order_relaxed) : 0;
+}
+
 void set_void_context(void_reason reason, std::uint64_t addr) noexcept {
+    count_void(reason);
     tl.ctx = {reason, addr};
     tl.seq = next_sequence();
 }
@@ -92,6 +105,7 @@ void set_void_context(void_reason reason, std::uint64_t addr) noexcept {
 std::uint64_t void_context_ticket() noexcept { return next_sequence(); }
 
 void set_void_context_for(pid_t tid, void_reason reason, std::uint64_t addr, std::uint64_t ticket) noexcept {
+    count_void(reason);
     write_slot(g_table[static_cast<std::size_t>(tid) % table_size], tid, reason, addr, ticket);
 }
 

@@ -44,4 +44,10 @@ void note_standing_void_page(void_reason reason, std::uint64_t addr, std::uint64
 void clear_standing_void_pages() noexcept;
 void clear_void_context() noexcept;
 
+// How many accesses of this process yielded VOID with `reason` (every set_void_context and
+// set_void_context_for above counts one): aetherctl stats, the metrics, and the service thread's
+// rate-limited log line. Async-signal-safe.
+inline constexpr std::size_t void_reason_count = static_cast<std::size_t>(void_reason::corruption) + 1;
+std::uint64_t voids_with(void_reason reason) noexcept;
+
 } // namespace aether

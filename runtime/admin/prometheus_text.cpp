@@ -3,6 +3,7 @@
 #include "runtime/cache.hpp"
 #include "runtime/node.hpp"
 #include "runtime/runtime.hpp"
+#include "runtime/void_context.hpp"
 
 #include <cstdio>
 
@@ -75,6 +76,11 @@ std::string prometheus_text(runtime& rt) {
         e.family(metric, "counter", "node counter (runtime/stats.hpp)");
         e.sample(metric, "", value);
     });
+    e.family("aether_voids_total", "counter", "accesses that yielded VOID, by reason");
+    for (std::size_t i = 1; i < void_reason_count; ++i) {
+        const auto why = static_cast<void_reason>(i);
+        e.sample("aether_voids_total", std::string("reason=\"") + to_string(why) + "\"", voids_with(why));
+    }
     e.family("aether_pages_homed", "gauge", "pages of this node's memory in use");
     e.sample("aether_pages_homed", "", rt.local_node().home_pages_in_use());
     e.family("aether_pages_cached", "gauge", "pages present in this node's window");

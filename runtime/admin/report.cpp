@@ -3,7 +3,9 @@
 #include "runtime/cache.hpp"
 #include "runtime/node.hpp"
 #include "runtime/runtime.hpp"
+#include "runtime/void_context.hpp"
 
+#include <cctype>
 #include <charconv>
 #include <cinttypes>
 #include <cstdio>
@@ -83,6 +85,12 @@ void stats(runtime& rt, std::string& out) {
     if (const std::string m = rt.metrics_address(); !m.empty()) r.put("metrics", m);
     rt.counters().for_each(
         [&](const char* name, std::atomic<std::uint64_t>& c) { r.put(name, c.load(std::memory_order_relaxed)); });
+    for (std::size_t i = 1; i < void_reason_count; ++i) {
+        const auto why = static_cast<void_reason>(i);
+        std::string key = std::string("voids_") + to_string(why);
+        for (char& ch : key) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        r.put(key, voids_with(why));
+    }
     // Each latency histogram as its count and percentiles (the upper bounds of their buckets).
     rt.counters().latency.for_each([&](const char* name, latency_histogram& h) {
         const auto s = h.read();

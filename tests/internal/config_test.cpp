@@ -903,3 +903,29 @@ TEST_CASE("AETHER_METRICS takes host:port, port 0 included; AETHER_LATENCY_HISTO
     env.set("AETHER_LATENCY_HISTOGRAMS", "maybe");
     expect_rejected("AETHER_LATENCY_HISTOGRAMS");
 }
+
+TEST_CASE("AETHER_LOG per component", "[config]") {
+    env_scope env; // restores the "warn" level on exit
+    runtime_config c;
+    std::string error;
+    env.set("AETHER_LOG", "aether.fault=debug,aether.transport=info");
+    REQUIRE(apply_optional_env(c, error));
+    CHECK(log::fault().level() == spdlog::level::debug);
+    CHECK(log::transport().level() == spdlog::level::info); // aether.transport.tcp, by its prefix
+    CHECK(log::runtime().level() == spdlog::level::warn);   // not named: unchanged
+    // A bare level is for the components no item names, wherever it stands.
+    env.set("AETHER_LOG", "aether.coherence=trace,error");
+    REQUIRE(apply_optional_env(c, error));
+    CHECK(log::coherence().level() == spdlog::level::trace);
+    CHECK(log::runtime().level() == spdlog::level::err);
+    CHECK(log::fault().level() == spdlog::level::err);
+    // Nothing changes unless all of it is right: an unknown component, a bad level, a half prefix.
+    for (const char* bad : {"aether.fualt=debug", "aether.fault=loud", "aether.fault=debug,", "aether.trans=info", "=info"}) {
+        INFO("AETHER_LOG=\"" << bad << "\"");
+        env.set("AETHER_LOG", bad);
+        error.clear();
+        CHECK_FALSE(apply_optional_env(c, error));
+        CHECK(mentions(error, "AETHER_LOG"));
+        CHECK(log::fault().level() == spdlog::level::err);
+    }
+}

@@ -49,18 +49,64 @@ inline spdlog::logger& fault() {
     return *l;
 }
 
-// Sets the level of every Aether logger (spdlog level names: trace debug info warn error critical
-// off). Unknown names are rejected, so a typo in AETHER_LOG is reported instead of ignored.
-inline bool set_level(std::string_view name) {
+// Sets logger levels from AETHER_LOG: a level for every Aether logger ("info"), or a
+// comma-separated list of `component=level` ("aether.fault=debug,aether.transport=info"), where a
+// component names a logger or a prefix of its dotted name ("aether.transport" is
+// aether.transport.tcp; "aether" is all), and a bare level sets the others. Levels are spdlog's:
+// trace debug info warn error critical off. Nothing is set unless the whole text is valid, so a
+// typo is reported instead of ignored.
+inline bool set_level(std::string_view spec) {
     static constexpr std::array<std::string_view, 7> names{"trace", "debug", "info", "warn", "error", "critical", "off"};
-    for (std::size_t i = 0; i < names.size(); ++i) {
-        if (names[i] == name) {
-            auto level = static_cast<spdlog::level::level_enum>(i);
-            for (auto* l : {&runtime(), &coherence(), &transport(), &fault()}) l->set_level(level);
-            return true;
+    auto level_of = [](std::string_view name, spdlog::level::level_enum& out) {
+        for (std::size_t i = 0; i < names.size(); ++i)
+            if (names[i] == name) {
+                out = static_cast<spdlog::level::level_enum>(i);
+                return true;
+            }
+        return false;
+    };
+    spdlog::logger* const all[] = {&runtime(), &coherence(), &transport(), &fault()};
+    // Whether `component` names the logger called `n`: all of it, or a dotted prefix of it.
+    auto covers = [](std::string_view component, std::string_view n) {
+        return n == component || (n.starts_with(component) && n.size() > component.size() && n[component.size()] == '.');
+    };
+    struct setting {
+        std::string_view component; // empty: every logger no other item names
+        spdlog::level::level_enum level;
+    };
+    std::array<setting, 16> items{};
+    std::size_t count = 0;
+    for (std::size_t start = 0; start <= spec.size();) {
+        std::size_t comma = spec.find(',', start);
+        if (comma == std::string_view::npos) comma = spec.size();
+        std::string_view item = spec.substr(start, comma - start);
+        start = comma + 1;
+        if (count == items.size()) return false;
+        const std::size_t eq = item.find('=');
+        setting& s = items[count++];
+        if (eq != std::string_view::npos) s.component = item.substr(0, eq);
+        if (!level_of(eq == std::string_view::npos ? item : item.substr(eq + 1), s.level)) return false;
+        if (eq != std::string_view::npos) {
+            bool names_one = false;
+            for (auto* l : all) names_one = names_one || covers(s.component, l->name());
+            if (!names_one) return false;
+        }
+        if (comma == spec.size()) break;
+    }
+    for (auto* l : all) {
+        const std::string_view n = l->name();
+        std::size_t best = 0; // the longest component that names this logger wins
+        bool set = false;
+        for (std::size_t i = 0; i < count; ++i) {
+            const setting& s = items[i];
+            if ((s.component.empty() || covers(s.component, n)) && (!set || s.component.size() >= best)) {
+                l->set_level(s.level);
+                best = s.component.size();
+                set = true;
+            }
         }
     }
-    return false;
+    return true;
 }
 
 } // namespace aether::log
