@@ -22,15 +22,7 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; for f in "$work"/*.log; do echo "--- $f"; tail -n 30 "$f"; done; exit 1; }
 
-# Polls `cmd` until it succeeds, for at most $1 seconds.
-within() {
-    limit=$1; shift
-    end=$(( $(date +%s) + limit ))
-    until "$@"; do
-        [ "$(date +%s)" -lt "$end" ] || return 1
-        sleep 0.1
-    done
-}
+. "$(dirname "$0")/within.sh"
 
 export AETHER_ADMIN_DIR="$work/admin" AETHER_METRICS=127.0.0.1:0 AETHER_TIMEOUT_MS=1000
 "$run" -n 3 --timeout 150 -- "$prog" "$work/ready" "$work/stop" >"$work/cluster.log" 2>&1 &

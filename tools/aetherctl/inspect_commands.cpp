@@ -3,6 +3,7 @@
 #include "inspect_commands.hpp"
 
 #include "admin_client.hpp"
+#include "cluster_target.hpp"
 #include "aether/internal/address.hpp"
 #include "json_writer.hpp"
 #include "runtime/admin/admin_path.hpp"
@@ -19,40 +20,6 @@
 
 namespace aetherctl {
 namespace {
-
-// Where the nodes are: the options every inspection command takes.
-struct target_options {
-    std::string socket;           // --socket: this one node
-    std::string dir;              // --dir: the admin directory
-    std::optional<unsigned> node; // --node
-    bool json = false;            // --json
-};
-
-void add_target_options(CLI::App* cmd, target_options& t, bool with_node) {
-    cmd->add_option("--socket", t.socket, "the admin socket of the node to ask (instead of --dir and --node)");
-    cmd->add_option("--dir", t.dir, "the cluster's admin directory (default: from the nodes' configuration)");
-    if (with_node) cmd->add_option("--node", t.node, "the node to ask (default: 0)");
-    cmd->add_flag("--json", t.json, "print JSON instead of a table");
-}
-
-// The admin directory: --dir, or what the nodes' own configuration says.
-std::optional<std::string> admin_dir(const target_options& t) {
-    if (!t.dir.empty()) return t.dir;
-    std::string error;
-    auto target = aether::admin_target_from_env(error);
-    if (!target) {
-        std::cerr << "aetherctl: " << error << "\n";
-        return std::nullopt;
-    }
-    return target->dir;
-}
-
-std::optional<std::string> socket_of(const target_options& t, unsigned node) {
-    if (!t.socket.empty()) return t.socket;
-    auto dir = admin_dir(t);
-    if (!dir) return std::nullopt;
-    return aether::admin::socket_path(*dir, static_cast<aether::node_id>(node));
-}
 
 bool is_number(const std::string& v) {
     return !v.empty() && v.size() <= 19 && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
@@ -83,40 +50,8 @@ void json_record(json_writer& j, const record& r) {
     j.end_object();
 }
 
-// A table: one column per key (in the order keys first appear), "-" where a record lacks one.
-void print_table(const std::vector<record>& rows) {
-    std::vector<std::string> columns;
-    for (const auto& r : rows)
-        for (const auto& kv : r)
-            if (std::find(columns.begin(), columns.end(), kv.first) == columns.end()) columns.push_back(kv.first);
-    std::vector<std::size_t> width;
-    for (const auto& c : columns) width.push_back(c.size());
-    for (const auto& r : rows)
-        for (std::size_t i = 0; i < columns.size(); ++i)
-            if (const std::string* v = find(r, columns[i])) width[i] = std::max(width[i], v->size());
-    auto line = [&](auto cell) {
-        std::string out;
-        for (std::size_t i = 0; i < columns.size(); ++i) {
-            std::string text = cell(i);
-            if (i + 1 < columns.size()) text.resize(width[i] + 2, ' ');
-            out += text;
-        }
-        std::cout << out << "\n";
-    };
-    line([&](std::size_t i) {
-        std::string h = columns[i];
-        std::transform(h.begin(), h.end(), h.begin(), [](char c) { return c == '_' ? ' ' : static_cast<char>(std::toupper(c)); });
-        return h;
-    });
-    for (const auto& r : rows)
-        line([&](std::size_t i) {
-            const std::string* v = find(r, columns[i]);
-            return v != nullptr && !v->empty() ? *v : std::string("-");
-        });
-}
-
 void print_records(const std::vector<record>& rows, bool json) {
-    if (!json) return print_table(rows);
+    if (!json) return print_table(rows, std::cout);
     json_writer j(std::cout);
     j.begin_array();
     for (const auto& r : rows) json_record(j, r);
@@ -147,7 +82,7 @@ int run_stats(const target_options& t) {
     }
     std::vector<record> vertical;
     for (const auto& [k, v] : rows->front()) vertical.push_back(record{{"counter", k}, {"value", v}});
-    print_table(vertical);
+    print_table(vertical, std::cout);
     return 0;
 }
 
@@ -222,7 +157,7 @@ int run_cache(const target_options& t, const cache_filters& f) {
         std::cout << "\n";
         return 0;
     }
-    print_table(kept);
+    print_table(kept, std::cout);
     std::cout << kept.size() << " pages";
     for (const auto& [s, n] : by_state) std::cout << ", " << n << " " << s;
     std::cout << "\n";

@@ -2,6 +2,7 @@
 #include "aether_config.h"
 #include "inspect_commands.hpp"
 #include "probe_command.hpp"
+#include "top_command.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -20,6 +21,7 @@ int run(int argc, char** argv) {
     int status = 0;
     aetherctl::add_probe_command(app, status);
     aetherctl::add_inspect_commands(app, status);
+    aetherctl::add_top_command(app, status);
 
     CLI11_PARSE(app, argc, argv);
     if (app.get_subcommands().empty()) {
