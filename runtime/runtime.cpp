@@ -170,11 +170,17 @@ void runtime::start_metrics() {
 
 std::string runtime::metrics_address() const { return metrics_ ? metrics_->address() : std::string(); }
 
-// Service thread: the accesses that yielded VOID since the last report, by reason, in one info
-// line at most once a second (the fault path cannot log: it may run in a signal handler).
-void runtime::report_voids() {
+// Service thread, from watch_peers, at most once a second: the fault rate aetherctl shows, and the
+// accesses that yielded VOID since the last report, by reason, in one info line (the fault path
+// cannot log: it may run in a signal handler).
+void runtime::each_second() {
     const std::uint64_t now = now_ns();
     if (now - voids_reported_ns_ < 1'000'000'000) return;
+    const std::uint64_t faults =
+        counters_.read_faults.load(std::memory_order_relaxed) + counters_.write_faults.load(std::memory_order_relaxed);
+    faults_per_s_.store((faults - faults_at_last_second_) * 1'000'000'000 / (now - voids_reported_ns_),
+                        std::memory_order_relaxed);
+    faults_at_last_second_ = faults;
     std::string line;
     for (std::size_t i = 1; i < void_reason_count; ++i) {
         const std::uint64_t count = voids_with(static_cast<void_reason>(i));
@@ -272,7 +278,7 @@ void runtime::watch_peers(service_transport& net) {
         }
     }
     cache_->sweep_aside();
-    report_voids();
+    each_second();
     net.exec().add_timer(deadline::after(milliseconds(peer_watch_ms)), [this, &net] { watch_peers(net); });
 }
 
@@ -341,6 +347,7 @@ void runtime::tend_peers(service_transport& net) {
                          if (!r.ok()) return;
                          const std::uint64_t at = now_ns();
                          peers_.heard_from(n, at);
+                         peers_.note_rtt(n, at - sent);
                          (void)leases_.on_reply(n, sent, at);
                      });
         }

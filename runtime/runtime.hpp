@@ -64,6 +64,7 @@ public:
     enum class node_state { unknown, up, suspected, down };
     [[nodiscard]] node_state state_of(node_id n) const noexcept;
     [[nodiscard]] std::uint64_t started_ns() const noexcept { return started_ns_; }
+    [[nodiscard]] std::uint64_t faults_per_second() const noexcept { return faults_per_s_.load(std::memory_order_relaxed); }
     // Where this node serves Prometheus metrics ("host:port"), empty if it does not.
     [[nodiscard]] std::string metrics_address() const;
     // Handler mode: the fault handlers started so far, and the readings handed over (handler_pool).
@@ -144,7 +145,7 @@ private:
     // The service thread's look at the other nodes, every peer_watch_ms (see runtime.cpp).
     void watch_peers(service_transport& net);
     void probe_suspects(service_transport& net);
-    void report_voids();
+    void each_second();
     // The service thread's care of leases and heartbeats, and its failure detector (see
     // runtime.cpp): copies under a lapsed lease go, idle peers are pinged, and a peer silent for
     // AETHER_SUSPECT_MS is suspected.
@@ -200,6 +201,8 @@ private:
     // Service thread: the VOID counts (void_context.hpp) at the last report, and when it was.
     std::array<std::uint64_t, void_reason_count> voids_reported_{};
     std::uint64_t voids_reported_ns_ = now_ns();
+    std::uint64_t faults_at_last_second_ = 0;          // service thread
+    std::atomic<std::uint64_t> faults_per_s_{0};       // faults in the last second, as each_second saw them
     std::unique_ptr<admin::endpoint> admin_;           // the admin socket, if there is one
     std::unique_ptr<admin::metrics_endpoint> metrics_; // Prometheus metrics, if asked for
 

@@ -111,6 +111,13 @@ public:
     // the state changed.
     void heard_from(node_id n, std::uint64_t now_ns) noexcept;
     [[nodiscard]] std::uint64_t last_heard_ns(node_id n) const noexcept;
+    // The round trip of the last heartbeat answered by node `n` (0: none yet), for aetherctl.
+    void note_rtt(node_id n, std::uint64_t rtt_ns) noexcept {
+        if (n < count_) entries_[n].rtt_ns.store(rtt_ns, std::memory_order_relaxed);
+    }
+    [[nodiscard]] std::uint64_t rtt_ns(node_id n) const noexcept {
+        return n < count_ ? entries_[n].rtt_ns.load(std::memory_order_relaxed) : 0;
+    }
     bool mark_silent(node_id n) noexcept;
     bool clear_silent(node_id n) noexcept;
     [[nodiscard]] bool is_silent(node_id n) const noexcept;
@@ -142,6 +149,7 @@ private:
         std::atomic<bool> suspected{false};
         std::atomic<bool> restarted{false};
         std::atomic<std::uint64_t> last_heard_ns{0};
+        std::atomic<std::uint64_t> rtt_ns{0};
         std::atomic<bool> silent{false};
     };
     template <class F>

@@ -82,6 +82,7 @@ void stats(runtime& rt, std::string& out) {
     record r(out);
     r.put("node", rt.self()).put("uptime_ms", ms_since(rt.started_ns()));
     r.put("pages_homed", rt.local_node().home_pages_in_use()).put("pages_cached", rt.local_cache().present_pages());
+    r.put("faults_per_s", rt.faults_per_second());
     if (const std::string m = rt.metrics_address(); !m.empty()) r.put("metrics", m);
     rt.counters().for_each(
         [&](const char* name, std::atomic<std::uint64_t>& c) { r.put(name, c.load(std::memory_order_relaxed)); });
@@ -110,6 +111,7 @@ void nodes(runtime& rt, std::string& out) {
         r.put("address", address).put("state", name_of(rt.state_of(n))).put("self", n == rt.self() ? 1 : 0);
         const std::uint64_t heard = peers.last_heard_ns(n);
         if (n != rt.self() && heard != 0) r.put("heard_ms_ago", ms_since(heard));
+        if (const std::uint64_t rtt = peers.rtt_ns(n); n != rt.self() && rtt != 0) r.put("rtt_us", (rtt + 500) / 1000);
     }
 }
 

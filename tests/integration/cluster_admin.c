@@ -110,6 +110,7 @@ int main(int argc, char** argv) {
         int st;
         char* out = run_ctl("nodes --json", &st, 0);
         CHECK(st == 0 && count_of(out, "\"state\": \"up\"") == 3);
+        CHECK(count_of(out, "\"faults_per_s\": ") == 3); /* each node's own, from its socket */
         free(out);
 
         snprintf(args, sizeof args, "directory --node 1 --json");

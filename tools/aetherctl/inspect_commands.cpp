@@ -118,11 +118,8 @@ int run_nodes(const target_options& t) {
         admin_answer a = ask(*path, "stats", 1000);
         if (!a.ok || a.records.empty()) continue;
         const record& s = a.records.front();
-        for (const char* key : {"uptime_ms", "pages_homed", "pages_cached"})
+        for (const char* key : {"uptime_ms", "pages_homed", "pages_cached", "faults_per_s"})
             if (const std::string* v = find(s, key)) r.emplace_back(key, *v);
-        const std::string* rf = find(s, "read_faults");
-        const std::string* wf = find(s, "write_faults");
-        if (rf != nullptr && wf != nullptr) r.emplace_back("faults", std::to_string(std::stoull(*rf) + std::stoull(*wf)));
     }
     if (!t.json) std::cout << "as seen by node " << asked << "\n";
     print_records(*members, t.json);
