@@ -363,13 +363,13 @@ void runtime::node_down(node_id id) {
 }
 
 runtime::~runtime() {
-    metrics_.reset();
     if (admin_) {
         const std::string path = admin_->path();
-        admin_.reset(); // first: it reads everything below
+        admin_.reset(); // first: it reads everything below, the metrics endpoint's address included
         // The cluster's directory goes with its last node (rmdir fails while others are in it).
         (void)::rmdir(path.substr(0, path.rfind('/')).c_str());
     }
+    metrics_.reset();
     // No new fault is served once the handler stops; then stop serving the network (no thread
     // touches the window after this), then release the window.
     stopping_.store(true, std::memory_order_release); // the calls failing now say nothing about the peers
