@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 
@@ -24,6 +25,14 @@ std::string default_dir(const std::string& cluster, const std::string& secret) {
     if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg != nullptr && xdg[0] == '/')
         return std::string(xdg) + "/aether/" + name;
     return "/tmp/aether-" + std::to_string(::getuid()) + "/" + name;
+}
+
+std::optional<std::uint64_t> parse_address(std::string_view text) noexcept {
+    if (text.starts_with("0x") || text.starts_with("0X")) text.remove_prefix(2);
+    std::uint64_t addr = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), addr, 16);
+    if (text.empty() || ec != std::errc{} || end != text.data() + text.size() || !is_aether(addr)) return std::nullopt;
+    return addr;
 }
 
 std::string socket_path(const std::string& dir, node_id n) { return dir + "/node-" + std::to_string(n) + ".sock"; }

@@ -11,7 +11,10 @@
 
 #include "aether/internal/address.hpp"
 
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace aether::admin {
 
@@ -28,5 +31,9 @@ std::string socket_path(const std::string& dir, node_id n);
 // Makes `dir` and any missing parents, the ones this function creates owner-only (0700); an
 // existing `dir` must belong to this user and let nobody else in. False, with `error`, otherwise.
 bool make_private_dir(const std::string& dir, std::string& error);
+
+// An Aether address as the admin requests and aetherctl write it: hex, "0x" optional. nullopt
+// when it is not hex or not in the window.
+std::optional<std::uint64_t> parse_address(std::string_view text) noexcept;
 
 } // namespace aether::admin

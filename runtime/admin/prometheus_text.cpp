@@ -42,7 +42,7 @@ public:
         unsigned next = 0;
         for (unsigned octave = first_octave; octave <= last_octave; ++octave) {
             // The last bucket of the octave whose values have their top bit at `octave`.
-            const unsigned end = 8 + (octave - 3) * 4 + 3;
+            const unsigned end = latency_histogram::index_of((std::uint64_t{2} << octave) - 1);
             for (; next <= end; ++next) cumulative += s.counts[next];
             sample(name + "_bucket", sep + "le=\"" + seconds(latency_histogram::upper_bound(end)) + "\"", cumulative);
         }

@@ -2,6 +2,7 @@
 
 #include "runtime/cache.hpp"
 #include "runtime/node.hpp"
+#include "runtime/admin/admin_path.hpp"
 #include "runtime/runtime.hpp"
 #include "runtime/void_context.hpp"
 
@@ -151,11 +152,9 @@ void directory(runtime& rt, std::string& out) {
 }
 
 bool page(runtime& rt, std::string_view arg, std::string& out) {
-    if (arg.starts_with("0x") || arg.starts_with("0X")) arg.remove_prefix(2);
-    std::uint64_t addr = 0;
-    const auto [end, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), addr, 16);
-    if (arg.empty() || ec != std::errc{} || end != arg.data() + arg.size() || !is_aether(addr)) return false;
-    const std::uint64_t base = page_floor(addr);
+    const auto addr = parse_address(arg);
+    if (!addr) return false;
+    const std::uint64_t base = page_floor(*addr);
     record r(out);
     r.put_addr("addr", base).put("node", rt.self()).put("home", node_of(base));
     const auto c = rt.local_cache().snapshot(base);

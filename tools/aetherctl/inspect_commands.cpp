@@ -170,16 +170,13 @@ int run_directory(const target_options& t, const std::string& addr) {
 
 // One address across the cluster: every node's copy of its page, and its home's entry.
 int run_page(const target_options& t, const std::string& addr) {
-    std::uint64_t a = 0;
-    std::string_view digits(addr);
-    if (digits.starts_with("0x") || digits.starts_with("0X")) digits.remove_prefix(2);
-    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), a, 16);
-    if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size() || !aether::is_aether(a)) {
+    const auto parsed = aether::admin::parse_address(addr);
+    if (!parsed) {
         std::cerr << "aetherctl: " << addr << " is not an Aether address (hex, between 0x" << std::hex << aether::window_base
                   << " and 0x" << aether::window_end << std::dec << ")\n";
         return 2;
     }
-    const unsigned home = aether::node_of(a);
+    const unsigned home = aether::node_of(*parsed);
     auto members = ask_node(t, home, "nodes");
     if (!members) return 1;
     std::vector<record> rows;
