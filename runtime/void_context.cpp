@@ -124,21 +124,22 @@ void clear_standing_void_pages() noexcept {
     }
 }
 
+// What the thread reads becomes its own context, like errno: the standing record goes when the
+// page is dropped, and a thread that read the reason must read the same address after it.
 void_context current_void_context() noexcept {
     const pid_t tid = my_tid();
-    void_context out = tl.ctx;
-    std::uint64_t newest = tl.seq;
     const slot& s = g_table[static_cast<std::size_t>(tid) % table_size];
-    void_context fault_set;
-    std::uint64_t fault_seq = 0;
-    if (read_slot(s, tid, newest, fault_set, fault_seq)) {
-        out = fault_set;
-        newest = fault_seq;
+    void_context newer;
+    std::uint64_t newer_seq = 0;
+    if (read_slot(s, tid, tl.seq, newer, newer_seq)) {
+        tl.ctx = newer;
+        tl.seq = newer_seq;
     }
-    void_context standing;
-    std::uint64_t standing_seq = 0;
-    if (read_slot(g_standing, 0, newest, standing, standing_seq)) out = standing;
-    return out;
+    if (read_slot(g_standing, 0, tl.seq, newer, newer_seq)) {
+        tl.ctx = newer;
+        tl.seq = newer_seq;
+    }
+    return tl.ctx;
 }
 
 void clear_void_context() noexcept {

@@ -520,6 +520,33 @@ TEST_CASE("every thread whose load ends on a VOID page reads the reason", "[poin
     }
 }
 
+// A thread that loads a VOID page another thread's fault installed learns the reason from the
+// process-wide record of the newest standing VOID page. Once it has read it, it is that thread's
+// context like errno: the page being dropped meanwhile (here: its node answers again) must not take
+// it back between the thread's reading of the reason and of the address.
+TEST_CASE("a VOID context read from a standing VOID page stays when the page is dropped", "[pointer]") {
+    for (const char* mode : {"handler", "sigbus"}) {
+        DYNAMIC_SECTION(mode << " mode") {
+            pointer_cluster c(mode, 2, 300);
+            uint64_t p = seraph_aether_alloc_on_node(&c.a, 1, 2 * 4096);
+            REQUIRE(p != SERAPH_VOID_U64);
+            seraph_aether_set_node_online(&c.a, 1, false);
+            uint64_t faulted = 0;
+            std::thread([&] { faulted = *ptr<volatile uint64_t>(p); }).join(); // installs the VOID page
+            REQUIRE(faulted == SERAPH_VOID_U64);
+            std::thread([&] {
+                CHECK(*ptr<volatile uint64_t>(p + 8) == SERAPH_VOID_U64); // no fault: the page stands
+                CHECK(seraph_aether_get_void_reason() == SERAPH_AETHER_VOID_NODE_CRASHED);
+                // The node answers again: the next load of its memory drops its VOID pages.
+                seraph_aether_set_node_online(&c.a, 1, true);
+                CHECK(eventually([&] { return *ptr<volatile uint64_t>(p + 4096) == 0; }, 3000));
+                CHECK(seraph_aether_get_void_reason() == SERAPH_AETHER_VOID_NODE_CRASHED);
+                CHECK(seraph_aether_get_void_addr() == p);
+            }).join();
+        }
+    }
+}
+
 namespace {
 
 // The seed's failure semantics by pointer: once a node is offline, every access to its memory is
