@@ -36,8 +36,8 @@ struct home_page {
     std::uint8_t busy;      // a transaction is waiting for acknowledgements; requests queue
     std::uint8_t allocated; // part of a live allocation
     std::uint8_t pad0;
-    node_id owner; // exclusive owner
-    std::uint16_t pad1;
+    node_id owner;            // exclusive owner
+    std::uint16_t queued;     // requests waiting while busy (saturates; for inspection only)
     std::uint32_t epoch;      // advanced by every grant and every invalidation round
     std::uint64_t generation; // advanced by every write
     std::uint64_t cap_gen;    // capability generation of the allocation; 0: never allocated

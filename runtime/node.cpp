@@ -268,7 +268,9 @@ void node::serve(home_request r) {
     {
         spin_guard g(p.lock);
         if (p.busy) {
-            waiting_[index].push_back(std::move(r));
+            auto& queue = waiting_[index];
+            queue.push_back(std::move(r));
+            p.queued = static_cast<std::uint16_t>(std::min<std::size_t>(queue.size(), UINT16_MAX));
             return;
         }
         if (auto f = directory::admit(r.op, p)) {
@@ -380,6 +382,11 @@ void node::drain(std::uint32_t index) {
         if (home().page(index).busy) return; // (read without the lock: only this thread sets it)
         home_request next = std::move(it->second.front());
         it->second.pop_front();
+        {
+            home_page& p = home().page(index);
+            spin_guard g(p.lock);
+            p.queued = static_cast<std::uint16_t>(std::min<std::size_t>(it->second.size(), UINT16_MAX));
+        }
         serve(std::move(next));
         it = waiting_.find(index);
     }
@@ -454,8 +461,16 @@ node::page_snapshot node::snapshot(std::uint32_t index) {
     out.generation = p.generation;
     out.cap_gen = p.cap_gen;
     out.epoch = p.epoch;
+    out.queued = p.queued;
     out.allocated = p.allocated != 0;
     return out;
+}
+
+std::uint32_t node::page_changes(std::uint32_t index) noexcept {
+    if (!home().valid_page(index)) return 0;
+    home_page& p = home().page(index);
+    spin_guard g(p.lock);
+    return p.epoch + static_cast<std::uint32_t>(p.generation);
 }
 
 // ---- requests from the network ---------------------------------------------------------------------

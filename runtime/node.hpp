@@ -146,9 +146,14 @@ public:
         std::uint64_t generation = 0;
         std::uint64_t cap_gen = 0;
         std::uint32_t epoch = 0;
+        std::uint32_t queued = 0; // requests waiting for the entry to be free (at most 65535 shown)
         bool allocated = false;
     };
     page_snapshot snapshot(std::uint32_t page_index);
+    // How often a home page changed so far: grants and invalidation rounds (its epoch) plus writes
+    // (its generation), modulo 2^32. Read under the entry's lock, allocates nothing: an inspector
+    // compares two readings to find the pages most in demand.
+    [[nodiscard]] std::uint32_t page_changes(std::uint32_t page_index) noexcept;
     [[nodiscard]] std::uint32_t home_page_count() noexcept { return home().page_count(); }
     [[nodiscard]] std::uint32_t home_pages_in_use() { return home().page_count() - home().free_pages(); }
 

@@ -154,7 +154,8 @@ void runtime::start_admin() {
     std::string error;
     if (admin::make_private_dir(dir, error))
         admin_ = admin::endpoint::start(
-            admin::socket_path(dir, config_.self), [this](std::string_view request) { return admin::answer(*this, request); },
+            admin::socket_path(dir, config_.self),
+            [reports = std::make_shared<admin::reporter>(*this)](std::string_view request) { return reports->answer(request); },
             error);
     // Inspection is a convenience: a node without it still serves its memory.
     if (!admin_) log::runtime().warn("no admin socket ({}): aetherctl cannot inspect this node", error);

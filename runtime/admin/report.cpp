@@ -11,6 +11,8 @@
 #include <cinttypes>
 #include <cstdio>
 
+#include <unistd.h>
+
 namespace aether::admin {
 
 namespace {
@@ -81,7 +83,7 @@ std::uint64_t ms_since(std::uint64_t then_ns) {
 
 void stats(runtime& rt, std::string& out) {
     record r(out);
-    r.put("node", rt.self()).put("uptime_ms", ms_since(rt.started_ns()));
+    r.put("node", rt.self()).put("pid", static_cast<std::uint64_t>(::getpid())).put("uptime_ms", ms_since(rt.started_ns()));
     r.put("pages_homed", rt.local_node().home_pages_in_use()).put("pages_cached", rt.local_cache().present_pages());
     r.put("faults_per_s", rt.faults_per_second());
     if (const std::string m = rt.metrics_address(); !m.empty()) r.put("metrics", m);
@@ -132,7 +134,7 @@ void cache_pages(runtime& rt, std::string& out) {
 void directory_entry(record& r, const node::page_snapshot& p) {
     r.put("state", to_string(p.state));
     if (p.owner != no_node) r.put("owner", p.owner);
-    r.put("sharers", joined(p.sharers)).put("generation", p.generation).put("epoch", p.epoch);
+    r.put("sharers", joined(p.sharers)).put("generation", p.generation).put("epoch", p.epoch).put("queued", p.queued);
 }
 
 void directory(runtime& rt, std::string& out) {
@@ -167,9 +169,28 @@ bool page(runtime& rt, std::string_view arg, std::string& out) {
     return true;
 }
 
+bool hot(runtime& rt, hot_pages& sampler, std::string_view arg, std::string& out) {
+    std::size_t count = 10;
+    if (!arg.empty()) {
+        const auto [end, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), count);
+        if (ec != std::errc{} || end != arg.data() + arg.size() || count > max_hot_pages) return false;
+    }
+    node& home = rt.local_node();
+    const auto look = sampler.take(home, count, now_ns(), rt.started_ns());
+    for (const auto& p : look.pages) {
+        const auto entry = home.snapshot(p.index);
+        record r(out);
+        r.put_addr("addr", make_addr(rt.self(), std::uint64_t{p.index} * page_size));
+        r.put("changes", p.changes).put("since_ms", look.since_ms);
+        if (entry.valid) directory_entry(r, entry);
+    }
+    return true;
+}
+
 } // namespace
 
-std::string answer(runtime& rt, std::string_view request) {
+std::string reporter::answer(std::string_view request) {
+    runtime& rt = rt_;
     std::string out = "ok\n";
     if (request == "stats") {
         stats(rt, out);
@@ -181,11 +202,16 @@ std::string answer(runtime& rt, std::string_view request) {
         directory(rt, out);
     } else if (request.starts_with("page ")) {
         if (!page(rt, request.substr(5), out)) return "error not an Aether address: " + std::string(request.substr(5)) + "\n";
+    } else if (request == "hot" || request.starts_with("hot ")) {
+        const auto arg = request.substr(std::min<std::size_t>(request.size(), 4));
+        if (!hot(rt, hot_, arg, out))
+            return "error hot takes a page count up to " + std::to_string(max_hot_pages) + ", not " +
+                   std::string(arg.substr(0, 32)) + "\n";
     } else {
         std::string shown(request.substr(0, 64));
         for (char& ch : shown)
             if (ch < 0x20 || ch > 0x7e) ch = '?';
-        return "error unknown request \"" + shown + "\" (stats, nodes, cache, directory, page ADDR)\n";
+        return "error unknown request \"" + shown + "\" (stats, nodes, cache, directory, page ADDR, hot [COUNT])\n";
     }
     return out;
 }

@@ -8,6 +8,8 @@
 #pragma once
 #include "aether/internal/guard.hpp"
 
+#include "runtime/admin/hot_pages.hpp"
+
 #include <string>
 #include <string_view>
 
@@ -21,7 +23,23 @@ namespace aether::admin {
 // "truncated=1" says more were left out.
 inline constexpr std::size_t max_records = 100'000;
 
-// Requests: "stats", "nodes", "cache", "directory", "page <address>" (hex, 0x optional).
-std::string answer(runtime& rt, std::string_view request);
+// At most this many pages answer "hot".
+inline constexpr std::size_t max_hot_pages = 1000;
+
+// Answers the admin socket's requests about one runtime. Its one state is the hot-page readings
+// (hot_pages.hpp), so it is used by one thread, the admin socket's.
+class reporter {
+public:
+    explicit reporter(runtime& rt)
+        : rt_(rt) {}
+
+    // Requests: "stats", "nodes", "cache", "directory", "page <address>" (hex, 0x optional),
+    // "hot [count]" (the home pages that changed most since the previous "hot"; 10 by default).
+    std::string answer(std::string_view request);
+
+private:
+    runtime& rt_;
+    hot_pages hot_;
+};
 
 } // namespace aether::admin

@@ -7,6 +7,11 @@
  *   - stats of node 0: its read fault counted;
  *   - page: the first page across the cluster, node 2's copy exclusive;
  *   - a request of junk bytes to node 1's socket: an error answer, and node 1 still answers.
+ * Then node 2 stops itself (SIGSTOP) while it holds the first page exclusive: asking it fails
+ * within the client's timeout, naming it; nodes still answers and shows it suspected; two reads
+ * of the first page by node 0 fail (its home cannot recall it from a stopped owner), and the
+ * directory shows the second one queued behind the recall. Node 0 continues node 2: the queue
+ * drains, and the page reads node 2's write.
  * Then node 2 is killed (SIGKILL): nodes shows it down, and asking it fails with a message that
  * names it, exit status 1. AETHER_ADMIN_DIR must be set (the nodes' and aetherctl's directory). */
 #include "cluster_check.h"
@@ -18,6 +23,7 @@
 
 static const char* ctl;
 static const char* dir;
+static int node2_pid;
 
 /* Runs `aetherctl ARGS --dir DIR` and returns its standard output (and, with `err`, its standard
  * error in `err`); `status` gets its exit status. */
@@ -70,6 +76,62 @@ static const char* object_with(const char* text, const char* needle, char* out, 
     memcpy(out, at, len);
     out[len] = '\0';
     return out;
+}
+
+/* Whether process `pid` is stopped (state T in /proc/PID/stat). */
+static int stopped(void* pid) {
+    char path[64], line[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", *(int*)pid);
+    FILE* f = fopen(path, "r");
+    if (f == NULL) return 0;
+    const int got = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    const char* after = got ? strrchr(line, ')') : NULL;
+    return after != NULL && after[1] == ' ' && after[2] == 'T';
+}
+
+/* The number of requests node 1's directory shows queued on the page at `addr`, or -1. */
+static long long queued_at(const char* addr) {
+    char args[128];
+    snprintf(args, sizeof args, "directory --node 1 --addr %s --json", addr);
+    int st;
+    char* out = run_ctl(args, &st, 0);
+    const long long q = st == 0 ? json_number(out, "queued") : -1;
+    free(out);
+    return q;
+}
+static const char* first_addr;
+static int one_queued(void* unused) { return (void)unused, queued_at(first_addr) >= 1; }
+static int none_queued(void* unused) { return (void)unused, queued_at(first_addr) == 0; }
+
+/* Node 0's part of the stopped-node phase (node 2 stops itself; `pid` is its process). */
+static void with_node2_stopped(Seraph_Aether* a, uint64_t page, const char* addr, int pid) {
+    CHECK(wait_until(stopped, &pid, 20000));
+    int st;
+    const double t0 = now_ms();
+    char* out = run_ctl("stats --node 2", &st, 1);
+    const double took = now_ms() - t0;
+    CHECK(st == 1 && strstr(out, "node 2") != NULL && strstr(out, "did not answer within") != NULL);
+    CHECK(took < 10000);
+    printf("node 0: node 2 stopped; asking it (%.0f ms): %s", took, out);
+    free(out);
+    out = run_ctl("nodes --node 0 --json", &st, 0);
+    CHECK(st == 0 && count_of(out, "\"state\": \"up\"") == 2 && count_of(out, "\"state\": \"suspected\"") == 1);
+    free(out);
+
+    uint64_t v = 0;
+    CHECK(seraph_aether_read_vbit(a, page, &v, sizeof v) == SERAPH_VBIT_VOID); /* starts the recall */
+    CHECK(seraph_aether_read_vbit(a, page, &v, sizeof v) == SERAPH_VBIT_VOID); /* queues behind it */
+    first_addr = addr;
+    CHECK(wait_until(one_queued, NULL, 10000));
+    printf("node 0: the directory shows a request queued behind the recall from the stopped owner\n");
+    CHECK(kill(pid, SIGCONT) == 0);
+    CHECK(wait_until(none_queued, NULL, 20000));
+    v = 0;
+    const double t1 = now_ms();
+    while (seraph_aether_read_vbit(a, page, &v, sizeof v) != SERAPH_VBIT_TRUE) CHECK(now_ms() - t1 < 20000);
+    CHECK(v == 7); /* the stopped owner's write, taken home by the recall it answered late */
+    printf("node 0: node 2 continued; the queue drained and the page reads its write\n");
 }
 
 static int node2_down(void* a) { return seraph_aether_get_node_state((Seraph_Aether*)a, 2) == SERAPH_AETHER_NODE_DOWN; }
@@ -155,9 +217,22 @@ int main(int argc, char** argv) {
         out = run_ctl("stats --node 1 --json", &st, 0);
         CHECK(st == 0 && json_number(out, "node") == 1);
         free(out);
+        out = run_ctl("stats --node 2 --json", &st, 0);
+        CHECK(st == 0 && json_number(out, "pid") > 1);
+        node2_pid = (int)json_number(out, "pid");
+        free(out);
         printf("node 0: nodes, directory, cache, stats and page answered as the cluster stands; junk refused\n");
     }
     CHECK(seraph_aether_barrier(&a, 20000) == SERAPH_VBIT_TRUE);
+
+    if (me == 2) raise(SIGSTOP);
+    if (me == 0) {
+        char addr[32];
+        snprintf(addr, sizeof addr, "0x%llx", (unsigned long long)pages);
+        with_node2_stopped(&a, pages, addr, node2_pid);
+    }
+    CHECK(seraph_aether_barrier(&a, 60000) == SERAPH_VBIT_TRUE);
+
     if (me == 2) raise(SIGKILL);
     if (me == 0) {
         CHECK(wait_until(node2_down, &a, 20000));

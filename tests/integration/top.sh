@@ -1,7 +1,8 @@
 #!/bin/sh
-# `aetherctl top` in a real terminal: tmux runs it against three live nodes (metrics_cluster.c);
-# the pane must show a row per node, redraw (the refresh count goes up), and the program must end
-# when q is sent to it, leaving no session behind.
+# `aetherctl top` in a real terminal: tmux runs it against three live nodes (metrics_cluster.c,
+# where nodes 0 and 2 keep taking one page of node 1 from each other); the pane must show a row
+# per node, redraw (the refresh count goes up), show that page as the hottest, and the program must
+# end when q is sent to it, leaving no session behind.
 # Usage: top.sh AETHER_RUN CLUSTER_PROGRAM AETHERCTL. Skips (77) without tmux.
 set -eu
 run=$1 prog=$2 ctl=$3
@@ -21,7 +22,7 @@ fail() { echo "FAIL: $*"; echo "--- pane:"; cat "$work/pane" 2>/dev/null; echo "
 . "$(dirname "$0")/within.sh"
 
 export AETHER_ADMIN_DIR="$work/admin" AETHER_TIMEOUT_MS=1000
-"$run" -n 3 --timeout 150 -- "$prog" "$work/ready" "$work/stop" >"$work/cluster.log" 2>&1 &
+"$run" -n 3 --timeout 150 -- "$prog" "$work/ready" "$work/stop" busy >"$work/cluster.log" 2>&1 &
 cluster=$!
 within 60 test -e "$work/ready" || fail "the cluster did not get ready"
 
@@ -35,6 +36,10 @@ first=$(refresh_of)
 redrawn() { pane && [ "$(refresh_of)" -gt "$first" ] 2>/dev/null; }
 within 10 redrawn || fail "top did not redraw (refresh stayed $first)"
 grep -q "FAULTS PER S" "$work/pane" || fail "no rates column"
+# The hottest page: the first row under the hot-page table's header is the page the nodes fight over.
+block=$(cat "$work/ready")
+hottest() { pane && sed -n '/^hottest pages/,$p' "$work/pane" | sed -n 3p | grep -qE "^$block +1 +[0-9.]+ "; }
+within 10 hottest || fail "top did not show $block (home 1) as the hottest page"
 echo "top showed the three nodes and redrew (refresh $first, then $(refresh_of)):"
 cat "$work/pane" | sed '/^$/d'
 

@@ -1,8 +1,10 @@
 // `aetherctl top`: every node's rates and latencies, refreshed every interval. Each refresh asks
 // every node for its `stats` over its admin socket and shows what changed since the last one:
-// faults, API calls, home requests and VOIDs per second, and the fault latency percentiles. In a
-// terminal it redraws the screen and quits on `q` (the terminal is put back as it was); otherwise it
-// prints one frame per refresh.
+// faults, API calls, home requests and VOIDs per second, and the fault latency percentiles; and for
+// the hottest pages it asks every node for its `hot` pages (the home pages whose directory entry
+// changed most since the last look: grants, invalidation rounds, writes) and shows the busiest of
+// the cluster. In a terminal it redraws the screen and quits on `q` (the terminal is put back as it
+// was); otherwise it prints one frame per refresh.
 #include "top_command.hpp"
 
 #include "cluster_target.hpp"
@@ -27,6 +29,7 @@ struct top_options {
     unsigned nodes = 0; // how many node sockets to look for (0: until one is missing)
     unsigned interval_ms = 1000;
     unsigned frames = 0; // stop after this many refreshes (0: until q)
+    unsigned hot = 10;   // how many of the hottest pages to show
 };
 
 // The terminal in raw mode (no line buffering, no echo) while this lives.
@@ -71,10 +74,39 @@ std::string micros(std::uint64_t ns) {
     return text;
 }
 
+// The hottest pages of the nodes that answered: each node's own, merged, busiest first.
+std::vector<record> hottest_pages(const top_options& o, const std::vector<unsigned>& answered) {
+    std::vector<std::pair<double, record>> pages;
+    for (unsigned n : answered) {
+        auto path = socket_of(o.target, n);
+        if (!path) continue;
+        admin_answer a = ask(*path, "hot " + std::to_string(o.hot), 1000);
+        if (!a.ok) continue;
+        for (record& r : a.records) {
+            const std::uint64_t since_ms = number(r, "since_ms");
+            const double rate =
+                since_ms > 0 ? static_cast<double>(number(r, "changes")) * 1000.0 / static_cast<double>(since_ms) : 0;
+            char text[32];
+            std::snprintf(text, sizeof text, "%.1f", rate);
+            record row{{"page", find(r, "addr") != nullptr ? *find(r, "addr") : "?"},
+                       {"home", std::to_string(n)},
+                       {"changes_per_s", text}};
+            for (const char* key : {"state", "owner", "sharers", "queued"})
+                if (const std::string* v = find(r, key)) row.emplace_back(key, *v);
+            pages.emplace_back(rate, std::move(row));
+        }
+    }
+    std::stable_sort(pages.begin(), pages.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    std::vector<record> rows;
+    for (std::size_t i = 0; i < pages.size() && i < o.hot; ++i) rows.push_back(std::move(pages[i].second));
+    return rows;
+}
+
 // One refresh: every node's stats, and the rows that show them against the previous refresh.
 std::string frame(const top_options& o, std::map<unsigned, std::pair<record, std::chrono::steady_clock::time_point>>& last,
                   unsigned number_of_frame) {
     std::vector<record> rows;
+    std::vector<unsigned> answered;
     const unsigned limit = o.nodes > 0 ? o.nodes : 16384;
     for (unsigned n = 0; n < limit; ++n) {
         auto path = socket_of(o.target, n);
@@ -87,6 +119,7 @@ std::string frame(const top_options& o, std::map<unsigned, std::pair<record, std
             last.erase(n);
             continue;
         }
+        answered.push_back(n);
         const record& s = a.records.front();
         const auto prev = last.find(n);
         const bool have_prev = prev != last.end();
@@ -126,6 +159,14 @@ std::string frame(const top_options& o, std::map<unsigned, std::pair<record, std
         out << "no node answers in " << admin_dir(o.target).value_or("?") << "\n";
     else
         print_table(rows, out);
+    if (o.hot > 0 && !answered.empty()) {
+        const auto pages = hottest_pages(o, answered);
+        out << "\nhottest pages (directory changes per second: grants, invalidation rounds, writes)\n";
+        if (pages.empty())
+            out << "none changed\n";
+        else
+            print_table(pages, out);
+    }
     return out.str();
 }
 
@@ -168,6 +209,7 @@ void add_top_command(CLI::App& app, int& status) {
     top->add_option("--interval-ms", o->interval_ms, "time between refreshes (default 1000)")
         ->check(CLI::Range(100u, 3'600'000u));
     top->add_option("--frames", o->frames, "stop after this many refreshes (default: until q)");
+    top->add_option("--hot", o->hot, "how many of the hottest pages to show (default 10, 0: none)")->check(CLI::Range(0u, 1000u));
     top->callback([o, &status] { status = run_top(*o); });
 }
 
