@@ -466,6 +466,19 @@ std::optional<runtime_config> config_from_env(std::string& error) {
     return c;
 }
 
+std::optional<std::string> cluster_secret_from_env(std::string& error) {
+    if (const char* s = env("AETHER_SECRET")) return std::string(s);
+    std::optional<cluster_file> file;
+    if (!load_cluster_file(file, error)) return std::nullopt;
+    std::string secret;
+    if (file && !file_secret(*file, secret, error)) return std::nullopt;
+    if (secret.empty()) {
+        error = "no cluster secret: set AETHER_SECRET (or AETHER_CONFIG, a cluster file with one) as for the nodes";
+        return std::nullopt;
+    }
+    return secret;
+}
+
 std::optional<admin_target> admin_target_from_env(std::string& error) {
     std::optional<cluster_file> file;
     if (!load_cluster_file(file, error)) return std::nullopt;

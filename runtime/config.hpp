@@ -101,6 +101,9 @@ struct admin_target {
     node_id node_count = 0;
 };
 std::optional<admin_target> admin_target_from_env(std::string& error);
+// The cluster secret as the nodes read it (AETHER_SECRET, or the cluster file's secret or
+// secret_file), for aetherctl --peer; an error when there is none.
+std::optional<std::string> cluster_secret_from_env(std::string& error);
 
 // The polling time in force: AETHER_POLL_US when given; otherwise 50 us when the calling thread
 // may run on more than one CPU, and 0 when it may run on only one, where polling would only keep

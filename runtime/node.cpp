@@ -13,7 +13,6 @@
 #include <algorithm>
 #include <cstring>
 #include <future>
-#include <sstream>
 
 namespace aether {
 
@@ -519,13 +518,6 @@ void node::on_request(const inbound_request& in, reply_token r) noexcept {
             reply(wire::message{});
             return;
         }
-        case wire::msg::node_info: {
-            std::string text = info_text();
-            wire::message m;
-            m.payload = std::span<const std::byte>(reinterpret_cast<const std::byte*>(text.data()), text.size());
-            reply(m);
-            return;
-        }
         default: reply(wire::message::failed(failure{fetch_status::remote_error, void_reason::none})); return;
         }
     } catch (const std::exception& e) {
@@ -891,14 +883,14 @@ result<std::uint64_t> node::lookup_local(const std::string& name, std::uint32_t 
     return r->address;
 }
 
-std::string node::info_text() {
-    std::ostringstream os;
-    os << "node " << opt_.self << " of " << opt_.node_count << "\n";
-    os << "home pages " << home().page_count() << " free " << home().free_pages() << " allocations " << home().live_allocations()
-       << "\n";
-    os << "invalidations_sent " << opt_.counters->invalidations_sent.load() << " invalidations_received "
-       << opt_.counters->invalidations_received.load() << "\n";
-    return os.str();
+void node::set_admin_clients(admin_client_fn take) {
+    std::lock_guard g(admin_clients_lock_);
+    admin_clients_ = std::move(take);
+}
+
+void node::on_admin_client(unique_fd stream) noexcept {
+    std::lock_guard g(admin_clients_lock_);
+    if (admin_clients_) admin_clients_(std::move(stream)); // otherwise closed: not served here
 }
 
 void node::on_peer_restarted(node_id n) noexcept {

@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <mutex>
 #include <map>
 #include <memory>
 #include <string>
@@ -160,6 +161,12 @@ public:
     // request_handler (service thread)
     void on_request(const inbound_request& request, reply_token reply) noexcept override;
     void on_peer_restarted(node_id n) noexcept override;
+    void on_admin_client(unique_fd stream) noexcept override;
+
+    // Where operators' connections on the cluster port go (the runtime's admin endpoint); none:
+    // they are closed. Any thread.
+    using admin_client_fn = std::function<void(unique_fd)>;
+    void set_admin_clients(admin_client_fn take);
 
 private:
     explicit node(options opts);
@@ -216,7 +223,7 @@ private:
     bool try_free_inline(const home_store::allocation& a);
     void handle_revoke(std::uint64_t addr, const reply_fn& reply);
     void handle_generation(const wire::message& m, const reply_fn& reply);
-    std::string info_text();
+
     // Runs a per-page step of free/revoke for every page of an allocation, then `finally`.
     void for_each_page_step(wire::msg op, const home_store::allocation& a, std::function<void(std::optional<failure>)> finally);
 
@@ -234,6 +241,9 @@ private:
     std::atomic<bool> online_{true};
     std::unique_ptr<std::atomic<std::uint8_t>[]> refusal_; // per requesting node: a void_reason
     fence_clock fences_;                                   // when each node stops using its copies of this node's pages
+
+    std::mutex admin_clients_lock_; // rarely taken: an operator's connection, or setting the target
+    admin_client_fn admin_clients_;
 
     // Service-thread state.
     std::unordered_map<std::uint32_t, std::deque<home_request>> waiting_;

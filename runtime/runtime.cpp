@@ -158,7 +158,13 @@ void runtime::start_admin() {
             [reports = std::make_shared<admin::reporter>(*this)](std::string_view request) { return reports->answer(request); },
             error);
     // Inspection is a convenience: a node without it still serves its memory.
-    if (!admin_) log::runtime().warn("no admin socket ({}): aetherctl cannot inspect this node", error);
+    if (!admin_) {
+        log::runtime().warn("no admin socket ({}): aetherctl cannot inspect this node", error);
+        return;
+    }
+    // The same requests from operators on other machines, over the cluster port (aetherctl --peer).
+    local_node().set_admin_clients(
+        [endpoint = admin_.get(), self = config_.self](unique_fd stream) { endpoint->adopt(std::move(stream), self); });
 }
 
 void runtime::start_metrics() {
@@ -365,6 +371,7 @@ void runtime::node_down(node_id id) {
 
 runtime::~runtime() {
     if (admin_) {
+        local_node().set_admin_clients(nullptr); // before the endpoint goes: the service thread hands it streams
         const std::string path = admin_->path();
         admin_.reset(); // first: it reads everything below, the metrics endpoint's address included
         // The cluster's directory goes with its last node (rmdir fails while others are in it).

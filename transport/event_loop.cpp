@@ -240,10 +240,16 @@ struct event_loop::impl {
     // freed once none remains (see reap()). Calls waiting on an outbound connection fail with `why`.
     void close(connection& c, void_reason why) {
         if (c.state == conn_state::closing) return;
+        ::shutdown(c.fd.get(), SHUT_RDWR);
+        retire(c, why);
+    }
+
+    // Takes `c` out of the loop without ending the stream (close() does both): its operations are
+    // cancelled, its descriptor closed once they have ended.
+    void retire(connection& c, void_reason why) {
         c.state = conn_state::closing;
         c.close_reason = why;
         cancel_timer(c.handshake_timer);
-        ::shutdown(c.fd.get(), SHUT_RDWR);
         if (c.ops > 0) {
             io_uring_sqe* s = ring.sqe();
             io_uring_prep_cancel_fd(s, c.fd.get(), IORING_ASYNC_CANCEL_ALL);
@@ -462,6 +468,7 @@ struct event_loop::impl {
                 opt.counters->handshake_failures.fetch_add(1, std::memory_order_relaxed);
                 return protocol_error(c, "authentication failed (wrong cluster secret?)");
             }
+            if (c.peer == wire::admin_client) return hand_over_admin_client(c);
             send_frame(c, wire::message{.type = wire::msg::welcome}, 0);
             established(c, c.server_hs.client_incarnation());
             return;
@@ -497,6 +504,18 @@ struct event_loop::impl {
         case conn_state::connecting:
         case conn_state::closing: return;
         }
+    }
+
+    // An operator's tool, not a peer: the stream leaves the loop for the handler, which answers it
+    // on a thread of its own. The handler gets a duplicate of the socket, and this one is retired
+    // without a shutdown, which would end the stream for both.
+    void hand_over_admin_client(connection& c) {
+        unique_fd stream(::fcntl(c.fd.get(), F_DUPFD_CLOEXEC, 0));
+        retire(c, void_reason::none);
+        if (stream.get() < 0) return;
+        const int flags = ::fcntl(stream.get(), F_GETFL);
+        if (flags >= 0) (void)::fcntl(stream.get(), F_SETFL, flags & ~O_NONBLOCK);
+        handler.on_admin_client(std::move(stream));
     }
 
     void established(connection& c, std::uint64_t incarnation) {

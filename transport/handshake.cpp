@@ -83,8 +83,11 @@ message client_handshake::hello() const noexcept {
 }
 
 handshake_verdict client_handshake::on_challenge(const frame_header& h, std::span<const std::byte> payload) noexcept {
-    if (type_of(h) != msg::challenge || h.source != server_ || payload.size() != nonce_size + mac_size || !payload_ok(h, payload))
+    const bool any_server = server_ == no_node && self_ == admin_client;
+    if (type_of(h) != msg::challenge || (h.source != server_ && !any_server) || h.source >= admin_client ||
+        payload.size() != nonce_size + mac_size || !payload_ok(h, payload))
         return handshake_verdict::unexpected;
+    if (any_server) server_ = h.source;
     nonce server_nonce;
     std::memcpy(server_nonce.data(), payload.data(), nonce_size);
     if (!cluster_key::equal(key_->server_proof(nonce_, server_nonce, self_, server_), payload.subspan(nonce_size)))
@@ -109,8 +112,9 @@ server_handshake::server_handshake(const cluster_key& key, node_id self, std::ui
       incarnation_(incarnation) {}
 
 handshake_verdict server_handshake::on_hello(const frame_header& h, std::span<const std::byte> payload) noexcept {
-    if (type_of(h) != msg::hello || h.arg1 != self_ || h.source >= node_count_ || payload.size() != nonce_size ||
-        !payload_ok(h, payload))
+    const bool admin = h.source == admin_client;
+    if (type_of(h) != msg::hello || (h.arg1 != self_ && !(admin && h.arg1 == no_node)) || (h.source >= node_count_ && !admin) ||
+        payload.size() != nonce_size || !payload_ok(h, payload))
         return handshake_verdict::unexpected;
     client_ = h.source;
     client_incarnation_ = h.arg0;

@@ -9,6 +9,11 @@
 //
 // The server proves itself before the client does, and both MACs bind both node ids, so a frame
 // replayed from another connection or a connection to the wrong port is rejected.
+//
+// An operator's tool (aetherctl --peer) shakes hands as node admin_client. It may not know which
+// node listens at the address it dials: its hello names no_node, the challenge says who answers,
+// and both proofs bind that node's id. A node hands an admin client's connection to its admin
+// endpoint instead of treating it as a peer (runtime/admin/endpoint.hpp).
 #pragma once
 #include "aether/internal/guard.hpp"
 
@@ -24,6 +29,8 @@
 namespace aether::wire {
 
 inline constexpr std::size_t nonce_size = 32;
+// The node id an operator's tool uses: above every node id a cluster can have.
+inline constexpr node_id admin_client = 0xFFFE;
 inline constexpr std::size_t mac_size = 32;
 using nonce = std::array<std::byte, nonce_size>;
 using mac = std::array<std::byte, mac_size>;
@@ -62,6 +69,7 @@ enum class handshake_verdict {
 class client_handshake {
 public:
     client_handshake() = default;
+    // `server`: the node expected at the other end; no_node (admin_client only): whichever answers.
     client_handshake(const cluster_key& key, node_id self, std::uint64_t incarnation, node_id server) noexcept;
     // The first frame.
     [[nodiscard]] message hello() const noexcept;
@@ -71,6 +79,7 @@ public:
     // The server's last frame.
     [[nodiscard]] bool on_welcome(const frame_header& h) const noexcept;
     [[nodiscard]] std::uint64_t server_incarnation() const noexcept { return server_incarnation_; }
+    [[nodiscard]] node_id server() const noexcept { return server_; }
 
 private:
     const cluster_key* key_ = nullptr;
@@ -86,8 +95,8 @@ class server_handshake {
 public:
     server_handshake() = default;
     server_handshake(const cluster_key& key, node_id self, std::uint64_t incarnation, node_id node_count) noexcept;
-    // A client's hello (for this node, from a node of the cluster); when ok, challenge() is the
-    // frame to send next.
+    // A client's hello (for this node, from a node of the cluster or from admin_client, which may
+    // name no_node for "whichever node this is"); when ok, challenge() is the frame to send next.
     handshake_verdict on_hello(const frame_header& h, std::span<const std::byte> payload) noexcept;
     [[nodiscard]] message challenge() const noexcept;
     // The client's proof; when ok, the connection is established (send a welcome).

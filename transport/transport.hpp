@@ -22,6 +22,7 @@
 
 #include "aether/internal/address.hpp"
 #include "aether/internal/clock.hpp"
+#include "aether/internal/fd.hpp"
 #include "aether/internal/result.hpp"
 #include "transport/handshake.hpp"
 #include "transport/wire.hpp"
@@ -110,6 +111,11 @@ public:
     virtual void on_request(const inbound_request& request, reply_token reply) noexcept = 0;
     // A node completed a handshake with a different incarnation than before: it restarted.
     virtual void on_peer_restarted(node_id) noexcept {}
+    // An operator's tool (wire::admin_client) proved the cluster secret on this node's port. The
+    // handler takes the connection, a byte stream on which nothing was sent since the challenge
+    // (no welcome yet), and serves it off the executor (runtime/admin/endpoint.hpp). By default it
+    // is closed: the tool reads that as "admin requests are not served here".
+    virtual void on_admin_client(unique_fd stream) noexcept { (void)stream; }
 };
 
 // The answer to an asynchronous call: its payload is valid during the callback only.

@@ -132,7 +132,7 @@ const char* to_string(msg m) noexcept {
     case msg::barrier: return "barrier";
     case msg::ping: return "ping";
     case msg::set_refusal: return "set_refusal";
-    case msg::node_info: return "node_info";
+    case msg::admin: return "admin";
     }
     return "unknown";
 }

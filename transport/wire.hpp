@@ -55,9 +55,11 @@ enum class msg : std::uint8_t {
     ping,
     // failure injection: ask a home to refuse this node's requests (arg0 = void_reason, 0 clears)
     set_refusal,
-    // introspection (aetherctl)
-    node_info, //                                   -> payload = text
-    last_ = node_info,
+    // inspection (aetherctl over the cluster port; see handshake.hpp, admin_client): payload = one
+    // admin request line -> replies with payload = the answer's text in pieces, arg0 = 1 while
+    // more follow (runtime/admin/endpoint.hpp)
+    admin,
+    last_ = admin,
 };
 
 enum flag : std::uint16_t {

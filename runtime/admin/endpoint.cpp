@@ -1,5 +1,8 @@
 #include "runtime/admin/endpoint.hpp"
 
+#include "transport/handshake.hpp"
+#include "transport/wire.hpp"
+
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -81,16 +84,59 @@ endpoint::~endpoint() {
     ::unlink(path_.c_str());
 }
 
+namespace {
+
+std::string_view first_line(std::string_view bytes) {
+    std::string_view line = bytes.substr(0, bytes.find('\n'));
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    return line;
+}
+
+void send_frame(int client, const wire::message& m, node_id self, std::uint64_t request_id) {
+    const wire::frame_header h = wire::make_header(m, self, request_id);
+    std::string bytes(reinterpret_cast<const char*>(&h), sizeof h);
+    bytes.append(reinterpret_cast<const char*>(m.payload.data()), m.payload.size());
+    socket_server::write_all(client, bytes);
+}
+
+} // namespace
+
 void endpoint::serve_client(int client, const socket_server& server) const {
     auto r = server.read_until(client, "\n", max_request, client_timeout_ms);
     if (!r.ok) {
         if (!r.error.empty()) socket_server::write_all(client, "error " + r.error + "\n");
         return;
     }
-    std::string_view line(r.bytes);
-    line = line.substr(0, line.find('\n'));
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    socket_server::write_all(client, answer_(line));
+    socket_server::write_all(client, answer_(first_line(r.bytes)));
+}
+
+void endpoint::adopt(unique_fd stream, node_id self) {
+    server_->adopt(std::move(stream),
+                   [this, self](int client, const socket_server& server) { serve_framed(client, self, server); });
+}
+
+// Anything but one well-formed admin request from the tool closes the stream unanswered: the
+// client proved the secret, so a malformed frame is a bug or damage, not a question.
+void endpoint::serve_framed(int client, node_id self, const socket_server& server) const {
+    send_frame(client, wire::message{.type = wire::msg::welcome}, self, 0);
+    const auto head = server.read_exactly(client, wire::header_size, client_timeout_ms);
+    if (!head.ok) return;
+    wire::frame_header h;
+    std::memcpy(&h, head.bytes.data(), sizeof h);
+    if (wire::check_header(h) != wire::header_check::ok || wire::type_of(h) != wire::msg::admin || wire::is_reply(h) ||
+        h.source != wire::admin_client || h.payload_length > max_request)
+        return;
+    const auto body = server.read_exactly(client, h.payload_length, client_timeout_ms);
+    if (!body.ok || !wire::payload_ok(h, std::as_bytes(std::span(body.bytes.data(), body.bytes.size())))) return;
+    const std::string text = answer_(first_line(body.bytes));
+    std::string_view rest(text);
+    do {
+        const std::string_view piece = rest.substr(0, wire::max_payload);
+        rest.remove_prefix(piece.size());
+        wire::message m{.type = wire::msg::admin, .flags = wire::flag::reply, .arg0 = rest.empty() ? 0U : 1U};
+        m.payload = std::as_bytes(std::span(piece.data(), piece.size()));
+        send_frame(client, m, self, h.request_id);
+    } while (!rest.empty());
 }
 
 } // namespace aether::admin

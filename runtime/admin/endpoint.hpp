@@ -5,9 +5,16 @@
 // One request per connection: a line of at most max_request bytes ("stats\n"), answered by what
 // `answer` returns, then the connection is closed. A client that sends nothing, or too much, within
 // client_timeout_ms is answered with an error and dropped.
+//
+// The same requests come framed over the cluster port from operators on other machines
+// (aetherctl --peer): the service thread authenticates them like a peer (transport/handshake.hpp)
+// and hands the stream over (adopt); this thread sends the welcome, reads one msg::admin frame and
+// answers it in frames of at most wire::max_payload bytes, arg0 = 1 on all but the last.
 #pragma once
 #include "aether/internal/guard.hpp"
 
+#include "aether/internal/address.hpp"
+#include "aether/internal/fd.hpp"
 #include "runtime/admin/socket_server.hpp"
 
 #include <functional>
@@ -34,11 +41,15 @@ public:
 
     [[nodiscard]] const std::string& path() const noexcept { return path_; }
 
+    // Any thread: serves an operator's stream from the cluster port, as node `self`.
+    void adopt(unique_fd stream, node_id self);
+
 private:
     endpoint(std::string path, answer_fn answer)
         : path_(std::move(path)),
           answer_(std::move(answer)) {}
     void serve_client(int client, const socket_server& server) const;
+    void serve_framed(int client, node_id self, const socket_server& server) const;
 
     std::string path_;
     answer_fn answer_;

@@ -7,6 +7,8 @@
 #include "aether/internal/fd.hpp"
 
 #include <atomic>
+#include <deque>
+#include <mutex>
 #include <functional>
 #include <memory>
 #include <string>
@@ -37,17 +39,33 @@ public:
         std::string error;
     };
     request read_until(int client, std::string_view terminator, std::size_t max_bytes, int timeout_ms) const;
+    // Exactly `bytes` bytes, within timeout_ms.
+    request read_exactly(int client, std::size_t bytes, int timeout_ms) const;
+
+    // Any thread: serves `client`, a stream accepted elsewhere (an operator's connection on the
+    // cluster port), on this server's thread with `serve`, after those before it. At most
+    // max_adopted wait; more are closed at once.
+    void adopt(unique_fd client, serve_fn serve);
+    static constexpr std::size_t max_adopted = 16;
     // Sends all of `text`, giving up when the client stops reading for send_timeout_ms.
     static void write_all(int client, std::string_view text);
     static constexpr int send_timeout_ms = 1000;
 
 private:
-    socket_server(unique_fd listener, unique_fd wake, serve_fn serve, const char* name);
+    socket_server(unique_fd listener, unique_fd wake, unique_fd adopted_event, serve_fn serve, const char* name);
     void run();
+    void serve_one(int client, const serve_fn& serve);
+    void serve_adopted();
+    // Reads into r.bytes until `done` says so, at most max_bytes, within timeout_ms.
+    template <class Done>
+    request read_while(int client, Done done, std::size_t max_bytes, int timeout_ms) const;
 
     unique_fd listener_;
-    unique_fd wake_; // an eventfd: the destructor's stop signal
+    unique_fd wake_;          // an eventfd: the destructor's stop signal
+    unique_fd adopted_event_; // an eventfd: a stream was adopted
     serve_fn serve_;
+    std::mutex adopted_lock_;
+    std::deque<std::pair<unique_fd, serve_fn>> adopted_;
     const char* name_;
     std::atomic<bool> stopping_{false};
     std::thread thread_;

@@ -6,7 +6,10 @@
  *   - cache of node 2, filtered to exclusive copies: the first page, home node 1;
  *   - stats of node 0: its read fault counted;
  *   - page: the first page across the cluster, node 2's copy exclusive;
- *   - a request of junk bytes to node 1's socket: an error answer, and node 1 still answers.
+ *   - a request of junk bytes to node 1's socket: an error answer, and node 1 still answers;
+ *   - the same over the cluster port (--peer, node 1's address, with the cluster secret the nodes
+ *     have): stats, directory, nodes, and page (which reaches nodes 0 and 2 at the addresses node
+ *     1 lists); with another secret: refused, saying the key is wrong.
  * Then node 2 stops itself (SIGSTOP) while it holds the first page exclusive: asking it fails
  * within the client's timeout, naming it; nodes still answers and shows it suspected; two reads
  * of the first page by node 0 fail (its home cannot recall it from a stopped owner), and the
@@ -54,6 +57,21 @@ static int count_of(const char* text, const char* needle) {
     int n = 0;
     for (const char* at = strstr(text, needle); at != NULL; at = strstr(at + 1, needle)) ++n;
     return n;
+}
+
+/* The string after `"key": "` in JSON text (up to the closing quote), copied to `out`. */
+static const char* json_string(const char* text, const char* key, char* out, size_t cap) {
+    char pattern[128];
+    snprintf(pattern, sizeof pattern, "\"%s\": \"", key);
+    out[0] = '\0';
+    const char* at = strstr(text, pattern);
+    if (at == NULL) return out;
+    at += strlen(pattern);
+    size_t len = strcspn(at, "\"");
+    if (len >= cap) len = cap - 1;
+    memcpy(out, at, len);
+    out[len] = '\0';
+    return out;
 }
 
 /* The number after `"key": ` in JSON text, or -1. */
@@ -132,6 +150,49 @@ static void with_node2_stopped(Seraph_Aether* a, uint64_t page, const char* addr
     while (seraph_aether_read_vbit(a, page, &v, sizeof v) != SERAPH_VBIT_TRUE) CHECK(now_ms() - t1 < 20000);
     CHECK(v == 7); /* the stopped owner's write, taken home by the recall it answered late */
     printf("node 0: node 2 continued; the queue drained and the page reads its write\n");
+}
+
+/* Node 0's part of the remote phase: aetherctl --peer at node 1's cluster address. */
+static void over_the_cluster_port(const char* addr) {
+    int st;
+    char* out = run_ctl("nodes --node 0 --json", &st, 0);
+    CHECK(st == 0);
+    char entry[512], peer[128];
+    object_with(out, "\"node\": 1,", entry, sizeof entry);
+    json_string(entry, "address", peer, sizeof peer);
+    free(out);
+    CHECK(strchr(peer, ':') != NULL);
+    /* --dir goes with every run_ctl; --peer wins over it (the sockets are not used: see below). */
+    char args[512];
+    snprintf(args, sizeof args, "stats --peer %s --json", peer);
+    out = run_ctl(args, &st, 0);
+    CHECK(st == 0 && json_number(out, "node") == 1 && json_number(out, "pages_homed") == 2);
+    free(out);
+    snprintf(args, sizeof args, "directory --peer %s --json", peer);
+    out = run_ctl(args, &st, 0);
+    object_with(out, addr, entry, sizeof entry);
+    CHECK(st == 0 && strstr(entry, "\"state\": \"exclusive\"") != NULL && strstr(entry, "\"owner\": 2") != NULL);
+    free(out);
+    snprintf(args, sizeof args, "nodes --peer %s --json", peer);
+    out = run_ctl(args, &st, 0);
+    CHECK(st == 0 && count_of(out, "\"state\": \"up\"") == 3 && count_of(out, "\"uptime_ms\": ") == 3);
+    free(out);
+    snprintf(args, sizeof args, "page %s --peer %s --json", addr, peer);
+    out = run_ctl(args, &st, 0);
+    CHECK(st == 0 && count_of(out, "\"copy\": ") == 3 && strstr(out, "\"copy\": \"exclusive\"") != NULL);
+    free(out);
+    /* Another cluster's key: the node does not prove it, and aetherctl says so. */
+    snprintf(args, sizeof args, "stats --peer %s", peer);
+    const char* secret = getenv("AETHER_SECRET");
+    CHECK(secret != NULL);
+    char* saved = strdup(secret);
+    CHECK(setenv("AETHER_SECRET", "not the cluster's secret", 1) == 0);
+    out = run_ctl(args, &st, 1);
+    CHECK(setenv("AETHER_SECRET", saved, 1) == 0);
+    free(saved);
+    CHECK(st == 1 && strstr(out, "key is wrong") != NULL);
+    printf("node 0: over the cluster port (%s): stats, directory, nodes and page answered; another key: %s", peer, out);
+    free(out);
 }
 
 static int node2_down(void* a) { return seraph_aether_get_node_state((Seraph_Aether*)a, 2) == SERAPH_AETHER_NODE_DOWN; }
@@ -221,6 +282,7 @@ int main(int argc, char** argv) {
         CHECK(st == 0 && json_number(out, "pid") > 1);
         node2_pid = (int)json_number(out, "pid");
         free(out);
+        over_the_cluster_port(addr);
         printf("node 0: nodes, directory, cache, stats and page answered as the cluster stands; junk refused\n");
     }
     CHECK(seraph_aether_barrier(&a, 20000) == SERAPH_VBIT_TRUE);

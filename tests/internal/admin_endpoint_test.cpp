@@ -4,6 +4,8 @@
 
 #include "runtime/admin/admin_path.hpp"
 #include "runtime/admin/endpoint.hpp"
+#include "transport/handshake.hpp"
+#include "transport/wire.hpp"
 
 #include "aether/internal/clock.hpp"
 
@@ -138,4 +140,132 @@ TEST_CASE("the admin directory is made owner-only, and a directory others may en
     CHECK_FALSE(admin::make_private_dir(open_dir, error));
     CHECK(error.find("0700") != std::string::npos);
     CHECK_FALSE(admin::make_private_dir("relative/dir", error));
+}
+
+namespace {
+
+// The operator's end of a stream the endpoint adopted (what aetherctl --peer does after the
+// handshake): frames in, frames out.
+struct framed_client {
+    int fd;
+    void send(const wire::message& m) const {
+        const wire::frame_header h = wire::make_header(m, wire::admin_client, 7);
+        std::string bytes(reinterpret_cast<const char*>(&h), sizeof h);
+        bytes.append(reinterpret_cast<const char*>(m.payload.data()), m.payload.size());
+        REQUIRE(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size()));
+    }
+    // The next frame; false when the stream ends first.
+    bool next(wire::frame_header& h, std::string& payload) const {
+        if (::recv(fd, &h, sizeof h, MSG_WAITALL) != static_cast<ssize_t>(sizeof h)) return false;
+        REQUIRE(wire::check_header(h) == wire::header_check::ok);
+        payload.resize(h.payload_length);
+        if (h.payload_length > 0 &&
+            ::recv(fd, payload.data(), payload.size(), MSG_WAITALL) != static_cast<ssize_t>(payload.size()))
+            return false;
+        REQUIRE(wire::payload_ok(h, std::as_bytes(std::span(payload.data(), payload.size()))));
+        return true;
+    }
+};
+
+std::pair<unique_fd, unique_fd> stream_pair() {
+    int sv[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    return {unique_fd(sv[0]), unique_fd(sv[1])};
+}
+
+} // namespace
+
+TEST_CASE("a stream adopted from the cluster port is welcomed and answered in frames, a large answer in pieces", "[admin]") {
+    temp_dir d;
+    std::string error;
+    // An answer four frames long: pieces of at most max_payload bytes, arg0 = 1 on all but the last.
+    std::string big = "ok\n";
+    while (big.size() < 3 * wire::max_payload + 100) big += "addr=0x110100000000\tstate=shared\tsharers=0,1,2\n";
+    auto e = admin::endpoint::start(
+        d.path + "/node-3.sock",
+        [&](std::string_view request) { return request == "big" ? big : "ok\nasked=" + std::string(request) + "\n"; }, error);
+    REQUIRE(e);
+    auto [ours, theirs] = stream_pair();
+    e->adopt(std::move(theirs), 3);
+    framed_client c{ours.get()};
+    wire::frame_header h{};
+    std::string payload;
+    REQUIRE(c.next(h, payload));
+    CHECK(wire::type_of(h) == wire::msg::welcome);
+    CHECK(h.source == 3);
+    const std::string request = "big";
+    c.send(wire::message{.type = wire::msg::admin, .payload = std::as_bytes(std::span(request.data(), request.size()))});
+    std::string answer;
+    int frames = 0;
+    for (;;) {
+        REQUIRE(c.next(h, payload));
+        ++frames;
+        CHECK(wire::type_of(h) == wire::msg::admin);
+        CHECK(wire::is_reply(h));
+        CHECK(h.request_id == 7);
+        CHECK(payload.size() <= wire::max_payload);
+        answer += payload;
+        if (h.arg0 == 0) break;
+    }
+    CHECK(frames == 4);
+    CHECK(answer == big);
+    CHECK_FALSE(c.next(h, payload)); // one request per stream: then it is closed
+}
+
+TEST_CASE("an adopted stream that sends anything but one admin request is closed unanswered", "[admin]") {
+    temp_dir d;
+    std::string error;
+    std::atomic<int> answered{0};
+    auto e = admin::endpoint::start(
+        d.path + "/node-0.sock",
+        [&](std::string_view) {
+            ++answered;
+            return std::string("ok\n");
+        },
+        error);
+    REQUIRE(e);
+    SECTION("junk bytes") {
+        auto [ours, theirs] = stream_pair();
+        e->adopt(std::move(theirs), 0);
+        framed_client c{ours.get()};
+        wire::frame_header h{};
+        std::string payload;
+        REQUIRE(c.next(h, payload)); // the welcome
+        std::string junk(200, '\x5a');
+        (void)::send(ours.get(), junk.data(), junk.size(), MSG_NOSIGNAL);
+        CHECK_FALSE(c.next(h, payload));
+    }
+    SECTION("another message type") {
+        auto [ours, theirs] = stream_pair();
+        e->adopt(std::move(theirs), 0);
+        framed_client c{ours.get()};
+        wire::frame_header h{};
+        std::string payload;
+        REQUIRE(c.next(h, payload));
+        c.send(wire::message{.type = wire::msg::read_shared, .address = 0x110000000000});
+        CHECK_FALSE(c.next(h, payload));
+    }
+    SECTION("a request longer than a line may be") {
+        auto [ours, theirs] = stream_pair();
+        e->adopt(std::move(theirs), 0);
+        framed_client c{ours.get()};
+        wire::frame_header h{};
+        std::string payload;
+        REQUIRE(c.next(h, payload));
+        const std::string longer(admin::endpoint::max_request + 1, 's');
+        c.send(wire::message{.type = wire::msg::admin, .payload = std::as_bytes(std::span(longer.data(), longer.size()))});
+        CHECK_FALSE(c.next(h, payload));
+    }
+    SECTION("nothing at all: dropped after the client timeout") {
+        auto [ours, theirs] = stream_pair();
+        e->adopt(std::move(theirs), 0);
+        framed_client c{ours.get()};
+        wire::frame_header h{};
+        std::string payload;
+        REQUIRE(c.next(h, payload));
+        const std::uint64_t t0 = now_ns();
+        CHECK_FALSE(c.next(h, payload));
+        CHECK(now_ns() - t0 < 3'000'000'000ULL);
+    }
+    CHECK(answered == 0);
 }

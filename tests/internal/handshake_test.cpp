@@ -221,3 +221,44 @@ TEST_CASE("a handshake step refuses another secret, another node and a frame out
         CHECK(client.on_challenge(challenge.h, challenge.payload) == handshake_verdict::unexpected);
     }
 }
+
+TEST_CASE("an operator's tool shakes hands with whichever node answers, and only a peer may name no node", "[handshake]") {
+    const cluster_key key = cluster_key::from_secret("secret");
+    SECTION("the tool learns the node's id from the challenge, and both proofs bind it") {
+        client_handshake tool(key, admin_client, 0, no_node);
+        server_handshake server(key, 17, 2222, 32);
+        const sent hello = frame_of(tool.hello(), admin_client);
+        REQUIRE(server.on_hello(hello.h, hello.payload) == handshake_verdict::ok);
+        CHECK(server.client() == admin_client);
+        const sent challenge = frame_of(server.challenge(), 17);
+        REQUIRE(tool.on_challenge(challenge.h, challenge.payload) == handshake_verdict::ok);
+        CHECK(tool.server() == 17);
+        const sent auth = frame_of(tool.auth(), admin_client);
+        CHECK(server.on_auth(auth.h, auth.payload) == handshake_verdict::ok);
+        CHECK(tool.on_welcome(make_header(message{.type = msg::welcome}, 17, 0)));
+    }
+    SECTION("a tool without the secret is refused, and refuses a node without it") {
+        const cluster_key other = cluster_key::from_secret("other secret");
+        client_handshake tool(other, admin_client, 0, no_node);
+        server_handshake server(key, 17, 2, 32);
+        const sent hello = frame_of(tool.hello(), admin_client);
+        REQUIRE(server.on_hello(hello.h, hello.payload) == handshake_verdict::ok);
+        const sent challenge = frame_of(server.challenge(), 17);
+        CHECK(tool.on_challenge(challenge.h, challenge.payload) == handshake_verdict::not_proven);
+        const std::vector<std::byte> guess(challenge.payload.begin(), challenge.payload.begin() + mac_size);
+        const sent auth = frame_of(message{.type = msg::auth, .payload = guess}, admin_client);
+        CHECK(server.on_auth(auth.h, auth.payload) == handshake_verdict::not_proven);
+    }
+    SECTION("a node of the cluster must name the node it dials") {
+        server_handshake server(key, 17, 2, 32);
+        const sent hello = frame_of(client_handshake(key, 3, 1, no_node).hello(), 3);
+        CHECK(server.on_hello(hello.h, hello.payload) == handshake_verdict::unexpected);
+        // And its client step does not take a challenge from whoever answers.
+        client_handshake peer(key, 3, 1, no_node);
+        server_handshake any(key, 17, 2, 32);
+        const sent tool_hello = frame_of(client_handshake(key, admin_client, 0, no_node).hello(), admin_client);
+        REQUIRE(any.on_hello(tool_hello.h, tool_hello.payload) == handshake_verdict::ok);
+        const sent challenge = frame_of(any.challenge(), 17);
+        CHECK(peer.on_challenge(challenge.h, challenge.payload) == handshake_verdict::unexpected);
+    }
+}

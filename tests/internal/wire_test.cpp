@@ -254,7 +254,7 @@ TEST_CASE("every message type has its own name", "[wire]") {
     }
     CHECK(names.size() == static_cast<std::size_t>(msg::last_));
     CHECK(std::string(to_string(msg::hello)) == "hello");
-    CHECK(std::string(to_string(msg::node_info)) == "node_info");
+    CHECK(std::string(to_string(msg::admin)) == "admin");
     CHECK(std::string(to_string(static_cast<msg>(0))) == "unknown");
     CHECK(std::string(to_string(static_cast<msg>(static_cast<unsigned>(msg::last_) + 1))) == "unknown");
 }

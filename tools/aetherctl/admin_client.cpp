@@ -13,6 +13,12 @@
 
 namespace aetherctl {
 
+admin_answer failed(std::string why) {
+    admin_answer a;
+    a.error = std::move(why);
+    return a;
+}
+
 const std::string* find(const record& r, const std::string& key) {
     for (const auto& [k, v] : r)
         if (k == key) return &v;
@@ -20,12 +26,6 @@ const std::string* find(const record& r, const std::string& key) {
 }
 
 namespace {
-
-admin_answer failed(std::string why) {
-    admin_answer a;
-    a.error = std::move(why);
-    return a;
-}
 
 record parse_record(const std::string& line) {
     record r;
@@ -80,10 +80,14 @@ admin_answer ask(const std::string& socket_path, const std::string& request, int
         if (n == 0) break;
         text.append(buf, static_cast<std::size_t>(n));
     }
+    return parse_answer(text, socket_path);
+}
+
+admin_answer parse_answer(const std::string& text, const std::string& where) {
     const std::size_t first_end = text.find('\n');
     const std::string first = text.substr(0, first_end);
     if (first.rfind("error ", 0) == 0) return failed(first.substr(6));
-    if (first != "ok") return failed("the node at " + socket_path + " sent something that is not an answer");
+    if (first != "ok") return failed("the node at " + where + " sent something that is not an answer");
     admin_answer out;
     out.ok = true;
     std::size_t start = first_end == std::string::npos ? text.size() : first_end + 1;

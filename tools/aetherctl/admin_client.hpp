@@ -25,4 +25,9 @@ struct admin_answer {
 // whose socket is gone, or refuses) gives !ok with a message that names the path.
 admin_answer ask(const std::string& socket_path, const std::string& request, int timeout_ms = 3000);
 
+// An answer's text ("ok" and records, or "error ..."), from the node at `where`.
+admin_answer parse_answer(const std::string& text, const std::string& where);
+// An answer that says why the node could not be asked.
+admin_answer failed(std::string why);
+
 } // namespace aetherctl

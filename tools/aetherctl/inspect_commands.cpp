@@ -61,9 +61,9 @@ void print_records(const std::vector<record>& rows, bool json) {
 
 // Asks one node; on failure says why on stderr and returns nullopt.
 std::optional<std::vector<record>> ask_node(const target_options& t, unsigned node, const std::string& request) {
-    auto path = socket_of(t, node);
-    if (!path) return std::nullopt;
-    admin_answer a = ask(*path, request);
+    auto route = route_of(t, node);
+    if (!route) return std::nullopt;
+    admin_answer a = ask(*route, request);
     if (!a.ok) {
         std::cerr << "aetherctl: node " << node << ": " << a.error << "\n";
         return std::nullopt;
@@ -72,7 +72,7 @@ std::optional<std::vector<record>> ask_node(const target_options& t, unsigned no
 }
 
 int run_stats(const target_options& t) {
-    auto rows = ask_node(t, t.node.value_or(0), "stats");
+    auto rows = ask_node(t, default_node(t), "stats");
     if (!rows || rows->empty()) return 1;
     if (t.json) {
         json_writer j(std::cout);
@@ -90,21 +90,21 @@ int run_stats(const target_options& t) {
 // uptime, pages and faults from its own socket where it answers.
 int run_nodes(const target_options& t) {
     std::optional<std::vector<record>> members;
-    unsigned asked = t.node.value_or(0);
-    if (t.node || !t.socket.empty()) {
+    unsigned asked = default_node(t);
+    if (t.node || !t.socket.empty() || !t.peer.empty()) {
         members = ask_node(t, asked, "nodes");
     } else {
         std::string error;
         auto target = t.dir.empty() ? aether::admin_target_from_env(error) : std::nullopt;
         const unsigned count = target && target->node_count > 0 ? target->node_count : 1024;
         for (asked = 0; asked < count && !members; ++asked) {
-            auto path = socket_of(t, asked);
-            if (!path) return 1;
-            admin_answer a = ask(*path, "nodes");
+            auto route = route_of(t, asked);
+            if (!route) return 1;
+            admin_answer a = ask(*route, "nodes");
             if (a.ok) members = a.records;
         }
         if (!members) {
-            std::cerr << "aetherctl: no node of the cluster answers in " << admin_dir(t).value_or("?") << "\n";
+            std::cerr << "aetherctl: no node of the cluster answers in " << where_asked(t) << "\n";
             return 1;
         }
         --asked;
@@ -113,9 +113,9 @@ int run_nodes(const target_options& t) {
     for (record& r : *members) {
         const std::string* id = find(r, "node");
         if (id == nullptr || !t.socket.empty()) continue;
-        auto path = socket_of(t, static_cast<unsigned>(std::stoul(*id)));
-        if (!path) continue;
-        admin_answer a = ask(*path, "stats", 1000);
+        auto route = route_of(t, static_cast<unsigned>(std::stoul(*id)), true);
+        if (!route) continue;
+        admin_answer a = ask(*route, "stats", 1000);
         if (!a.ok || a.records.empty()) continue;
         const record& s = a.records.front();
         for (const char* key : {"uptime_ms", "pages_homed", "pages_cached", "faults_per_s"})
@@ -132,7 +132,7 @@ struct cache_filters {
 };
 
 int run_cache(const target_options& t, const cache_filters& f) {
-    auto rows = ask_node(t, t.node.value_or(0), "cache");
+    auto rows = ask_node(t, default_node(t), "cache");
     if (!rows) return 1;
     std::vector<record> kept;
     std::map<std::string, std::size_t> by_state;
@@ -162,7 +162,7 @@ int run_cache(const target_options& t, const cache_filters& f) {
 }
 
 int run_directory(const target_options& t, const std::string& addr) {
-    auto rows = ask_node(t, t.node.value_or(0), addr.empty() ? "directory" : "page " + addr);
+    auto rows = ask_node(t, default_node(t), addr.empty() ? "directory" : "page " + addr);
     if (!rows) return 1;
     print_records(*rows, t.json);
     return 0;
@@ -185,9 +185,9 @@ int run_page(const target_options& t, const std::string& addr) {
         const std::string* id = find(m, "node");
         if (id == nullptr) continue;
         const unsigned n = static_cast<unsigned>(std::stoul(*id));
-        auto path = socket_of(t, n);
-        if (!path) return 1;
-        admin_answer got = ask(*path, "page " + addr, 1000);
+        auto route = route_of(t, n);
+        if (!route) return 1;
+        admin_answer got = ask(*route, "page " + addr, 1000);
         if (got.ok && !got.records.empty()) {
             rows.push_back(got.records.front());
         } else {

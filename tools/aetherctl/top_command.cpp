@@ -78,9 +78,9 @@ std::string micros(std::uint64_t ns) {
 std::vector<record> hottest_pages(const top_options& o, const std::vector<unsigned>& answered) {
     std::vector<std::pair<double, record>> pages;
     for (unsigned n : answered) {
-        auto path = socket_of(o.target, n);
-        if (!path) continue;
-        admin_answer a = ask(*path, "hot " + std::to_string(o.hot), 1000);
+        auto route = route_of(o.target, n, true);
+        if (!route) continue;
+        admin_answer a = ask(*route, "hot " + std::to_string(o.hot), 1000);
         if (!a.ok) continue;
         for (record& r : a.records) {
             const std::uint64_t since_ms = number(r, "since_ms");
@@ -109,9 +109,9 @@ std::string frame(const top_options& o, std::map<unsigned, std::pair<record, std
     std::vector<unsigned> answered;
     const unsigned limit = o.nodes > 0 ? o.nodes : 16384;
     for (unsigned n = 0; n < limit; ++n) {
-        auto path = socket_of(o.target, n);
-        if (!path) break;
-        admin_answer a = ask(*path, "stats", 1000);
+        auto route = route_of(o.target, n, true);
+        if (!route) break;
+        admin_answer a = ask(*route, "stats", 1000);
         const auto now = std::chrono::steady_clock::now();
         if (!a.ok || a.records.empty()) {
             if (o.nodes == 0 && a.error.find("no such socket") != std::string::npos) break; // past the last node
@@ -156,7 +156,7 @@ std::string frame(const top_options& o, std::map<unsigned, std::pair<record, std
     out << "aether top  " << clock << "  refresh " << number_of_frame << " every " << o.interval_ms
         << " ms  (q quits; latencies: since start, bucket upper bounds)\n\n";
     if (rows.empty())
-        out << "no node answers in " << admin_dir(o.target).value_or("?") << "\n";
+        out << "no node answers in " << where_asked(o.target) << "\n";
     else
         print_table(rows, out);
     if (o.hot > 0 && !answered.empty()) {

@@ -1,0 +1,176 @@
+#include "remote_client.hpp"
+
+#include "aether/internal/fd.hpp"
+#include "transport/handshake.hpp"
+#include "transport/wire.hpp"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+namespace aetherctl {
+namespace {
+
+namespace wire = aether::wire;
+using clock = std::chrono::steady_clock;
+
+int ms_left(clock::time_point until) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - clock::now()).count();
+    return left > 0 ? static_cast<int>(left) : 0;
+}
+
+// A TCP connection to host:port within the time left; on failure, why.
+aether::unique_fd dial(const std::string& address, clock::time_point until, std::string& why) {
+    const std::size_t colon = address.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) {
+        why = "\"" + address + "\" is not host:port";
+        return {};
+    }
+    std::string host = address.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    const std::string port = address.substr(colon + 1);
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    if (const int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+        why = "cannot resolve " + address + ": " + ::gai_strerror(rc);
+        return {};
+    }
+    std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> list(found, ::freeaddrinfo);
+    why = "nothing to connect to at " + address;
+    for (const addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
+        aether::unique_fd s(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol));
+        if (s.get() < 0) continue;
+        int rc = ::connect(s.get(), ai->ai_addr, ai->ai_addrlen);
+        if (rc != 0 && errno == EINPROGRESS) {
+            pollfd p{s.get(), POLLOUT, 0};
+            if (::poll(&p, 1, ms_left(until)) <= 0) {
+                why = "no connection to " + address + " within the time allowed (a host that drops packets, or a cut link)";
+                continue;
+            }
+            int err = 0;
+            socklen_t len = sizeof err;
+            (void)::getsockopt(s.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+            errno = err;
+            rc = err == 0 ? 0 : -1;
+        }
+        if (rc != 0) {
+            why = errno == ECONNREFUSED
+                      ? "nothing listens at " + address + " (connection refused: the node is gone, or another port)"
+                      : "cannot connect to " + address + ": " + std::strerror(errno);
+            continue;
+        }
+        (void)::fcntl(s.get(), F_SETFL, ::fcntl(s.get(), F_GETFL) & ~O_NONBLOCK);
+        return s;
+    }
+    return {};
+}
+
+bool send_frame(int s, const wire::message& m, std::uint64_t request_id) {
+    const wire::frame_header h = wire::make_header(m, wire::admin_client, request_id);
+    std::vector<std::byte> bytes(sizeof h + m.payload.size());
+    std::memcpy(bytes.data(), &h, sizeof h);
+    if (!m.payload.empty()) std::memcpy(bytes.data() + sizeof h, m.payload.data(), m.payload.size());
+    std::size_t sent = 0;
+    while (sent < bytes.size()) {
+        const ssize_t n = ::send(s, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        sent += static_cast<std::size_t>(n);
+    }
+    return true;
+}
+
+enum class got { frame, closed, timeout, garbage };
+
+got read_exactly(int s, std::byte* into, std::size_t n, clock::time_point until) {
+    std::size_t have = 0;
+    while (have < n) {
+        pollfd p{s, POLLIN, 0};
+        const int ready = ::poll(&p, 1, ms_left(until));
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready <= 0) return got::timeout;
+        const ssize_t r = ::recv(s, into + have, n - have, 0);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return got::closed;
+        have += static_cast<std::size_t>(r);
+    }
+    return got::frame;
+}
+
+// One frame whose header and payload check out.
+got read_frame(int s, wire::frame_header& h, std::vector<std::byte>& payload, clock::time_point until) {
+    if (got g = read_exactly(s, reinterpret_cast<std::byte*>(&h), sizeof h, until); g != got::frame) return g;
+    if (wire::check_header(h) != wire::header_check::ok) return got::garbage;
+    payload.resize(h.payload_length);
+    if (got g = read_exactly(s, payload.data(), payload.size(), until); g != got::frame) return g;
+    return wire::payload_ok(h, payload) ? got::frame : got::garbage;
+}
+
+std::string said(got g, const std::string& address, int timeout_ms, const char* waiting_for) {
+    switch (g) {
+    case got::closed: return "the node at " + address + " closed the connection while aetherctl waited for " + waiting_for;
+    case got::timeout:
+        return "the node at " + address + " did not answer within " + std::to_string(timeout_ms) + " ms (waiting for " +
+               waiting_for + ")";
+    case got::garbage: return "what came from " + address + " is not the Aether protocol (another program, or another version)";
+    case got::frame: break;
+    }
+    return {};
+}
+
+} // namespace
+
+admin_answer ask_remote(const std::string& address, const std::string& secret, const std::string& request, int timeout_ms) {
+    const auto until = clock::now() + std::chrono::milliseconds(timeout_ms);
+    std::string why;
+    aether::unique_fd s = dial(address, until, why);
+    if (s.get() < 0) return failed(why);
+
+    const wire::cluster_key key = wire::cluster_key::from_secret(secret);
+    wire::client_handshake hs(key, wire::admin_client, 0, aether::no_node);
+    if (!send_frame(s.get(), hs.hello(), 0)) return failed("cannot send to " + address + ": " + std::strerror(errno));
+    wire::frame_header h{};
+    std::vector<std::byte> payload;
+    if (got g = read_frame(s.get(), h, payload, until); g != got::frame)
+        return failed(said(g, address, timeout_ms, "its challenge"));
+    switch (hs.on_challenge(h, payload)) {
+    case wire::handshake_verdict::ok: break;
+    case wire::handshake_verdict::unexpected:
+        return failed("the node at " + address + " answered with something that is not a challenge (another version?)");
+    case wire::handshake_verdict::not_proven:
+        return failed("the node at " + address +
+                      " does not prove this cluster secret: the key is wrong (AETHER_SECRET, or "
+                      "the cluster file's secret), or it belongs to another cluster");
+    }
+    if (!send_frame(s.get(), hs.auth(), 0)) return failed("cannot send to " + address + ": " + std::strerror(errno));
+    const got welcome = read_frame(s.get(), h, payload, until);
+    if (welcome == got::closed)
+        return failed("node " + std::to_string(hs.server()) + " at " + address +
+                      " took the key but does not serve admin requests (its admin socket is off)");
+    if (welcome != got::frame || !hs.on_welcome(h)) return failed(said(welcome, address, timeout_ms, "its welcome"));
+
+    wire::message ask{.type = wire::msg::admin};
+    ask.payload = std::as_bytes(std::span(request.data(), request.size()));
+    if (!send_frame(s.get(), ask, 1)) return failed("cannot send to " + address + ": " + std::strerror(errno));
+    std::string text;
+    for (;;) {
+        if (got g = read_frame(s.get(), h, payload, until); g != got::frame)
+            return failed(said(g, address, timeout_ms, "the answer"));
+        if (wire::type_of(h) != wire::msg::admin || !wire::is_reply(h) || h.request_id != 1)
+            return failed("the node at " + address + " sent a frame that is not the answer");
+        text.append(reinterpret_cast<const char*>(payload.data()), payload.size());
+        if (h.arg0 == 0) break;
+    }
+    return parse_answer(text, address);
+}
+
+} // namespace aetherctl
