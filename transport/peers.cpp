@@ -14,7 +14,7 @@
 
 namespace aether {
 
-std::optional<peer_address> peer_address::parse(const std::string& host_port) {
+std::optional<peer_address> peer_address::parse(const std::string& host_port, port_zero zero) {
     auto colon = host_port.rfind(':');
     if (colon == std::string::npos || colon == 0 || colon + 1 >= host_port.size()) return std::nullopt;
     std::string host = host_port.substr(0, colon);
@@ -23,7 +23,7 @@ std::optional<peer_address> peer_address::parse(const std::string& host_port) {
     for (char c : port)
         if (c < '0' || c > '9') return std::nullopt;
     long p = std::strtol(port.c_str(), nullptr, 10);
-    if (p <= 0 || p > 65535) return std::nullopt;
+    if ((p == 0 && zero == port_zero::refused) || p < 0 || p > 65535) return std::nullopt;
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;

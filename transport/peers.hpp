@@ -36,7 +36,9 @@ struct peer_address {
     socklen_t length = 0;
     std::string text; // "host:port", for messages
 
-    static std::optional<peer_address> parse(const std::string& host_port); // numeric host or name
+    // A numeric host or a name, and a port; port 0 ("any free port") only for a listener that asks for it.
+    enum class port_zero : bool { refused, allowed };
+    static std::optional<peer_address> parse(const std::string& host_port, port_zero zero = port_zero::refused);
     static peer_address loopback(std::uint16_t port);
     [[nodiscard]] std::uint16_t port() const noexcept;
     void set_port(std::uint16_t port) noexcept; // `text` stays as it was given

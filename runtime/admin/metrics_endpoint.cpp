@@ -21,12 +21,7 @@ std::string http_answer(const char* status, const char* content_type, const std:
 } // namespace
 
 std::unique_ptr<metrics_endpoint> metrics_endpoint::start(const std::string& host_port, render_fn render, std::string& error) {
-    // peer_address takes no port 0 (a peer's port is never 0): parse with a stand-in, then set it.
-    const auto colon = host_port.rfind(':');
-    const std::string port_text = colon == std::string::npos ? "" : host_port.substr(colon + 1);
-    const bool any_port = port_text == "0";
-    auto where = peer_address::parse(any_port ? host_port.substr(0, colon) + ":1" : host_port);
-    if (where && any_port) where->set_port(0);
+    auto where = peer_address::parse(host_port, peer_address::port_zero::allowed);
     if (!where) {
         error = "the metrics address \"" + host_port + "\" is not host:port";
         return nullptr;

@@ -4,6 +4,8 @@
 
 #include "runtime/admin/admin_path.hpp"
 #include "runtime/admin/endpoint.hpp"
+#include "runtime/admin/metrics_endpoint.hpp"
+#include "transport/peers.hpp"
 #include "transport/handshake.hpp"
 #include "transport/wire.hpp"
 
@@ -173,6 +175,27 @@ std::pair<unique_fd, unique_fd> stream_pair() {
     return {unique_fd(sv[0]), unique_fd(sv[1])};
 }
 
+// A stream handed to `e` as if from the cluster port, its welcome read.
+struct adopted_stream {
+    unique_fd ours;
+    framed_client c{-1};
+    adopted_stream(admin::endpoint& e, node_id self) {
+        auto [mine, theirs] = stream_pair();
+        ours = std::move(mine);
+        c.fd = ours.get();
+        e.adopt(std::move(theirs), self);
+        wire::frame_header h{};
+        std::string payload;
+        REQUIRE(c.next(h, payload));
+        REQUIRE(wire::type_of(h) == wire::msg::welcome);
+    }
+    bool closed_unanswered() const {
+        wire::frame_header h{};
+        std::string payload;
+        return !c.next(h, payload);
+    }
+};
+
 } // namespace
 
 TEST_CASE("a stream adopted from the cluster port is welcomed and answered in frames, a large answer in pieces", "[admin]") {
@@ -225,47 +248,84 @@ TEST_CASE("an adopted stream that sends anything but one admin request is closed
         error);
     REQUIRE(e);
     SECTION("junk bytes") {
-        auto [ours, theirs] = stream_pair();
-        e->adopt(std::move(theirs), 0);
-        framed_client c{ours.get()};
-        wire::frame_header h{};
-        std::string payload;
-        REQUIRE(c.next(h, payload)); // the welcome
+        adopted_stream a(*e, 0);
         std::string junk(200, '\x5a');
-        (void)::send(ours.get(), junk.data(), junk.size(), MSG_NOSIGNAL);
-        CHECK_FALSE(c.next(h, payload));
+        (void)::send(a.ours.get(), junk.data(), junk.size(), MSG_NOSIGNAL);
+        CHECK(a.closed_unanswered());
     }
     SECTION("another message type") {
-        auto [ours, theirs] = stream_pair();
-        e->adopt(std::move(theirs), 0);
-        framed_client c{ours.get()};
-        wire::frame_header h{};
-        std::string payload;
-        REQUIRE(c.next(h, payload));
-        c.send(wire::message{.type = wire::msg::read_shared, .address = 0x110000000000});
-        CHECK_FALSE(c.next(h, payload));
+        adopted_stream a(*e, 0);
+        a.c.send(wire::message{.type = wire::msg::read_shared, .address = 0x110000000000});
+        CHECK(a.closed_unanswered());
     }
     SECTION("a request longer than a line may be") {
-        auto [ours, theirs] = stream_pair();
-        e->adopt(std::move(theirs), 0);
-        framed_client c{ours.get()};
-        wire::frame_header h{};
-        std::string payload;
-        REQUIRE(c.next(h, payload));
+        adopted_stream a(*e, 0);
         const std::string longer(admin::endpoint::max_request + 1, 's');
-        c.send(wire::message{.type = wire::msg::admin, .payload = std::as_bytes(std::span(longer.data(), longer.size()))});
-        CHECK_FALSE(c.next(h, payload));
+        a.c.send(wire::message{.type = wire::msg::admin, .payload = std::as_bytes(std::span(longer.data(), longer.size()))});
+        CHECK(a.closed_unanswered());
     }
     SECTION("nothing at all: dropped after the client timeout") {
-        auto [ours, theirs] = stream_pair();
-        e->adopt(std::move(theirs), 0);
-        framed_client c{ours.get()};
-        wire::frame_header h{};
-        std::string payload;
-        REQUIRE(c.next(h, payload));
+        adopted_stream a(*e, 0);
         const std::uint64_t t0 = now_ns();
-        CHECK_FALSE(c.next(h, payload));
+        CHECK(a.closed_unanswered());
         CHECK(now_ns() - t0 < 3'000'000'000ULL);
     }
     CHECK(answered == 0);
+}
+
+namespace {
+
+// Sends `bytes` to the metrics endpoint at host:port and returns everything it answers.
+std::string http(const std::string& address, const std::string& bytes) {
+    const auto where = peer_address::parse(address);
+    REQUIRE(where);
+    unique_fd s(::socket(where->storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    REQUIRE(s.get() >= 0);
+    REQUIRE(::connect(s.get(), where->sa(), where->length) == 0);
+    (void)::send(s.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    std::string out;
+    char buf[4096];
+    for (ssize_t n; (n = ::recv(s.get(), buf, sizeof buf, 0)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("the metrics endpoint serves GET /metrics and answers anything else with an HTTP error", "[admin]") {
+    std::string error;
+    std::atomic<int> rendered{0};
+    auto m = admin::metrics_endpoint::start(
+        "127.0.0.1:0",
+        [&] {
+            ++rendered;
+            return std::string("aether_up{node=\"0\"} 1\n");
+        },
+        error);
+    REQUIRE(m);
+    const std::string at = m->address();
+    CHECK(at.rfind("127.0.0.1:", 0) == 0);
+    CHECK(at != "127.0.0.1:0"); // the port the kernel chose
+    CHECK(http(at, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").find("200 OK") != std::string::npos);
+    CHECK(rendered == 1);
+    CHECK(http(at, "POST /metrics HTTP/1.1\r\n\r\n").find("405") != std::string::npos);
+    CHECK(http(at, "GET /etc/passwd HTTP/1.1\r\n\r\n").find("404") != std::string::npos);
+    std::string junk;
+    for (int i = 0; i < 300; ++i) junk += static_cast<char>((i * 131 + 7) % 256);
+    CHECK(http(at, junk + "\r\n\r\n").find("405") != std::string::npos);
+    // A head that never ends: refused once it passes the limit, not kept growing.
+    CHECK(http(at, std::string(admin::metrics_endpoint::max_head + 4096, 'A')).find("400") != std::string::npos);
+    // Nothing at all: answered 400 after the client timeout, the thread free again.
+    const std::uint64_t t0 = now_ns();
+    CHECK(http(at, "GET /metr").find("400") != std::string::npos);
+    CHECK(now_ns() - t0 < 3'000'000'000ULL);
+    CHECK(rendered == 1);
+    CHECK(http(at, "GET /metrics HTTP/1.0\r\n\r\n").find("aether_up{node=\"0\"} 1") != std::string::npos);
+    CHECK(rendered == 2);
+}
+
+TEST_CASE("a peer address takes port 0 only where a listener asks for any port", "[admin]") {
+    CHECK_FALSE(peer_address::parse("127.0.0.1:0"));
+    CHECK(peer_address::parse("127.0.0.1:0", peer_address::port_zero::allowed));
+    CHECK_FALSE(peer_address::parse("127.0.0.1:65536", peer_address::port_zero::allowed));
+    CHECK(peer_address::parse("127.0.0.1:7000"));
 }

@@ -2,10 +2,10 @@
 
 #include "aether/internal/fd.hpp"
 #include "transport/handshake.hpp"
+#include "transport/peers.hpp"
 #include "transport/wire.hpp"
 
 #include <fcntl.h>
-#include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -13,7 +13,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <memory>
 #include <vector>
 
 namespace aetherctl {
@@ -27,51 +26,39 @@ int ms_left(clock::time_point until) {
     return left > 0 ? static_cast<int>(left) : 0;
 }
 
-// A TCP connection to host:port within the time left; on failure, why.
+// A TCP connection to host:port (the form the nodes' addresses take) within the time left; on
+// failure, why.
 aether::unique_fd dial(const std::string& address, clock::time_point until, std::string& why) {
-    const std::size_t colon = address.rfind(':');
-    if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) {
-        why = "\"" + address + "\" is not host:port";
+    const auto where = aether::peer_address::parse(address);
+    if (!where) {
+        why = "\"" + address + "\" is not host:port, or its host does not resolve";
         return {};
     }
-    std::string host = address.substr(0, colon);
-    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-    const std::string port = address.substr(colon + 1);
-    addrinfo hints{};
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* found = nullptr;
-    if (const int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
-        why = "cannot resolve " + address + ": " + ::gai_strerror(rc);
+    aether::unique_fd s(::socket(where->storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (s.get() < 0) {
+        why = std::string("cannot make a socket: ") + std::strerror(errno);
         return {};
     }
-    std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> list(found, ::freeaddrinfo);
-    why = "nothing to connect to at " + address;
-    for (const addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
-        aether::unique_fd s(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol));
-        if (s.get() < 0) continue;
-        int rc = ::connect(s.get(), ai->ai_addr, ai->ai_addrlen);
-        if (rc != 0 && errno == EINPROGRESS) {
-            pollfd p{s.get(), POLLOUT, 0};
-            if (::poll(&p, 1, ms_left(until)) <= 0) {
-                why = "no connection to " + address + " within the time allowed (a host that drops packets, or a cut link)";
-                continue;
-            }
-            int err = 0;
-            socklen_t len = sizeof err;
-            (void)::getsockopt(s.get(), SOL_SOCKET, SO_ERROR, &err, &len);
-            errno = err;
-            rc = err == 0 ? 0 : -1;
+    int rc = ::connect(s.get(), where->sa(), where->length);
+    if (rc != 0 && errno == EINPROGRESS) {
+        pollfd p{s.get(), POLLOUT, 0};
+        if (::poll(&p, 1, ms_left(until)) <= 0) {
+            why = "no connection to " + address + " within the time allowed (a host that drops packets, or a cut link)";
+            return {};
         }
-        if (rc != 0) {
-            why = errno == ECONNREFUSED
-                      ? "nothing listens at " + address + " (connection refused: the node is gone, or another port)"
-                      : "cannot connect to " + address + ": " + std::strerror(errno);
-            continue;
-        }
-        (void)::fcntl(s.get(), F_SETFL, ::fcntl(s.get(), F_GETFL) & ~O_NONBLOCK);
-        return s;
+        int err = 0;
+        socklen_t len = sizeof err;
+        (void)::getsockopt(s.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+        errno = err;
+        rc = err == 0 ? 0 : -1;
     }
-    return {};
+    if (rc != 0) {
+        why = errno == ECONNREFUSED ? "nothing listens at " + address + " (connection refused: the node is gone, or another port)"
+                                    : "cannot connect to " + address + ": " + std::strerror(errno);
+        return {};
+    }
+    (void)::fcntl(s.get(), F_SETFL, ::fcntl(s.get(), F_GETFL) & ~O_NONBLOCK);
+    return s;
 }
 
 bool send_frame(int s, const wire::message& m, std::uint64_t request_id) {
