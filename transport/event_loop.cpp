@@ -190,6 +190,7 @@ struct event_loop::impl {
 
     void send_frame(connection& c, const wire::message& m, std::uint64_t request_id) {
         wire::frame_header h = wire::make_header(m, opt.id.self, request_id);
+        opt.peers->count_sent(c.peer, sizeof h + m.payload_size());
         // Nothing queued or in flight on this socket (the common case): send straight from the
         // header and the caller's payload, without first copying them into the queue. What the
         // socket does not take now is queued as usual.
@@ -453,6 +454,7 @@ struct event_loop::impl {
 
     void on_frame(connection& c, wire::frame_view& f) {
         const wire::frame_header& h = f.header;
+        opt.peers->count_received(c.peer, wire::header_size + f.payload.size()); // (no one yet before a hello)
         switch (c.state) {
         case conn_state::await_hello: {
             c.server_hs = wire::server_handshake(opt.id.key, opt.id.self, opt.id.incarnation, opt.peers->node_count());

@@ -120,6 +120,20 @@ public:
     [[nodiscard]] std::uint64_t rtt_ns(node_id n) const noexcept {
         return n < count_ ? entries_[n].rtt_ns.load(std::memory_order_relaxed) : 0;
     }
+    // The bytes of the frames this node sent to and received from node `n`, headers included, on
+    // every connection (aetherctl nodes and stats, the metrics). Any thread: one relaxed add.
+    void count_sent(node_id n, std::size_t bytes) noexcept {
+        if (n < count_) entries_[n].bytes_sent.fetch_add(bytes, std::memory_order_relaxed);
+    }
+    void count_received(node_id n, std::size_t bytes) noexcept {
+        if (n < count_) entries_[n].bytes_received.fetch_add(bytes, std::memory_order_relaxed);
+    }
+    [[nodiscard]] std::uint64_t bytes_sent(node_id n) const noexcept {
+        return n < count_ ? entries_[n].bytes_sent.load(std::memory_order_relaxed) : 0;
+    }
+    [[nodiscard]] std::uint64_t bytes_received(node_id n) const noexcept {
+        return n < count_ ? entries_[n].bytes_received.load(std::memory_order_relaxed) : 0;
+    }
     bool mark_silent(node_id n) noexcept;
     bool clear_silent(node_id n) noexcept;
     [[nodiscard]] bool is_silent(node_id n) const noexcept;
@@ -153,6 +167,8 @@ private:
         std::atomic<std::uint64_t> last_heard_ns{0};
         std::atomic<std::uint64_t> rtt_ns{0};
         std::atomic<bool> silent{false};
+        std::atomic<std::uint64_t> bytes_sent{0};
+        std::atomic<std::uint64_t> bytes_received{0};
     };
     template <class F>
     void take_flagged(std::atomic<bool> entry::*flag, std::atomic<std::uint32_t>& pending, F&& fn) noexcept {

@@ -376,6 +376,7 @@ result<pending_call> sync_client::start(node_id dst, const wire::message& m, dea
         if (e == -ETIME) counters_.timeouts.fetch_add(1, std::memory_order_relaxed);
         return transport_failed(dst, io_failure(e));
     }
+    peers_.count_sent(dst, sizeof h + m.payload_size());
     return pending_call(dst, id, ch.release(), &drop_channel);
 }
 
@@ -394,6 +395,7 @@ result<wire::message> sync_client::collect(pending_call& p, std::span<std::byte>
         if (e == err_bad_header || e == err_too_long) counters_.bad_frames.fetch_add(1, std::memory_order_relaxed);
         return transport_failed(dst, io_failure(e));
     }
+    peers_.count_received(dst, wire::header_size + payload_size);
     if (header.request_id != id || !wire::is_reply(header) || header.source != dst) {
         counters_.bad_frames.fetch_add(1, std::memory_order_relaxed);
         return transport_failed(dst, failure{fetch_status::tcp_error, void_reason::node_crashed});

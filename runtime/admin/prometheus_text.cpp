@@ -96,6 +96,14 @@ std::string prometheus_text(runtime& rt) {
                                  {runtime::node_state::down, "down"}})
             e.sample("aether_peer_state", "peer=\"" + std::to_string(n) + "\",state=\"" + label + "\"", s == st ? 1 : 0);
     }
+    const peer_table& peers = rt.peers();
+    e.family("aether_peer_sent_bytes_total", "counter", "bytes of the frames sent to each node, headers included");
+    for (node_id n = 0; n < rt.node_count(); ++n)
+        if (n != rt.self()) e.sample("aether_peer_sent_bytes_total", "peer=\"" + std::to_string(n) + "\"", peers.bytes_sent(n));
+    e.family("aether_peer_received_bytes_total", "counter", "bytes of the frames received from each node, headers included");
+    for (node_id n = 0; n < rt.node_count(); ++n)
+        if (n != rt.self())
+            e.sample("aether_peer_received_bytes_total", "peer=\"" + std::to_string(n) + "\"", peers.bytes_received(n));
     node_latencies& l = c.latency;
     e.family("aether_fault_duration_seconds", "histogram", "page faults, from the fault to the access going on");
     e.histogram("aether_fault_duration_seconds", "kind=\"read_remote\"", l.fault_read_remote.read());

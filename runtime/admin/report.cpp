@@ -95,6 +95,12 @@ void stats(runtime& rt, std::string& out) {
         for (char& ch : key) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
         r.put(key, voids_with(why));
     }
+    // Bytes per peer, for the peers this node exchanged any with.
+    for (node_id n = 0; n < rt.node_count(); ++n) {
+        const std::uint64_t sent = rt.peers().bytes_sent(n), received = rt.peers().bytes_received(n);
+        if (sent == 0 && received == 0) continue;
+        r.put("bytes_sent_to_node_" + std::to_string(n), sent).put("bytes_received_from_node_" + std::to_string(n), received);
+    }
     // Each latency histogram as its count and percentiles (the upper bounds of their buckets).
     rt.counters().latency.for_each([&](const char* name, latency_histogram& h) {
         const auto s = h.read();
@@ -115,6 +121,7 @@ void nodes(runtime& rt, std::string& out) {
         const std::uint64_t heard = peers.last_heard_ns(n);
         if (n != rt.self() && heard != 0) r.put("heard_ms_ago", ms_since(heard));
         if (const std::uint64_t rtt = peers.rtt_ns(n); n != rt.self() && rtt != 0) r.put("rtt_us", (rtt + 500) / 1000);
+        if (n != rt.self()) r.put("bytes_sent", peers.bytes_sent(n)).put("bytes_received", peers.bytes_received(n));
     }
 }
 

@@ -4,7 +4,8 @@
  *   - nodes: all three up;
  *   - directory of node 1: the first page exclusive at node 2, the second shared with node 0;
  *   - cache of node 2, filtered to exclusive copies: the first page, home node 1;
- *   - stats of node 0: its read fault counted;
+ *   - stats of node 0: its read fault counted, and the bytes it received from node 1 (the page);
+ *   - nodes as node 1 sees them: the bytes it sent node 0;
  *   - page: the first page across the cluster, node 2's copy exclusive;
  *   - a request of junk bytes to node 1's socket: an error answer, and node 1 still answers;
  *   - the same over the cluster port (--peer, node 1's address, with the cluster secret the nodes
@@ -267,6 +268,12 @@ int main(int argc, char** argv) {
 
         out = run_ctl("stats --node 0 --json", &st, 0);
         CHECK(st == 0 && json_number(out, "read_faults") >= 1 && json_number(out, "node") == 0);
+        /* The page node 0 read came from node 1: its bytes, and a header, are counted per peer. */
+        CHECK(json_number(out, "bytes_received_from_node_1") >= 4096 + 64);
+        free(out);
+        out = run_ctl("nodes --node 1 --json", &st, 0);
+        object_with(out, "\"node\": 0,", entry, sizeof entry);
+        CHECK(st == 0 && json_number(entry, "bytes_sent") >= 4096 + 64);
         free(out);
 
         snprintf(args, sizeof args, "page %s --json", addr);
