@@ -1,6 +1,7 @@
 // The catalogue of figures, in the order they run (floors first, so ratios exist when printed).
 #include "tools/aether-bench/figures.hpp"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -204,6 +205,22 @@ std::vector<figure> catalogue(const settings& s) {
                     {"scale_read_hit_", 0, "requests", 0}};
         f.timeout_s = budget_s(s.scale_large_pages, 100, 120) + budget_s(6 * timed_total, 1'000, 0);
         out.push_back(f);
+    }
+    // What recording latency histograms costs (docs/admin.md): the API and fault figures again with
+    // AETHER_LATENCY_HISTOGRAMS=off, each run right after its twin and compared with it, so the
+    // ratio is off / on: 0.98x means recording adds 2 %.
+    for (const char* twin : {"api_read_miss_64B", "fault_read_remote_4K_handler", "fault_read_remote_4K_sigbus",
+                             "fault_write_upgrade_4K_handler", "fault_read_local_4K_sigbus"}) {
+        const auto at = std::find_if(out.begin(), out.end(), [&](const figure& f) { return f.name == twin; });
+        if (at == out.end()) continue;
+        figure off = *at;
+        off.name = std::string(twin) + "_hist_off";
+        off.family = "histogram_cost";
+        off.floor = twin;
+        for (auto& arg : off.args)
+            if (arg.rfind("name=", 0) == 0) arg = "name=" + off.name;
+        off.env.push_back("AETHER_LATENCY_HISTOGRAMS=off");
+        out.insert(at + 1, off);
     }
     return out;
 }

@@ -218,10 +218,15 @@ int driver_main(int argc, char** argv) {
     if (std::none_of(selected.begin(), selected.end(), [](bool b) { return b; })) {
         for (std::size_t i = 0; i < all.size(); ++i) selected[i] = true;
     }
-    for (std::size_t i = 0; i < all.size(); ++i) {
-        if (!selected[i] || all[i].floor.empty()) continue;
-        for (std::size_t j = 0; j < all.size(); ++j)
-            if (all[j].name == all[i].floor) selected[j] = true;
+    // A floor may have a floor of its own (histogram_cost's figures are compared with their twins,
+    // which are compared with the TCP floor): until nothing more comes along.
+    for (bool added = true; added;) {
+        added = false;
+        for (std::size_t i = 0; i < all.size(); ++i) {
+            if (!selected[i] || all[i].floor.empty()) continue;
+            for (std::size_t j = 0; j < all.size(); ++j)
+                if (all[j].name == all[i].floor && !selected[j]) selected[j] = added = true;
+        }
     }
 
     run_context ctx;
