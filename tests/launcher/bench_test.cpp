@@ -165,6 +165,24 @@ TEST_CASE("without --quick a latency figure times at least 20,000 operations aft
     }
 }
 
+TEST_CASE("a histogram_cost figure is compared with its twin recorded in the same run, and brings the twin's floor", "[bench]") {
+    run_result r = run_bench({"--quick", "--placement", "pinned", "--json", "--only", "api_read_miss_64B_hist_off"}, 240);
+    INFO("stderr:\n" << r.err);
+    REQUIRE(r.exit_code == 0);
+    auto rows = rows_by_name(r.out);
+    for (const char* name : {"tcp_floor_64B", "api_read_miss_64B", "api_read_miss_64B_hist_off"}) {
+        INFO(name);
+        REQUIRE(rows.count(name) == 1);
+        CHECK(rows.at(name).is("verified", "true"));
+    }
+    const json_row& off = rows.at("api_read_miss_64B_hist_off");
+    CHECK(off.is("figure", "\"histogram_cost\""));
+    CHECK(off.is("floor", "\"api_read_miss_64B\""));
+    const double on_us = rows.at("api_read_miss_64B").number("median_us").value_or(0);
+    REQUIRE(on_us > 0);
+    CHECK(off.number("ratio_to_floor").value_or(-1) == Approx(off.number("median_us").value_or(0) / on_us).epsilon(0.01));
+}
+
 TEST_CASE("the scale figure reports 1 K and 1 M pages in use and the metadata per cached page", "[bench]") {
     run_result r = run_bench({"--quick", "--placement", "free", "--json", "--only", "scale"}, 240);
     INFO("stderr:\n" << r.err);
