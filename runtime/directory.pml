@@ -38,13 +38,14 @@
  *  NO_CRASH           node 2 does not crash
  *  REORDER            a node's requests sent on different connections may arrive in any order
  *  LIVENESS           timeouts only on lost messages, and the `answered` property
- *  LATE_ACKS          the home's deadline for an invalidation may pass while the invalidation
- *                     is still on its way or being answered (its answer then arrives after the
- *                     call ended and is dropped), and an acknowledgement that carries an
- *                     owner's bytes may be lost. What the code does then is a known problem:
- *                     docs/protocol.md, "The model", "Findings". It is the two switches
- *                     LATE_DEADLINE and LOSE_DATA_ACKS together.
- *  BUG_GRANT_BEFORE_ACKS, BUG_IGNORE_EPOCH   injected bugs the checks must catch
+ *  LATE_DEADLINE      the home's deadline for an invalidation may pass while the invalidation
+ *                     is still on its way or being answered: invalidations and answers arrive
+ *                     after their round ended (checked: tests/model/check_model.sh late_deadline)
+ *  LOSE_DATA_ACKS     an acknowledgement that carries an owner's bytes may be lost: the
+ *                     connection-loss window, a known problem (docs/protocol.md, "Findings")
+ *  LATE_ACKS          both
+ *  BUG_GRANT_BEFORE_ACKS, BUG_IGNORE_EPOCH, BUG_DROP_LATE_OWNER_ANSWER, BUG_STALE_INVALIDATION
+ *                     injected bugs the checks must catch (the last two with LATE_DEADLINE)
  */
 
 #ifndef OPS0
@@ -164,11 +165,14 @@ bit tfail[NP];      /* failure_: a target timed out */
 byte tep[NP];       /* the round's epoch: an answer to an older call is a late reply */
 byte pend[NP];      /* targets not answered yet, one bit per node */
 byte lostc[NP];     /* targets whose invalidation or acknowledgement was lost */
+byte towner[NP];    /* the exclusive owner the round recalls, whose answer it waits for (0: none) */
+bit tans[NP];       /* the requester was answered (VOID) while the owner's answer was awaited */
 
 /* Each node's copy of each page (cache_page). */
 byte cst[NN * NP];  /* cache_state */
 byte cval[NN * NP]; /* the copy's bytes (0 when it has none) */
 byte iep[NN * NP];  /* inval_epoch: the highest invalidation epoch handled */
+byte gep[NN * NP];  /* grant_epoch: the epoch of the grant the copy came with (0: none) */
 
 /* Ghost state for the properties. */
 byte last[NP];      /* the value of the last completed write of each page */
@@ -228,7 +232,15 @@ end:
     fi
 
 /* cache::invalidate: an invalidation (or a recall, or a downgrade) from the home. Returns the
- * copy's bytes in hd/v when it was exclusive or frozen. */
+ * copy's bytes in hd/v when it was exclusive or frozen. An invalidation older than the copy's
+ * grant was sent before the copy existed: a message held back (by TCP, across a cut) until after
+ * its round ended and the page was granted again. It leaves the copy alone (cache::invalidation::
+ * stale); BUG_STALE_INVALIDATION takes the copy anyway, as the code did before. */
+#ifdef BUG_STALE_INVALIDATION
+#define STALE_INVALIDATION(n, pg, ep) false
+#else
+#define STALE_INVALIDATION(n, pg, ep) ((ep) < gep[C(n, pg)])
+#endif
 inline cache_invalidate(n, pg, ep, dg, hd, v)
 {
     hd = 0;
@@ -236,14 +248,16 @@ inline cache_invalidate(n, pg, ep, dg, hd, v)
     RECORD_EPOCH(n, pg, ep);
     if
     :: cst[C(n, pg)] == INV -> skip
-    :: else ->
+    :: cst[C(n, pg)] != INV && STALE_INVALIDATION(n, pg, ep) ->
+        skip /* sent before the copy was granted (its round is over): the copy stays */
+    :: cst[C(n, pg)] != INV && !STALE_INVALIDATION(n, pg, ep) ->
         if
         :: cst[C(n, pg)] == EX || cst[C(n, pg)] == FZ -> hd = 1; v = cval[C(n, pg)]
         :: else
         fi;
         if
         :: dg && cst[C(n, pg)] != VD -> cst[C(n, pg)] = SH
-        :: else -> cst[C(n, pg)] = INV; cval[C(n, pg)] = 0
+        :: else -> cst[C(n, pg)] = INV; cval[C(n, pg)] = 0; gep[C(n, pg)] = 0
         fi
     fi
 }
@@ -432,10 +446,23 @@ inline send_invalidation(m, pg)
 #define CALL_DEADLINE(pg, m) (lostc[pg] & BIT(m))
 #endif
 
+/* The exclusive owner's answer to a recall carries the only current bytes. At the request's
+ * deadline the home answers the requester VOID but keeps the round, and the entry, until that
+ * answer comes (node::answer_early, owner_answer_wait_ns): the call to the owner ends without an
+ * answer only when a message of it was really lost (the model's stand-in for the connection
+ * failing, or the long wait passing). BUG_DROP_LATE_OWNER_ANSWER restores what the code did before:
+ * the owner's call ends at the request's deadline like any other, and its late answer is dropped. */
+#ifdef BUG_DROP_LATE_OWNER_ANSWER
+#define WAITS_FOR_OWNER(pg, m) false
+#else
+#define WAITS_FOR_OWNER(pg, m) (towner[pg] == (m))
+#endif
+
 /* Events of the home's service thread. */
 #define EV_REQUEST 1  /* a request arrives (or is taken from the page's queue: node::drain) */
 #define EV_ACK 2      /* an acknowledgement arrives */
 #define EV_CALL_FAILED 3 /* a call ends without one: its deadline (TIMEOUT), or NODE_CRASHED */
+#define EV_EARLY 4    /* the request's deadline while the owner's answer is awaited: VOID now */
 
 /* A request arrives from node n. */
 #ifndef REORDER
@@ -453,9 +480,14 @@ inline send_invalidation(m, pg)
 #define ON_ACK(m) \
     :: ACKQ(m)?h_pg, h_ep, h_hd, h_v -> h_m = m; h_ev = EV_ACK
 
-/* The deadline of the call to node m passes (home_deadline). */
+/* The deadline of the call to node m passes (home_deadline); for the owner, the request's
+ * deadline (answered early) and, only for a lost message, the end of the long wait. */
 #define ON_DEADLINE(pg, m) \
-    :: busy[pg] && (pend[pg] & BIT(m)) && CALL_DEADLINE(pg, m) -> \
+    :: busy[pg] && (pend[pg] & BIT(m)) && CALL_DEADLINE(pg, m) && !WAITS_FOR_OWNER(pg, m) -> \
+        h_pg = pg; h_m = m; h_s = A_TIMEOUT; h_ev = EV_CALL_FAILED \
+    :: busy[pg] && (pend[pg] & BIT(m)) && CALL_DEADLINE(pg, m) && WAITS_FOR_OWNER(pg, m) && !tans[pg] -> \
+        h_pg = pg; h_ev = EV_EARLY \
+    :: busy[pg] && (pend[pg] & BIT(m)) && (lostc[pg] & BIT(m)) && WAITS_FOR_OWNER(pg, m) -> \
         h_pg = pg; h_m = m; h_s = A_TIMEOUT; h_ev = EV_CALL_FAILED
 
 /* The call to the crashed node fails: its connection is refused or reset (NODE_CRASHED). */
@@ -515,6 +547,8 @@ end:
                 :: else -> h_s = 255 /* a late reply to a call that already ended: dropped */
                 fi
             :: h_ev == EV_CALL_FAILED -> h_hd = 0; h_v = 0
+            :: h_ev == EV_EARLY -> /* node::answer_early: what the requester would have heard */
+                tans[h_pg] = 1; REPLY(treq[h_pg], tseq[h_pg], R_TIMEOUT, 0, 0, 0)
             :: h_ev == 0 -> skip
             fi;
             /* node::apply_ack: the home's own answer, or a remote one. */
@@ -542,6 +576,11 @@ end:
                 tep[h_pg] = epoch[h_pg];
                 pend[h_pg] = h_tg & ~BIT(HOMENODE);
                 lostc[h_pg] = 0;
+                if
+                :: h_excl && owner[h_pg] != HOMENODE && (h_tg & BIT(owner[h_pg])) -> towner[h_pg] = owner[h_pg]
+                :: else -> towner[h_pg] = 0 /* the home's own copy goes inline: no call */
+                fi;
+                tans[h_pg] = 0;
                 send_invalidation(1, h_pg);
                 send_invalidation(2, h_pg)
             :: else
@@ -550,16 +589,17 @@ end:
             if
             :: ROUND_DONE(h_pg) ->
                 if
-                :: tfail[h_pg] -> REPLY(treq[h_pg], tseq[h_pg], R_TIMEOUT, 0, 0, 0)
-                :: !tfail[h_pg] && st[h_pg] == LOST -> REPLY(treq[h_pg], tseq[h_pg], R_LOST, 0, 0, 0)
-                :: !tfail[h_pg] && st[h_pg] != LOST ->
+                :: tans[h_pg] -> skip /* told at its deadline; the owner's late answer is applied, no more */
+                :: !tans[h_pg] && tfail[h_pg] -> REPLY(treq[h_pg], tseq[h_pg], R_TIMEOUT, 0, 0, 0)
+                :: !tans[h_pg] && !tfail[h_pg] && st[h_pg] == LOST -> REPLY(treq[h_pg], tseq[h_pg], R_LOST, 0, 0, 0)
+                :: !tans[h_pg] && !tfail[h_pg] && st[h_pg] != LOST ->
                     f_do = 1; f_n = treq[h_pg]; f_sq = tseq[h_pg]; f_op = top[h_pg]; f_arg = targ[h_pg];
                     f_ws = tws[h_pg]
                 fi;
                 busy[h_pg] = 0;
                 /* (cleared so that finished rounds leave no trace in the state) */
                 top[h_pg] = RS; treq[h_pg] = 0; tseq[h_pg] = 0; targ[h_pg] = 0; tws[h_pg] = 0; tdg[h_pg] = 0;
-                tfail[h_pg] = 0; tep[h_pg] = 0; pend[h_pg] = 0; lostc[h_pg] = 0
+                tfail[h_pg] = 0; tep[h_pg] = 0; pend[h_pg] = 0; lostc[h_pg] = 0; towner[h_pg] = 0; tans[h_pg] = 0
             :: else
             fi;
             if
@@ -658,8 +698,8 @@ inline finish_writeback(keep, ep)
     if
     :: cst[C(n, pg)] == FZ ->
         if
-        :: keep && ep >= iep[C(n, pg)] -> cst[C(n, pg)] = SH
-        :: else -> cst[C(n, pg)] = INV; cval[C(n, pg)] = 0
+        :: keep && ep >= iep[C(n, pg)] -> cst[C(n, pg)] = SH; gep[C(n, pg)] = ep
+        :: else -> cst[C(n, pg)] = INV; cval[C(n, pg)] = 0; gep[C(n, pg)] = 0
         fi
     :: else -> skip /* an invalidation took the copy meanwhile */
     fi
@@ -675,8 +715,8 @@ inline finish_writeback(keep, ep)
 #define CRASH \
     crashed = 1; \
     done[VICTIM] = 1; \
-    cst[C(VICTIM, 0)] = INV; cval[C(VICTIM, 0)] = 0; iep[C(VICTIM, 0)] = 0; \
-    cst[C(VICTIM, 1)] = INV; cval[C(VICTIM, 1)] = 0; iep[C(VICTIM, 1)] = 0; \
+    cst[C(VICTIM, 0)] = INV; cval[C(VICTIM, 0)] = 0; iep[C(VICTIM, 0)] = 0; gep[C(VICTIM, 0)] = 0; \
+    cst[C(VICTIM, 1)] = INV; cval[C(VICTIM, 1)] = 0; iep[C(VICTIM, 1)] = 0; gep[C(VICTIM, 1)] = 0; \
     waiting[VICTIM] = 0; cur[VICTIM] = 0; lostmsg[VICTIM] = 0; \
     do \
     :: nempty(rep[VICTIM]) -> rep[VICTIM]?_, _, _, _, _ \
@@ -734,7 +774,7 @@ proctype app(byte n; byte ops)
                 :: cst[C(n, pg)] == EX ->
                     cst[C(n, pg)] = FZ; step = S_PUTBACK; wv = cval[C(n, pg)]; a_send = 1; a_op = PB; a_arg = wv
                 :: (cst[C(n, pg)] == SH || cst[C(n, pg)] == VD) && what == DROP ->
-                    cst[C(n, pg)] = INV; cval[C(n, pg)] = 0; a_end = 1
+                    cst[C(n, pg)] = INV; cval[C(n, pg)] = 0; gep[C(n, pg)] = 0; a_end = 1
                 :: else -> a_end = 1
                 fi
             fi
@@ -754,7 +794,7 @@ proctype app(byte n; byte ops)
                 :: rs == R_OK && what == STORE && r_f -> /* is_sharer: cache::upgrade */
                     if
                     :: STALE(r_ep) || cst[C(n, pg)] != SH -> a_acq = 1 /* stale */
-                    :: else -> cst[C(n, pg)] = EX; a_acc = 1; a_end = 1
+                    :: else -> cst[C(n, pg)] = EX; gep[C(n, pg)] = r_ep; a_acc = 1; a_end = 1
                     fi
                 :: rs == R_OK && !(what == STORE && r_f) -> /* cache::install */
                     if
@@ -765,6 +805,7 @@ proctype app(byte n; byte ops)
                         :: else -> cst[C(n, pg)] = SH
                         fi;
                         cval[C(n, pg)] = r_v;
+                        gep[C(n, pg)] = r_ep;
                         a_acc = 1;
                         a_end = 1
                     fi

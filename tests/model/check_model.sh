@@ -8,14 +8,21 @@
 #                           the home idle at the end) and invalid end states (deadlock), exhaustive
 #   liveness                the LTL property `answered` (every request is answered or VOID), built
 #                           with -DLIVENESS, acceptance cycles (pan -a), exhaustive
+#   late_deadline           safety with -DLATE_DEADLINE: the home's deadline for an invalidation
+#                           may pass while it is still on its way or being answered (late
+#                           messages: a recall held back across a cut), exhaustive
 #   bug_grant_before_acks   the model with an injected bug: a round completes with an
 #   bug_ignore_epoch        acknowledgement still out / a grant that crossed an invalidation is
 #                           installed. These pass only when spin DOES report a violation, and show
 #                           its counterexample.
+#   bug_drop_late_owner_answer, bug_stale_invalidation
+#                           late_deadline with the code as it was before the late-message fixes:
+#                           the owner's late answer to a recall is dropped / a late invalidation
+#                           takes a copy granted after it was sent. Must report a violation.
 #
 # MODEL defaults to $MODEL, then runtime/directory.pml next to this script. MODEL_DEFS adds spin
 # -D options (other parameters, e.g. MODEL_DEFS="-DOPS1=2 -DLATE_ACKS"), PAN_DEPTH (default
-# 100000) and MEMLIM (MB, default 1024) bound the search; a search that hits either bound fails.
+# 100000) and MEMLIM (MB, default 1024; 3072 for late_deadline) bound the search; a search that hits either bound fails.
 # Exit status: 0 the check passed, 1 it failed, 2 usage, 77 spin or a C compiler is missing.
 set -u
 
@@ -26,7 +33,7 @@ case "$0" in
 esac
 model=${2:-${MODEL:-$here/../../runtime/directory.pml}}
 depth=${PAN_DEPTH:-100000}
-memlim=${MEMLIM:-1024}
+memlim=${MEMLIM:-}
 cc=${CC:-cc}
 
 expect=pass
@@ -48,11 +55,24 @@ bug_ignore_epoch)
     spin_defs=(-DBUG_IGNORE_EPOCH)
     expect=violation
     ;;
+late_deadline)
+    spin_defs=(-DLATE_DEADLINE)
+    memlim=${memlim:-3072} # 7.4 million states: about 1.3 GB
+    ;;
+bug_drop_late_owner_answer)
+    spin_defs=(-DLATE_DEADLINE -DBUG_DROP_LATE_OWNER_ANSWER)
+    expect=violation
+    ;;
+bug_stale_invalidation)
+    spin_defs=(-DLATE_DEADLINE -DBUG_STALE_INVALIDATION)
+    expect=violation
+    ;;
 *)
-    echo "usage: $0 safety|liveness|bug_grant_before_acks|bug_ignore_epoch [MODEL]" >&2
+    echo "usage: $0 safety|liveness|late_deadline|bug_grant_before_acks|bug_ignore_epoch|bug_drop_late_owner_answer|bug_stale_invalidation [MODEL]" >&2
     exit 2
     ;;
 esac
+memlim=${memlim:-1024}
 # shellcheck disable=SC2206 # MODEL_DEFS is a list of options
 spin_defs+=(${MODEL_DEFS:-})
 
