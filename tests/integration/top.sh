@@ -21,7 +21,8 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*"; echo "--- pane:"; cat "$work/pane" 2>/dev/null; echo "--- cluster:"; tail -n 20 "$work/cluster.log"; exit 1; }
 . "$(dirname "$0")/within.sh"
 
-export AETHER_ADMIN_DIR="$work/admin" AETHER_TIMEOUT_MS=1000
+# A secret of our own (aether-run keeps it), for top over the cluster port at the end.
+export AETHER_ADMIN_DIR="$work/admin" AETHER_TIMEOUT_MS=1000 AETHER_SECRET="top-test-$$"
 "$run" -n 3 --timeout 150 -- "$prog" "$work/ready" "$work/stop" busy >"$work/cluster.log" 2>&1 &
 cluster=$!
 within 60 test -e "$work/ready" || fail "the cluster did not get ready"
@@ -47,3 +48,12 @@ tmux send-keys -t "$session" q
 gone() { ! tmux has-session -t "$session" 2>/dev/null; }
 within 5 gone || fail "top did not quit on q"
 echo "q: top quit"
+
+# The same view from another machine's point of view: over node 1's cluster port (--peer), two
+# frames to a pipe (no terminal: one frame per refresh).
+addr=$("$ctl" nodes --dir "$AETHER_ADMIN_DIR" --json | grep -o '"address": "[^"]*"' | sed -n 2p | cut -d'"' -f4)
+[ -n "$addr" ] || fail "no address for node 1"
+"$ctl" top --peer "$addr" --frames 2 --interval-ms 300 </dev/null >"$work/pane" 2>&1 || fail "top --peer $addr failed"
+[ "$(grep -cE '^[0-2] +up ' "$work/pane")" -eq 6 ] || fail "top --peer did not show the three nodes twice"
+grep -qE "^$block +1 +[0-9.]+ " "$work/pane" || fail "top --peer did not show $block among the hottest pages"
+echo "top --peer $addr: the three nodes and the hottest page, over the cluster port"

@@ -329,3 +329,37 @@ TEST_CASE("a peer address takes port 0 only where a listener asks for any port",
     CHECK_FALSE(peer_address::parse("127.0.0.1:65536", peer_address::port_zero::allowed));
     CHECK(peer_address::parse("127.0.0.1:7000"));
 }
+
+TEST_CASE("streams adopted while the admin thread is busy wait, at most 16; more are closed at once", "[admin]") {
+    temp_dir d;
+    std::string error;
+    auto e = admin::endpoint::start(
+        d.path + "/node-0.sock", [](std::string_view) { return std::string("ok\n"); }, error);
+    REQUIRE(e);
+    // The first stream, welcomed and silent, holds the admin thread (until it ends, or 1 s).
+    auto blocker = std::make_unique<adopted_stream>(*e, 0);
+    std::vector<unique_fd> ours;
+    for (int i = 0; i < 20; ++i) {
+        auto [mine, theirs] = stream_pair();
+        e->adopt(std::move(theirs), 0);
+        ours.push_back(std::move(mine));
+    }
+    // The four beyond the limit are closed at once, without a word.
+    const std::size_t limit = admin::socket_server::max_adopted;
+    for (std::size_t i = limit; i < ours.size(); ++i) {
+        INFO("stream " << i);
+        wire::frame_header h{};
+        std::string payload;
+        CHECK_FALSE(framed_client{ours[i].get()}.next(h, payload));
+    }
+    // The sixteen get their welcome, one after the other, once the thread is free again.
+    blocker.reset();
+    for (std::size_t i = 0; i < limit; ++i) {
+        INFO("stream " << i);
+        wire::frame_header h{};
+        std::string payload;
+        REQUIRE(framed_client{ours[i].get()}.next(h, payload));
+        CHECK(wire::type_of(h) == wire::msg::welcome);
+        ours[i].reset(); // it asks nothing: the thread moves on to the next
+    }
+}
