@@ -1,7 +1,6 @@
 // The copies this node holds in the window, and the per-page states that guard them.
 #include "runtime/cache.hpp"
 
-#include "aether/internal/log.hpp"
 #include "aether/internal/sync.hpp"
 
 #include <algorithm>
@@ -163,7 +162,9 @@ cache::install_result cache::install_locked(std::uint64_t page, cache_page& e, c
     if (rc != 0) {
         store_state(e, cache_state::invalid);
         end_change(e);
-        log::fault().error("cannot install page {:#x}: {}", page, std::strerror(-rc));
+        // Counted, not logged: this runs on the fault path, maybe in a SIGBUS handler, and the
+        // caller reports the failure (install_result::failed).
+        bump(counters_.install_failures);
         return install_result::failed;
     }
     store_state(e, exclusive ? cache_state::exclusive : cache_state::shared);
@@ -240,7 +241,7 @@ std::size_t cache::install_run(std::uint64_t first, std::size_t count, const std
             end_change(e);
         }
         if (rc != 0) {
-            log::fault().warn("a run of {} pages at {:#x} not installed: {}", run, page, std::strerror(-rc));
+            bump(counters_.install_failures, run); // (fault path: counted, not logged)
             window_.drop(page, run);
         }
         i += run;
