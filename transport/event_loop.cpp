@@ -76,16 +76,6 @@ struct outbound_call {
     async_callback cb;
 };
 
-// Appends the frame's bytes from `skip` on (the ones a socket did not take already).
-void append_frame(std::vector<std::byte>& buf, const wire::frame_header& h, const wire::message& m, std::size_t skip = 0) {
-    const auto* hb = reinterpret_cast<const std::byte*>(&h);
-    for (std::span<const std::byte> part : {std::span<const std::byte>(hb, sizeof h), m.payload, m.payload_tail}) {
-        const std::size_t from = std::min(skip, part.size());
-        buf.insert(buf.end(), part.begin() + static_cast<std::ptrdiff_t>(from), part.end());
-        skip -= from;
-    }
-}
-
 } // namespace
 
 struct event_loop::impl {
@@ -207,7 +197,7 @@ struct event_loop::impl {
             done = static_cast<std::size_t>(n);
             if (done == sizeof h + m.payload_size()) return;
         }
-        append_frame(c.out, h, m, done);
+        wire::append_frame(c.out, h, m, done);
         kick_send(c);
     }
 

@@ -72,6 +72,22 @@ frame_header make_header(const message& m, node_id source, std::uint64_t request
     return h;
 }
 
+void append_frame(std::vector<std::byte>& buf, const frame_header& h, const message& m, std::size_t skip) {
+    const auto* hb = reinterpret_cast<const std::byte*>(&h);
+    for (std::span<const std::byte> part : {std::span<const std::byte>(hb, sizeof h), m.payload, m.payload_tail}) {
+        const std::size_t from = std::min(skip, part.size());
+        buf.insert(buf.end(), part.begin() + static_cast<std::ptrdiff_t>(from), part.end());
+        skip -= from;
+    }
+}
+
+std::vector<std::byte> frame_bytes(const message& m, node_id source, std::uint64_t request_id) {
+    std::vector<std::byte> out;
+    out.reserve(header_size + m.payload_size());
+    append_frame(out, make_header(m, source, request_id), m);
+    return out;
+}
+
 message decode(const frame_header& h, std::span<const std::byte> payload) noexcept {
     message m;
     m.type = type_of(h);

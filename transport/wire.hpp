@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <vector>
 
 namespace aether::wire {
 
@@ -153,6 +154,11 @@ struct message {
 
 // Builds a complete header (both checksums) for `m`.
 frame_header make_header(const message& m, node_id source, std::uint64_t request_id) noexcept;
+// Appends a frame's bytes (`h`, then m's payload and tail) from `skip` on: what a socket did not
+// take already.
+void append_frame(std::vector<std::byte>& buf, const frame_header& h, const message& m, std::size_t skip = 0);
+// A whole frame for `m`, for a sender that writes it in one piece (the admin streams).
+std::vector<std::byte> frame_bytes(const message& m, node_id source, std::uint64_t request_id);
 // The message a verified frame carries (its payload: `payload`). With make_header, the only
 // conversion between frames and messages.
 message decode(const frame_header& h, std::span<const std::byte> payload) noexcept;

@@ -93,10 +93,8 @@ std::string_view first_line(std::string_view bytes) {
 }
 
 void send_frame(int client, const wire::message& m, node_id self, std::uint64_t request_id) {
-    const wire::frame_header h = wire::make_header(m, self, request_id);
-    std::string bytes(reinterpret_cast<const char*>(&h), sizeof h);
-    bytes.append(reinterpret_cast<const char*>(m.payload.data()), m.payload.size());
-    socket_server::write_all(client, bytes);
+    const std::vector<std::byte> bytes = wire::frame_bytes(m, self, request_id);
+    socket_server::write_all(client, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
 } // namespace

@@ -197,21 +197,20 @@ bool hot(runtime& rt, hot_pages& sampler, std::string_view arg, std::string& out
 } // namespace
 
 std::string reporter::answer(std::string_view request) {
-    runtime& rt = rt_;
     std::string out = "ok\n";
     if (request == "stats") {
-        stats(rt, out);
+        stats(rt_, out);
     } else if (request == "nodes") {
-        nodes(rt, out);
+        nodes(rt_, out);
     } else if (request == "cache") {
-        cache_pages(rt, out);
+        cache_pages(rt_, out);
     } else if (request == "directory") {
-        directory(rt, out);
+        directory(rt_, out);
     } else if (request.starts_with("page ")) {
-        if (!page(rt, request.substr(5), out)) return "error not an Aether address: " + std::string(request.substr(5)) + "\n";
+        if (!page(rt_, request.substr(5), out)) return "error not an Aether address: " + std::string(request.substr(5)) + "\n";
     } else if (request == "hot" || request.starts_with("hot ")) {
         const auto arg = request.substr(std::min<std::size_t>(request.size(), 4));
-        if (!hot(rt, hot_, arg, out))
+        if (!hot(rt_, hot_, arg, out))
             return "error hot takes a page count up to " + std::to_string(max_hot_pages) + ", not " +
                    std::string(arg.substr(0, 32)) + "\n";
     } else {

@@ -47,9 +47,9 @@ int connect_to(const std::string& path) {
     return s;
 }
 
-// Sends `bytes` (all of them, or until the endpoint stops reading) and returns everything it answers.
-std::string talk(const std::string& path, const std::string& bytes) {
-    int s = connect_to(path);
+// Sends `bytes` on `s` (all of them, or until the other end stops reading), returns everything it
+// answers, and closes `s`.
+std::string exchange(int s, const std::string& bytes) {
     (void)::send(s, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     std::string out;
     char buf[4096];
@@ -57,6 +57,8 @@ std::string talk(const std::string& path, const std::string& bytes) {
     ::close(s);
     return out;
 }
+
+std::string talk(const std::string& path, const std::string& bytes) { return exchange(connect_to(path), bytes); }
 
 } // namespace
 
@@ -151,9 +153,7 @@ namespace {
 struct framed_client {
     int fd;
     void send(const wire::message& m) const {
-        const wire::frame_header h = wire::make_header(m, wire::admin_client, 7);
-        std::string bytes(reinterpret_cast<const char*>(&h), sizeof h);
-        bytes.append(reinterpret_cast<const char*>(m.payload.data()), m.payload.size());
+        const std::vector<std::byte> bytes = wire::frame_bytes(m, wire::admin_client, 7);
         REQUIRE(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size()));
     }
     // The next frame; false when the stream ends first.
@@ -279,14 +279,10 @@ namespace {
 std::string http(const std::string& address, const std::string& bytes) {
     const auto where = peer_address::parse(address);
     REQUIRE(where);
-    unique_fd s(::socket(where->storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    REQUIRE(s.get() >= 0);
-    REQUIRE(::connect(s.get(), where->sa(), where->length) == 0);
-    (void)::send(s.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    std::string out;
-    char buf[4096];
-    for (ssize_t n; (n = ::recv(s.get(), buf, sizeof buf, 0)) > 0;) out.append(buf, static_cast<std::size_t>(n));
-    return out;
+    const int s = ::socket(where->storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(s >= 0);
+    REQUIRE(::connect(s, where->sa(), where->length) == 0);
+    return exchange(s, bytes);
 }
 
 } // namespace

@@ -1,6 +1,7 @@
 #include "remote_client.hpp"
 
 #include "aether/internal/fd.hpp"
+#include "transport/frame_reader.hpp"
 #include "transport/handshake.hpp"
 #include "transport/peers.hpp"
 #include "transport/wire.hpp"
@@ -62,10 +63,7 @@ aether::unique_fd dial(const std::string& address, clock::time_point until, std:
 }
 
 bool send_frame(int s, const wire::message& m, std::uint64_t request_id) {
-    const wire::frame_header h = wire::make_header(m, wire::admin_client, request_id);
-    std::vector<std::byte> bytes(sizeof h + m.payload.size());
-    std::memcpy(bytes.data(), &h, sizeof h);
-    if (!m.payload.empty()) std::memcpy(bytes.data() + sizeof h, m.payload.data(), m.payload.size());
+    const std::vector<std::byte> bytes = wire::frame_bytes(m, wire::admin_client, request_id);
     std::size_t sent = 0;
     while (sent < bytes.size()) {
         const ssize_t n = ::send(s, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
@@ -78,28 +76,25 @@ bool send_frame(int s, const wire::message& m, std::uint64_t request_id) {
 
 enum class got { frame, closed, timeout, garbage };
 
-got read_exactly(int s, std::byte* into, std::size_t n, clock::time_point until) {
-    std::size_t have = 0;
-    while (have < n) {
+// The next frame from `s`, reassembled by `in`, whose header and payload check out; its payload
+// is valid until the next call.
+got read_frame(int s, wire::frame_reader& in, wire::frame_view& f, clock::time_point until) {
+    for (;;) {
+        switch (in.next(f)) {
+        case wire::frame_reader::status::frame: return wire::payload_ok(f.header, f.payload) ? got::frame : got::garbage;
+        case wire::frame_reader::status::bad_header: return got::garbage;
+        case wire::frame_reader::status::need_more: break;
+        }
         pollfd p{s, POLLIN, 0};
         const int ready = ::poll(&p, 1, ms_left(until));
         if (ready < 0 && errno == EINTR) continue;
         if (ready <= 0) return got::timeout;
-        const ssize_t r = ::recv(s, into + have, n - have, 0);
+        const std::span<std::byte> room = in.writable();
+        const ssize_t r = ::recv(s, room.data(), room.size(), 0);
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) return got::closed;
-        have += static_cast<std::size_t>(r);
+        in.commit(static_cast<std::size_t>(r));
     }
-    return got::frame;
-}
-
-// One frame whose header and payload check out.
-got read_frame(int s, wire::frame_header& h, std::vector<std::byte>& payload, clock::time_point until) {
-    if (got g = read_exactly(s, reinterpret_cast<std::byte*>(&h), sizeof h, until); g != got::frame) return g;
-    if (wire::check_header(h) != wire::header_check::ok) return got::garbage;
-    payload.resize(h.payload_length);
-    if (got g = read_exactly(s, payload.data(), payload.size(), until); g != got::frame) return g;
-    return wire::payload_ok(h, payload) ? got::frame : got::garbage;
 }
 
 std::string said(got g, const std::string& address, int timeout_ms, const char* waiting_for) {
@@ -125,11 +120,10 @@ admin_answer ask_remote(const std::string& address, const std::string& secret, c
     const wire::cluster_key key = wire::cluster_key::from_secret(secret);
     wire::client_handshake hs(key, wire::admin_client, 0, aether::no_node);
     if (!send_frame(s.get(), hs.hello(), 0)) return failed("cannot send to " + address + ": " + std::strerror(errno));
-    wire::frame_header h{};
-    std::vector<std::byte> payload;
-    if (got g = read_frame(s.get(), h, payload, until); g != got::frame)
-        return failed(said(g, address, timeout_ms, "its challenge"));
-    switch (hs.on_challenge(h, payload)) {
+    wire::frame_reader in;
+    wire::frame_view f;
+    if (got g = read_frame(s.get(), in, f, until); g != got::frame) return failed(said(g, address, timeout_ms, "its challenge"));
+    switch (hs.on_challenge(f.header, f.payload)) {
     case wire::handshake_verdict::ok: break;
     case wire::handshake_verdict::unexpected:
         return failed("the node at " + address + " answered with something that is not a challenge (another version?)");
@@ -139,23 +133,22 @@ admin_answer ask_remote(const std::string& address, const std::string& secret, c
                       "the cluster file's secret), or it belongs to another cluster");
     }
     if (!send_frame(s.get(), hs.auth(), 0)) return failed("cannot send to " + address + ": " + std::strerror(errno));
-    const got welcome = read_frame(s.get(), h, payload, until);
+    const got welcome = read_frame(s.get(), in, f, until);
     if (welcome == got::closed)
         return failed("node " + std::to_string(hs.server()) + " at " + address +
                       " took the key but does not serve admin requests (its admin socket is off)");
-    if (welcome != got::frame || !hs.on_welcome(h)) return failed(said(welcome, address, timeout_ms, "its welcome"));
+    if (welcome != got::frame || !hs.on_welcome(f.header)) return failed(said(welcome, address, timeout_ms, "its welcome"));
 
     wire::message ask{.type = wire::msg::admin};
     ask.payload = std::as_bytes(std::span(request.data(), request.size()));
     if (!send_frame(s.get(), ask, 1)) return failed("cannot send to " + address + ": " + std::strerror(errno));
     std::string text;
     for (;;) {
-        if (got g = read_frame(s.get(), h, payload, until); g != got::frame)
-            return failed(said(g, address, timeout_ms, "the answer"));
-        if (wire::type_of(h) != wire::msg::admin || !wire::is_reply(h) || h.request_id != 1)
+        if (got g = read_frame(s.get(), in, f, until); g != got::frame) return failed(said(g, address, timeout_ms, "the answer"));
+        if (wire::type_of(f.header) != wire::msg::admin || !wire::is_reply(f.header) || f.header.request_id != 1)
             return failed("the node at " + address + " sent a frame that is not the answer");
-        text.append(reinterpret_cast<const char*>(payload.data()), payload.size());
-        if (h.arg0 == 0) break;
+        text.append(reinterpret_cast<const char*>(f.payload.data()), f.payload.size());
+        if (f.header.arg0 == 0) break;
     }
     return parse_answer(text, address);
 }
