@@ -18,7 +18,6 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <system_error>
 
 namespace aether::fault {
 
@@ -26,15 +25,6 @@ namespace {
 
 // Whether the calling thread holds the reader role (each handler thread's own view).
 thread_local bool tl_reader = false;
-
-// The eventfd by which stop() wakes the reader out of poll(). Without it stop() would wait forever
-// for a sleeping thread, so failing to open it fails the construction (the runtime's start
-// reports the exception as a failed start).
-unique_fd open_stop_fd() {
-    int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (fd < 0) throw std::system_error(errno, std::generic_category(), "cannot open the fault handler's stop eventfd");
-    return unique_fd(fd);
-}
 } // namespace
 
 int send_sigbus(pid_t tid, std::uint64_t addr) noexcept {
@@ -50,11 +40,11 @@ int send_sigbus(pid_t tid, std::uint64_t addr) noexcept {
     return -errno;
 }
 
-handler_pool::handler_pool(window& w, fault_sink& sink, options opts)
+handler_pool::handler_pool(window& w, fault_sink& sink, options opts, unique_fd stop_fd)
     : window_(w),
       sink_(sink),
       opt_(opts),
-      stop_fd_(open_stop_fd()) {
+      stop_fd_(std::move(stop_fd)) {
     if (opt_.max_threads == 0) opt_.max_threads = 1;
     tids_.reset(new std::atomic<pid_t>[opt_.max_threads]);
     for (unsigned i = 0; i < opt_.max_threads; ++i) tids_[i].store(0, std::memory_order_relaxed);
@@ -63,10 +53,16 @@ handler_pool::handler_pool(window& w, fault_sink& sink, options opts)
 
 handler_pool::~handler_pool() { stop(); }
 
-void handler_pool::start() {
-    if (!spawn()) throw std::system_error(EAGAIN, std::generic_category(), "cannot start the fault handler thread");
+setup_result<std::unique_ptr<handler_pool>> handler_pool::start(window& w, fault_sink& sink, options opts) {
+    // The eventfd by which stop() wakes the reader out of poll(). Without it stop() would wait
+    // forever for a sleeping thread.
+    unique_fd stop_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (stop_fd.get() < 0) return setup_error::from_errno("cannot open the fault handler's stop eventfd", errno);
+    std::unique_ptr<handler_pool> pool(new handler_pool(w, sink, opts, std::move(stop_fd)));
+    if (!pool->spawn()) return setup_error{"cannot start the fault handler thread", EAGAIN};
     // The runtime must know a handler's tid before any fault can arrive (to spot self-faults).
-    while (tids_[0].load(std::memory_order_acquire) == 0) std::this_thread::yield();
+    while (pool->tids_[0].load(std::memory_order_acquire) == 0) std::this_thread::yield();
+    return pool;
 }
 
 bool handler_pool::spawn() noexcept {

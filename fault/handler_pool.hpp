@@ -13,6 +13,7 @@
 
 #include "aether/internal/blocking.hpp"
 #include "aether/internal/fd.hpp"
+#include "aether/internal/result.hpp"
 #include "aether/internal/thread_priority.hpp"
 #include "fault/fault_sink.hpp"
 #include "fault/window.hpp"
@@ -35,19 +36,21 @@ public:
         thread_priority priority = thread_priority::normal;
         unsigned max_threads = 8; // 1: one thread, faults served strictly in turn
     };
-    // Throws std::system_error if it cannot open the eventfd that stop() needs to wake the reader.
-    handler_pool(window& w, fault_sink& sink, options opts);
+    // A pool serving `w`'s faults with its first thread running (its tid known, so that the
+    // runtime can spot faults of its own threads), or why it cannot be: the eventfd that stop()
+    // needs to wake the reader, or the first thread.
+    static setup_result<std::unique_ptr<handler_pool>> start(window& w, fault_sink& sink, options opts);
     ~handler_pool();
     handler_pool(const handler_pool&) = delete;
     handler_pool& operator=(const handler_pool&) = delete;
 
-    void start();
     void stop() noexcept;
     // Threads started so far, and how often a reader about to block handed the reading over.
     [[nodiscard]] unsigned threads() const noexcept { return started_.load(std::memory_order_acquire); }
     [[nodiscard]] std::uint64_t handovers() const noexcept { return handovers_.load(std::memory_order_relaxed); }
 
 private:
+    handler_pool(window& w, fault_sink& sink, options opts, unique_fd stop_fd);
     void run(unsigned index) noexcept;
     void handle(const ::uffd_msg& m) noexcept;
     // The reader role. take_reader: true if the calling thread now holds it.

@@ -80,12 +80,9 @@ void on_sigbus(int sig, siginfo_t* si, void* ctx) {
 
 } // namespace
 
-bool install_sigbus_mode(window& w, fault_sink& sink, std::string& error) {
+setup_result<void> install_sigbus_mode(window& w, fault_sink& sink) {
     std::lock_guard lock(g_install_mu);
-    if (g_window.load() != nullptr) {
-        error = "another window already uses sigbus mode in this process";
-        return false;
-    }
+    if (g_window.load() != nullptr) return setup_error{"another window already uses sigbus mode in this process", EBUSY};
     struct sigaction sa {};
     sa.sa_sigaction = on_sigbus;
     sa.sa_flags = SA_SIGINFO | SA_RESTART;
@@ -93,12 +90,12 @@ bool install_sigbus_mode(window& w, fault_sink& sink, std::string& error) {
     g_sink.store(&sink, std::memory_order_release);
     g_window.store(&w, std::memory_order_release);
     if (sigaction(SIGBUS, &sa, &g_previous) != 0) {
+        const int e = errno;
         g_window.store(nullptr);
         g_sink.store(nullptr);
-        error = "cannot install the SIGBUS handler";
-        return false;
+        return setup_error::from_errno("cannot install the SIGBUS handler", e);
     }
-    return true;
+    return {};
 }
 
 void uninstall_sigbus_mode() noexcept {

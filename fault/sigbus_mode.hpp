@@ -17,7 +17,7 @@ namespace aether::fault {
 // window faults go to the handler that was installed before, or get what its disposition says: a
 // SIGBUS sent by a process is dropped if it was ignored and ends the process under the default
 // action; a bus error the kernel raised ends the process either way, as it would without Aether.
-bool install_sigbus_mode(window& w, fault_sink& sink, std::string& error);
+setup_result<void> install_sigbus_mode(window& w, fault_sink& sink);
 void uninstall_sigbus_mode() noexcept;
 
 } // namespace aether::fault

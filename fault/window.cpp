@@ -58,27 +58,24 @@ std::string mapping_overlapping(std::uint64_t begin, std::uint64_t end) {
     return {};
 }
 
-std::unique_ptr<window> window::create(node_id node_count, fault_mode mode, std::string& error) {
-    if (node_count == 0 || node_count > max_window_nodes()) {
-        error = "a window for " + std::to_string(node_count) + " nodes does not fit below SERAPH_AETHER_END (at most " +
-                std::to_string(max_window_nodes()) + " nodes)";
-        return nullptr;
-    }
+setup_result<std::unique_ptr<window>> window::create(node_id node_count, fault_mode mode) {
+    if (node_count == 0 || node_count > max_window_nodes())
+        return setup_error{"a window for " + std::to_string(node_count) +
+                               " nodes does not fit below SERAPH_AETHER_END (at most " + std::to_string(max_window_nodes()) +
+                               " nodes)",
+                           EINVAL};
     const std::uint64_t size = std::uint64_t{node_count} * node_span;
 
     // Refuse to start rather than run half-working: check every feature this mode relies on.
     uffd_capabilities caps = probe_uffd();
     auto missing = mode == fault_mode::sigbus ? missing_for_sigbus_mode(caps) : missing_for_handler_mode(caps);
     if (!missing.empty()) {
-        error = "userfaultfd cannot support the " + std::string(to_string(mode)) + " fault mode:";
-        for (auto& m : missing) error += "\n  - " + m;
-        return nullptr;
+        std::string message = "userfaultfd cannot support the " + std::string(to_string(mode)) + " fault mode:";
+        for (auto& m : missing) message += "\n  - " + m;
+        return setup_error{message, ENOTSUP};
     }
     int raw = open_userfaultfd(mode == fault_mode::handler);
-    if (raw < 0) {
-        error = std::string("cannot open a userfaultfd: ") + std::strerror(-raw);
-        return nullptr;
-    }
+    if (raw < 0) return setup_error::from_errno("cannot open a userfaultfd", -raw);
     unique_fd uffd(raw);
     uffdio_api api{};
     api.api = UFFD_API;
@@ -86,10 +83,8 @@ std::unique_ptr<window> window::create(node_id node_count, fault_mode mode, std:
                    (mode == fault_mode::sigbus ? UFFD_FEATURE_SIGBUS : 0) |
                    // The exact faulting address (not just its page) for the VOID context and SIGBUS.
                    (caps.api_features & UFFD_FEATURE_EXACT_ADDRESS);
-    if (int e = uffd_ioctl(uffd.get(), UFFDIO_API, &api); e < 0) {
-        error = std::string("UFFDIO_API refused the features the runtime needs: ") + std::strerror(-e);
-        return nullptr;
-    }
+    if (int e = uffd_ioctl(uffd.get(), UFFDIO_API, &api); e < 0)
+        return setup_error::from_errno("UFFDIO_API refused the features the runtime needs", -e);
 
     void* want = as_ptr(window_base);
     void* got =
@@ -100,12 +95,9 @@ std::unique_ptr<window> window::create(node_id node_count, fault_mode mode, std:
         std::ostringstream os;
         os << "cannot reserve the Aether window [0x" << std::hex << window_base << ", 0x" << window_base + size << ")";
         std::string taken = mapping_overlapping(window_base, window_base + size);
-        if (!taken.empty())
-            os << ": the range is already in use by the mapping \"" << taken << "\"";
-        else
-            os << ": " << std::strerror(e);
-        error = os.str();
-        return nullptr;
+        if (taken.empty()) return setup_error::from_errno(os.str(), e);
+        os << ": the range is already in use by the mapping \"" << taken << "\"";
+        return setup_error{os.str(), EEXIST};
     }
     // One VMA, 4 KiB pages only (a THP would defeat per-page tracking and make UFFDIO_COPY fail
     // with EEXIST), and no copy in a forked child: a stray access there fails loudly.
@@ -118,14 +110,12 @@ std::unique_ptr<window> window::create(node_id node_count, fault_mode mode, std:
     reg.mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP;
     if (int e = uffd_ioctl(uffd.get(), UFFDIO_REGISTER, &reg); e < 0) {
         ::munmap(got, size);
-        error = std::string("cannot register the window with userfaultfd: ") + std::strerror(-e);
-        return nullptr;
+        return setup_error::from_errno("cannot register the window with userfaultfd", -e);
     }
     constexpr std::uint64_t needed = (1ull << _UFFDIO_COPY) | (1ull << _UFFDIO_WAKE) | (1ull << _UFFDIO_WRITEPROTECT);
     if ((reg.ioctls & needed) != needed) {
         ::munmap(got, size);
-        error = "userfaultfd did not grant UFFDIO_COPY, UFFDIO_WAKE and UFFDIO_WRITEPROTECT on the window";
-        return nullptr;
+        return setup_error{"userfaultfd did not grant UFFDIO_COPY, UFFDIO_WAKE and UFFDIO_WRITEPROTECT on the window", ENOTSUP};
     }
     return std::unique_ptr<window>(new window(std::move(uffd), size));
 }

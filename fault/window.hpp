@@ -11,6 +11,7 @@
 
 #include "aether/internal/address.hpp"
 #include "aether/internal/fd.hpp"
+#include "aether/internal/result.hpp"
 
 #include <cstdint>
 #include <memory>
@@ -26,9 +27,9 @@ const char* to_string(fault_mode m) noexcept;
 
 class window {
 public:
-    // Reserves and registers the window. On failure returns nullptr and explains in `error`, naming
-    // the mapping that occupies the range if that is the cause.
-    static std::unique_ptr<window> create(node_id node_count, fault_mode mode, std::string& error);
+    // Reserves and registers the window, or says why it cannot, naming the mapping that occupies
+    // the range if that is the cause (EEXIST).
+    static setup_result<std::unique_ptr<window>> create(node_id node_count, fault_mode mode);
     ~window();
     window(const window&) = delete;
     window& operator=(const window&) = delete;

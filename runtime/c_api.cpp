@@ -10,6 +10,7 @@
 #include "runtime/void_context.hpp"
 
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -146,15 +147,22 @@ std::uint64_t u64_of(const result<std::uint64_t>& r, std::uint64_t addr) noexcep
 // address itself, since by then the number may name another file.
 std::atomic<bool> inherited_listener_offered{false};
 
+// Where a failed start meets the C caller, the one place it is turned into what the caller gets:
+// the message on stderr (the init functions have no other way to say why), and errno set to the
+// cause (EINVAL for a configuration that is wrong in itself) for a program that acts on it.
+void report(const setup_error& e) noexcept {
+    std::fprintf(stderr, "aether: %s\n", e.message.c_str());
+    errno = e.code != 0 ? e.code : EINVAL;
+}
+
 Seraph_Vbit start(Seraph_Aether* aether, const runtime_config& config) {
-    std::string error;
-    auto rt = runtime::create(config, error);
+    auto rt = runtime::create(config);
     if (!rt) {
-        std::fprintf(stderr, "aether: %s\n", error.c_str());
+        report(rt.error());
         return SERAPH_VBIT_FALSE;
     }
     auto holder = std::make_unique<Seraph_Aether_Runtime>();
-    holder->rt = std::move(rt);
+    holder->rt = std::move(rt).value();
     aether->local_node_id = config.self;
     aether->node_count = config.node_count;
     aether->cache_hits = aether->cache_misses = aether->remote_fetches = 0;
@@ -180,14 +188,16 @@ extern "C" {
 Seraph_Vbit seraph_aether_init(Seraph_Aether* aether, uint16_t node_id, uint16_t node_count) {
     if (aether == nullptr) return SERAPH_VBIT_VOID;
     clear_handle(aether);
-    if (node_count == 0 || node_count > SERAPH_AETHER_MAX_NODES || node_id >= node_count) return SERAPH_VBIT_FALSE;
+    if (node_count == 0 || node_count > SERAPH_AETHER_MAX_NODES || node_id >= node_count) {
+        errno = EINVAL;
+        return SERAPH_VBIT_FALSE;
+    }
     return guarded(SERAPH_VBIT_FALSE, [&] {
         runtime_config c;
         c.self = node_id;
         c.node_count = node_count;
-        std::string error;
-        if (!apply_optional_env(c, error)) {
-            std::fprintf(stderr, "aether: %s\n", error.c_str());
+        if (auto applied = apply_optional_env(c); !applied) {
+            report(applied.error());
             return SERAPH_VBIT_FALSE;
         }
         return start(aether, c);
@@ -200,11 +210,10 @@ Seraph_Vbit seraph_aether_init_from_env(Seraph_Aether* aether) {
     if (aether == nullptr) return SERAPH_VBIT_VOID;
     clear_handle(aether);
     return guarded(SERAPH_VBIT_VOID, [&] {
-        std::string error;
         const bool pmix = launch::use_pmix();
-        auto c = pmix ? launch::config_from_pmix(error) : config_from_env(error);
+        auto c = pmix ? launch::config_from_pmix() : config_from_env();
         if (!c) {
-            std::fprintf(stderr, "aether: %s\n", error.c_str());
+            report(c.error());
             return SERAPH_VBIT_VOID;
         }
         // The PMIx bootstrap opens a listener for this node; a launcher's (AETHER_LISTEN_FD) is

@@ -3,6 +3,7 @@
 // cluster is hard-coded.
 #pragma once
 #include "aether/internal/guard.hpp"
+#include "aether/internal/result.hpp"
 
 #include "aether/internal/address.hpp"
 #include "aether/internal/thread_priority.hpp"
@@ -83,14 +84,14 @@ struct runtime_config {
 // AETHER_LATENCY_HISTOGRAMS; and before them the same settings from the [settings] of the cluster file that
 // AETHER_CONFIG names (config_file.hpp), if it does: a variable overrides the file.
 // A bad value is an error naming the variable, or the file, its line and the key.
-bool apply_optional_env(runtime_config& c, std::string& error);
+setup_result<void> apply_optional_env(runtime_config& c);
 // The whole cluster description: AETHER_NODE_ID, AETHER_NODE_COUNT, AETHER_PEERS, AETHER_BIND,
 // AETHER_SECRET, AETHER_LISTEN_FD, and the optional settings above. With AETHER_CONFIG, the
 // file's [[node]] entries give the node count, the addresses and this node's bind address, and its
 // secret or secret_file the secret; each variable that is set overrides the file's value, and an
 // AETHER_NODE_COUNT that disagrees with the file's node list is an error. AETHER_NODE_ID always
 // comes from the environment: one file serves every node of the cluster.
-std::optional<runtime_config> config_from_env(std::string& error);
+setup_result<runtime_config> config_from_env();
 
 // What aetherctl needs to find a cluster's admin sockets (docs/admin.md), from the same
 // configuration as its nodes, without a node id: the admin directory (AETHER_ADMIN_DIR, or the
@@ -100,10 +101,10 @@ struct admin_target {
     std::string dir;
     node_id node_count = 0;
 };
-std::optional<admin_target> admin_target_from_env(std::string& error);
+setup_result<admin_target> admin_target_from_env();
 // The cluster secret as the nodes read it (AETHER_SECRET, or the cluster file's secret or
 // secret_file), for aetherctl --peer; an error when there is none.
-std::optional<std::string> cluster_secret_from_env(std::string& error);
+setup_result<std::string> cluster_secret_from_env();
 
 // The polling time in force: AETHER_POLL_US when given; otherwise 50 us when the calling thread
 // may run on more than one CPU, and 0 when it may run on only one, where polling would only keep
@@ -125,9 +126,9 @@ std::uint32_t effective_suspect_ms(const runtime_config& c) noexcept;
 std::uint64_t service_poll_ns(const runtime_config& c, thread_priority effective) noexcept;
 
 // The scheduling the runtime's threads get: realtime or normal. `automatic` becomes realtime when
-// the process may; an explicit `realtime` the process may not have is an error (nullopt, `error`
-// says how to allow it).
-std::optional<thread_priority> effective_thread_priority(const runtime_config& c, std::string& error);
+// the process may; an explicit `realtime` the process may not have is an error that says how to
+// allow it (EPERM).
+setup_result<thread_priority> effective_thread_priority(const runtime_config& c);
 
 // "64M", "1G", "4096" -> bytes.
 std::optional<std::size_t> parse_size(const std::string& text);

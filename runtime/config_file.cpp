@@ -19,21 +19,15 @@ namespace {
 std::uint32_t line_of(const toml::node& n) { return n.source().begin.line; }
 std::uint32_t line_of(const toml::key& k) { return k.source().begin.line; }
 
-// The whole file, or nullopt with `error` saying why not (errno's text).
-std::optional<std::string> read_whole(const std::string& path, std::string& error) {
+// The whole file, or "<what>: <errno's text>".
+setup_result<std::string> read_whole(const std::string& path, const std::string& what) {
     std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "re"), &std::fclose);
-    if (!f) {
-        error = std::strerror(errno);
-        return std::nullopt;
-    }
+    if (!f) return setup_error::from_errno(what, errno);
     std::string text;
     char buf[4096];
     std::size_t n = 0;
     while ((n = std::fread(buf, 1, sizeof buf, f.get())) > 0) text.append(buf, n);
-    if (std::ferror(f.get())) {
-        error = std::strerror(errno);
-        return std::nullopt;
-    }
+    if (std::ferror(f.get())) return setup_error::from_errno(what, errno);
     return text;
 }
 
@@ -46,11 +40,13 @@ std::string as_text(const toml::node& n) {
     return out.str();
 }
 
+// Walks the parsed table into `out`; the first thing wrong stops it, and error() says what.
 class file_reader {
 public:
-    file_reader(cluster_file& out, std::string& error)
-        : out_(out),
-          error_(error) {}
+    explicit file_reader(cluster_file& out)
+        : out_(out) {}
+
+    [[nodiscard]] const setup_error& error() const { return error_; }
 
     bool read(const toml::table& root) {
         for (const auto& [key, value] : root) {
@@ -73,7 +69,7 @@ public:
 
 private:
     bool fail(std::uint32_t line, const std::string& what) {
-        error_ = out_.at(line) + what;
+        error_ = {out_.at(line) + what};
         return false;
     }
 
@@ -121,45 +117,34 @@ private:
     }
 
     cluster_file& out_;
-    std::string& error_;
+    setup_error error_;
 };
 
 } // namespace
 
-std::optional<cluster_file> read_cluster_file(const std::string& path, std::string& error) {
+setup_result<cluster_file> read_cluster_file(const std::string& path) {
     cluster_file out;
     out.path = path;
-    std::string why;
-    auto text = read_whole(path, why);
-    if (!text) {
-        error = "cannot read the cluster file " + path + " (AETHER_CONFIG): " + why;
-        return std::nullopt;
-    }
+    auto text = read_whole(path, "cannot read the cluster file " + path + " (AETHER_CONFIG)");
+    if (!text) return text.error();
     try {
         const toml::table root = toml::parse(*text, path);
-        if (!file_reader(out, error).read(root)) return std::nullopt;
+        file_reader reader(out);
+        if (!reader.read(root)) return reader.error();
         return out;
     } catch (const toml::parse_error& e) {
-        error = out.at(e.source().begin.line) + std::string(e.description());
+        return setup_error{out.at(e.source().begin.line) + std::string(e.description())};
     } catch (const std::exception& e) { // allocation: the file cannot be held
-        error = "cannot read the cluster file " + path + ": " + e.what();
+        return setup_error{"cannot read the cluster file " + path + ": " + e.what(), ENOMEM};
     }
-    return std::nullopt;
 }
 
-std::optional<std::string> read_secret_file(const std::string& path, std::string& error) {
-    std::string why;
-    auto text = read_whole(path, why);
-    if (!text) {
-        error = "cannot read the secret file " + path + ": " + why;
-        return std::nullopt;
-    }
+setup_result<std::string> read_secret_file(const std::string& path) {
+    auto text = read_whole(path, "cannot read the secret file " + path);
+    if (!text) return text;
     // Editors and `echo` end the file with a line end, which is not part of the secret.
     while (!text->empty() && (text->back() == '\n' || text->back() == '\r')) text->pop_back();
-    if (text->empty()) {
-        error = "the secret file " + path + " is empty";
-        return std::nullopt;
-    }
+    if (text->empty()) return setup_error{"the secret file " + path + " is empty"};
     return text;
 }
 

@@ -7,6 +7,7 @@
 // variables, so a setting has one set of bounds whichever way it is given.
 #pragma once
 #include "aether/internal/guard.hpp"
+#include "aether/internal/result.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -39,13 +40,13 @@ struct cluster_file {
     [[nodiscard]] std::string at(std::uint32_t line) const { return path + ":" + std::to_string(line) + ": "; }
 };
 
-// Reads and parses `path`. nullopt with `error` ("<path>:<line>: what") when the file cannot be
-// read, is not TOML, or has a key this version does not know (a misspelt setting must not be
-// silently ignored). Never throws.
-std::optional<cluster_file> read_cluster_file(const std::string& path, std::string& error);
+// Reads and parses `path`. An error ("<path>:<line>: what") when the file cannot be read, is not
+// TOML, or has a key this version does not know (a misspelt setting must not be silently
+// ignored). Never throws.
+setup_result<cluster_file> read_cluster_file(const std::string& path);
 
-// The contents of a secret file, without its line end. nullopt with `error` naming the file when
-// it cannot be read or is empty.
-std::optional<std::string> read_secret_file(const std::string& path, std::string& error);
+// The contents of a secret file, without its line end. An error naming the file when it cannot be
+// read or is empty.
+setup_result<std::string> read_secret_file(const std::string& path);
 
 } // namespace aether

@@ -31,18 +31,17 @@ constexpr std::uint64_t peer_watch_ms = 100;
 constexpr std::uint64_t probe_ms = 1000;
 
 // Hands the launcher's listening socket (runtime_config::listen_fd) to `listen` once it is known
-// to be a TCP socket listening on this node's own address. False, with `error` saying what the
-// descriptor is not, when it cannot serve.
-bool take_inherited_listener(const runtime_config& config, listen_endpoint& listen, std::string& error) {
-    if (config.listen_fd < 0) return true;
+// to be a TCP socket listening on this node's own address; an error saying what the descriptor is
+// not when it cannot serve.
+setup_result<void> take_inherited_listener(const runtime_config& config, listen_endpoint& listen) {
+    if (config.listen_fd < 0) return {};
     auto port = check_inherited_listener(config.listen_fd, listen.address);
-    if (!port) {
-        error = "AETHER_LISTEN_FD=" + std::to_string(config.listen_fd) + " is not a TCP socket listening on " +
-                listen.address.text + ": " + std::strerror(port.error().code);
-        return false;
-    }
+    if (!port)
+        return setup_error::from_errno("AETHER_LISTEN_FD=" + std::to_string(config.listen_fd) +
+                                           " is not a TCP socket listening on " + listen.address.text,
+                                       port.error().code);
     listen.inherited_socket = config.listen_fd;
-    return true;
+    return {};
 }
 
 } // namespace
@@ -57,11 +56,8 @@ runtime::runtime(const runtime_config& config)
     for (node_id n = 0; n < config.node_count; ++n) is_sim_[n].store(false, std::memory_order_relaxed);
 }
 
-std::unique_ptr<runtime> runtime::create(const runtime_config& config, std::string& error) {
-    if (sodium_init() < 0) {
-        error = "libsodium failed to initialise";
-        return nullptr;
-    }
+setup_result<std::unique_ptr<runtime>> runtime::create(const runtime_config& config) {
+    if (sodium_init() < 0) return setup_error{"libsodium failed to initialise"};
     std::unique_ptr<runtime> rt(new runtime(config));
     rt->identity_.self = config.self;
     rt->identity_.incarnation = wire::random_u64() | 1; // never 0: 0 means "not seen"
@@ -71,23 +67,22 @@ std::unique_ptr<runtime> runtime::create(const runtime_config& config, std::stri
     // node's host may still be booting: its name is looked up again when it is needed, and until
     // then that node is UNREACHABLE, as it would be if it did not answer.
     for (node_id n = 0; n < config.peers.size() && n < config.node_count; ++n) {
-        if (!rt->peers_.set_name(n, config.peers[n]) && n == config.self && !config.bind) {
-            error = "cannot resolve the address of node " + std::to_string(n) + " (this node): \"" + config.peers[n] + "\"";
-            return nullptr;
-        }
+        if (!rt->peers_.set_name(n, config.peers[n]) && n == config.self && !config.bind)
+            return setup_error{"cannot resolve the address of node " + std::to_string(n) + " (this node): \"" + config.peers[n] +
+                                   "\"",
+                               EADDRNOTAVAIL};
     }
 
-    auto threads = effective_thread_priority(config, error);
-    if (!threads) return nullptr;
+    auto threads = effective_thread_priority(config);
+    if (!threads) return threads.error();
     rt->threads_ = *threads;
-    rt->window_ = fault::window::create(config.node_count, config.mode, error);
-    if (!rt->window_) return nullptr;
+    auto window = fault::window::create(config.node_count, config.mode);
+    if (!window) return window.error();
+    rt->window_ = std::move(window).value();
     rt->cache_ = std::make_unique<cache>(*rt->window_, config.node_count, rt->counters_);
-    rt->transport_ = choose_transport(config.transport, error);
-    if (rt->transport_ == nullptr) {
-        error = "AETHER_TRANSPORT: " + error;
-        return nullptr;
-    }
+    auto transport = choose_transport(config.transport);
+    if (!transport) return transport.error().within("AETHER_TRANSPORT");
+    rt->transport_ = *transport;
     rt->client_ = open_requester(*rt->transport_, transport_setup{.id = rt->identity_,
                                                                   .peers = &rt->peers_,
                                                                   .injector = &rt->injector_,
@@ -119,25 +114,25 @@ std::unique_ptr<runtime> runtime::create(const runtime_config& config, std::stri
     if (config.bind) {
         // Behind NAT, or listening on every interface: not the address the others dial.
         auto bind = peer_address::parse(*config.bind);
-        if (!bind) {
-            error = "cannot resolve the bind address of node " + std::to_string(config.self) + ": \"" + *config.bind + "\"";
-            return nullptr;
-        }
+        if (!bind)
+            return setup_error{"cannot resolve the bind address of node " + std::to_string(config.self) + ": \"" + *config.bind +
+                                   "\"",
+                               EADDRNOTAVAIL};
         listen.address = *bind;
     } else if (auto own = rt->peers_.address(config.self)) {
         listen.address = *own;
     }
-    if (!take_inherited_listener(config, listen, error)) return nullptr;
+    if (auto taken = take_inherited_listener(config, listen); !taken) return taken.error();
     auto started = node::start(std::move(o), listen);
     if (!started) {
-        error = "cannot start node " + std::to_string(config.self) + " listening on " + listen.address.text;
-        if (started.error().code != 0) error += std::string(": ") + std::strerror(started.error().code);
-        return nullptr;
+        const std::string what = "cannot start node " + std::to_string(config.self) + " listening on " + listen.address.text;
+        if (started.error().code == 0) return setup_error{what};
+        return setup_error::from_errno(what, started.error().code);
     }
     rt->local_ = std::move(started.value());
     if (config.peers.empty()) rt->peers_.set_address(config.self, peer_address::loopback(rt->local_->port()));
     rt->peers_.mark_alive(config.self, rt->identity_.incarnation);
-    if (!rt->start_fault_path(error)) return nullptr;
+    if (auto fault_path = rt->start_fault_path(); !fault_path) return fault_path.error();
     rt->counters_.latency.on.store(config.latency_histograms, std::memory_order_relaxed);
     rt->start_metrics();
     rt->start_admin();
@@ -151,17 +146,18 @@ void runtime::start_admin() {
     else if (!config_.peers.empty())
         dir = admin::default_dir(config_.cluster, config_.secret);
     if (dir.empty() || dir == "off") return;
-    std::string error;
-    if (admin::make_private_dir(dir, error))
-        admin_ = admin::endpoint::start(
+    auto started = [&]() -> setup_result<std::unique_ptr<admin::endpoint>> {
+        if (auto made = admin::make_private_dir(dir); !made) return made.error();
+        return admin::endpoint::start(
             admin::socket_path(dir, config_.self),
-            [reports = std::make_shared<admin::reporter>(*this)](std::string_view request) { return reports->answer(request); },
-            error);
+            [reports = std::make_shared<admin::reporter>(*this)](std::string_view request) { return reports->answer(request); });
+    }();
     // Inspection is a convenience: a node without it still serves its memory.
-    if (!admin_) {
-        log::runtime().warn("no admin socket ({}): aetherctl cannot inspect this node", error);
+    if (!started) {
+        log::runtime().warn("no admin socket ({}): aetherctl cannot inspect this node", started.error().message);
         return;
     }
+    admin_ = std::move(started).value();
     // The same requests from operators on other machines, over the cluster port (aetherctl --peer).
     local_node().set_admin_clients(
         [endpoint = admin_.get(), self = config_.self](unique_fd stream) { endpoint->adopt(std::move(stream), self); });
@@ -169,10 +165,12 @@ void runtime::start_admin() {
 
 void runtime::start_metrics() {
     if (!config_.metrics) return;
-    std::string error;
-    metrics_ = admin::metrics_endpoint::start(
-        *config_.metrics, [this] { return admin::prometheus_text(*this); }, error);
-    if (!metrics_) log::runtime().warn("no metrics ({})", error);
+    auto started = admin::metrics_endpoint::start(*config_.metrics, [this] { return admin::prometheus_text(*this); });
+    if (!started) {
+        log::runtime().warn("no metrics ({})", started.error().message);
+        return;
+    }
+    metrics_ = std::move(started).value();
 }
 
 std::string runtime::metrics_address() const { return metrics_ ? metrics_->address() : std::string(); }
@@ -207,16 +205,17 @@ runtime::node_state runtime::state_of(node_id n) const noexcept {
     return peers_.is_silent(n) ? node_state::suspected : node_state::up;
 }
 
-bool runtime::start_fault_path(std::string& error) {
+setup_result<void> runtime::start_fault_path() {
     resolver_ = std::make_unique<fault_resolver>(*this, config_.stores, config_.void_retry_ms,
                                                  config_.mode == fault::fault_mode::handler, config_.readahead_pages);
     if (config_.mode == fault::fault_mode::sigbus) {
-        if (!fault::install_sigbus_mode(*window_, *resolver_, error)) return false;
+        if (auto installed = fault::install_sigbus_mode(*window_, *resolver_); !installed) return installed.error();
         sigbus_mode_ = true;
     } else {
-        handler_ = std::make_unique<fault::handler_pool>(
+        auto pool = fault::handler_pool::start(
             *window_, *resolver_, fault::handler_pool::options{config_.fault_spin_ns, threads_, config_.fault_threads});
-        handler_->start();
+        if (!pool) return pool.error();
+        handler_ = std::move(pool).value();
     }
     // VOID pages expire after void_retry_ms. The reaper is a timer on the service thread only
     // while there are VOID pages (a loop without timers sleeps without arming a kernel timer);
@@ -238,7 +237,7 @@ bool runtime::start_fault_path(std::string& error) {
             }
         });
     });
-    return true;
+    return {};
 }
 
 void runtime::schedule_void_reaper(service_transport& net) {

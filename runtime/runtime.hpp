@@ -43,8 +43,8 @@ class metrics_endpoint;
 
 class runtime final : public page_fetcher {
 public:
-    // Reserves the window, starts the local node. On failure returns nullptr with a message.
-    static std::unique_ptr<runtime> create(const runtime_config& config, std::string& error);
+    // Reserves the window, starts the local node, or says why it cannot.
+    static setup_result<std::unique_ptr<runtime>> create(const runtime_config& config);
     ~runtime() override;
     runtime(const runtime&) = delete;
     runtime& operator=(const runtime&) = delete;
@@ -136,7 +136,7 @@ public:
 private:
     runtime(const runtime_config& config);
 
-    bool start_fault_path(std::string& error);
+    setup_result<void> start_fault_path();
     // Opens the admin socket (docs/admin.md), unless configured off; a failure is only logged.
     void start_admin();
     // Serves Prometheus metrics when AETHER_METRICS asks; a failure is only logged.

@@ -10,10 +10,11 @@
 namespace aether {
 namespace {
 
-std::string tcp_unavailable() {
+setup_result<void> tcp_can_run() {
     std::string why;
     for (const auto& missing : missing_for_transport(probe_uring())) why += (why.empty() ? "" : "; ") + missing;
-    return why;
+    if (why.empty()) return {};
+    return setup_error{why, ENOTSUP};
 }
 
 std::unique_ptr<service_transport> tcp_service(const transport_setup& s, request_handler& handler) {
@@ -27,7 +28,7 @@ std::unique_ptr<request_transport> tcp_requester(const transport_setup& s) {
 }
 
 constexpr std::array backends{
-    transport_backend{"tcp", "TCP over io_uring", &tcp_unavailable, &tcp_service, &tcp_requester},
+    transport_backend{"tcp", "TCP over io_uring", &tcp_can_run, &tcp_service, &tcp_requester},
 };
 
 } // namespace
@@ -46,7 +47,7 @@ std::unique_ptr<request_transport> open_requester(const transport_backend& b, co
     return requester;
 }
 
-const transport_backend* choose_transport(std::string_view wanted, std::string& why) {
+setup_result<const transport_backend*> choose_transport(std::string_view wanted) {
     const bool any = wanted.empty() || wanted == "auto";
     std::string names;
     std::string reasons;
@@ -54,16 +55,14 @@ const transport_backend* choose_transport(std::string_view wanted, std::string& 
         names += names.empty() ? "" : ", ";
         names += b.name;
         if (!any && b.name != wanted) continue;
-        std::string no = b.unavailable();
-        if (no.empty()) return &b;
+        auto runs = b.can_run();
+        if (runs) return &b;
         reasons += reasons.empty() ? "" : "; ";
-        reasons += std::string(b.name) + ": " + no;
+        reasons += std::string(b.name) + ": " + runs.error().message;
     }
     if (!any && reasons.empty())
-        why = "no transport named \"" + std::string(wanted) + "\" in this build (it has: " + names + ")";
-    else
-        why = "no transport can run here: " + reasons;
-    return nullptr;
+        return setup_error{"no transport named \"" + std::string(wanted) + "\" in this build (it has: " + names + ")", ENOENT};
+    return setup_error{"no transport can run here: " + reasons, ENOTSUP};
 }
 
 } // namespace aether

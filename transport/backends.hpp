@@ -8,6 +8,7 @@
 #pragma once
 #include "aether/internal/guard.hpp"
 
+#include "aether/internal/result.hpp"
 #include "aether/internal/thread_priority.hpp"
 #include "transport/fault_injection.hpp"
 #include "transport/peers.hpp"
@@ -36,8 +37,8 @@ struct transport_setup {
 struct transport_backend {
     std::string_view name;        // as AETHER_TRANSPORT names it
     std::string_view description; // for aetherctl and error messages
-    // Empty when the backend can run here; otherwise why it cannot.
-    std::string (*unavailable)();
+    // Probes this machine: fine when the backend can run here, otherwise why it cannot.
+    setup_result<void> (*can_run)();
     std::unique_ptr<service_transport> (*make_service)(const transport_setup& setup, request_handler& handler);
     std::unique_ptr<request_transport> (*make_requester)(const transport_setup& setup);
 };
@@ -51,8 +52,8 @@ std::unique_ptr<request_transport> open_requester(const transport_backend& b, co
 // In order of preference.
 std::span<const transport_backend> compiled_transports() noexcept;
 
-// `wanted`: a backend's name, or "" / "auto" for the first one that can run here. nullptr, with
-// the reason in `why`, when there is none.
-const transport_backend* choose_transport(std::string_view wanted, std::string& why);
+// `wanted`: a backend's name, or "" / "auto" for the first one that can run here; an error saying
+// why when there is none.
+setup_result<const transport_backend*> choose_transport(std::string_view wanted);
 
 } // namespace aether

@@ -37,30 +37,19 @@ std::optional<std::uint64_t> parse_address(std::string_view text) noexcept {
 
 std::string socket_path(const std::string& dir, node_id n) { return dir + "/node-" + std::to_string(n) + ".sock"; }
 
-bool make_private_dir(const std::string& dir, std::string& error) {
-    if (dir.empty() || dir[0] != '/') {
-        error = "the admin directory must be an absolute path, not \"" + dir + "\"";
-        return false;
-    }
+setup_result<void> make_private_dir(const std::string& dir) {
+    if (dir.empty() || dir[0] != '/') return setup_error{"the admin directory must be an absolute path, not \"" + dir + "\""};
     // Each missing component is made owner-only; existing ones (/tmp, $XDG_RUNTIME_DIR) stay.
     for (std::size_t at = dir.find('/', 1);; at = dir.find('/', at + 1)) {
         const std::string part = at == std::string::npos ? dir : dir.substr(0, at);
-        if (::mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) {
-            error = "cannot make " + part + ": " + std::strerror(errno);
-            return false;
-        }
+        if (::mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) return setup_error::from_errno("cannot make " + part, errno);
         if (at == std::string::npos) break;
     }
     struct stat st {};
-    if (::stat(dir.c_str(), &st) != 0) {
-        error = "cannot look at " + dir + ": " + std::strerror(errno);
-        return false;
-    }
-    if (!S_ISDIR(st.st_mode) || st.st_uid != ::getuid() || (st.st_mode & 077) != 0) {
-        error = dir + " must be a directory of this user that nobody else may enter (mode 0700)";
-        return false;
-    }
-    return true;
+    if (::stat(dir.c_str(), &st) != 0) return setup_error::from_errno("cannot look at " + dir, errno);
+    if (!S_ISDIR(st.st_mode) || st.st_uid != ::getuid() || (st.st_mode & 077) != 0)
+        return setup_error{dir + " must be a directory of this user that nobody else may enter (mode 0700)", EACCES};
+    return {};
 }
 
 } // namespace aether::admin

@@ -10,6 +10,7 @@
 #include "aether/internal/guard.hpp"
 
 #include "aether/internal/address.hpp"
+#include "aether/internal/result.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -29,8 +30,8 @@ std::string default_dir(const std::string& cluster, const std::string& secret);
 std::string socket_path(const std::string& dir, node_id n);
 
 // Makes `dir` and any missing parents, the ones this function creates owner-only (0700); an
-// existing `dir` must belong to this user and let nobody else in. False, with `error`, otherwise.
-bool make_private_dir(const std::string& dir, std::string& error);
+// existing `dir` must belong to this user and let nobody else in; an error says which it is not.
+setup_result<void> make_private_dir(const std::string& dir);
 
 // An Aether address as the admin requests and aetherctl write it: hex, "0x" optional. nullopt
 // when it is not hex or not in the window.

@@ -15,16 +15,15 @@ namespace aether::admin {
 
 namespace {
 
-bool fill_address(const std::string& path, sockaddr_un& a, std::string& error) {
-    a = {};
+setup_result<sockaddr_un> address_of(const std::string& path) {
+    sockaddr_un a{};
     a.sun_family = AF_UNIX;
-    if (path.size() >= sizeof a.sun_path) {
-        error = "the admin socket path " + path + " is longer than a Unix socket allows (" +
-                std::to_string(sizeof a.sun_path - 1) + " bytes)";
-        return false;
-    }
+    if (path.size() >= sizeof a.sun_path)
+        return setup_error{"the admin socket path " + path + " is longer than a Unix socket allows (" +
+                               std::to_string(sizeof a.sun_path - 1) + " bytes)",
+                           ENAMETOOLONG};
     std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
-    return true;
+    return a;
 }
 
 // Whether a process answers at `path`: a socket file whose process died refuses connections.
@@ -33,14 +32,12 @@ bool someone_listens(const sockaddr_un& a) {
     return probe.get() >= 0 && ::connect(probe.get(), reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0;
 }
 
-unique_fd listen_at(const std::string& path, std::string& error) {
-    sockaddr_un a;
-    if (!fill_address(path, a, error)) return {};
+setup_result<unique_fd> listen_at(const std::string& path) {
+    auto address = address_of(path);
+    if (!address) return address.error();
+    const sockaddr_un& a = *address;
     unique_fd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (s.get() < 0) {
-        error = std::string("cannot make the admin socket: ") + std::strerror(errno);
-        return {};
-    }
+    if (s.get() < 0) return setup_error::from_errno("cannot make the admin socket", errno);
     // Owner-only from the start: the socket file is made with this mask (the directory is 0700 too).
     const mode_t old_mask = ::umask(077);
     int rc = ::bind(s.get(), reinterpret_cast<const sockaddr*>(&a), sizeof a);
@@ -50,32 +47,31 @@ unique_fd listen_at(const std::string& path, std::string& error) {
     }
     const int bind_errno = errno;
     ::umask(old_mask);
-    if (rc != 0) {
-        error = "cannot listen at " + path + ": " +
-                (bind_errno == EADDRINUSE ? std::string("a running node answers there") : std::strerror(bind_errno));
-        return {};
-    }
+    if (rc != 0 && bind_errno == EADDRINUSE)
+        return setup_error{"cannot listen at " + path + ": a running node answers there", EADDRINUSE};
+    if (rc != 0) return setup_error::from_errno("cannot listen at " + path, bind_errno);
     if (::listen(s.get(), 16) != 0) {
-        error = "cannot listen at " + path + ": " + std::strerror(errno);
+        auto error = setup_error::from_errno("cannot listen at " + path, errno);
         ::unlink(path.c_str());
-        return {};
+        return error;
     }
     return s;
 }
 
 } // namespace
 
-std::unique_ptr<endpoint> endpoint::start(const std::string& path, answer_fn answer, std::string& error) {
-    unique_fd listener = listen_at(path, error);
-    if (listener.get() < 0) return nullptr;
+setup_result<std::unique_ptr<endpoint>> endpoint::start(const std::string& path, answer_fn answer) {
+    auto listener = listen_at(path);
+    if (!listener) return listener.error();
     std::unique_ptr<endpoint> e(new endpoint(path, std::move(answer)));
-    e->server_ = socket_server::start(
-        std::move(listener), [self = e.get()](int client, const socket_server& server) { self->serve_client(client, server); },
-        "aether-admin", error);
-    if (!e->server_) {
+    auto server = socket_server::start(
+        std::move(listener).value(),
+        [self = e.get()](int client, const socket_server& server) { self->serve_client(client, server); }, "aether-admin");
+    if (!server) {
         ::unlink(path.c_str());
-        return nullptr;
+        return server.error();
     }
+    e->server_ = std::move(server).value();
     return e;
 }
 

@@ -32,8 +32,8 @@ public:
     using answer_fn = std::function<std::string(std::string_view request)>;
 
     // Listens at `path` (a socket file left there by a process that is gone is replaced; one that
-    // still answers is not). Null, with `error`, if it cannot.
-    static std::unique_ptr<endpoint> start(const std::string& path, answer_fn answer, std::string& error);
+    // still answers is not). An error if it cannot.
+    static setup_result<std::unique_ptr<endpoint>> start(const std::string& path, answer_fn answer);
     ~endpoint(); // stops serving, removes the socket file
 
     endpoint(const endpoint&) = delete;

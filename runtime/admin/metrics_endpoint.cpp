@@ -20,19 +20,14 @@ std::string http_answer(const char* status, const char* content_type, const std:
 
 } // namespace
 
-std::unique_ptr<metrics_endpoint> metrics_endpoint::start(const std::string& host_port, render_fn render, std::string& error) {
+setup_result<std::unique_ptr<metrics_endpoint>> metrics_endpoint::start(const std::string& host_port, render_fn render) {
     auto where = peer_address::parse(host_port, peer_address::port_zero::allowed);
-    if (!where) {
-        error = "the metrics address \"" + host_port + "\" is not host:port";
-        return nullptr;
-    }
+    if (!where) return setup_error{"the metrics address \"" + host_port + "\" is not host:port", EINVAL};
     unique_fd s(::socket(where->storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     const int one = 1;
     if (s.get() < 0 || ::setsockopt(s.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        ::bind(s.get(), where->sa(), where->length) != 0 || ::listen(s.get(), 16) != 0) {
-        error = "cannot serve metrics on " + host_port + ": " + std::strerror(errno);
-        return nullptr;
-    }
+        ::bind(s.get(), where->sa(), where->length) != 0 || ::listen(s.get(), 16) != 0)
+        return setup_error::from_errno("cannot serve metrics on " + host_port, errno);
     sockaddr_storage bound{};
     socklen_t len = sizeof bound;
     ::getsockname(s.get(), reinterpret_cast<sockaddr*>(&bound), &len);
@@ -41,10 +36,11 @@ std::unique_ptr<metrics_endpoint> metrics_endpoint::start(const std::string& hos
     const auto port = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
                                                         : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
     m->address_ = host + ":" + std::to_string(port);
-    m->server_ = socket_server::start(
+    auto server = socket_server::start(
         std::move(s), [self = m.get()](int client, const socket_server& server) { self->serve_client(client, server); },
-        "aether-metrics", error);
-    if (!m->server_) return nullptr;
+        "aether-metrics");
+    if (!server) return server.error();
+    m->server_ = std::move(server).value();
     return m;
 }
 

@@ -20,9 +20,9 @@ public:
 
     using render_fn = std::function<std::string()>;
 
-    // Listens on `host_port` (IPv4 or [IPv6], numeric; port 0: any free port). Null, with `error`,
-    // if it cannot.
-    static std::unique_ptr<metrics_endpoint> start(const std::string& host_port, render_fn render, std::string& error);
+    // Listens on `host_port` (IPv4 or [IPv6], numeric; port 0: any free port), or says
+    // why it cannot.
+    static setup_result<std::unique_ptr<metrics_endpoint>> start(const std::string& host_port, render_fn render);
 
     // Where it listens, "host:port" (the port the kernel chose when asked for 0).
     [[nodiscard]] const std::string& address() const noexcept { return address_; }

@@ -13,13 +13,10 @@
 
 namespace aether::admin {
 
-std::unique_ptr<socket_server> socket_server::start(unique_fd listener, serve_fn serve, const char* name, std::string& error) {
+setup_result<std::unique_ptr<socket_server>> socket_server::start(unique_fd listener, serve_fn serve, const char* name) {
     unique_fd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     unique_fd adopted(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-    if (wake.get() < 0 || adopted.get() < 0) {
-        error = std::string("cannot make an eventfd: ") + std::strerror(errno);
-        return nullptr;
-    }
+    if (wake.get() < 0 || adopted.get() < 0) return setup_error::from_errno("cannot make an eventfd", errno);
     return std::unique_ptr<socket_server>(
         new socket_server(std::move(listener), std::move(wake), std::move(adopted), std::move(serve), name));
 }

@@ -5,6 +5,7 @@
 #include "aether/internal/guard.hpp"
 
 #include "aether/internal/fd.hpp"
+#include "aether/internal/result.hpp"
 
 #include <atomic>
 #include <deque>
@@ -22,9 +23,9 @@ public:
     // Serves one accepted client (the server closes it afterwards).
     using serve_fn = std::function<void(int client, const socket_server& server)>;
 
-    // Serves `listener` (bound and listening) on a thread named `name`. Null, with `error`, if it
+    // Serves `listener` (bound and listening) on a thread named `name`, or says why it
     // cannot.
-    static std::unique_ptr<socket_server> start(unique_fd listener, serve_fn serve, const char* name, std::string& error);
+    static setup_result<std::unique_ptr<socket_server>> start(unique_fd listener, serve_fn serve, const char* name);
     ~socket_server(); // stops the thread: a client being served is dropped
 
     socket_server(const socket_server&) = delete;

@@ -41,10 +41,11 @@ bool use_pmix() noexcept { return under_pmix() && !env_set("AETHER_NODE_ID"); }
 
 #if !AETHER_HAVE_PMIX
 
-std::optional<runtime_config> config_from_pmix(std::string& error) {
-    error = "started by a PMIx server (PMIX_RANK is set) but this Aether was built without PMIx support "
-            "(meson -Dpmix=enabled, with libpmix-dev); set AETHER_NODE_ID, AETHER_NODE_COUNT and AETHER_PEERS instead";
-    return std::nullopt;
+setup_result<runtime_config> config_from_pmix() {
+    return setup_error{"started by a PMIx server (PMIX_RANK is set) but this Aether was built without PMIx support "
+                       "(meson -Dpmix=enabled, with libpmix-dev); set AETHER_NODE_ID, AETHER_NODE_COUNT and AETHER_PEERS "
+                       "instead",
+                       ENOTSUP};
 }
 
 #else
@@ -121,22 +122,19 @@ private:
 };
 
 // A TCP socket listening on a port of the kernel's choosing: on loopback when every node runs on
-// this host, on every interface otherwise. Returns the descriptor, or -1 with `error` set.
-int open_listener(bool loopback_only, std::uint16_t& port, std::string& error) {
+// this host, on every interface otherwise. Returns the descriptor; `port` is its port.
+setup_result<int> open_listener(bool loopback_only, std::uint16_t& port) {
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        error = std::string("cannot create the listening socket: ") + std::strerror(errno);
-        return -1;
-    }
+    if (fd < 0) return setup_error::from_errno("cannot create the listening socket", errno);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(loopback_only ? INADDR_LOOPBACK : INADDR_ANY);
     socklen_t len = sizeof a;
     if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0 || ::listen(fd, SOMAXCONN) < 0 ||
         ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) < 0) {
-        error = std::string("cannot listen for the other nodes: ") + std::strerror(errno);
+        auto error = setup_error::from_errno("cannot listen for the other nodes", errno);
         ::close(fd);
-        return -1;
+        return error;
     }
     port = ntohs(a.sin_port);
     return fd;
@@ -152,36 +150,29 @@ std::string random_secret() {
 
 } // namespace
 
-std::optional<runtime_config> config_from_pmix(std::string& error) {
+setup_result<runtime_config> config_from_pmix() {
     runtime_config c;
-    if (!apply_optional_env(c, error)) return std::nullopt;
-    if (sodium_init() < 0) {
-        error = "libsodium failed to initialise";
-        return std::nullopt;
-    }
+    if (auto applied = apply_optional_env(c); !applied) return applied.error();
+    if (sodium_init() < 0) return setup_error{"libsodium failed to initialise"};
     pmix_session pmix;
-    if (pmix.status() != PMIX_SUCCESS) {
-        error = std::string("PMIx_Init failed: ") + PMIx_Error_string(pmix.status());
-        return std::nullopt;
-    }
+    if (pmix.status() != PMIX_SUCCESS) return setup_error{std::string("PMIx_Init failed: ") + PMIx_Error_string(pmix.status())};
     const auto size = pmix.get<std::uint32_t>(PMIX_RANK_WILDCARD, PMIX_JOB_SIZE);
-    if (!size || *size == 0 || *size > SERAPH_AETHER_MAX_NODES) {
-        error = "the PMIx server gives no job size between 1 and 16384 (" + (size ? std::to_string(*size) : "none") + ")";
-        return std::nullopt;
-    }
+    if (!size || *size == 0 || *size > SERAPH_AETHER_MAX_NODES)
+        return setup_error{"the PMIx server gives no job size between 1 and 16384 (" + (size ? std::to_string(*size) : "none") +
+                           ")"};
     c.node_count = static_cast<node_id>(*size);
     c.self = static_cast<node_id>(pmix.self().rank);
     const auto local_size = pmix.get<std::uint32_t>(PMIX_RANK_WILDCARD, PMIX_LOCAL_SIZE);
     const bool one_host = local_size && *local_size == *size;
 
     endpoint mine;
-    int listener = open_listener(one_host, mine.port, error);
-    if (listener < 0) return std::nullopt;
+    auto opened = open_listener(one_host, mine.port);
+    if (!opened) return opened.error();
+    const int listener = *opened;
     // From here the descriptor is the runtime's (runtime_config::listen_fd) or closed on failure.
-    auto fail = [&](std::string why) -> std::optional<runtime_config> {
+    auto fail = [&](std::string why) -> setup_result<runtime_config> {
         ::close(listener);
-        error = std::move(why);
-        return std::nullopt;
+        return setup_error{std::move(why)};
     };
     // Published, and compared with the peers' for a shared subnet; none when all is on this host.
     if (!one_host) mine.addresses = local_ipv4_addresses();

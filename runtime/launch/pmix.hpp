@@ -25,7 +25,7 @@ bool under_pmix() noexcept;
 // fence: the PMIx server is the job's own and serves only its processes. Optional settings come
 // from apply_optional_env. The listening socket is runtime_config::listen_fd. Blocks until every
 // process of the job has got this far, at most 60 s (or the operation timeout, if longer).
-std::optional<runtime_config> config_from_pmix(std::string& error);
+setup_result<runtime_config> config_from_pmix();
 
 // Whether seraph_aether_init_from_env (and the preload library) take the cluster from the PMIx
 // server: when the process runs under one and AETHER_NODE_ID is not set. An explicit AETHER_NODE_ID

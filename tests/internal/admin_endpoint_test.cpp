@@ -24,6 +24,13 @@ using namespace aether;
 
 namespace {
 
+// What a start made, or the test fails with the reason it could not.
+template <class T>
+std::unique_ptr<T> must(setup_result<std::unique_ptr<T>> started) {
+    if (!started) FAIL(started.error().message);
+    return std::move(started).value();
+}
+
 struct temp_dir {
     std::string path;
     temp_dir() {
@@ -64,17 +71,12 @@ std::string talk(const std::string& path, const std::string& bytes) { return exc
 
 TEST_CASE("the admin socket answers one line, and refuses junk without holding on to it", "[admin]") {
     temp_dir d;
-    std::string error;
     const std::string path = admin::socket_path(d.path, 3);
     std::atomic<int> asked{0};
-    auto e = admin::endpoint::start(
-        path,
-        [&](std::string_view request) {
-            ++asked;
-            return "ok\nyou=" + std::string(request) + "\n";
-        },
-        error);
-    REQUIRE(e);
+    auto e = must(admin::endpoint::start(path, [&](std::string_view request) {
+        ++asked;
+        return "ok\nyou=" + std::string(request) + "\n";
+    }));
     struct stat st {};
     REQUIRE(::stat(path.c_str(), &st) == 0);
     CHECK((st.st_mode & 077) == 0); // owner-only
@@ -99,10 +101,10 @@ TEST_CASE("the admin socket answers one line, and refuses junk without holding o
     CHECK(talk(path, "nodes\n") == "ok\nyou=nodes\n");
 
     // A second endpoint on a path where one answers is refused; the first keeps it.
-    auto second = admin::endpoint::start(
-        path, [](std::string_view) { return std::string("ok\n"); }, error);
-    CHECK_FALSE(second);
-    CHECK(error.find("a running node answers there") != std::string::npos);
+    auto second = admin::endpoint::start(path, [](std::string_view) { return std::string("ok\n"); });
+    REQUIRE_FALSE(second.ok());
+    CHECK(second.error().message.find("a running node answers there") != std::string::npos);
+    CHECK(second.error().code == EADDRINUSE);
     CHECK(talk(path, "stats\n") == "ok\nyou=stats\n");
 
     // Gone: the socket file goes with it.
@@ -124,26 +126,23 @@ TEST_CASE("a socket file left by a node that died is taken over", "[admin]") {
         ::close(s);
     }
     REQUIRE(::access(path.c_str(), F_OK) == 0);
-    std::string error;
-    auto e = admin::endpoint::start(
-        path, [](std::string_view) { return std::string("ok\n"); }, error);
-    REQUIRE(e);
+    auto e = must(admin::endpoint::start(path, [](std::string_view) { return std::string("ok\n"); }));
     CHECK(talk(path, "stats\n") == "ok\n");
 }
 
 TEST_CASE("the admin directory is made owner-only, and a directory others may enter is refused", "[admin]") {
     temp_dir d;
-    std::string error;
     const std::string made = d.path + "/a/b";
-    REQUIRE(admin::make_private_dir(made, error));
+    REQUIRE(admin::make_private_dir(made).ok());
     struct stat st {};
     REQUIRE(::stat(made.c_str(), &st) == 0);
     CHECK((st.st_mode & 0777) == 0700);
     const std::string open_dir = d.path + "/open";
     REQUIRE(::mkdir(open_dir.c_str(), 0755) == 0);
-    CHECK_FALSE(admin::make_private_dir(open_dir, error));
-    CHECK(error.find("0700") != std::string::npos);
-    CHECK_FALSE(admin::make_private_dir("relative/dir", error));
+    auto refused = admin::make_private_dir(open_dir);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().message.find("0700") != std::string::npos);
+    CHECK_FALSE(admin::make_private_dir("relative/dir").ok());
 }
 
 namespace {
@@ -200,14 +199,12 @@ struct adopted_stream {
 
 TEST_CASE("a stream adopted from the cluster port is welcomed and answered in frames, a large answer in pieces", "[admin]") {
     temp_dir d;
-    std::string error;
     // An answer four frames long: pieces of at most max_payload bytes, arg0 = 1 on all but the last.
     std::string big = "ok\n";
     while (big.size() < 3 * wire::max_payload + 100) big += "addr=0x110100000000\tstate=shared\tsharers=0,1,2\n";
-    auto e = admin::endpoint::start(
-        d.path + "/node-3.sock",
-        [&](std::string_view request) { return request == "big" ? big : "ok\nasked=" + std::string(request) + "\n"; }, error);
-    REQUIRE(e);
+    auto e = must(admin::endpoint::start(d.path + "/node-3.sock", [&](std::string_view request) {
+        return request == "big" ? big : "ok\nasked=" + std::string(request) + "\n";
+    }));
     auto [ours, theirs] = stream_pair();
     e->adopt(std::move(theirs), 3);
     framed_client c{ours.get()};
@@ -237,16 +234,11 @@ TEST_CASE("a stream adopted from the cluster port is welcomed and answered in fr
 
 TEST_CASE("an adopted stream that sends anything but one admin request is closed unanswered", "[admin]") {
     temp_dir d;
-    std::string error;
     std::atomic<int> answered{0};
-    auto e = admin::endpoint::start(
-        d.path + "/node-0.sock",
-        [&](std::string_view) {
-            ++answered;
-            return std::string("ok\n");
-        },
-        error);
-    REQUIRE(e);
+    auto e = must(admin::endpoint::start(d.path + "/node-0.sock", [&](std::string_view) {
+        ++answered;
+        return std::string("ok\n");
+    }));
     SECTION("junk bytes") {
         adopted_stream a(*e, 0);
         std::string junk(200, '\x5a');
@@ -288,16 +280,11 @@ std::string http(const std::string& address, const std::string& bytes) {
 } // namespace
 
 TEST_CASE("the metrics endpoint serves GET /metrics and answers anything else with an HTTP error", "[admin]") {
-    std::string error;
     std::atomic<int> rendered{0};
-    auto m = admin::metrics_endpoint::start(
-        "127.0.0.1:0",
-        [&] {
-            ++rendered;
-            return std::string("aether_up{node=\"0\"} 1\n");
-        },
-        error);
-    REQUIRE(m);
+    auto m = must(admin::metrics_endpoint::start("127.0.0.1:0", [&] {
+        ++rendered;
+        return std::string("aether_up{node=\"0\"} 1\n");
+    }));
     const std::string at = m->address();
     CHECK(at.rfind("127.0.0.1:", 0) == 0);
     CHECK(at != "127.0.0.1:0"); // the port the kernel chose
@@ -328,10 +315,7 @@ TEST_CASE("a peer address takes port 0 only where a listener asks for any port",
 
 TEST_CASE("streams adopted while the admin thread is busy wait, at most 16; more are closed at once", "[admin]") {
     temp_dir d;
-    std::string error;
-    auto e = admin::endpoint::start(
-        d.path + "/node-0.sock", [](std::string_view) { return std::string("ok\n"); }, error);
-    REQUIRE(e);
+    auto e = must(admin::endpoint::start(d.path + "/node-0.sock", [](std::string_view) { return std::string("ok\n"); }));
     // The first stream, welcomed and silent, holds the admin thread (until it ends, or 1 s).
     auto blocker = std::make_unique<adopted_stream>(*e, 0);
     std::vector<unique_fd> ours;

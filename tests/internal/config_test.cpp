@@ -90,12 +90,27 @@ private:
     std::vector<std::pair<const char*, std::optional<std::string>>> saved_;
 };
 
+// A setup result as these tests read it: the value (nullopt, or false, when there is none), and
+// its error's message in `error`, which the tests check names the right variable or line.
+template <class T>
+std::optional<T> got(setup_result<T> r, std::string& error) {
+    if (!r) {
+        error = r.error().message;
+        return std::nullopt;
+    }
+    return std::move(r).value();
+}
+bool got(const setup_result<void>& r, std::string& error) {
+    if (!r) error = r.error().message;
+    return r.ok();
+}
+
 bool mentions(const std::string& error, const char* name) { return error.find(name) != std::string::npos; }
 
 // config_from_env must fail and explain itself by naming `name`.
 void expect_rejected(const char* name) {
     std::string error;
-    auto c = config_from_env(error);
+    auto c = got(config_from_env(), error);
     CHECK_FALSE(c.has_value());
     INFO("error: " << error);
     CHECK(mentions(error, name));
@@ -128,7 +143,7 @@ TEST_CASE("each missing cluster variable is reported by name", "[config]") {
         env.unset("AETHER_NODE_ID");
         env.unset("AETHER_PEERS");
         std::string error;
-        CHECK_FALSE(config_from_env(error));
+        CHECK_FALSE(got(config_from_env(), error));
         CHECK_FALSE(error.empty());
     }
 }
@@ -181,7 +196,7 @@ TEST_CASE("a complete environment is parsed", "[config]") {
     SECTION("with a secret") {
         env.set("AETHER_SECRET", "s3cret");
         std::string error;
-        auto c = config_from_env(error);
+        auto c = got(config_from_env(), error);
         INFO("error: " << error);
         REQUIRE(c);
         CHECK(c->self == 1);
@@ -195,7 +210,7 @@ TEST_CASE("a complete environment is parsed", "[config]") {
     }
     SECTION("without a secret") {
         std::string error;
-        auto c = config_from_env(error);
+        auto c = got(config_from_env(), error);
         REQUIRE(c);
         CHECK(c->secret.empty());
     }
@@ -204,7 +219,7 @@ TEST_CASE("a complete environment is parsed", "[config]") {
         env.set("AETHER_NODE_ID", "0");
         env.set("AETHER_PEERS", "127.0.0.1:7000");
         std::string error;
-        auto c = config_from_env(error);
+        auto c = got(config_from_env(), error);
         INFO("error: " << error);
         REQUIRE(c);
         CHECK(c->node_count == 1);
@@ -214,7 +229,7 @@ TEST_CASE("a complete environment is parsed", "[config]") {
     SECTION("blanks around the entries, as people write lists") {
         env.set("AETHER_PEERS", "10.0.0.1:7000, 10.0.0.2:7001 ,\tnode-c.example:7002 ");
         std::string error;
-        auto c = config_from_env(error);
+        auto c = got(config_from_env(), error);
         INFO("error: " << error);
         REQUIRE(c);
         CHECK(c->peers == std::vector<std::string>{"10.0.0.1:7000", "10.0.0.2:7001", "node-c.example:7002"});
@@ -224,7 +239,7 @@ TEST_CASE("a complete environment is parsed", "[config]") {
         env.set("AETHER_NODE_ID", "0");
         env.set("AETHER_PEERS", "[::1]:1,localhost:65535");
         std::string error;
-        auto c = config_from_env(error);
+        auto c = got(config_from_env(), error);
         INFO("error: " << error);
         REQUIRE(c);
         CHECK(c->self == 0);
@@ -237,7 +252,7 @@ TEST_CASE("a complete environment is parsed", "[config]") {
         env.set("AETHER_NODE_ID", "16383");
         env.set("AETHER_PEERS", peers);
         std::string error;
-        auto c = config_from_env(error);
+        auto c = got(config_from_env(), error);
         INFO("error: " << error);
         REQUIRE(c);
         CHECK(c->node_count == 16384);
@@ -250,7 +265,7 @@ TEST_CASE("a complete environment is parsed", "[config]") {
         env.set("AETHER_HOME_SIZE", "64M");
         env.set("AETHER_FAULT_MODE", "sigbus");
         std::string error;
-        auto c = config_from_env(error);
+        auto c = got(config_from_env(), error);
         INFO("error: " << error);
         REQUIRE(c);
         CHECK(c->timeout_ms == 250);
@@ -267,11 +282,11 @@ TEST_CASE("AETHER_LISTEN_FD names the descriptor of a socket handed over by the 
     env_scope env;
     env.set_cluster();
     std::string error;
-    auto none = config_from_env(error);
+    auto none = got(config_from_env(), error);
     REQUIRE(none);
     CHECK(none->listen_fd == -1);
     env.set("AETHER_LISTEN_FD", "3");
-    auto three = config_from_env(error);
+    auto three = got(config_from_env(), error);
     INFO("error: " << error);
     REQUIRE(three);
     CHECK(three->listen_fd == 3);
@@ -289,7 +304,7 @@ TEST_CASE("AETHER_TIMEOUT_MS", "[config]") {
         env.set("AETHER_TIMEOUT_MS", bad);
         runtime_config c;
         std::string error;
-        CHECK_FALSE(apply_optional_env(c, error));
+        CHECK_FALSE(got(apply_optional_env(c), error));
         CHECK(mentions(error, "AETHER_TIMEOUT_MS"));
     }
     for (auto [text, value] : {std::pair{"250", 250u}, std::pair{"1", 1u}, std::pair{"3600000", 3600000u}}) {
@@ -297,7 +312,7 @@ TEST_CASE("AETHER_TIMEOUT_MS", "[config]") {
         env.set("AETHER_TIMEOUT_MS", text);
         runtime_config c;
         std::string error;
-        CHECK(apply_optional_env(c, error));
+        CHECK(got(apply_optional_env(c), error));
         CHECK(c.timeout_ms == value);
     }
 }
@@ -322,7 +337,7 @@ TEST_CASE("the numeric settings take their whole range and nothing else", "[conf
             env.set(n.name, std::to_string(good));
             runtime_config c;
             std::string error;
-            CHECK(apply_optional_env(c, error));
+            CHECK(got(apply_optional_env(c), error));
             CHECK(n.get(c) == good * n.scale);
         }
         std::vector<std::string> bad = {std::to_string(n.hi + 1), "abc", "-1", "12us", " 5"};
@@ -332,7 +347,7 @@ TEST_CASE("the numeric settings take their whole range and nothing else", "[conf
             env.set(n.name, text);
             runtime_config c;
             std::string error;
-            CHECK_FALSE(apply_optional_env(c, error));
+            CHECK_FALSE(got(apply_optional_env(c), error));
             CHECK(mentions(error, n.name));
         }
         env.unset(n.name);
@@ -382,7 +397,7 @@ TEST_CASE("AETHER_HOME_SIZE", "[config]") {
         env.set("AETHER_HOME_SIZE", text);
         runtime_config c;
         std::string error;
-        CHECK(apply_optional_env(c, error));
+        CHECK(got(apply_optional_env(c), error));
         CHECK(c.home_bytes == value);
     }
     for (const char* bad : {"5G", "12X", "0", "0M", "M", "64 M", "1.5G", "-64M"}) {
@@ -390,7 +405,7 @@ TEST_CASE("AETHER_HOME_SIZE", "[config]") {
         env.set("AETHER_HOME_SIZE", bad);
         runtime_config c;
         std::string error;
-        CHECK_FALSE(apply_optional_env(c, error));
+        CHECK_FALSE(got(apply_optional_env(c), error));
         CHECK(mentions(error, "AETHER_HOME_SIZE"));
     }
 }
@@ -401,7 +416,7 @@ TEST_CASE("AETHER_FAULT_MODE", "[config]") {
         env.set("AETHER_FAULT_MODE", "sigbus");
         runtime_config c;
         std::string error;
-        CHECK(apply_optional_env(c, error));
+        CHECK(got(apply_optional_env(c), error));
         CHECK(c.mode == fault::fault_mode::sigbus);
     }
     {
@@ -409,7 +424,7 @@ TEST_CASE("AETHER_FAULT_MODE", "[config]") {
         runtime_config c;
         c.mode = fault::fault_mode::sigbus;
         std::string error;
-        CHECK(apply_optional_env(c, error));
+        CHECK(got(apply_optional_env(c), error));
         CHECK(c.mode == fault::fault_mode::handler);
     }
     for (const char* bad : {"uffd", "Handler", "sigbus ", "signal"}) {
@@ -417,7 +432,7 @@ TEST_CASE("AETHER_FAULT_MODE", "[config]") {
         env.set("AETHER_FAULT_MODE", bad);
         runtime_config c;
         std::string error;
-        CHECK_FALSE(apply_optional_env(c, error));
+        CHECK_FALSE(got(apply_optional_env(c), error));
         CHECK(mentions(error, "AETHER_FAULT_MODE"));
     }
 }
@@ -431,7 +446,7 @@ TEST_CASE("AETHER_THREAD_PRIORITY", "[config]") {
         env.set("AETHER_THREAD_PRIORITY", name);
         runtime_config c;
         std::string error;
-        CHECK(apply_optional_env(c, error));
+        CHECK(got(apply_optional_env(c), error));
         CHECK(c.threads == value);
     }
     for (const char* bad : {"fifo", "Realtime", "1", "high"}) {
@@ -439,14 +454,14 @@ TEST_CASE("AETHER_THREAD_PRIORITY", "[config]") {
         env.set("AETHER_THREAD_PRIORITY", bad);
         runtime_config c;
         std::string error;
-        CHECK_FALSE(apply_optional_env(c, error));
+        CHECK_FALSE(got(apply_optional_env(c), error));
         CHECK(mentions(error, "AETHER_THREAD_PRIORITY"));
     }
     runtime_config c;
     CHECK(c.threads == thread_priority::automatic); // the default
     c.threads = thread_priority::normal;
     std::string error;
-    CHECK(effective_thread_priority(c, error) == thread_priority::normal);
+    CHECK(got(effective_thread_priority(c), error) == thread_priority::normal);
 }
 
 namespace {
@@ -467,7 +482,7 @@ int effective_without_permission(thread_priority requested) {
         runtime_config c;
         c.threads = requested;
         std::string error;
-        auto p = effective_thread_priority(c, error);
+        auto p = got(effective_thread_priority(c), error);
         if (!p) ::_exit(mentions(error, "AETHER_THREAD_PRIORITY") && mentions(error, "ulimit -r") ? 2 : 4);
         ::_exit(*p == thread_priority::realtime ? 1 : 0);
     }
@@ -487,7 +502,7 @@ TEST_CASE("real-time runtime threads where the process may have them, a clear er
     if (may_run_realtime()) {
         runtime_config c;
         std::string error;
-        CHECK(effective_thread_priority(c, error) == thread_priority::realtime);
+        CHECK(got(effective_thread_priority(c), error) == thread_priority::realtime);
     }
 }
 
@@ -503,7 +518,7 @@ TEST_CASE("AETHER_LOG", "[config]") {
         env.set("AETHER_LOG", name);
         runtime_config c;
         std::string error;
-        CHECK(apply_optional_env(c, error));
+        CHECK(got(apply_optional_env(c), error));
         CHECK(log::runtime().level() == level);
         CHECK(log::coherence().level() == level);
         CHECK(log::transport().level() == level);
@@ -512,12 +527,12 @@ TEST_CASE("AETHER_LOG", "[config]") {
     env.set("AETHER_LOG", "info");
     runtime_config c;
     std::string error;
-    REQUIRE(apply_optional_env(c, error));
+    REQUIRE(got(apply_optional_env(c), error));
     for (const char* bad : {"verbose", "WARN", "warning", "6"}) {
         INFO("AETHER_LOG=\"" << bad << "\"");
         env.set("AETHER_LOG", bad);
         error.clear();
-        CHECK_FALSE(apply_optional_env(c, error));
+        CHECK_FALSE(got(apply_optional_env(c), error));
         CHECK(mentions(error, "AETHER_LOG"));
         // A rejected name leaves the level as it was.
         CHECK(log::runtime().level() == spdlog::level::info);
@@ -531,7 +546,7 @@ TEST_CASE("no optional settings leave the configuration alone", "[config]") {
     c.home_bytes = 5 * page_size;
     c.mode = fault::fault_mode::sigbus;
     std::string error;
-    CHECK(apply_optional_env(c, error));
+    CHECK(got(apply_optional_env(c), error));
     CHECK(error.empty());
     CHECK(c.timeout_ms == 1234);
     CHECK(c.home_bytes == 5 * page_size);
@@ -605,7 +620,7 @@ private:
 // config_from_env must fail, naming the file and the line: "<path>:<line>: ...".
 void expect_file_error(const temp_file& f, int line, const char* also) {
     std::string error;
-    auto c = config_from_env(error);
+    auto c = got(config_from_env(), error);
     INFO("error: " << error);
     CHECK_FALSE(c.has_value());
     CHECK(mentions(error, (f.path() + ":" + std::to_string(line) + ":").c_str()));
@@ -647,7 +662,7 @@ log = "error"
     env.set("AETHER_CONFIG", f.path());
     env.set("AETHER_NODE_ID", "1");
     std::string error;
-    auto c = config_from_env(error);
+    auto c = got(config_from_env(), error);
     INFO("error: " << error);
     REQUIRE(c);
     CHECK(c->self == 1);
@@ -672,7 +687,7 @@ log = "error"
 
     SECTION("another node of the same file has no bind address of its own") {
         env.set("AETHER_NODE_ID", "2");
-        auto other = config_from_env(error);
+        auto other = got(config_from_env(), error);
         REQUIRE(other);
         CHECK_FALSE(other->bind.has_value());
     }
@@ -685,7 +700,7 @@ TEST_CASE("the cluster file's settings apply to seraph_aether_init too", "[confi
     runtime_config c;
     std::string error;
     INFO("error: " << error);
-    REQUIRE(apply_optional_env(c, error));
+    REQUIRE(got(apply_optional_env(c), error));
     CHECK(c.timeout_ms == 321);
     CHECK(c.home_bytes == 16u << 20);
     CHECK(c.peers.empty()); // an in-process cluster stays one
@@ -700,7 +715,7 @@ TEST_CASE("environment variables override the cluster file", "[config][file]") {
     env.set("AETHER_SECRET", "from the environment");
     env.set("AETHER_BIND", "[::]:7001");
     std::string error;
-    auto c = config_from_env(error);
+    auto c = got(config_from_env(), error);
     INFO("error: " << error);
     REQUIRE(c);
     CHECK(c->timeout_ms == 999);
@@ -710,7 +725,7 @@ TEST_CASE("environment variables override the cluster file", "[config][file]") {
 
     SECTION("AETHER_PEERS replaces the file's addresses") {
         env.set("AETHER_PEERS", "127.0.0.1:1, 127.0.0.1:2, 127.0.0.1:3");
-        auto p = config_from_env(error);
+        auto p = got(config_from_env(), error);
         REQUIRE(p);
         CHECK(p->peers == std::vector<std::string>{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"});
     }
@@ -727,12 +742,12 @@ TEST_CASE("a cluster file with a node count other than AETHER_NODE_COUNT's is an
     env.set("AETHER_NODE_ID", "0");
     env.set("AETHER_NODE_COUNT", "4");
     std::string error;
-    CHECK_FALSE(config_from_env(error));
+    CHECK_FALSE(got(config_from_env(), error));
     INFO("error: " << error);
     CHECK(mentions(error, "AETHER_NODE_COUNT"));
     CHECK(mentions(error, f.path().c_str()));
     env.set("AETHER_NODE_COUNT", "3"); // agreeing is fine
-    CHECK(config_from_env(error));
+    CHECK(got(config_from_env(), error));
 }
 
 namespace {
@@ -798,12 +813,12 @@ TEST_CASE("a cluster file that cannot be read is an error naming it", "[config][
     std::string error;
     SECTION("the cluster file") {
         env.set("AETHER_CONFIG", "/nonexistent/aether/cluster.toml");
-        CHECK_FALSE(config_from_env(error));
+        CHECK_FALSE(got(config_from_env(), error));
         INFO("error: " << error);
         CHECK(mentions(error, "/nonexistent/aether/cluster.toml"));
         CHECK(mentions(error, "AETHER_CONFIG"));
         runtime_config c;
-        CHECK_FALSE(apply_optional_env(c, error)); // seraph_aether_init does not start without it either
+        CHECK_FALSE(got(apply_optional_env(c), error)); // seraph_aether_init does not start without it either
     }
     SECTION("the secret file") {
         temp_file f(std::string("\nsecret_file = \"/nonexistent/aether/secret\"\n") + three_nodes);
@@ -818,7 +833,7 @@ TEST_CASE("the example cluster file is a good one", "[config][file]") {
     env.set("AETHER_NODE_ID", "2");
     env.set("AETHER_SECRET", "given"); // its secret file is a path on a real host
     std::string error;
-    auto c = config_from_env(error);
+    auto c = got(config_from_env(), error);
     INFO("error: " << error);
     REQUIRE(c);
     CHECK(c->node_count == 3);
@@ -831,7 +846,7 @@ TEST_CASE("the admin socket's directory and cluster name are settings like the o
     env.set_cluster();
     SECTION("unset: no directory chosen here, the runtime derives it") {
         std::string error;
-        auto c = config_from_env(error);
+        auto c = got(config_from_env(), error);
         REQUIRE(c);
         CHECK_FALSE(c->admin_dir);
         CHECK(c->cluster.empty());
@@ -840,7 +855,7 @@ TEST_CASE("the admin socket's directory and cluster name are settings like the o
         for (const char* dir : {"/run/aether/x", "off"}) {
             env.set("AETHER_ADMIN_DIR", dir);
             std::string error;
-            auto c = config_from_env(error);
+            auto c = got(config_from_env(), error);
             REQUIRE(c);
             CHECK(c->admin_dir == std::optional<std::string>(dir));
         }
@@ -859,29 +874,29 @@ TEST_CASE("aetherctl finds the admin directory from the nodes' configuration", "
     env_scope env;
     std::string error;
     SECTION("nothing to go by") {
-        CHECK_FALSE(admin_target_from_env(error));
+        CHECK_FALSE(got(admin_target_from_env(), error));
         CHECK(mentions(error, "--socket"));
     }
     SECTION("AETHER_ADMIN_DIR") {
         env.set("AETHER_ADMIN_DIR", "/run/x");
         env.set("AETHER_NODE_COUNT", "4");
-        auto t = admin_target_from_env(error);
+        auto t = got(admin_target_from_env(), error);
         REQUIRE(t);
         CHECK(t->dir == "/run/x");
         CHECK(t->node_count == 4);
     }
     SECTION("the secret: the same directory as the nodes', another for another secret") {
         env.set("AETHER_SECRET", "one");
-        auto one = admin_target_from_env(error);
+        auto one = got(admin_target_from_env(), error);
         REQUIRE(one);
         CHECK(one->dir == admin::default_dir("", "one"));
         CHECK(one->dir.find("one") == std::string::npos); // the secret does not show
         env.set("AETHER_SECRET", "two");
-        auto two = admin_target_from_env(error);
+        auto two = got(admin_target_from_env(), error);
         REQUIRE(two);
         CHECK(two->dir != one->dir);
         env.set("AETHER_CLUSTER", "lab");
-        auto named = admin_target_from_env(error);
+        auto named = got(admin_target_from_env(), error);
         REQUIRE(named);
         CHECK(named->dir.ends_with("/lab"));
     }
@@ -893,7 +908,7 @@ TEST_CASE("AETHER_METRICS takes host:port, port 0 included; AETHER_LATENCY_HISTO
     std::string error;
     env.set("AETHER_METRICS", "127.0.0.1:0");
     env.set("AETHER_LATENCY_HISTOGRAMS", "off");
-    auto c = config_from_env(error);
+    auto c = got(config_from_env(), error);
     REQUIRE(c);
     CHECK(c->metrics == std::optional<std::string>("127.0.0.1:0"));
     CHECK_FALSE(c->latency_histograms);
@@ -909,13 +924,13 @@ TEST_CASE("AETHER_LOG per component", "[config]") {
     runtime_config c;
     std::string error;
     env.set("AETHER_LOG", "aether.fault=debug,aether.transport=info");
-    REQUIRE(apply_optional_env(c, error));
+    REQUIRE(got(apply_optional_env(c), error));
     CHECK(log::fault().level() == spdlog::level::debug);
     CHECK(log::transport().level() == spdlog::level::info); // aether.transport.tcp, by its prefix
     CHECK(log::runtime().level() == spdlog::level::warn);   // not named: unchanged
     // A bare level is for the components no item names, wherever it stands.
     env.set("AETHER_LOG", "aether.coherence=trace,error");
-    REQUIRE(apply_optional_env(c, error));
+    REQUIRE(got(apply_optional_env(c), error));
     CHECK(log::coherence().level() == spdlog::level::trace);
     CHECK(log::runtime().level() == spdlog::level::err);
     CHECK(log::fault().level() == spdlog::level::err);
@@ -924,7 +939,7 @@ TEST_CASE("AETHER_LOG per component", "[config]") {
         INFO("AETHER_LOG=\"" << bad << "\"");
         env.set("AETHER_LOG", bad);
         error.clear();
-        CHECK_FALSE(apply_optional_env(c, error));
+        CHECK_FALSE(got(apply_optional_env(c), error));
         CHECK(mentions(error, "AETHER_LOG"));
         CHECK(log::fault().level() == spdlog::level::err);
     }

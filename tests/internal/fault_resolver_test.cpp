@@ -76,12 +76,12 @@ private:
 } // namespace
 
 TEST_CASE("a fault resolved after its thread's next fault does not overwrite that thread's VOID context") {
-    std::string error;
-    auto w = fault::window::create(nodes, fault::fault_mode::handler, error);
-    if (!w) {
-        WARN("no window here (" << error << "): the resolver test does not run");
+    auto created = fault::window::create(nodes, fault::fault_mode::handler);
+    if (!created) {
+        WARN("no window here (" << created.error().message << "): the resolver test does not run");
         return;
     }
+    auto& w = *created;
     node_counters counters{};
     cache c(*w, nodes, counters);
     scripted_fetcher fetcher(c, counters);

@@ -35,12 +35,13 @@ struct fixture {
     std::unique_ptr<cache> c;
 
     fixture() {
-        std::string error;
-        w = fault::window::create(nodes, fault::fault_mode::handler, error);
-        if (w)
-            c = std::make_unique<cache>(*w, nodes, counters);
-        else
-            WARN("no window here (" << error << "): the gate tests do not run");
+        auto created = fault::window::create(nodes, fault::fault_mode::handler);
+        if (!created) {
+            WARN("no window here (" << created.error().message << "): the gate tests do not run");
+            return;
+        }
+        w = std::move(created).value();
+        c = std::make_unique<cache>(*w, nodes, counters);
     }
     void hold(copy what) {
         switch (what) {

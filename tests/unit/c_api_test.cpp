@@ -7,7 +7,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -191,7 +193,9 @@ TEST_CASE("init_default is one node with id 0", "[c_api][init]") {
 TEST_CASE("init rejects bad arguments", "[c_api][init]") {
     Seraph_Aether a;
     CHECK(seraph_aether_init(nullptr, 0, 1) == SERAPH_VBIT_VOID);
+    errno = 0;
     CHECK(seraph_aether_init(&a, 0, 0) == SERAPH_VBIT_FALSE);
+    CHECK(errno == EINVAL);
     CHECK(seraph_aether_init(&a, 3, 3) == SERAPH_VBIT_FALSE);
     CHECK_FALSE(a.initialized);
     CHECK(seraph_aether_init_default(nullptr) == SERAPH_VBIT_VOID);
@@ -236,15 +240,46 @@ TEST_CASE("a window that something else already uses is an init error naming tha
     REQUIRE(squatter != MAP_FAILED);
     Seraph_Aether a;
     Seraph_Vbit v = SERAPH_VBIT_VOID;
-    const std::string said = stderr_of([&] { v = seraph_aether_init(&a, 0, 8); });
+    int cause = 0;
+    const std::string said = stderr_of([&] {
+        v = seraph_aether_init(&a, 0, 8);
+        cause = errno;
+    });
     munmap(squatter, 4096);
     CHECK(v == SERAPH_VBIT_FALSE);
     INFO(said);
+    CHECK(cause == EEXIST);
     CHECK(said.find("cannot reserve the Aether window") != std::string::npos);
     CHECK(said.find("already in use by the mapping") != std::string::npos);
     // With the range free again, init works.
     REQUIRE(seraph_aether_init(&a, 0, 8) == SERAPH_VBIT_TRUE);
     seraph_aether_destroy(&a);
+}
+
+TEST_CASE("a bad setting or cluster file fails init with the cause in errno and one line on stderr", "[c_api][init]") {
+    Seraph_Aether a;
+    Seraph_Vbit v = SERAPH_VBIT_VOID;
+    int cause = 0;
+    auto init_with = [&](const char* name, const char* value) {
+        ::setenv(name, value, 1);
+        const std::string said = stderr_of([&] {
+            errno = 0;
+            v = seraph_aether_init(&a, 0, 1);
+            cause = errno;
+        });
+        ::unsetenv(name);
+        return said;
+    };
+    std::string said = init_with("AETHER_TIMEOUT_MS", "soon");
+    CHECK(v == SERAPH_VBIT_FALSE);
+    CHECK(cause == EINVAL);
+    CHECK(said.find("aether: AETHER_TIMEOUT_MS must be a number of milliseconds") == 0);
+    said = init_with("AETHER_CONFIG", "/nonexistent/aether-cluster.toml");
+    CHECK(v == SERAPH_VBIT_FALSE);
+    CHECK(cause == ENOENT);
+    CHECK(said.find("cannot read the cluster file /nonexistent/aether-cluster.toml") != std::string::npos);
+    CHECK(said.find(std::strerror(ENOENT)) != std::string::npos);
+    CHECK_FALSE(a.initialized);
 }
 
 TEST_CASE("init and destroy repeat many times in one process", "[c_api][init]") {
@@ -268,6 +303,7 @@ TEST_CASE("a second live handle in one process cannot take the same window", "[c
     Seraph_Aether a, b;
     REQUIRE(seraph_aether_init(&a, 0, 2) == SERAPH_VBIT_TRUE);
     CHECK(seraph_aether_init(&b, 0, 2) == SERAPH_VBIT_FALSE); // reported on stderr, naming the mapping
+    CHECK(errno == EEXIST);
     CHECK_FALSE(b.initialized);
     seraph_aether_destroy(&a);
     REQUIRE(seraph_aether_init(&b, 0, 2) == SERAPH_VBIT_TRUE);

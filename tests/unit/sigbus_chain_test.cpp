@@ -26,7 +26,6 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <system_error>
 
 namespace {
 
@@ -49,8 +48,8 @@ enum : int {
     fault_not_served = 13,
     survived = 14,
     app_handler_not_called = 15,
-    no_throw = 16,
-    wrong_throw = 17,
+    no_error = 16,
+    wrong_error = 17,
     setup_failed = 18,
 };
 
@@ -65,8 +64,8 @@ std::string describe(const child_end& e) {
     case fault_not_served: return "a window fault was not served by Aether's handler";
     case survived: return "the child survived what should have ended it";
     case app_handler_not_called: return "the application's SIGBUS handler was not called";
-    case no_throw: return "the handler thread was constructed without its eventfd";
-    case wrong_throw: return "the handler thread threw something other than system_error(EMFILE)";
+    case no_error: return "the handler pool started without its eventfd";
+    case wrong_error: return "the handler pool's start failed with another errno than EMFILE";
     case setup_failed: return "the child's set-up failed (seccomp, dup2)";
     default: return "the child exited with " + std::to_string(e.code);
     }
@@ -175,11 +174,10 @@ void* current_handler() {
 template <class Then>
 int with_sigbus_window(previous p, bool refuse_stores, Then then) {
     set_previous(p);
-    std::string error;
-    auto w = fault::window::create(1, fault::fault_mode::sigbus, error);
+    auto w = fault::window::create(1, fault::fault_mode::sigbus);
     if (!w) return no_window;
-    zero_sink sink(*w, refuse_stores);
-    if (!fault::install_sigbus_mode(*w, sink, error)) return no_install;
+    zero_sink sink(**w, refuse_stores);
+    if (!fault::install_sigbus_mode(**w, sink)) return no_install;
     return then(sink);
 }
 
@@ -272,41 +270,32 @@ TEST_CASE("a store that cannot be served kills the process when nobody catches S
     }
 }
 
-TEST_CASE("a handler thread without its stop eventfd fails to construct instead of hanging in stop()", "[handler]") {
+TEST_CASE("a handler pool without its stop eventfd fails to start instead of hanging in stop()", "[handler]") {
     check_exits_ok([] {
-        std::string error;
-        auto w = fault::window::create(1, fault::fault_mode::handler, error);
+        auto w = fault::window::create(1, fault::fault_mode::handler);
         if (!w) return int{no_window};
-        zero_sink sink(*w);
+        zero_sink sink(**w);
         if (!fail_eventfd_with(EMFILE)) return int{setup_failed};
-        try {
-            fault::handler_pool h(*w, sink, fault::handler_pool::options{});
-            h.start();
-            h.stop();
-        } catch (const std::system_error& ex) {
-            return ex.code().value() == EMFILE ? int{ok} : int{wrong_throw};
-        } catch (...) {
-            return int{wrong_throw};
-        }
-        return int{no_throw};
+        auto pool = fault::handler_pool::start(**w, sink, fault::handler_pool::options{});
+        if (pool) return int{no_error};
+        return pool.error().code == EMFILE ? int{ok} : int{wrong_error};
     });
 }
 
 TEST_CASE("a handler thread that cannot read its userfaultfd aborts instead of leaving faults unserved", "[handler]") {
     check_killed_by(SIGABRT, [] {
-        std::string error;
-        auto w = fault::window::create(1, fault::fault_mode::handler, error);
+        auto w = fault::window::create(1, fault::fault_mode::handler);
         if (!w) return int{no_window};
-        zero_sink sink(*w);
+        zero_sink sink(**w);
         // The userfaultfd's number now names a directory: read() fails with EISDIR, an error that
         // no retry can cure.
         const int dir = ::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dir < 0 || ::dup2(dir, w->uffd()) < 0) return int{setup_failed};
+        if (dir < 0 || ::dup2(dir, (*w)->uffd()) < 0) return int{setup_failed};
         ::close(dir);
-        fault::handler_pool h(*w, sink, fault::handler_pool::options{});
-        h.start();
+        auto pool = fault::handler_pool::start(**w, sink, fault::handler_pool::options{});
+        if (!pool) return int{setup_failed};
         ::usleep(500 * 1000);
-        h.stop();
+        (*pool)->stop();
         return int{survived};
     });
 }

@@ -153,11 +153,10 @@ deadline in_ms(int ms) { return deadline::after(std::chrono::milliseconds(ms)); 
 std::vector<const transport_backend*> runnable_backends() {
     std::vector<const transport_backend*> out;
     for (const transport_backend& b : compiled_transports()) {
-        std::string why = b.unavailable();
-        if (why.empty())
+        if (auto runs = b.can_run(); runs)
             out.push_back(&b);
         else
-            WARN("transport " << b.name << " cannot run here, not checked: " << why);
+            WARN("transport " << b.name << " cannot run here, not checked: " << runs.error().message);
     }
     return out;
 }
@@ -175,12 +174,15 @@ auto on_executor(service_transport& s, F fn) {
 
 TEST_CASE("backends: this build has at least one, and AETHER_TRANSPORT names are checked", "[transport][contract]") {
     REQUIRE(!compiled_transports().empty());
-    std::string why;
-    const transport_backend* first = choose_transport("auto", why);
-    REQUIRE(first != nullptr);
-    CHECK(choose_transport("", why) == first);
-    CHECK(choose_transport(first->name, why) == first);
-    CHECK(choose_transport("carrier-pigeon", why) == nullptr);
+    auto chosen = choose_transport("auto");
+    REQUIRE(chosen.ok());
+    const transport_backend* first = *chosen;
+    CHECK(*choose_transport("") == first);
+    CHECK(*choose_transport(first->name) == first);
+    auto unknown = choose_transport("carrier-pigeon");
+    REQUIRE(!unknown.ok());
+    const std::string& why = unknown.error().message;
+    CHECK(unknown.error().code == ENOENT);
     CHECK(why.find("carrier-pigeon") != std::string::npos);
     CHECK(why.find(std::string(first->name)) != std::string::npos); // the message lists what there is
 }

@@ -41,9 +41,10 @@ struct in_process_cluster {
         c.node_count = n;
         c.home_bytes = 1 << 20;
         c.timeout_ms = timeout_ms;
-        std::string error;
-        rt = runtime::create(c, error);
-        REQUIRE(rt != nullptr);
+        auto created = runtime::create(c);
+        INFO((created ? "" : created.error().message));
+        REQUIRE(created.ok());
+        rt = std::move(created).value();
         for (node_id i = 1; i < n; ++i) REQUIRE(rt->add_sim_node(i, 1 << 20) == runtime::add_result::added);
     }
     std::unique_ptr<runtime> rt;
@@ -501,10 +502,10 @@ TEST_CASE("a putback the home did not apply leaves no copy behind", "[transport]
             own_port = spare.port;
         }
         c.peers = {"127.0.0.1:" + std::to_string(own_port), "127.0.0.1:" + std::to_string(home.peer.port)};
-        std::string error;
-        rt = runtime::create(c, error);
-        INFO(error);
-        REQUIRE(rt != nullptr);
+        auto created = runtime::create(c);
+        INFO((created ? "" : created.error().message));
+        REQUIRE(created.ok());
+        rt = std::move(created).value();
     }
     const std::uint64_t page = make_addr(1, 0);
     *reinterpret_cast<volatile std::uint64_t*>(page) = 5; // the scripted home grants it exclusive
@@ -580,21 +581,21 @@ TEST_CASE("a node serves on the listening socket it is handed, and refuses one t
     c.node_count = 1;
     c.home_bytes = 1 << 20;
     c.peers = {"127.0.0.1:" + std::to_string(handed.port)};
-    std::string error;
 
     c.listen_fd = ::dup(elsewhere.fd); // listening, but on another port
-    CHECK(runtime::create(c, error) == nullptr);
+    auto refused = runtime::create(c);
+    REQUIRE_FALSE(refused.ok());
+    const std::string& error = refused.error().message;
     INFO(error);
     CHECK(error.find("AETHER_LISTEN_FD=" + std::to_string(c.listen_fd)) != std::string::npos);
     CHECK(error.find(std::strerror(EADDRNOTAVAIL)) != std::string::npos);
+    CHECK(refused.error().code == EADDRNOTAVAIL);
     ::close(c.listen_fd);
 
     c.listen_fd = ::dup(handed.fd); // the runtime's from now on
-    error.clear();
     // Binding the port itself would fail: `handed` holds it (EADDRINUSE, the test above).
-    auto rt = runtime::create(c, error);
-    REQUIRE(rt != nullptr);
-    CHECK(error.empty());
+    auto rt = runtime::create(c);
+    REQUIRE(rt.ok());
     CHECK((::fcntl(c.listen_fd, F_GETFD) & FD_CLOEXEC) != 0);
 }
 
@@ -603,15 +604,16 @@ TEST_CASE("AETHER_TRANSPORT: a backend this build lacks is an init error that li
     c.node_count = 1;
     c.home_bytes = 1 << 20;
     c.transport = "carrier-pigeon";
-    std::string error;
-    CHECK(runtime::create(c, error) == nullptr);
+    auto refused = runtime::create(c);
+    REQUIRE_FALSE(refused.ok());
+    const std::string& error = refused.error().message;
+    CHECK(error.find("AETHER_TRANSPORT: ") == 0);
     CHECK(error.find("carrier-pigeon") != std::string::npos);
     CHECK(error.find("tcp") != std::string::npos);
+    CHECK(refused.error().code == ENOENT);
     c.transport = "tcp";
-    error.clear();
-    auto rt = runtime::create(c, error);
-    CHECK(rt != nullptr);
-    CHECK(error.empty());
+    auto rt = runtime::create(c);
+    CHECK(rt.ok());
 }
 
 TEST_CASE("a node that cannot listen says why, in the init error", "[transport]") {
@@ -620,11 +622,13 @@ TEST_CASE("a node that cannot listen says why, in the init error", "[transport]"
     c.node_count = 1;
     c.home_bytes = 1 << 20;
     c.peers = {"127.0.0.1:" + std::to_string(taken.port)};
-    std::string error;
-    CHECK(runtime::create(c, error) == nullptr);
+    auto refused = runtime::create(c);
+    REQUIRE_FALSE(refused.ok());
+    const std::string& error = refused.error().message;
     INFO(error);
     CHECK(error.find("listening on 127.0.0.1:" + std::to_string(taken.port)) != std::string::npos);
     CHECK(error.find(std::strerror(EADDRINUSE)) != std::string::npos);
+    CHECK(refused.error().code == EADDRINUSE);
 }
 
 TEST_CASE("a peer whose name does not resolve is UNREACHABLE, not an init error", "[transport][resolve]") {
@@ -635,10 +639,10 @@ TEST_CASE("a peer whose name does not resolve is UNREACHABLE, not an init error"
     c.timeout_ms = 1000;
     c.peers = {"127.0.0.1:" + std::to_string(handed.port), "node1.aether-test.invalid:7000"};
     c.listen_fd = ::dup(handed.fd);
-    std::string error;
-    auto rt = runtime::create(c, error);
-    INFO(error);
-    REQUIRE(rt != nullptr);
+    auto created = runtime::create(c);
+    INFO((created ? "" : created.error().message));
+    REQUIRE(created.ok());
+    auto& rt = *created;
     CHECK_FALSE(rt->peers().address(1));
     // Every request finds it UNREACHABLE within its deadline, the later ones after a new lookup.
     for (int attempt = 0; attempt < 3; ++attempt) {
@@ -658,15 +662,15 @@ TEST_CASE("only a node's own address must resolve at init, or its bind address",
     c.node_count = 2;
     c.home_bytes = 1 << 20;
     c.peers = {"node0.aether-test.invalid:" + std::to_string(taken.port), "127.0.0.1:1"};
-    std::string error;
-    CHECK(runtime::create(c, error) == nullptr);
-    INFO(error);
-    CHECK(error.find("node0.aether-test.invalid") != std::string::npos);
+    auto refused = runtime::create(c);
+    REQUIRE_FALSE(refused.ok());
+    INFO(refused.error().message);
+    CHECK(refused.error().message.find("node0.aether-test.invalid") != std::string::npos);
     // Behind NAT: the others dial a name this host cannot resolve; it listens on an address of its own.
     c.bind = "127.0.0.2:" + std::to_string(taken.port);
-    error.clear();
-    auto rt = runtime::create(c, error);
-    REQUIRE(rt != nullptr);
+    auto created = runtime::create(c);
+    REQUIRE(created.ok());
+    auto& rt = *created;
     CHECK(rt->local_node().port() == taken.port);
     // Listening on the bind address: another loopback address than 127.0.0.1, where `taken` is.
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

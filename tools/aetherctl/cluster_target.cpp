@@ -22,10 +22,9 @@ void add_target_options(CLI::App* cmd, target_options& t, bool with_node, bool w
 
 std::optional<std::string> admin_dir(const target_options& t) {
     if (!t.dir.empty()) return t.dir;
-    std::string error;
-    auto target = aether::admin_target_from_env(error);
+    auto target = aether::admin_target_from_env();
     if (!target) {
-        std::cerr << "aetherctl: " << error << "\n";
+        std::cerr << "aetherctl: " << target.error().message << "\n";
         return std::nullopt;
     }
     return target->dir;
@@ -46,10 +45,9 @@ const peer_view& view_from_peer(const target_options& t) {
     static peer_view v;
     if (v.asked) return v;
     v.asked = true;
-    std::string error;
-    auto secret = aether::cluster_secret_from_env(error);
+    auto secret = aether::cluster_secret_from_env();
     if (!secret) {
-        std::cerr << "aetherctl: --peer: " << error << "\n";
+        std::cerr << "aetherctl: --peer: " << secret.error().message << "\n";
         return v;
     }
     v.secret = *secret;

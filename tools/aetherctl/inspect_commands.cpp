@@ -94,8 +94,10 @@ int run_nodes(const target_options& t) {
     if (t.node || !t.socket.empty() || !t.peer.empty()) {
         members = ask_node(t, asked, "nodes");
     } else {
-        std::string error;
-        auto target = t.dir.empty() ? aether::admin_target_from_env(error) : std::nullopt;
+        std::optional<aether::admin_target> target;
+        if (t.dir.empty()) {
+            if (auto from_env = aether::admin_target_from_env()) target = *from_env;
+        }
         const unsigned count = target && target->node_count > 0 ? target->node_count : 1024;
         for (asked = 0; asked < count && !members; ++asked) {
             auto route = route_of(t, asked);

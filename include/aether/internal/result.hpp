@@ -3,6 +3,8 @@
 #include "aether/internal/guard.hpp"
 
 #include <cstdint>
+#include <cstring>
+#include <string>
 #include <utility>
 #include <variant>
 
@@ -99,13 +101,36 @@ struct failure {
     friend bool operator==(const failure&, const failure&) = default;
 };
 
-template <class T>
+// Why start-up could not do something (reading the configuration, making the window, listening,
+// starting threads): a sentence for the person who started the program, and the errno behind it
+// (0: none) for code that must tell causes apart. Only the setup path makes one: it allocates,
+// which the fault path may not.
+struct setup_error {
+    std::string message;
+    int code = 0;
+
+    // "<what>: <strerror(errno_value)>", keeping the errno.
+    static setup_error from_errno(std::string what, int errno_value) {
+        setup_error e{std::move(what), errno_value};
+        e.message += ": ";
+        e.message += std::strerror(errno_value);
+        return e;
+    }
+    // The same error with `context` in front: "<context>: <message>".
+    [[nodiscard]] setup_error within(const std::string& context) const { return {context + ": " + message, code}; }
+};
+
+// The library's one way to say "a value, or why not". E is `failure` on the data path (no
+// allocation, no text: it runs in signal handlers) and `setup_error` on the setup path; the C API
+// turns either into what the caller sees (a VOID reason, a status, a message) once, at its
+// boundary.
+template <class T, class E = failure>
 class [[nodiscard]] result {
 public:
     result(T value)
-        : v_(std::move(value)) {} // NOLINT: implicit by design
-    result(failure f)
-        : v_(f) {} // NOLINT
+        : v_(std::in_place_index<0>, std::move(value)) {} // NOLINT: implicit by design
+    result(E e)
+        : v_(std::in_place_index<1>, std::move(e)) {} // NOLINT
     [[nodiscard]] bool ok() const noexcept { return v_.index() == 0; }
     explicit operator bool() const noexcept { return ok(); }
     T& value() & { return std::get<0>(v_); }
@@ -114,27 +139,33 @@ public:
     T* operator->() { return &std::get<0>(v_); }
     const T* operator->() const { return &std::get<0>(v_); }
     T& operator*() & { return value(); }
-    [[nodiscard]] failure error() const { return std::get<1>(v_); }
+    const T& operator*() const& { return value(); }
+    T&& operator*() && { return std::get<0>(std::move(v_)); }
+    [[nodiscard]] const E& error() const { return std::get<1>(v_); }
 
 private:
-    std::variant<T, failure> v_;
+    std::variant<T, E> v_;
 };
 
-template <>
-class [[nodiscard]] result<void> {
+template <class E>
+class [[nodiscard]] result<void, E> {
 public:
     result() = default;
-    result(failure f)
+    result(E e)
         : ok_(false),
-          f_(f) {} // NOLINT
+          e_(std::move(e)) {} // NOLINT
     [[nodiscard]] bool ok() const noexcept { return ok_; }
     explicit operator bool() const noexcept { return ok_; }
-    [[nodiscard]] failure error() const { return f_; }
+    [[nodiscard]] const E& error() const { return e_; }
 
 private:
     bool ok_ = true;
-    failure f_{};
+    E e_{};
 };
+
+// Shorthand for the setup path's results.
+template <class T>
+using setup_result = result<T, setup_error>;
 
 inline result<void> success() { return {}; }
 
