@@ -64,14 +64,14 @@ setup_result<std::unique_ptr<endpoint>> endpoint::start(const std::string& path,
     auto listener = listen_at(path);
     if (!listener) return listener.error();
     std::unique_ptr<endpoint> e(new endpoint(path, std::move(answer)));
-    auto server = socket_server::start(
+    auto serving = socket_server::start(
         std::move(listener).value(),
         [self = e.get()](int client, const socket_server& server) { self->serve_client(client, server); }, "aether-admin");
-    if (!server) {
+    if (!serving) {
         ::unlink(path.c_str());
-        return server.error();
+        return serving.error();
     }
-    e->server_ = std::move(server).value();
+    e->server_ = std::move(serving).value();
     return e;
 }
 

@@ -36,11 +36,11 @@ setup_result<std::unique_ptr<metrics_endpoint>> metrics_endpoint::start(const st
     const auto port = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
                                                         : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
     m->address_ = host + ":" + std::to_string(port);
-    auto server = socket_server::start(
+    auto serving = socket_server::start(
         std::move(s), [self = m.get()](int client, const socket_server& server) { self->serve_client(client, server); },
         "aether-metrics");
-    if (!server) return server.error();
-    m->server_ = std::move(server).value();
+    if (!serving) return serving.error();
+    m->server_ = std::move(serving).value();
     return m;
 }
 
