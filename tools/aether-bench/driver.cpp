@@ -162,13 +162,12 @@ std::vector<row_result> run_figure(const figure& f, placement where, const run_c
     // The node's own alarm is a backstop for a driver that vanished; the driver acts first.
     const std::string alarm = "deadline_s=" + std::to_string(static_cast<long long>(f.timeout_s) + 30);
     std::vector<launch> group;
-    std::string error;
     tools::loopback_listeners listeners; // each process's listening socket, kept until the group ends
 
     if (f.nodes == 0) {
-        auto bound = tools::open_loopback_listeners(1, error); // the client can connect at once
-        if (!bound) return {failed_row(f, where, error)};
-        listeners = std::move(*bound);
+        auto bound = tools::open_loopback_listeners(1); // the client can connect at once
+        if (!bound) return {failed_row(f, where, bound.error().message)};
+        listeners = std::move(bound).value();
         launch client;
         client.label = "tcp client";
         client.args = {"tcp_client"};
@@ -182,9 +181,9 @@ std::vector<row_result> run_figure(const figure& f, placement where, const run_c
         server.inherit_listen_fd = listeners.fds[0];
         group = {client, server};
     } else {
-        auto bound = tools::open_loopback_listeners(f.nodes, error);
-        if (!bound) return {failed_row(f, where, error)};
-        listeners = std::move(*bound);
+        auto bound = tools::open_loopback_listeners(f.nodes);
+        if (!bound) return {failed_row(f, where, bound.error().message)};
+        listeners = std::move(bound).value();
         const std::string peers = tools::loopback_peers(listeners.ports);
         for (int n = 0; n < f.nodes; ++n) {
             launch l;

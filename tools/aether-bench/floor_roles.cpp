@@ -50,10 +50,9 @@ void no_delay(int fd) {
 }
 
 int listen_loopback(int& port) {
-    std::string error;
-    int fd = tools::loopback_listener(port, error);
-    if (fd < 0) die(error);
-    return fd;
+    auto fd = tools::loopback_listener(port);
+    if (!fd) die(fd.error().message);
+    return *fd;
 }
 
 int connect_loopback(int port) {

@@ -75,11 +75,11 @@ struct running {
     _exit(127);
 }
 
-// On failure `error` names the step and its errno ("fork: ..."), for the figure's report.
-bool spawn(running& r, const launch& l, int cpu, std::string& error) {
+// On failure the error names the step and its errno ("fork: ..."), for the figure's report.
+setup_result<void> spawn(running& r, const launch& l, int cpu) {
     // Pipe 0 carries the child's results, pipe 1 its log (stdout and stderr).
     tools::child_pipes pipes;
-    if (!pipes.open(error)) return false;
+    if (auto opened = pipes.open(); !opened) return opened;
     // Everything the child needs is built before fork(), so that the child only makes system calls.
     std::vector<std::string> args = {"aether-bench", node_role_flag};
     args.insert(args.end(), l.args.begin(), l.args.end());
@@ -91,9 +91,9 @@ bool spawn(running& r, const launch& l, int cpu, std::string& error) {
     pid_t pid =
         tools::fork_in_own_group(exit_orphaned, [&] { exec_child(l, pipes.write_end(0), pipes.write_end(1), cpu, image); });
     if (pid < 0) {
-        error = std::string("fork: ") + std::strerror(errno);
+        auto error = setup_error::from_errno("fork", errno);
         pipes.close_all();
-        return false;
+        return error;
     }
     pipes.keep_read_ends();
     r.pid = pid;
@@ -101,7 +101,7 @@ bool spawn(running& r, const launch& l, int cpu, std::string& error) {
     r.result_fd = pipes.read_end(0);
     r.log_fd = pipes.read_end(1);
     r.out.label = l.label;
-    return true;
+    return {};
 }
 
 // Reads what is there now; closes the descriptor at EOF.
@@ -186,10 +186,9 @@ group_outcome run_group(const std::vector<launch>& group, int cpu, double timeou
     const std::uint64_t deadline = now_ns() + static_cast<std::uint64_t>(timeout_s * 1e9);
     bool started = true;
     for (std::size_t i = 0; i < group.size(); ++i) {
-        std::string error;
-        if (!spawn(procs[i], group[i], cpu, error)) {
+        if (auto spawned = spawn(procs[i], group[i], cpu); !spawned) {
             procs[i].out.label = group[i].label;
-            procs[i].out.start_error = error;
+            procs[i].out.start_error = spawned.error().message;
             // The processes after it were never tried: they are not part of the outcome, only the
             // ones started (killed below) and the one that could not be.
             procs.resize(i + 1);

@@ -236,9 +236,9 @@ int driver_main(int argc, char** argv) {
         std::fprintf(stderr, "aether-bench: CPU %d is not one this process may run on\n", ctx.cpu);
         return exit_usage;
     }
-    auto secret = tools::random_secret(error);
+    auto secret = tools::random_secret();
     if (!secret) {
-        std::fprintf(stderr, "aether-bench: cannot make the cluster secret: %s\n", error.c_str());
+        std::fprintf(stderr, "aether-bench: cannot make the cluster secret: %s\n", secret.error().message.c_str());
         return exit_failed;
     }
     ctx.secret = *secret;

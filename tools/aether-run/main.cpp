@@ -93,7 +93,7 @@ void ensure_standard_fds() {
 }
 
 // The library for --preload: AETHER_PRELOAD_LIB, else the path meson compiled in.
-std::optional<std::string> find_preload_library(std::string& error) {
+setup_result<std::string> find_preload_library() {
     std::string path;
     std::string origin;
     const char* env = std::getenv("AETHER_PRELOAD_LIB");
@@ -105,25 +105,21 @@ std::optional<std::string> find_preload_library(std::string& error) {
         path = AETHER_PRELOAD_DEFAULT;
         origin = "the installed default";
 #else
-        error = "--preload: AETHER_PRELOAD_LIB is not set and no default location was compiled in";
-        return std::nullopt;
+        return setup_error{"--preload: AETHER_PRELOAD_LIB is not set and no default location was compiled in", ENOENT};
 #endif
     }
-    if (access(path.c_str(), R_OK) != 0) {
-        error = "--preload: cannot use " + path + " (" + origin + "): " + errno_text(errno) +
-                "; set AETHER_PRELOAD_LIB to the path of libaether_preload.so";
-        return std::nullopt;
-    }
+    if (access(path.c_str(), R_OK) != 0)
+        return setup_error{"--preload: cannot use " + path + " (" + origin + "): " + errno_text(errno) +
+                               "; set AETHER_PRELOAD_LIB to the path of libaether_preload.so",
+                           errno};
     // Nodes may start in another directory (a wrapper script can cd), so pin the path down now.
     if (char* real = realpath(path.c_str(), nullptr)) {
         path = real;
         std::free(real);
     }
     // ld.so splits LD_PRELOAD at spaces and colons, so such a path would silently load nothing.
-    if (path.find_first_of(" :") != std::string::npos) {
-        error = "--preload: the path " + path + " contains a space or colon, which LD_PRELOAD cannot express";
-        return std::nullopt;
-    }
+    if (path.find_first_of(" :") != std::string::npos)
+        return setup_error{"--preload: the path " + path + " contains a space or colon, which LD_PRELOAD cannot express", EINVAL};
     return path;
 }
 
@@ -239,8 +235,8 @@ private:
 
     bool spawn(node& n) {
         tools::child_pipes pipes; // 0: the node's stdout, 1: its stderr
-        if (std::string error; !pipes.open(error)) {
-            say("cannot start node " + std::to_string(n.id) + ": " + error);
+        if (auto opened = pipes.open(); !opened) {
+            say("cannot start node " + std::to_string(n.id) + ": " + opened.error().message);
             return false;
         }
 
@@ -539,23 +535,23 @@ int main_impl(int argc, char** argv) {
         return exit_ok;
     }
 
-    std::string error;
     std::optional<std::string> preload;
     if (options.preload) {
-        preload = find_preload_library(error);
-        if (!preload) {
-            say(error);
+        auto found = find_preload_library();
+        if (!found) {
+            say(found.error().message);
             return exit_usage;
         }
+        preload = *found;
     }
 
     std::string secret;
     if (const char* s = std::getenv("AETHER_SECRET")) {
         secret = s;
-    } else if (auto generated = tools::random_secret(error)) {
+    } else if (auto generated = tools::random_secret()) {
         secret = *generated;
     } else {
-        say("cannot make a cluster secret: " + error);
+        say("cannot make a cluster secret: " + generated.error().message);
         return exit_failed;
     }
 
@@ -563,11 +559,11 @@ int main_impl(int argc, char** argv) {
     std::vector<int> listeners;
     if (options.base_port) {
         for (int i = 0; i < options.node_count; ++i) ports.push_back(*options.base_port + i);
-    } else if (auto bound = tools::open_loopback_listeners(options.node_count, error)) {
+    } else if (auto bound = tools::open_loopback_listeners(options.node_count)) {
         ports = std::move(bound->ports);
         listeners = std::move(bound->fds);
     } else {
-        say(error);
+        say(bound.error().message);
         return exit_failed;
     }
 

@@ -20,8 +20,6 @@ namespace aether::tools {
 
 namespace {
 
-std::string errno_text(int err) { return std::strerror(err); }
-
 // Fills `bytes` from `read_some` (which returns what read() would), retrying on EINTR and short
 // reads; false with errno set on failure, errno 0 on an early end of data.
 template <typename ReadSome>
@@ -42,12 +40,9 @@ bool fill(unsigned char* bytes, std::size_t size, ReadSome read_some) {
 
 } // namespace
 
-int loopback_listener(int& port, std::string& error) {
+setup_result<int> loopback_listener(int& port) {
     int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (s < 0) {
-        error = "socket: " + errno_text(errno);
-        return -1;
-    }
+    if (s < 0) return setup_error::from_errno("socket", errno);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -55,9 +50,9 @@ int loopback_listener(int& port, std::string& error) {
     socklen_t len = sizeof addr;
     if (bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(s, 8) != 0 ||
         getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-        error = "cannot listen on 127.0.0.1: " + errno_text(errno);
+        auto error = setup_error::from_errno("cannot listen on 127.0.0.1", errno);
         close(s);
-        return -1;
+        return error;
     }
     port = ntohs(addr.sin_port);
     return s;
@@ -69,39 +64,31 @@ void loopback_listeners::close_all() noexcept {
     ports.clear();
 }
 
-std::optional<loopback_listeners> open_loopback_listeners(int count, std::string& error) {
+setup_result<loopback_listeners> open_loopback_listeners(int count) {
     loopback_listeners l;
     for (int i = 0; i < count; ++i) {
         int port = 0;
-        int s = loopback_listener(port, error);
-        if (s < 0) {
-            l.close_all();
-            return std::nullopt;
-        }
-        l.fds.push_back(s);
+        auto s = loopback_listener(port);
+        if (!s) return s.error(); // the ones opened close with `l`
+        l.fds.push_back(*s);
         l.ports.push_back(port);
     }
     return l;
 }
 
-std::optional<std::string> random_secret(std::string& error) {
+setup_result<std::string> random_secret() {
     unsigned char bytes[16];
     bool ok = fill(bytes, sizeof bytes, [](unsigned char* p, std::size_t n) { return getrandom(p, n, 0); });
     if (!ok && (errno == ENOSYS || errno == EPERM)) {
         int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-            error = "cannot get random bytes: getrandom is unavailable and /dev/urandom: " + errno_text(errno);
-            return std::nullopt;
-        }
+        if (fd < 0) return setup_error::from_errno("cannot get random bytes: getrandom is unavailable and /dev/urandom", errno);
         ok = fill(bytes, sizeof bytes, [fd](unsigned char* p, std::size_t n) { return read(fd, p, n); });
         int err = errno;
         close(fd);
         errno = err;
     }
-    if (!ok) {
-        error = "cannot get 16 random bytes: " + (errno != 0 ? errno_text(errno) : std::string("end of data"));
-        return std::nullopt;
-    }
+    if (!ok && errno != 0) return setup_error::from_errno("cannot get 16 random bytes", errno);
+    if (!ok) return setup_error{"cannot get 16 random bytes: end of data", EIO};
     static constexpr char hex[] = "0123456789abcdef";
     std::string s;
     for (unsigned char b : bytes) {

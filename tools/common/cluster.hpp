@@ -2,15 +2,16 @@
 // secret, the peer list and the environment they inherit. Shared by aether-run and aether-bench.
 #pragma once
 
+#include "aether/internal/result.hpp"
+
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace aether::tools {
 
-// A TCP socket listening on a free port of 127.0.0.1, its port in `port`; -1 with `error` saying
-// why on failure.
-int loopback_listener(int& port, std::string& error);
+// A TCP socket listening on a free port of 127.0.0.1 (its descriptor), its port in `port`.
+setup_result<int> loopback_listener(int& port);
 
 // The environment variable that names the descriptor of a node's listening socket, handed over
 // by the tool that started it (runtime_config::listen_fd).
@@ -32,13 +33,13 @@ struct loopback_listeners {
     ~loopback_listeners() { close_all(); }
     void close_all() noexcept; // the ones still here: a vector moved out takes its descriptors along
 };
-// On failure: nullopt, nothing left open, and `error` says why.
-std::optional<loopback_listeners> open_loopback_listeners(int count, std::string& error);
+// On failure nothing is left open.
+setup_result<loopback_listeners> open_loopback_listeners(int count);
 
 // 16 random bytes as 32 hex digits, for AETHER_SECRET. getrandom() waits until the kernel's pool is
 // initialised and needs no descriptor; /dev/urandom is the fallback where the system call is missing
-// or filtered. On failure: nullopt and `error` says why.
-std::optional<std::string> random_secret(std::string& error);
+// or filtered.
+setup_result<std::string> random_secret();
 
 // "127.0.0.1:P0,127.0.0.1:P1,...", for AETHER_PEERS.
 std::string loopback_peers(const std::vector<int>& ports);

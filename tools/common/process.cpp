@@ -22,15 +22,15 @@ exec_args::exec_args(std::vector<std::string> args, std::vector<std::string> env
     envp_.push_back(nullptr);
 }
 
-bool child_pipes::open(std::string& error) {
+setup_result<void> child_pipes::open() {
     for (auto& p : fds_) {
         if (pipe2(p, O_CLOEXEC) != 0) {
-            error = std::string("pipe: ") + std::strerror(errno);
+            auto error = setup_error::from_errno("pipe", errno);
             close_all();
-            return false;
+            return error;
         }
     }
-    return true;
+    return {};
 }
 
 void child_pipes::keep_read_ends() noexcept {

@@ -2,6 +2,8 @@
 // node leads a process group of its own and dies with the tool that started it.
 #pragma once
 
+#include "aether/internal/result.hpp"
+
 #include <sys/prctl.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -46,8 +48,8 @@ public:
     child_pipes(const child_pipes&) = delete;
     child_pipes& operator=(const child_pipes&) = delete;
 
-    // False, with `error` as "pipe: <reason>", when a pipe cannot be made (none is left open).
-    bool open(std::string& error);
+    // Makes both pipes; an error ("pipe: <reason>") when one cannot be made (none is left open).
+    setup_result<void> open();
     [[nodiscard]] int read_end(int which) const noexcept { return fds_[which][0]; }
     [[nodiscard]] int write_end(int which) const noexcept { return fds_[which][1]; }
     void keep_read_ends() noexcept;
