@@ -9,6 +9,7 @@
 #include "tests/unit/seccomp_errno.hpp"
 
 #include <arpa/inet.h>
+#include <linux/userfaultfd.h>
 #include <sys/syscall.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -734,4 +735,42 @@ TEST_CASE("a numeric IPv6 address needs no lookup", "[transport][resolve]") {
     REQUIRE(a);
     CHECK(a->storage.ss_family == AF_INET6);
     CHECK(a->port() == 7000);
+}
+
+// UFFDIO_COPY refused (the kernel out of memory, say): the reading thread gets a failure and the
+// node counts it (install_failures), with nothing logged on the fault path; the next read, the
+// kernel willing again, installs the page.
+TEST_CASE("a copy the kernel refuses to install fails the read, is counted, and the next read works", "[transport][install]") {
+    in_process_cluster cluster(2);
+    runtime& rt = *cluster.rt;
+    auto allocated = rt.alloc_on(1, 4096);
+    REQUIRE(allocated.ok());
+    const std::uint64_t page = *allocated;
+    const std::uint64_t written = 0x5eed;
+    std::uint64_t failed_at = 0;
+    REQUIRE(rt.write(page, &written, sizeof written, &failed_at).ok());
+    rt.clear_remote_copies();
+    REQUIRE(rt.local_cache().snapshot(page).state == cache_state::invalid);
+    const std::uint64_t before = rt.counters().install_failures.load();
+
+    bool set_up = false;
+    std::optional<failure> refused;
+    std::thread restricted([&] {
+        set_up = test::fail_syscalls_with({__NR_ioctl}, ENOMEM, 1 /* request */, static_cast<std::uint32_t>(UFFDIO_COPY));
+        if (!set_up) return;
+        std::uint64_t v = 0, at = 0;
+        auto r = rt.read(page, &v, sizeof v, &at);
+        if (!r) refused = r.error();
+    });
+    restricted.join();
+    REQUIRE(set_up);
+    REQUIRE(refused.has_value());
+    CHECK(refused->status == fetch_status::remote_error);
+    CHECK(rt.counters().install_failures.load() == before + 1);
+    CHECK(rt.local_cache().snapshot(page).state == cache_state::invalid);
+
+    std::uint64_t v = 0;
+    REQUIRE(rt.read(page, &v, sizeof v, &failed_at).ok());
+    CHECK(v == written);
+    CHECK(rt.counters().install_failures.load() == before + 1);
 }
