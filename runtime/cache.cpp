@@ -299,21 +299,23 @@ cache::install_result cache::upgrade(std::uint64_t page, std::uint32_t grant_epo
     return rc == 0 ? install_result::installed : install_result::failed;
 }
 
-bool cache::install_void(std::uint64_t page, std::uint64_t expires_ms, void_reason why) noexcept {
+cache::install_result cache::install_void(std::uint64_t page, std::uint64_t expires_ms, void_reason why) noexcept {
     cache_page* e = entry(page);
-    if (e == nullptr) return false;
+    if (e == nullptr) return install_result::failed;
     spin_guard g(e->lock);
-    if (load_state(*e) != cache_state::invalid) return false;
+    if (load_state(*e) != cache_state::invalid) return install_result::stale;
     begin_change(*e);
-    bool ok = window_.install_filled(page, 0xFF, false) == 0;
+    const bool ok = window_.install_filled(page, 0xFF, false) == 0;
     if (ok) {
         store_state(*e, cache_state::void_copy);
         e->grant_epoch = static_cast<std::uint32_t>(why);
         std::atomic_ref<std::uint64_t>(e->generation).store(expires_ms, std::memory_order_relaxed);
         set_resident(page, true);
+    } else {
+        bump(counters_.install_failures);
     }
     end_change(*e);
-    return ok;
+    return ok ? install_result::installed : install_result::failed;
 }
 
 void_reason cache::void_reason_of(std::uint64_t page) noexcept {

@@ -129,8 +129,9 @@ public:
     // A grant of exclusivity for the copy already held (the home knew it was current).
     install_result upgrade(std::uint64_t page, std::uint32_t grant_epoch, std::uint64_t generation) noexcept;
     // The 0xFF page for a load that failed for `why`: read-only, so a store still faults. It is kept
-    // until `expires_ms` (monotonic milliseconds). False if the page meanwhile got a real copy.
-    bool install_void(std::uint64_t page, std::uint64_t expires_ms, void_reason why) noexcept;
+    // until `expires_ms` (monotonic milliseconds). `stale` if the page meanwhile got a copy;
+    // `failed` if the kernel refused it (counted in install_failures).
+    install_result install_void(std::uint64_t page, std::uint64_t expires_ms, void_reason why) noexcept;
     // Why the VOID copy of `page` stands (none when the page holds no VOID copy).
     void_reason void_reason_of(std::uint64_t page) noexcept;
     // Drops VOID copies that expired by `now_ms` (of one node, or of all), calling `each` for

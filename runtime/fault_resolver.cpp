@@ -93,6 +93,11 @@ fault::fault_outcome fault_resolver::resolve(const fault::fault_event& e) noexce
             }
             why = r.error();
         }
+        // No page can be mapped here (the kernel refused the copy, or memory ran out on the way):
+        // not a VOID, since the memory is fine, and retrying would only fetch it again at once,
+        // forever. The access gets SIGBUS at its address, as for file memory the kernel cannot
+        // provide.
+        if (why.status == fetch_status::oom) return unservable();
         set_void_context_for(e.tid, why.reason, e.address, ticket);
         if (!e.write) {
             // The load reads 0xFF (a 64-bit load yields SERAPH_VOID_U64) until the retry time.
@@ -102,11 +107,13 @@ fault::fault_outcome fault_resolver::resolve(const fault::fault_event& e) noexce
             void_pending_.fetch_add(1, std::memory_order_acq_rel);
             void_per_node_[home].fetch_add(1, std::memory_order_relaxed);
             note_standing_void_page(why.reason, e.address, ticket);
-            if (c.install_void(page, now_ms() + void_retry_ms_, why.reason)) {
+            const auto installed = c.install_void(page, now_ms() + void_retry_ms_, why.reason);
+            if (installed == cache::install_result::installed) {
                 fetcher_.void_page_installed(); // starts the reaper (signal-safe)
-            } else {                            // the page got a real copy meanwhile
+            } else {                            // a real copy came meanwhile, or none can be mapped
                 void_per_node_[home].fetch_sub(1, std::memory_order_relaxed);
                 if (void_pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) clear_standing_void_pages();
+                if (installed == cache::install_result::failed) return unservable();
             }
             bump(fetcher_.counters().void_pages);
             return fault::fault_outcome::void_page;
@@ -120,6 +127,11 @@ fault::fault_outcome fault_resolver::resolve(const fault::fault_event& e) noexce
         about_to_block();
         sleep_ms(void_retry_ms_);
     }
+}
+
+fault::fault_outcome fault_resolver::unservable() noexcept {
+    bump(fetcher_.counters().sigbus_raised);
+    return fault::fault_outcome::raise_sigbus;
 }
 
 // The fetch of a faulting page. The fault path reports failures as values: an allocation that

@@ -41,6 +41,8 @@ public:
 
 private:
     fault::fault_outcome served(const fault::fault_event& e, cache_state s, std::uint64_t ticket) noexcept;
+    // An access no page can be mapped for (the kernel refused the copy): SIGBUS, counted.
+    fault::fault_outcome unservable() noexcept;
     result<void> fetch(std::uint64_t page, bool write, node_id home, deadline dl) noexcept;
     // Drops the VOID pages that expired by `expired_by_ms` (of node `only`, or of all: no_node)
     // and takes them off void_pending_ and void_per_node_.

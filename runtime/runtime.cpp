@@ -609,7 +609,9 @@ result<void> runtime::acquire_page(std::uint64_t page, bool exclusive, std::byte
             if (dl.expired()) return failure::of(void_reason::timeout);
             continue; // the grant crossed an invalidation: ask again
         }
-        if (ir == cache::install_result::failed) return failure{fetch_status::remote_error, void_reason::none};
+        // The kernel refused the copy (UFFDIO_COPY: ENOMEM in a memory-limited cgroup). Not a
+        // VOID: the memory is there, this process cannot map it (fault_resolver raises SIGBUS).
+        if (ir == cache::install_result::failed) return failure{fetch_status::oom, void_reason::none};
         if (generation_out != nullptr) *generation_out = generation;
         return success();
     }

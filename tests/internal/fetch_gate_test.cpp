@@ -50,7 +50,9 @@ struct fixture {
         case copy::exclusive:
             REQUIRE(c->install(page, bytes.data(), 1, 1, true, false) == cache::install_result::installed);
             break;
-        case copy::void_copy: REQUIRE(c->install_void(page, now_ms() + 60'000, void_reason::timeout)); break;
+        case copy::void_copy:
+            REQUIRE(c->install_void(page, now_ms() + 60'000, void_reason::timeout) == cache::install_result::installed);
+            break;
         }
     }
     static std::uint64_t now_ms() { return now_ns() / 1'000'000; }

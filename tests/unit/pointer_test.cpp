@@ -5,6 +5,12 @@
 
 #include <seraph/aether.h>
 
+#include "seccomp_errno.hpp"
+
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -596,4 +602,47 @@ void offline_memory_is_void(const char* mode) {
 TEST_CASE("an offline node's memory is VOID here, cached copies included, until it is back", "[pointer]") {
     SECTION("handler") { offline_memory_is_void("handler"); }
     SECTION("sigbus") { offline_memory_is_void("sigbus"); }
+}
+
+namespace {
+
+// The kernel refuses every UFFDIO_COPY of the runtime's threads and of the loading thread (as it
+// does with ENOMEM in a cgroup out of memory): no copy and no VOID page can be mapped. The load
+// must end, with SIGBUS at its address, at once; before, it faulted, fetched the page again and
+// failed to map it some 25,000 times a second, for ever.
+void refused_copy_raises_sigbus(const char* mode) {
+    bool filtered = false, raised = false;
+    std::uint64_t addr = 0, took_ms = 0;
+    std::thread t([&] {
+        // On this thread and the threads it starts from now on: the runtime's, made below.
+        filtered =
+            aether::test::fail_syscalls_with({__NR_ioctl}, ENOMEM, 1 /* request */, static_cast<std::uint32_t>(UFFDIO_COPY));
+        if (!filtered) return;
+        sigbus_catcher catcher; // before init: sigbus mode chains to it
+        pointer_cluster c(mode, 2);
+        addr = seraph_aether_alloc_on_node(&c.a, 1, 4096);
+        if (addr == SERAPH_VOID_U64) return;
+        g_sigbus_addr = 0;
+        const auto t0 = std::chrono::steady_clock::now();
+        if (sigsetjmp(g_jump, 1) == 0) { // NOLINT: the jump lands here
+            (void)*ptr<volatile uint64_t>(addr + 8);
+        } else {
+            raised = true;
+        }
+        took_ms = static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
+    });
+    t.join();
+    REQUIRE(filtered);
+    REQUIRE(addr != SERAPH_VOID_U64);
+    CHECK(raised);
+    CHECK(g_sigbus_addr.load() == addr + 8);
+    CHECK(took_ms < 1000);
+}
+
+} // namespace
+
+TEST_CASE("a load the kernel cannot map a page for raises SIGBUS at once, not a fault loop", "[pointer]") {
+    SECTION("handler") { refused_copy_raises_sigbus("handler"); }
+    SECTION("sigbus") { refused_copy_raises_sigbus("sigbus"); }
 }
