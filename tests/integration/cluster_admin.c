@@ -136,6 +136,19 @@ static void with_node2_stopped(Seraph_Aether* a, uint64_t page, const char* addr
     free(out);
     out = run_ctl("nodes --node 0 --json", &st, 0);
     CHECK(st == 0 && count_of(out, "\"state\": \"up\"") == 2 && count_of(out, "\"state\": \"suspected\"") == 1);
+    /* Over its cluster port too: the kernel takes the connection, the stopped node never sends
+     * its challenge, and aetherctl gives up within its timeout, naming the address. */
+    char entry[512], peer[128], args[256];
+    object_with(out, "\"node\": 2,", entry, sizeof entry);
+    json_string(entry, "address", peer, sizeof peer);
+    free(out);
+    snprintf(args, sizeof args, "stats --peer %s", peer);
+    const double t2 = now_ms();
+    out = run_ctl(args, &st, 1);
+    const double took_peer = now_ms() - t2;
+    CHECK(st == 1 && strstr(out, peer) != NULL);
+    CHECK(took_peer < 10000);
+    printf("node 0: node 2 stopped; asking it over its cluster port %s (%.0f ms): %s", peer, took_peer, out);
     free(out);
 
     uint64_t v = 0;
