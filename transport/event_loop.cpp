@@ -65,7 +65,6 @@ struct connection {
     wire::client_handshake client_hs; // outbound
     wire::server_handshake server_hs; // inbound
     std::uint64_t handshake_timer = 0;
-    void_reason close_reason = void_reason::node_crashed;
     std::uint64_t connect_backoff_ns = first_connect_backoff_ns;
 };
 
@@ -148,7 +147,7 @@ struct event_loop::impl {
             iovec rest{c.sending.data() + c.sent, c.sending.size() - c.sent};
             ssize_t n = send_nowait(c.fd.get(), &rest, 1);
             if (n < 0) {
-                close(c, classify_io_error(static_cast<int>(-n)));
+                close(c, io_failure(static_cast<int>(-n)));
                 return;
             }
             c.sent += static_cast<std::size_t>(n);
@@ -191,7 +190,7 @@ struct event_loop::impl {
                             {const_cast<std::byte*>(m.payload_tail.data()), m.payload_tail.size()}};
             ssize_t n = send_nowait(c.fd.get(), iov, m.payload_tail.empty() ? (m.payload.empty() ? 1 : 2) : 3);
             if (n < 0) {
-                close(c, classify_io_error(static_cast<int>(-n)));
+                close(c, io_failure(static_cast<int>(-n)));
                 return;
             }
             done = static_cast<std::size_t>(n);
@@ -216,7 +215,7 @@ struct event_loop::impl {
         ref.handshake_timer = add_timer(deadline::after_ns(handshake_timeout_ns), [this, id] {
             if (auto* cc = find(id); cc && cc->state != conn_state::established) {
                 log().warn("connection {} to/from node {}: handshake did not finish in time", id, cc->peer);
-                close(*cc, void_reason::timeout);
+                close(*cc, failure::of(void_reason::timeout).with_code(ETIMEDOUT));
             }
         });
         return ref;
@@ -229,7 +228,7 @@ struct event_loop::impl {
 
     // Closes a connection: shutdown() completes every receive and send in flight; the object is
     // freed once none remains (see reap()). Calls waiting on an outbound connection fail with `why`.
-    void close(connection& c, void_reason why) {
+    void close(connection& c, failure why) {
         if (c.state == conn_state::closing) return;
         ::shutdown(c.fd.get(), SHUT_RDWR);
         retire(c, why);
@@ -237,9 +236,8 @@ struct event_loop::impl {
 
     // Takes `c` out of the loop without ending the stream (close() does both): its operations are
     // cancelled, its descriptor closed once they have ended.
-    void retire(connection& c, void_reason why) {
+    void retire(connection& c, failure why) {
         c.state = conn_state::closing;
-        c.close_reason = why;
         cancel_timer(c.handshake_timer);
         if (c.ops > 0) {
             io_uring_sqe* s = ring.sqe();
@@ -249,7 +247,7 @@ struct event_loop::impl {
         }
         if (c.outbound) {
             if (c.peer < outbound_by_node.size() && outbound_by_node[c.peer] == c.id) outbound_by_node[c.peer] = 0;
-            fail_calls_on(c.id, failure::of(why));
+            fail_calls_on(c.id, why);
         }
     }
 
@@ -302,12 +300,12 @@ struct event_loop::impl {
             // looks the name up meanwhile; the call fails now, UNREACHABLE, as for any node not
             // reached yet, and the next one finds the address if the name resolved.
             opt.peers->resolve_soon(dst);
-            why = failure::of(void_reason::unreachable);
+            why = failure::of(void_reason::unreachable).with_code(EDESTADDRREQ);
             return nullptr;
         }
         int fd = ::socket(addr->storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0) {
-            why = failure{fetch_status::tcp_error, void_reason::unreachable};
+            why = failure{fetch_status::tcp_error, void_reason::unreachable, errno};
             return nullptr;
         }
         configure_peer_socket(fd);
@@ -340,12 +338,12 @@ struct event_loop::impl {
                 std::uint64_t backoff = next_connect_backoff(c.connect_backoff_ns);
                 for (auto& [id, pc] : calls)
                     if (pc.conn == c.id) pc.conn = 0; // keep the calls: they move to the next attempt
-                close(c, classify_connect_error(-res, ever));
+                close(c, connect_failure(-res, ever));
                 add_timer(deadline::after_ns(backoff), [this, dst, backoff] { retry_connect(dst, backoff); });
                 return;
             }
-            const void_reason why = classify_connect_error(-res, ever);
-            if (why == void_reason::node_crashed) opt.peers->suspect(c.peer); // it was up, now it refuses
+            const failure why = connect_failure(-res, ever);
+            if (why.reason == void_reason::node_crashed) opt.peers->suspect(c.peer); // it was up, now it refuses
             close(c, why);
             return;
         }
@@ -411,9 +409,10 @@ struct event_loop::impl {
         c.recv_armed = false;
         if (c.state == conn_state::closing) return;
         if (res <= 0) {
-            const void_reason why = res == 0 ? void_reason::node_crashed : classify_io_error(-res);
+            // End of stream: the peer closed, as a reset says too.
+            const failure why = res == 0 ? failure::of(void_reason::node_crashed).with_code(ECONNRESET) : io_failure(-res);
             // The peer closed or reset a working connection: its process may be gone.
-            if (why == void_reason::node_crashed && c.state == conn_state::established && running && online)
+            if (why.reason == void_reason::node_crashed && c.state == conn_state::established && running && online)
                 opt.peers->suspect(c.peer);
             close(c, why);
             return;
@@ -427,7 +426,7 @@ struct event_loop::impl {
                 opt.counters->bad_frames.fetch_add(1, std::memory_order_relaxed);
                 log().warn("closing connection {} (node {}): malformed frame: {}", c.id, c.peer == no_node ? -1 : int(c.peer),
                            wire::to_string(c.reader.last_error()));
-                close(c, void_reason::node_crashed);
+                close(c, failure::of(void_reason::node_crashed).with_code(EBADMSG));
                 return;
             }
             on_frame(c, f);
@@ -439,7 +438,7 @@ struct event_loop::impl {
     void protocol_error(connection& c, const char* what) {
         opt.counters->bad_frames.fetch_add(1, std::memory_order_relaxed);
         log().warn("closing connection {} (node {}): {}", c.id, c.peer == no_node ? -1 : int(c.peer), what);
-        close(c, void_reason::node_crashed);
+        close(c, failure::of(void_reason::node_crashed).with_code(EPROTO));
     }
 
     void on_frame(connection& c, wire::frame_view& f) {
@@ -503,7 +502,7 @@ struct event_loop::impl {
     // without a shutdown, which would end the stream for both.
     void hand_over_admin_client(connection& c) {
         unique_fd stream(::fcntl(c.fd.get(), F_DUPFD_CLOEXEC, 0));
-        retire(c, void_reason::none);
+        retire(c, failure{}); // inbound: no call of this node waits on it
         if (stream.get() < 0) return;
         const int flags = ::fcntl(stream.get(), F_GETFL);
         if (flags >= 0) (void)::fcntl(stream.get(), F_SETFL, flags & ~O_NONBLOCK);
@@ -557,7 +556,7 @@ struct event_loop::impl {
         if (it == calls.end()) return; // a late reply to a call that already timed out
         if (!wire::payload_ok(h, f.payload)) {
             opt.counters->corrupt_payloads.fetch_add(1, std::memory_order_relaxed);
-            complete_call(h.request_id, failure::of(void_reason::corruption));
+            complete_call(h.request_id, failure::of(void_reason::corruption).with_code(EBADMSG));
             return;
         }
         if (h.status != static_cast<std::uint8_t>(fetch_status::ok)) {
@@ -670,7 +669,7 @@ struct event_loop::impl {
             ++listener_gen;
             accept_armed = false;
         }
-        for (auto& [id, c] : conns) close(*c, void_reason::node_crashed);
+        for (auto& [id, c] : conns) close(*c, failure::of(void_reason::node_crashed).with_code(ENETDOWN));
     }
 
     // Returns once the node listens again, on the same port.
@@ -708,7 +707,7 @@ struct event_loop::impl {
             c->send_armed = false;
             if (c->state == conn_state::closing) break;
             if (res < 0) {
-                close(*c, classify_io_error(-res));
+                close(*c, io_failure(-res));
                 break;
             }
             c->sent += static_cast<std::size_t>(res);
@@ -788,10 +787,10 @@ struct event_loop::impl {
                 for (auto& [id, c] : conns) {
                     bool sending = c->send_armed || !c->out.empty() || c->sent < c->sending.size();
                     if (sending && c->state == conn_state::established && now_ns() < drain_until_) continue;
-                    close(*c, void_reason::node_crashed);
+                    close(*c, failure::of(void_reason::node_crashed).with_code(ESHUTDOWN));
                 }
                 for (auto& [id, pc] : calls) pc.conn = UINT64_MAX;
-                fail_calls_on(UINT64_MAX, failure::of(void_reason::node_crashed));
+                fail_calls_on(UINT64_MAX, failure::of(void_reason::node_crashed).with_code(ESHUTDOWN));
                 // Shutdown completes every socket operation at once; this bound only guards against
                 // a kernel that does not, so the thread still ends (after about 2 s).
                 if (n == 0 && !conns.empty() && ++wait_rounds_ > 200) {
@@ -894,18 +893,19 @@ void event_loop::call(node_id dst, const wire::message& m, deadline dl, async_ca
     impl& im = *impl_;
     std::uint64_t id = im.next_call_id++;
     if (dst >= im.opt.peers->node_count()) {
-        cb(failure{fetch_status::invalid_addr, void_reason::unreachable});
+        cb(failure{fetch_status::invalid_addr, void_reason::unreachable, EINVAL});
         return;
     }
     try {
         outbound_call pc;
         pc.dst = dst;
         pc.cb = std::move(cb);
-        pc.timer = im.add_timer(dl, [&im, id, dst] { im.complete_call(id, failure::of(im.opt.peers->timeout_reason(dst))); });
+        pc.timer = im.add_timer(
+            dl, [&im, id, dst] { im.complete_call(id, failure::of(im.opt.peers->timeout_reason(dst)).with_code(ETIME)); });
         im.calls.emplace(id, std::move(pc));
         im.opt.counters->requests.fetch_add(1, std::memory_order_relaxed);
         if (!im.online) {
-            im.complete_call(id, failure::of(void_reason::node_crashed));
+            im.complete_call(id, failure::of(void_reason::node_crashed).with_code(ENETDOWN)); // this node is offline
             return;
         }
         connection* c = im.outbound_to(dst);
@@ -927,14 +927,14 @@ void event_loop::call(node_id dst, const wire::message& m, deadline dl, async_ca
         im.queue_request(*c, m, id);
     } catch (const std::exception& e) {
         log::transport().error("cannot start a call to node {}: {}", dst, e.what());
-        im.complete_call(id, failure{fetch_status::tcp_error, void_reason::unreachable});
+        im.complete_call(id, failure{fetch_status::tcp_error, void_reason::unreachable, ENOMEM});
     }
 }
 
 void event_loop::disconnect(node_id dst, void_reason why) noexcept {
     impl& im = *impl_;
     if (dst >= im.opt.peers->node_count()) return;
-    if (connection* c = im.outbound_to(dst)) im.close(*c, why);
+    if (connection* c = im.outbound_to(dst)) im.close(*c, failure::of(why).with_code(ECONNABORTED)); // given up on here
 }
 
 void event_loop::watch(node_id dst) noexcept {

@@ -50,7 +50,7 @@ struct injection_context {
     // real one is.
     [[nodiscard]] failure cut_failure(node_id dst) const noexcept {
         const int refused = injector.connect_errno(dst);
-        return failure::of(classify_connect_error(refused, peers.ever_alive(dst))).with_code(refused);
+        return connect_failure(refused, peers.ever_alive(dst));
     }
 };
 
@@ -78,7 +78,7 @@ public:
                 if (p) p->mark(corrupt_mark);
                 return p;
             } catch (const std::bad_alloc&) {
-                return failure{fetch_status::oom, void_reason::none};
+                return failure{fetch_status::oom, void_reason::none, ENOMEM};
             }
         }
         return inner_->start(dst, m, dl);
@@ -90,12 +90,12 @@ public:
             about_to_block();
             std::this_thread::sleep_for(std::chrono::nanoseconds(dl.remaining_ns()));
             ctx_.counters.timeouts.fetch_add(1, std::memory_order_relaxed);
-            return failure::of(void_reason::timeout);
+            return failure::of(void_reason::timeout).with_code(ETIME);
         }
         const bool corrupt = (p.marks() & corrupt_mark) != 0;
         auto r = inner_->collect(p, payload_out, dl);
         if (corrupt && r && !r->payload.empty() && !survives_damage(payload_out.first(r->payload.size()), *r, ctx_.counters))
-            return failure::of(void_reason::corruption);
+            return failure::of(void_reason::corruption).with_code(EBADMSG);
         return r;
     }
 
@@ -119,12 +119,12 @@ class injecting_service final : public service_transport {
             const deadline next = dl.ns() > now_ns() + drop_check_ns ? deadline::after_ns(drop_check_ns) : dl;
             inner_->exec().add_timer(next, [this, dst, dl, done = std::move(done)]() mutable {
                 if (dl.expired() || ctx_.injector.active(dst) != void_reason::timeout)
-                    done(failure::of(void_reason::timeout));
+                    done(failure::of(void_reason::timeout).with_code(ETIME));
                 else
                     drop(dst, dl, std::move(done));
             });
         } catch (const std::bad_alloc&) {
-            done(failure::of(void_reason::timeout));
+            done(failure::of(void_reason::timeout).with_code(ETIME));
         }
     }
 
@@ -164,13 +164,14 @@ public:
                 inner_->call(dst, damaged_request(m).message, dl, [this, done](result<wire::message> r) {
                     if (!r || r->payload.empty()) return done(r);
                     std::vector<std::byte> arrived(r->payload.begin(), r->payload.end());
-                    if (!survives_damage(arrived, *r, ctx_.counters)) return done(failure::of(void_reason::corruption));
+                    if (!survives_damage(arrived, *r, ctx_.counters))
+                        return done(failure::of(void_reason::corruption).with_code(EBADMSG));
                     wire::message delivered = *r;
                     delivered.payload = arrived;
                     done(delivered);
                 });
             } catch (const std::bad_alloc&) {
-                done(failure{fetch_status::oom, void_reason::none});
+                done(failure{fetch_status::oom, void_reason::none, ENOMEM});
             }
             return;
         }

@@ -276,6 +276,12 @@ void_reason classify_connect_error(int err, bool ever_alive) noexcept {
     }
 }
 
+failure connect_failure(int err, bool ever_alive) noexcept {
+    return failure::of(classify_connect_error(err, ever_alive)).with_code(err);
+}
+
+failure io_failure(int err) noexcept { return failure::of(classify_io_error(err)).with_code(err); }
+
 void_reason classify_io_error(int err) noexcept {
     switch (err) {
     case ENETUNREACH:

@@ -198,5 +198,9 @@ private:
 // The VOID reason for a failed connect() / an I/O error on an established connection.
 void_reason classify_connect_error(int err, bool ever_alive) noexcept;
 void_reason classify_io_error(int err) noexcept;
+// The failure of a path to a node from the errno behind it (kept as its code): of a connect
+// (`ever_alive`: the node answered before), or of an established connection.
+failure connect_failure(int err, bool ever_alive) noexcept;
+failure io_failure(int err) noexcept;
 
 } // namespace aether

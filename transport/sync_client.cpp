@@ -222,11 +222,12 @@ int transact(int fd, receive_timeout& t, iovec* send_iov, int send_iovcnt, wire:
     return receive_reply(fd, t, h, out, dl, payload_size, 0);
 }
 
-failure io_failure(int err) noexcept {
-    if (err == -ETIME) return failure::of(void_reason::timeout).with_code(ETIMEDOUT);
+// What a negative result of this file's helpers means: -errno, or one of the err_* values.
+failure failure_of_io(int err) noexcept {
+    if (err == -ETIME) return failure::of(void_reason::timeout).with_code(ETIME); // the deadline passed
     if (err == err_bad_header || err == err_too_long) return failure{fetch_status::tcp_error, void_reason::node_crashed, EBADMSG};
-    if (err == err_no_ring) return failure{fetch_status::tcp_error, void_reason::unreachable};
-    return failure::of(classify_io_error(-err)).with_code(-err);
+    if (err == err_no_ring) return failure{fetch_status::tcp_error, void_reason::unreachable, ENOMEM};
+    return io_failure(-err);
 }
 
 } // namespace
@@ -291,18 +292,19 @@ void sync_client::release(std::unique_ptr<channel> ch) noexcept {
 
 result<std::unique_ptr<sync_client::channel>> sync_client::connect(node_id dst, deadline dl) noexcept {
     io_ring* r = this_thread_ring();
-    if (r == nullptr) return failure{fetch_status::tcp_error, void_reason::unreachable};
+    if (r == nullptr) return failure{fetch_status::tcp_error, void_reason::unreachable, ENOMEM}; // no ring for this thread
     // This thread may wait for a lookup of the node's name (no later than the request's deadline):
     // it waits for this node anyway, and the lookup itself runs on the resolver thread.
     auto addr = peers_.resolve(dst, dl);
-    if (!addr) return failure::of(void_reason::unreachable); // no address configured, or its name does not resolve
+    if (!addr) // no address configured, or its name does not resolve
+        return failure::of(void_reason::unreachable).with_code(EDESTADDRREQ);
 
     std::uint64_t backoff_ns = first_connect_backoff_ns;
     for (;;) {
         auto ch = std::make_unique<channel>();
         ch->peer = dst;
         ch->fd.reset(::socket(addr->storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
-        if (!ch->fd) return failure{fetch_status::tcp_error, void_reason::unreachable};
+        if (!ch->fd) return failure{fetch_status::tcp_error, void_reason::unreachable, errno};
         configure_peer_socket(ch->fd.get(),
                               static_cast<std::uint32_t>(std::max<std::uint64_t>(dl.remaining_ns() / 1'000'000, 1000)));
         counters_.connects.fetch_add(1, std::memory_order_relaxed);
@@ -318,7 +320,8 @@ result<std::unique_ptr<sync_client::channel>> sync_client::connect(node_id dst, 
             if (!hs) return hs.error();
             return ch;
         }
-        if (rc == -ETIME) return failure::of(peers_.ever_alive(dst) ? peers_.timeout_reason(dst) : void_reason::unreachable);
+        if (rc == -ETIME)
+            return failure::of(peers_.ever_alive(dst) ? peers_.timeout_reason(dst) : void_reason::unreachable).with_code(ETIME);
         bool ever = peers_.ever_alive(dst);
         // A node that never answered may still be starting: keep trying until the deadline.
         if (!ever && (rc == -ECONNREFUSED || rc == -ECONNRESET) && dl.remaining_ns() > backoff_ns) {
@@ -326,7 +329,7 @@ result<std::unique_ptr<sync_client::channel>> sync_client::connect(node_id dst, 
             backoff_ns = next_connect_backoff(backoff_ns);
             continue;
         }
-        return failure::of(classify_connect_error(-rc, ever)).with_code(-rc);
+        return connect_failure(-rc, ever);
     }
 }
 
@@ -336,7 +339,7 @@ result<void> sync_client::handshake(channel& ch, deadline dl) noexcept {
         counters_.handshake_failures.fetch_add(1, std::memory_order_relaxed);
         if (err == err_bad_header || err == err_too_long || err == -EACCES)
             return failure{fetch_status::permission, void_reason::permission, EACCES}; // it did not prove the cluster secret
-        return io_failure(err);
+        return failure_of_io(err);
     };
 
     wire::client_handshake hs(id_.key, id_.self, id_.incarnation, dst);
@@ -362,7 +365,7 @@ result<void> sync_client::handshake(channel& ch, deadline dl) noexcept {
 void sync_client::drop_channel(void* state) noexcept { delete static_cast<channel*>(state); }
 
 result<pending_call> sync_client::start(node_id dst, const wire::message& m, deadline dl) noexcept {
-    if (dst >= peers_.node_count()) return failure{fetch_status::invalid_addr, void_reason::unreachable};
+    if (dst >= peers_.node_count()) return failure{fetch_status::invalid_addr, void_reason::unreachable, EINVAL};
     auto acquired = acquire(dst, dl);
     if (!acquired) return transport_failed(dst, acquired.error());
     std::unique_ptr<channel> ch = std::move(acquired.value());
@@ -374,14 +377,14 @@ result<pending_call> sync_client::start(node_id dst, const wire::message& m, dea
                     {const_cast<std::byte*>(m.payload_tail.data()), m.payload_tail.size()}};
     if (int e = send_request(ch->fd.get(), iov, m.payload_tail.empty() ? (m.payload.empty() ? 1 : 2) : 3, dl); e < 0) {
         if (e == -ETIME) counters_.timeouts.fetch_add(1, std::memory_order_relaxed);
-        return transport_failed(dst, io_failure(e));
+        return transport_failed(dst, failure_of_io(e));
     }
     peers_.count_sent(dst, sizeof h + m.payload_size());
     return pending_call(dst, id, ch.release(), &drop_channel);
 }
 
 result<wire::message> sync_client::collect(pending_call& p, std::span<std::byte> payload_out, deadline dl) noexcept {
-    if (!p) return failure{fetch_status::tcp_error, void_reason::unreachable};
+    if (!p) return failure{fetch_status::tcp_error, void_reason::unreachable, EINVAL}; // a call not started
     const std::uint64_t id = p.id();
     std::unique_ptr<channel> ch(static_cast<channel*>(p.take_state()));
     const node_id dst = ch->peer;
@@ -393,18 +396,18 @@ result<wire::message> sync_client::collect(pending_call& p, std::span<std::byte>
     if (e < 0) {
         if (e == -ETIME) counters_.timeouts.fetch_add(1, std::memory_order_relaxed);
         if (e == err_bad_header || e == err_too_long) counters_.bad_frames.fetch_add(1, std::memory_order_relaxed);
-        return transport_failed(dst, io_failure(e));
+        return transport_failed(dst, failure_of_io(e));
     }
     peers_.count_received(dst, wire::header_size + payload_size);
     if (header.request_id != id || !wire::is_reply(header) || header.source != dst) {
         counters_.bad_frames.fetch_add(1, std::memory_order_relaxed);
-        return transport_failed(dst, failure{fetch_status::tcp_error, void_reason::node_crashed});
+        return transport_failed(dst, failure{fetch_status::tcp_error, void_reason::node_crashed, EPROTO});
     }
     auto received = payload_out.first(payload_size);
     if (!wire::payload_ok(header, received)) {
         counters_.corrupt_payloads.fetch_add(1, std::memory_order_relaxed);
         release(std::move(ch)); // the frame boundary is intact: only the payload is damaged
-        return failure::of(void_reason::corruption);
+        return failure::of(void_reason::corruption).with_code(EBADMSG);
     }
     release(std::move(ch));
     if (header.status != static_cast<std::uint8_t>(fetch_status::ok)) return wire::failure_of(header);

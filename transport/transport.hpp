@@ -13,7 +13,9 @@
 //
 // Both speak wire::message, decoded: the codec of a backend (for TCP, wire::make_header and
 // wire::decode) is the only place a frame becomes a message and back. Failures are `failure`
-// values (fetch_status + the VOID reason the runtime reports).
+// values: fetch_status, the VOID reason the runtime reports, and the errno behind it (ETIME for a
+// deadline that passed, ECONNREFUSED, EBADMSG for a damaged frame, ...), never 0 for a failure of
+// the path; a failure the peer answered (its home's VOID) carries that peer's status and reason.
 //
 // Backends are listed in transport/backends.hpp and chosen at start-up (AETHER_TRANSPORT).
 // tests/unit/transport_contract_test.cpp holds every compiled backend to this contract.

@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <future>
@@ -327,6 +328,7 @@ TEST_CASE("transport contract", "[transport][contract]") {
             const auto waited = std::chrono::steady_clock::now() - t0;
             REQUIRE(!r.ok());
             CHECK(r.error().reason == void_reason::timeout);
+            CHECK(r.error().code == ETIME); // the errno behind it: the deadline's timer expired
             CHECK(waited >= std::chrono::milliseconds(195));
             CHECK(waited < std::chrono::milliseconds(1200));
             CHECK(ask.call(0, wire::message{.type = wire::msg::ping}, {}, in_ms(2000)).ok());
@@ -375,6 +377,7 @@ TEST_CASE("transport contract", "[transport][contract]") {
             });
             failure f = got.get_future().get();
             CHECK(f.reason == void_reason::timeout);
+            CHECK(f.code == ETIME);
             CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(1200));
         }
 
@@ -409,13 +412,16 @@ TEST_CASE("transport contract", "[transport][contract]") {
             auto r = ask.call(0, wire::message{.type = wire::msg::ping}, {}, in_ms(1000));
             REQUIRE(!r.ok());
             CHECK(r.error().reason == void_reason::node_crashed);
+            INFO("errno " << r.error().code);
+            CHECK((r.error().code == ECONNREFUSED || r.error().code == ECONNRESET)); // what the system said
             nodes.a.service->set_online(true);
             CHECK(ask.call(0, wire::message{.type = wire::msg::ping}, {}, in_ms(2000)).ok());
         }
 
         SECTION("a request to a node outside the cluster fails; nothing breaks") {
             auto r = ask.call(7, wire::message{.type = wire::msg::ping}, {}, in_ms(500));
-            CHECK(!r.ok());
+            REQUIRE(!r.ok());
+            CHECK(r.error().code == EINVAL);
             CHECK(ask.call(0, wire::message{.type = wire::msg::ping}, {}, in_ms(2000)).ok());
         }
 
@@ -435,6 +441,7 @@ TEST_CASE("transport contract", "[transport][contract]") {
             auto r = backend->make_requester(stranger)->call(0, wire::message{.type = wire::msg::ping}, {}, in_ms(2000));
             REQUIRE(!r.ok());
             CHECK(r.error().reason == void_reason::permission);
+            CHECK(r.error().code == EACCES);
             std::lock_guard lock(nodes.a.handler.mu);
             CHECK(nodes.a.handler.seen.empty()); // its request never reached the handler
         }
@@ -521,15 +528,18 @@ TEST_CASE("the fault-injection layer over every backend", "[transport][contract]
             auto r = ping();
             REQUIRE(!r.ok());
             CHECK(r.error().reason == void_reason::partition);
+            CHECK(r.error().code == ENETUNREACH);
             auto s = service_call(wire::message{.type = wire::msg::ping}, 1000);
             REQUIRE(!s.ok());
             CHECK(s.error().reason == void_reason::partition);
+            CHECK(s.error().code == ENETUNREACH);
 
             nodes.b.peers.take_suspects([](node_id) {});
             path_to_0.set(0, void_reason::node_crashed);
             r = ping();
             REQUIRE(!r.ok());
             CHECK(r.error().reason == void_reason::node_crashed);
+            CHECK(r.error().code == ECONNREFUSED);
             bool suspected = false;
             nodes.b.peers.take_suspects([&](node_id n) { suspected = suspected || n == 0; });
             CHECK(suspected);
@@ -550,9 +560,11 @@ TEST_CASE("the fault-injection layer over every backend", "[transport][contract]
             auto r = ask.call(0, wire::message{.type = wire::msg::read_shared, .address = base_address}, out, in_ms(2000));
             REQUIRE(!r.ok());
             CHECK(r.error().reason == void_reason::corruption);
+            CHECK(r.error().code == EBADMSG);
             auto s = service_call(wire::message{.type = wire::msg::read_shared, .address = base_address}, 2000);
             REQUIRE(!s.ok());
             CHECK(s.error().reason == void_reason::corruption);
+            CHECK(s.error().code == EBADMSG);
             CHECK(ping().ok()); // nothing to damage in an empty payload
             CHECK(nodes.b.counters.corrupt_payloads >= 2);
             path_to_0.set(0, void_reason::none);
