@@ -89,7 +89,7 @@ node::node(options opts)
     home_.store(stores_.back().get(), std::memory_order_release);
 }
 
-result<std::unique_ptr<node>> node::start(options opts, const listen_endpoint& listen_on) {
+setup_result<std::unique_ptr<node>> node::start(options opts, const listen_endpoint& listen_on) {
     std::unique_ptr<node> n(new node(std::move(opts)));
     auto port = n->transport_->start(listen_on);
     if (!port) return port.error();

@@ -94,7 +94,7 @@ public:
     };
 
     // Starts the node's service thread listening on `listen_on` (port 0: any free port).
-    static result<std::unique_ptr<node>> start(options opts, const listen_endpoint& listen_on);
+    static setup_result<std::unique_ptr<node>> start(options opts, const listen_endpoint& listen_on);
     ~node() override;
 
     [[nodiscard]] node_id id() const noexcept { return opt_.self; }

@@ -37,9 +37,8 @@ setup_result<void> take_inherited_listener(const runtime_config& config, listen_
     if (config.listen_fd < 0) return {};
     auto port = check_inherited_listener(config.listen_fd, listen.address);
     if (!port)
-        return setup_error::from_errno("AETHER_LISTEN_FD=" + std::to_string(config.listen_fd) +
-                                           " is not a TCP socket listening on " + listen.address.text,
-                                       port.error().code);
+        return setup_error{"AETHER_LISTEN_FD=" + std::to_string(config.listen_fd) + " " + port.error().message,
+                           port.error().code};
     listen.inherited_socket = config.listen_fd;
     return {};
 }
@@ -124,11 +123,7 @@ setup_result<std::unique_ptr<runtime>> runtime::create(const runtime_config& con
     }
     if (auto taken = take_inherited_listener(config, listen); !taken) return taken.error();
     auto started = node::start(std::move(o), listen);
-    if (!started) {
-        const std::string what = "cannot start node " + std::to_string(config.self) + " listening on " + listen.address.text;
-        if (started.error().code == 0) return setup_error{what};
-        return setup_error::from_errno(what, started.error().code);
-    }
+    if (!started) return started.error().within("cannot start node " + std::to_string(config.self));
     rt->local_ = std::move(started.value());
     if (config.peers.empty()) rt->peers_.set_address(config.self, peer_address::loopback(rt->local_->port()));
     rt->peers_.mark_alive(config.self, rt->identity_.incarnation);

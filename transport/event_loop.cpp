@@ -812,13 +812,13 @@ event_loop::event_loop(options opts, request_handler& handler)
 
 event_loop::~event_loop() { stop(); }
 
-result<std::uint16_t> event_loop::start(const listen_endpoint& listen_on) noexcept {
+setup_result<std::uint16_t> event_loop::start(const listen_endpoint& listen_on) {
     impl& m = *impl_;
     m.listen_addr = listen_on.address;
     if (int e = m.open_listener(listen_on.inherited_socket); e < 0)
-        return failure{fetch_status::tcp_error, void_reason::unreachable, -e};
+        return setup_error::from_errno("cannot listen on " + listen_on.address.text, -e);
     m.wake_fd.reset(::eventfd(0, EFD_CLOEXEC));
-    if (!m.wake_fd) return failure{fetch_status::tcp_error, void_reason::unreachable, errno};
+    if (!m.wake_fd) return setup_error::from_errno("cannot make the service thread's eventfd", errno);
     std::promise<int> ready;
     auto ready_f = ready.get_future();
     m.running = true;
@@ -837,7 +837,7 @@ result<std::uint16_t> event_loop::start(const listen_endpoint& listen_on) noexce
     if (rc < 0) {
         m.thread.join();
         m.running = false;
-        return failure{fetch_status::tcp_error, void_reason::unreachable, -rc};
+        return setup_error::from_errno("cannot set up the service thread's io_uring", -rc);
     }
     return m.bound_port;
 }

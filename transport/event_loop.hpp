@@ -45,7 +45,7 @@ public:
 
     // Binds the listener (port 0: any free port) or takes over the one handed over, and starts the
     // thread. Returns the bound port.
-    result<std::uint16_t> start(const listen_endpoint& listen_on) noexcept override;
+    setup_result<std::uint16_t> start(const listen_endpoint& listen_on) override;
     void stop() noexcept override;
     [[nodiscard]] std::uint16_t port() const noexcept override;
 

@@ -133,7 +133,7 @@ public:
         : inner_(std::move(inner)),
           ctx_(ctx) {}
 
-    result<std::uint16_t> start(const listen_endpoint& listen_on) noexcept override { return inner_->start(listen_on); }
+    setup_result<std::uint16_t> start(const listen_endpoint& listen_on) override { return inner_->start(listen_on); }
     void stop() noexcept override { inner_->stop(); }
     [[nodiscard]] std::uint16_t port() const noexcept override { return inner_->port(); }
     void set_online(bool online) override { inner_->set_online(online); }

@@ -66,21 +66,21 @@ void peer_address::set_port(std::uint16_t port) noexcept {
         reinterpret_cast<sockaddr_in*>(&storage)->sin_port = htons(port);
 }
 
-result<std::uint16_t> check_inherited_listener(int fd, const peer_address& expected) noexcept {
-    const failure unusable{fetch_status::invalid_addr, void_reason::none};
+setup_result<std::uint16_t> check_inherited_listener(int fd, const peer_address& expected) {
+    auto unusable = [&](int err) { return setup_error::from_errno("is not a TCP socket listening on " + expected.text, err); };
     int value = 0;
     socklen_t len = sizeof value;
-    if (::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &value, &len) != 0) return unusable.with_code(errno);
-    if (value != expected.storage.ss_family) return unusable.with_code(EINVAL);
+    if (::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &value, &len) != 0) return unusable(errno);
+    if (value != expected.storage.ss_family) return unusable(EINVAL);
     len = sizeof value;
-    if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &value, &len) != 0 || value != SOCK_STREAM) return unusable.with_code(EINVAL);
+    if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &value, &len) != 0 || value != SOCK_STREAM) return unusable(EINVAL);
     len = sizeof value;
-    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &value, &len) != 0 || value == 0) return unusable.with_code(EINVAL);
+    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &value, &len) != 0 || value == 0) return unusable(EINVAL);
     sockaddr_storage bound{};
     len = sizeof bound;
-    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len) != 0) return unusable.with_code(errno);
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len) != 0) return unusable(errno);
     const std::uint16_t wanted = expected.port();
-    if (wanted != 0 && port_of(bound) != wanted) return unusable.with_code(EADDRNOTAVAIL);
+    if (wanted != 0 && port_of(bound) != wanted) return unusable(EADDRNOTAVAIL);
     return port_of(bound);
 }
 

@@ -56,9 +56,10 @@ struct listen_endpoint {
 
 // Whether `fd` can serve as the listener of a node that is to listen on `expected`: a TCP socket
 // of the same address family, listening, on the same port (any port when `expected`'s is 0).
-// Returns the port; the failure's code says what is wrong: EBADF, ENOTSOCK, EINVAL (not a
-// listening TCP socket of that family) or EADDRNOTAVAIL (another port).
-result<std::uint16_t> check_inherited_listener(int fd, const peer_address& expected) noexcept;
+// Returns the port, or an error ("is not a TCP socket listening on <expected>: <why>") whose code
+// says what is wrong: EBADF, ENOTSOCK, EINVAL (not a listening TCP socket of that family) or
+// EADDRNOTAVAIL (another port).
+setup_result<std::uint16_t> check_inherited_listener(int fd, const peer_address& expected);
 
 class peer_table {
 public:

@@ -127,8 +127,8 @@ class service_transport {
 public:
     virtual ~service_transport() = default;
     // Listens (port 0: any free port; or on the socket handed over) and starts the executor's
-    // thread. Returns the bound port.
-    virtual result<std::uint16_t> start(const listen_endpoint& listen_on) noexcept = 0;
+    // thread. Returns the bound port, or why it cannot (start-up: a setup_error).
+    virtual setup_result<std::uint16_t> start(const listen_endpoint& listen_on) = 0;
     virtual void stop() noexcept = 0;
     [[nodiscard]] virtual std::uint16_t port() const noexcept = 0;
     // Any thread; returns once applied. Offline: the listener and every connection are closed,

@@ -627,7 +627,7 @@ TEST_CASE("a node that cannot listen says why, in the init error", "[transport]"
     REQUIRE_FALSE(refused.ok());
     const std::string& error = refused.error().message;
     INFO(error);
-    CHECK(error.find("listening on 127.0.0.1:" + std::to_string(taken.port)) != std::string::npos);
+    CHECK(error.find("cannot start node 0: cannot listen on 127.0.0.1:" + std::to_string(taken.port)) != std::string::npos);
     CHECK(error.find(std::strerror(EADDRINUSE)) != std::string::npos);
     CHECK(refused.error().code == EADDRINUSE);
 }
