@@ -57,7 +57,7 @@ setup_result<std::unique_ptr<handler_pool>> handler_pool::start(window& w, fault
     // The eventfd by which stop() wakes the reader out of poll(). Without it stop() would wait
     // forever for a sleeping thread.
     unique_fd stop_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-    if (stop_fd.get() < 0) return setup_error::from_errno("cannot open the fault handler's stop eventfd", errno);
+    if (stop_fd.get() < 0) return setup_error::from_errno(errno, {"cannot open the fault handler's stop eventfd"});
     std::unique_ptr<handler_pool> pool(new handler_pool(w, sink, opts, std::move(stop_fd)));
     if (!pool->spawn()) return setup_error{"cannot start the fault handler thread", EAGAIN};
     // The runtime must know a handler's tid before any fault can arrive (to spot self-faults).

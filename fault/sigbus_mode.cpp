@@ -93,7 +93,7 @@ setup_result<void> install_sigbus_mode(window& w, fault_sink& sink) {
         const int e = errno;
         g_window.store(nullptr);
         g_sink.store(nullptr);
-        return setup_error::from_errno("cannot install the SIGBUS handler", e);
+        return setup_error::from_errno(e, {"cannot install the SIGBUS handler"});
     }
     return {};
 }

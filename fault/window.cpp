@@ -75,7 +75,7 @@ setup_result<std::unique_ptr<window>> window::create(node_id node_count, fault_m
         return setup_error{message, ENOTSUP};
     }
     int raw = open_userfaultfd(mode == fault_mode::handler);
-    if (raw < 0) return setup_error::from_errno("cannot open a userfaultfd", -raw);
+    if (raw < 0) return setup_error::from_errno(-raw, {"cannot open a userfaultfd"});
     unique_fd uffd(raw);
     uffdio_api api{};
     api.api = UFFD_API;
@@ -84,7 +84,7 @@ setup_result<std::unique_ptr<window>> window::create(node_id node_count, fault_m
                    // The exact faulting address (not just its page) for the VOID context and SIGBUS.
                    (caps.api_features & UFFD_FEATURE_EXACT_ADDRESS);
     if (int e = uffd_ioctl(uffd.get(), UFFDIO_API, &api); e < 0)
-        return setup_error::from_errno("UFFDIO_API refused the features the runtime needs", -e);
+        return setup_error::from_errno(-e, {"UFFDIO_API refused the features the runtime needs"});
 
     void* want = as_ptr(window_base);
     void* got =
@@ -95,7 +95,7 @@ setup_result<std::unique_ptr<window>> window::create(node_id node_count, fault_m
         std::ostringstream os;
         os << "cannot reserve the Aether window [0x" << std::hex << window_base << ", 0x" << window_base + size << ")";
         std::string taken = mapping_overlapping(window_base, window_base + size);
-        if (taken.empty()) return setup_error::from_errno(os.str(), e);
+        if (taken.empty()) return setup_error::from_errno(e, {os.str()});
         os << ": the range is already in use by the mapping \"" << taken << "\"";
         return setup_error{os.str(), EEXIST};
     }
@@ -110,7 +110,7 @@ setup_result<std::unique_ptr<window>> window::create(node_id node_count, fault_m
     reg.mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP;
     if (int e = uffd_ioctl(uffd.get(), UFFDIO_REGISTER, &reg); e < 0) {
         ::munmap(got, size);
-        return setup_error::from_errno("cannot register the window with userfaultfd", -e);
+        return setup_error::from_errno(-e, {"cannot register the window with userfaultfd"});
     }
     constexpr std::uint64_t needed = (1ull << _UFFDIO_COPY) | (1ull << _UFFDIO_WAKE) | (1ull << _UFFDIO_WRITEPROTECT);
     if ((reg.ioctls & needed) != needed) {

@@ -22,12 +22,12 @@ std::uint32_t line_of(const toml::key& k) { return k.source().begin.line; }
 // The whole file, or "<what>: <errno's text>".
 setup_result<std::string> read_whole(const std::string& path, const std::string& what) {
     std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "re"), &std::fclose);
-    if (!f) return setup_error::from_errno(what, errno);
+    if (!f) return setup_error::from_errno(errno, {what});
     std::string text;
     char buf[4096];
     std::size_t n = 0;
     while ((n = std::fread(buf, 1, sizeof buf, f.get())) > 0) text.append(buf, n);
-    if (std::ferror(f.get())) return setup_error::from_errno(what, errno);
+    if (std::ferror(f.get())) return setup_error::from_errno(errno, {what});
     return text;
 }
 

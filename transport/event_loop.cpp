@@ -816,9 +816,9 @@ setup_result<std::uint16_t> event_loop::start(const listen_endpoint& listen_on) 
     impl& m = *impl_;
     m.listen_addr = listen_on.address;
     if (int e = m.open_listener(listen_on.inherited_socket); e < 0)
-        return setup_error::from_errno("cannot listen on " + listen_on.address.text, -e);
+        return setup_error::from_errno(-e, {"cannot listen on ", listen_on.address.text});
     m.wake_fd.reset(::eventfd(0, EFD_CLOEXEC));
-    if (!m.wake_fd) return setup_error::from_errno("cannot make the service thread's eventfd", errno);
+    if (!m.wake_fd) return setup_error::from_errno(errno, {"cannot make the service thread's eventfd"});
     std::promise<int> ready;
     auto ready_f = ready.get_future();
     m.running = true;
@@ -837,7 +837,7 @@ setup_result<std::uint16_t> event_loop::start(const listen_endpoint& listen_on) 
     if (rc < 0) {
         m.thread.join();
         m.running = false;
-        return setup_error::from_errno("cannot set up the service thread's io_uring", -rc);
+        return setup_error::from_errno(-rc, {"cannot set up the service thread's io_uring"});
     }
     return m.bound_port;
 }

@@ -67,7 +67,7 @@ void peer_address::set_port(std::uint16_t port) noexcept {
 }
 
 setup_result<std::uint16_t> check_inherited_listener(int fd, const peer_address& expected) {
-    auto unusable = [&](int err) { return setup_error::from_errno("is not a TCP socket listening on " + expected.text, err); };
+    auto unusable = [&](int err) { return setup_error::from_errno(err, {"is not a TCP socket listening on ", expected.text}); };
     int value = 0;
     socklen_t len = sizeof value;
     if (::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &value, &len) != 0) return unusable(errno);

@@ -42,11 +42,11 @@ setup_result<void> make_private_dir(const std::string& dir) {
     // Each missing component is made owner-only; existing ones (/tmp, $XDG_RUNTIME_DIR) stay.
     for (std::size_t at = dir.find('/', 1);; at = dir.find('/', at + 1)) {
         const std::string part = at == std::string::npos ? dir : dir.substr(0, at);
-        if (::mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) return setup_error::from_errno("cannot make " + part, errno);
+        if (::mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) return setup_error::from_errno(errno, {"cannot make ", part});
         if (at == std::string::npos) break;
     }
     struct stat st {};
-    if (::stat(dir.c_str(), &st) != 0) return setup_error::from_errno("cannot look at " + dir, errno);
+    if (::stat(dir.c_str(), &st) != 0) return setup_error::from_errno(errno, {"cannot look at ", dir});
     if (!S_ISDIR(st.st_mode) || st.st_uid != ::getuid() || (st.st_mode & 077) != 0)
         return setup_error{dir + " must be a directory of this user that nobody else may enter (mode 0700)", EACCES};
     return {};

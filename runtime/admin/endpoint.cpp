@@ -37,7 +37,7 @@ setup_result<unique_fd> listen_at(const std::string& path) {
     if (!address) return address.error();
     const sockaddr_un& a = *address;
     unique_fd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (s.get() < 0) return setup_error::from_errno("cannot make the admin socket", errno);
+    if (s.get() < 0) return setup_error::from_errno(errno, {"cannot make the admin socket"});
     // Owner-only from the start: the socket file is made with this mask (the directory is 0700 too).
     const mode_t old_mask = ::umask(077);
     int rc = ::bind(s.get(), reinterpret_cast<const sockaddr*>(&a), sizeof a);
@@ -49,9 +49,9 @@ setup_result<unique_fd> listen_at(const std::string& path) {
     ::umask(old_mask);
     if (rc != 0 && bind_errno == EADDRINUSE)
         return setup_error{"cannot listen at " + path + ": a running node answers there", EADDRINUSE};
-    if (rc != 0) return setup_error::from_errno("cannot listen at " + path, bind_errno);
+    if (rc != 0) return setup_error::from_errno(bind_errno, {"cannot listen at ", path});
     if (::listen(s.get(), 16) != 0) {
-        auto error = setup_error::from_errno("cannot listen at " + path, errno);
+        auto error = setup_error::from_errno(errno, {"cannot listen at ", path});
         ::unlink(path.c_str());
         return error;
     }

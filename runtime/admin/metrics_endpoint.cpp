@@ -27,7 +27,7 @@ setup_result<std::unique_ptr<metrics_endpoint>> metrics_endpoint::start(const st
     const int one = 1;
     if (s.get() < 0 || ::setsockopt(s.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
         ::bind(s.get(), where->sa(), where->length) != 0 || ::listen(s.get(), 16) != 0)
-        return setup_error::from_errno("cannot serve metrics on " + host_port, errno);
+        return setup_error::from_errno(errno, {"cannot serve metrics on ", host_port});
     sockaddr_storage bound{};
     socklen_t len = sizeof bound;
     ::getsockname(s.get(), reinterpret_cast<sockaddr*>(&bound), &len);

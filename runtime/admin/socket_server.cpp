@@ -16,7 +16,7 @@ namespace aether::admin {
 setup_result<std::unique_ptr<socket_server>> socket_server::start(unique_fd listener, serve_fn serve, const char* name) {
     unique_fd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     unique_fd adopted(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-    if (wake.get() < 0 || adopted.get() < 0) return setup_error::from_errno("cannot make an eventfd", errno);
+    if (wake.get() < 0 || adopted.get() < 0) return setup_error::from_errno(errno, {"cannot make an eventfd"});
     return std::unique_ptr<socket_server>(
         new socket_server(std::move(listener), std::move(wake), std::move(adopted), std::move(serve), name));
 }

@@ -125,14 +125,14 @@ private:
 // this host, on every interface otherwise. Returns the descriptor; `port` is its port.
 setup_result<int> open_listener(bool loopback_only, std::uint16_t& port) {
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return setup_error::from_errno("cannot create the listening socket", errno);
+    if (fd < 0) return setup_error::from_errno(errno, {"cannot create the listening socket"});
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(loopback_only ? INADDR_LOOPBACK : INADDR_ANY);
     socklen_t len = sizeof a;
     if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0 || ::listen(fd, SOMAXCONN) < 0 ||
         ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) < 0) {
-        auto error = setup_error::from_errno("cannot listen for the other nodes", errno);
+        auto error = setup_error::from_errno(errno, {"cannot listen for the other nodes"});
         ::close(fd);
         return error;
     }

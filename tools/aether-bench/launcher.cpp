@@ -91,7 +91,7 @@ setup_result<void> spawn(running& r, const launch& l, int cpu) {
     pid_t pid =
         tools::fork_in_own_group(exit_orphaned, [&] { exec_child(l, pipes.write_end(0), pipes.write_end(1), cpu, image); });
     if (pid < 0) {
-        auto error = setup_error::from_errno("fork", errno);
+        auto error = setup_error::from_errno(errno, {"fork"});
         pipes.close_all();
         return error;
     }

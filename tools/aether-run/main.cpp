@@ -108,10 +108,12 @@ setup_result<std::string> find_preload_library() {
         return setup_error{"--preload: AETHER_PRELOAD_LIB is not set and no default location was compiled in", ENOENT};
 #endif
     }
-    if (access(path.c_str(), R_OK) != 0)
-        return setup_error{"--preload: cannot use " + path + " (" + origin + "): " + errno_text(errno) +
+    if (access(path.c_str(), R_OK) != 0) {
+        const int e = errno; // before the message is built: allocating may change errno
+        return setup_error{"--preload: cannot use " + path + " (" + origin + "): " + errno_text(e) +
                                "; set AETHER_PRELOAD_LIB to the path of libaether_preload.so",
-                           errno};
+                           e};
+    }
     // Nodes may start in another directory (a wrapper script can cd), so pin the path down now.
     if (char* real = realpath(path.c_str(), nullptr)) {
         path = real;

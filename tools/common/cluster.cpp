@@ -42,7 +42,7 @@ bool fill(unsigned char* bytes, std::size_t size, ReadSome read_some) {
 
 setup_result<int> loopback_listener(int& port) {
     int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (s < 0) return setup_error::from_errno("socket", errno);
+    if (s < 0) return setup_error::from_errno(errno, {"socket"});
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -50,7 +50,7 @@ setup_result<int> loopback_listener(int& port) {
     socklen_t len = sizeof addr;
     if (bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(s, 8) != 0 ||
         getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-        auto error = setup_error::from_errno("cannot listen on 127.0.0.1", errno);
+        auto error = setup_error::from_errno(errno, {"cannot listen on 127.0.0.1"});
         close(s);
         return error;
     }
@@ -81,13 +81,13 @@ setup_result<std::string> random_secret() {
     bool ok = fill(bytes, sizeof bytes, [](unsigned char* p, std::size_t n) { return getrandom(p, n, 0); });
     if (!ok && (errno == ENOSYS || errno == EPERM)) {
         int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-        if (fd < 0) return setup_error::from_errno("cannot get random bytes: getrandom is unavailable and /dev/urandom", errno);
+        if (fd < 0) return setup_error::from_errno(errno, {"cannot get random bytes: getrandom is unavailable and /dev/urandom"});
         ok = fill(bytes, sizeof bytes, [fd](unsigned char* p, std::size_t n) { return read(fd, p, n); });
         int err = errno;
         close(fd);
         errno = err;
     }
-    if (!ok && errno != 0) return setup_error::from_errno("cannot get 16 random bytes", errno);
+    if (!ok && errno != 0) return setup_error::from_errno(errno, {"cannot get 16 random bytes"});
     if (!ok) return setup_error{"cannot get 16 random bytes: end of data", EIO};
     static constexpr char hex[] = "0123456789abcdef";
     std::string s;

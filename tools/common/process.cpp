@@ -25,7 +25,7 @@ exec_args::exec_args(std::vector<std::string> args, std::vector<std::string> env
 setup_result<void> child_pipes::open() {
     for (auto& p : fds_) {
         if (pipe2(p, O_CLOEXEC) != 0) {
-            auto error = setup_error::from_errno("pipe", errno);
+            auto error = setup_error::from_errno(errno, {"pipe"});
             close_all();
             return error;
         }

@@ -4,7 +4,9 @@
 
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
@@ -109,9 +111,12 @@ struct setup_error {
     std::string message;
     int code = 0;
 
-    // "<what>: <strerror(errno_value)>", keeping the errno.
-    static setup_error from_errno(std::string what, int errno_value) {
-        setup_error e{std::move(what), errno_value};
+    // "<what, joined>: <strerror(errno_value)>", keeping the errno. The parts are joined in here,
+    // after `errno` was read for the first argument: a message built before the call could
+    // allocate, and allocating may change errno (argument order is unspecified).
+    static setup_error from_errno(int errno_value, std::initializer_list<std::string_view> what) {
+        setup_error e{{}, errno_value};
+        for (std::string_view part : what) e.message += part;
         e.message += ": ";
         e.message += std::strerror(errno_value);
         return e;
