@@ -97,7 +97,7 @@ fault::fault_outcome fault_resolver::resolve(const fault::fault_event& e) noexce
         // not a VOID, since the memory is fine, and retrying would only fetch it again at once,
         // forever. The access gets SIGBUS at its address, as for file memory the kernel cannot
         // provide.
-        if (why.status == fetch_status::oom) return unservable();
+        if (why.status == fetch_status::oom) return raise_sigbus();
         set_void_context_for(e.tid, why.reason, e.address, ticket);
         if (!e.write) {
             // The load reads 0xFF (a 64-bit load yields SERAPH_VOID_U64) until the retry time.
@@ -113,15 +113,12 @@ fault::fault_outcome fault_resolver::resolve(const fault::fault_event& e) noexce
             } else {                            // a real copy came meanwhile, or none can be mapped
                 void_per_node_[home].fetch_sub(1, std::memory_order_relaxed);
                 if (void_pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) clear_standing_void_pages();
-                if (installed == cache::install_result::failed) return unservable();
+                if (installed == cache::install_result::failed) return raise_sigbus();
             }
             bump(fetcher_.counters().void_pages);
             return fault::fault_outcome::void_page;
         }
-        if (policy_ == store_policy::sigbus) {
-            bump(fetcher_.counters().sigbus_raised);
-            return fault::fault_outcome::raise_sigbus;
-        }
+        if (policy_ == store_policy::sigbus) return raise_sigbus();
         // store_policy::block: the store is not dropped; it waits for the memory to come back.
         // Only this fault waits: the handler pool reads the next ones meanwhile.
         about_to_block();
@@ -129,7 +126,7 @@ fault::fault_outcome fault_resolver::resolve(const fault::fault_event& e) noexce
     }
 }
 
-fault::fault_outcome fault_resolver::unservable() noexcept {
+fault::fault_outcome fault_resolver::raise_sigbus() noexcept {
     bump(fetcher_.counters().sigbus_raised);
     return fault::fault_outcome::raise_sigbus;
 }

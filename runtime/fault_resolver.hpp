@@ -41,8 +41,9 @@ public:
 
 private:
     fault::fault_outcome served(const fault::fault_event& e, cache_state s, std::uint64_t ticket) noexcept;
-    // An access no page can be mapped for (the kernel refused the copy): SIGBUS, counted.
-    fault::fault_outcome unservable() noexcept;
+    // SIGBUS for the access, counted: a store to unreachable memory under store_policy::sigbus,
+    // or any access no page can be mapped for (the kernel refused the copy).
+    fault::fault_outcome raise_sigbus() noexcept;
     result<void> fetch(std::uint64_t page, bool write, node_id home, deadline dl) noexcept;
     // Drops the VOID pages that expired by `expired_by_ms` (of node `only`, or of all: no_node)
     // and takes them off void_pending_ and void_per_node_.

@@ -61,7 +61,7 @@ struct node_counters {
     std::atomic<std::uint64_t> stale_grants{0};        // grants discarded because an invalidation crossed them
     std::atomic<std::uint64_t> held_invalidations{0};  // invalidations that waited for a copy's hold window
     std::atomic<std::uint64_t> stale_invalidations{0}; // invalidations older than the copy's grant, ignored
-    std::atomic<std::uint64_t> install_failures{0};    // copies UFFDIO_COPY refused (the access is VOID, or retried)
+    std::atomic<std::uint64_t> install_failures{0};    // copies UFFDIO_COPY refused (the access gets SIGBUS; a read, OOM)
     std::atomic<std::uint64_t> readahead_pages{0};     // pages installed ahead of a sequential read fault
     // Where a scan's time goes at the requester: waiting for and receiving batches (the bytes
     // cross the socket, and their checksum is verified), and installing them in the window.

@@ -410,7 +410,7 @@ struct event_loop::impl {
         if (c.state == conn_state::closing) return;
         if (res <= 0) {
             // End of stream: the peer closed, as a reset says too.
-            const failure why = res == 0 ? failure::of(void_reason::node_crashed).with_code(ECONNRESET) : io_failure(-res);
+            const failure why = io_failure(res == 0 ? ECONNRESET : -res);
             // The peer closed or reset a working connection: its process may be gone.
             if (why.reason == void_reason::node_crashed && c.state == conn_state::established && running && online)
                 opt.peers->suspect(c.peer);
@@ -426,7 +426,7 @@ struct event_loop::impl {
                 opt.counters->bad_frames.fetch_add(1, std::memory_order_relaxed);
                 log().warn("closing connection {} (node {}): malformed frame: {}", c.id, c.peer == no_node ? -1 : int(c.peer),
                            wire::to_string(c.reader.last_error()));
-                close(c, failure::of(void_reason::node_crashed).with_code(EBADMSG));
+                close(c, io_failure(EBADMSG));
                 return;
             }
             on_frame(c, f);
@@ -438,7 +438,7 @@ struct event_loop::impl {
     void protocol_error(connection& c, const char* what) {
         opt.counters->bad_frames.fetch_add(1, std::memory_order_relaxed);
         log().warn("closing connection {} (node {}): {}", c.id, c.peer == no_node ? -1 : int(c.peer), what);
-        close(c, failure::of(void_reason::node_crashed).with_code(EPROTO));
+        close(c, io_failure(EPROTO));
     }
 
     void on_frame(connection& c, wire::frame_view& f) {
@@ -787,10 +787,10 @@ struct event_loop::impl {
                 for (auto& [id, c] : conns) {
                     bool sending = c->send_armed || !c->out.empty() || c->sent < c->sending.size();
                     if (sending && c->state == conn_state::established && now_ns() < drain_until_) continue;
-                    close(*c, failure::of(void_reason::node_crashed).with_code(ESHUTDOWN));
+                    close(*c, io_failure(ESHUTDOWN));
                 }
                 for (auto& [id, pc] : calls) pc.conn = UINT64_MAX;
-                fail_calls_on(UINT64_MAX, failure::of(void_reason::node_crashed).with_code(ESHUTDOWN));
+                fail_calls_on(UINT64_MAX, io_failure(ESHUTDOWN));
                 // Shutdown completes every socket operation at once; this bound only guards against
                 // a kernel that does not, so the thread still ends (after about 2 s).
                 if (n == 0 && !conns.empty() && ++wait_rounds_ > 200) {

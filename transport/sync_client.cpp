@@ -223,7 +223,7 @@ int transact(int fd, receive_timeout& t, iovec* send_iov, int send_iovcnt, wire:
 }
 
 // What a negative result of this file's helpers means: -errno, or one of the err_* values.
-failure failure_of_io(int err) noexcept {
+failure failure_of_step(int err) noexcept {
     if (err == -ETIME) return failure::of(void_reason::timeout).with_code(ETIME); // the deadline passed
     if (err == err_bad_header || err == err_too_long) return failure{fetch_status::tcp_error, void_reason::node_crashed, EBADMSG};
     if (err == err_no_ring) return failure{fetch_status::tcp_error, void_reason::unreachable, ENOMEM};
@@ -339,7 +339,7 @@ result<void> sync_client::handshake(channel& ch, deadline dl) noexcept {
         counters_.handshake_failures.fetch_add(1, std::memory_order_relaxed);
         if (err == err_bad_header || err == err_too_long || err == -EACCES)
             return failure{fetch_status::permission, void_reason::permission, EACCES}; // it did not prove the cluster secret
-        return failure_of_io(err);
+        return failure_of_step(err);
     };
 
     wire::client_handshake hs(id_.key, id_.self, id_.incarnation, dst);
@@ -377,7 +377,7 @@ result<pending_call> sync_client::start(node_id dst, const wire::message& m, dea
                     {const_cast<std::byte*>(m.payload_tail.data()), m.payload_tail.size()}};
     if (int e = send_request(ch->fd.get(), iov, m.payload_tail.empty() ? (m.payload.empty() ? 1 : 2) : 3, dl); e < 0) {
         if (e == -ETIME) counters_.timeouts.fetch_add(1, std::memory_order_relaxed);
-        return transport_failed(dst, failure_of_io(e));
+        return transport_failed(dst, failure_of_step(e));
     }
     peers_.count_sent(dst, sizeof h + m.payload_size());
     return pending_call(dst, id, ch.release(), &drop_channel);
@@ -396,7 +396,7 @@ result<wire::message> sync_client::collect(pending_call& p, std::span<std::byte>
     if (e < 0) {
         if (e == -ETIME) counters_.timeouts.fetch_add(1, std::memory_order_relaxed);
         if (e == err_bad_header || e == err_too_long) counters_.bad_frames.fetch_add(1, std::memory_order_relaxed);
-        return transport_failed(dst, failure_of_io(e));
+        return transport_failed(dst, failure_of_step(e));
     }
     peers_.count_received(dst, wire::header_size + payload_size);
     if (header.request_id != id || !wire::is_reply(header) || header.source != dst) {

@@ -10,6 +10,7 @@
 #include "transport/wire.hpp"
 
 #include "aether/internal/clock.hpp"
+#include "tests/unit/must_start.hpp"
 
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -23,13 +24,6 @@
 using namespace aether;
 
 namespace {
-
-// What a start made, or the test fails with the reason it could not.
-template <class T>
-std::unique_ptr<T> must(setup_result<std::unique_ptr<T>> started) {
-    if (!started) FAIL(started.error().message);
-    return std::move(started).value();
-}
 
 struct temp_dir {
     std::string path;
@@ -73,7 +67,7 @@ TEST_CASE("the admin socket answers one line, and refuses junk without holding o
     temp_dir d;
     const std::string path = admin::socket_path(d.path, 3);
     std::atomic<int> asked{0};
-    auto e = must(admin::endpoint::start(path, [&](std::string_view request) {
+    auto e = test::must(admin::endpoint::start(path, [&](std::string_view request) {
         ++asked;
         return "ok\nyou=" + std::string(request) + "\n";
     }));
@@ -126,7 +120,7 @@ TEST_CASE("a socket file left by a node that died is taken over", "[admin]") {
         ::close(s);
     }
     REQUIRE(::access(path.c_str(), F_OK) == 0);
-    auto e = must(admin::endpoint::start(path, [](std::string_view) { return std::string("ok\n"); }));
+    auto e = test::must(admin::endpoint::start(path, [](std::string_view) { return std::string("ok\n"); }));
     CHECK(talk(path, "stats\n") == "ok\n");
 }
 
@@ -202,7 +196,7 @@ TEST_CASE("a stream adopted from the cluster port is welcomed and answered in fr
     // An answer four frames long: pieces of at most max_payload bytes, arg0 = 1 on all but the last.
     std::string big = "ok\n";
     while (big.size() < 3 * wire::max_payload + 100) big += "addr=0x110100000000\tstate=shared\tsharers=0,1,2\n";
-    auto e = must(admin::endpoint::start(d.path + "/node-3.sock", [&](std::string_view request) {
+    auto e = test::must(admin::endpoint::start(d.path + "/node-3.sock", [&](std::string_view request) {
         return request == "big" ? big : "ok\nasked=" + std::string(request) + "\n";
     }));
     auto [ours, theirs] = stream_pair();
@@ -235,7 +229,7 @@ TEST_CASE("a stream adopted from the cluster port is welcomed and answered in fr
 TEST_CASE("an adopted stream that sends anything but one admin request is closed unanswered", "[admin]") {
     temp_dir d;
     std::atomic<int> answered{0};
-    auto e = must(admin::endpoint::start(d.path + "/node-0.sock", [&](std::string_view) {
+    auto e = test::must(admin::endpoint::start(d.path + "/node-0.sock", [&](std::string_view) {
         ++answered;
         return std::string("ok\n");
     }));
@@ -281,7 +275,7 @@ std::string http(const std::string& address, const std::string& bytes) {
 
 TEST_CASE("the metrics endpoint serves GET /metrics and answers anything else with an HTTP error", "[admin]") {
     std::atomic<int> rendered{0};
-    auto m = must(admin::metrics_endpoint::start("127.0.0.1:0", [&] {
+    auto m = test::must(admin::metrics_endpoint::start("127.0.0.1:0", [&] {
         ++rendered;
         return std::string("aether_up{node=\"0\"} 1\n");
     }));
@@ -315,7 +309,7 @@ TEST_CASE("a peer address takes port 0 only where a listener asks for any port",
 
 TEST_CASE("streams adopted while the admin thread is busy wait, at most 16; more are closed at once", "[admin]") {
     temp_dir d;
-    auto e = must(admin::endpoint::start(d.path + "/node-0.sock", [](std::string_view) { return std::string("ok\n"); }));
+    auto e = test::must(admin::endpoint::start(d.path + "/node-0.sock", [](std::string_view) { return std::string("ok\n"); }));
     // The first stream, welcomed and silent, holds the admin thread (until it ends, or 1 s).
     auto blocker = std::make_unique<adopted_stream>(*e, 0);
     std::vector<unique_fd> ours;

@@ -6,6 +6,7 @@
 #include "transport/handshake.hpp"
 #include "transport/sync_client.hpp"
 #include "transport/wire.hpp"
+#include "tests/unit/must_start.hpp"
 #include "tests/unit/seccomp_errno.hpp"
 
 #include <arpa/inet.h>
@@ -42,10 +43,7 @@ struct in_process_cluster {
         c.node_count = n;
         c.home_bytes = 1 << 20;
         c.timeout_ms = timeout_ms;
-        auto created = runtime::create(c);
-        INFO((created ? "" : created.error().message));
-        REQUIRE(created.ok());
-        rt = std::move(created).value();
+        rt = test::must(runtime::create(c));
         for (node_id i = 1; i < n; ++i) REQUIRE(rt->add_sim_node(i, 1 << 20) == runtime::add_result::added);
     }
     std::unique_ptr<runtime> rt;
@@ -503,10 +501,7 @@ TEST_CASE("a putback the home did not apply leaves no copy behind", "[transport]
             own_port = spare.port;
         }
         c.peers = {"127.0.0.1:" + std::to_string(own_port), "127.0.0.1:" + std::to_string(home.peer.port)};
-        auto created = runtime::create(c);
-        INFO((created ? "" : created.error().message));
-        REQUIRE(created.ok());
-        rt = std::move(created).value();
+        rt = test::must(runtime::create(c));
     }
     const std::uint64_t page = make_addr(1, 0);
     *reinterpret_cast<volatile std::uint64_t*>(page) = 5; // the scripted home grants it exclusive
@@ -640,10 +635,7 @@ TEST_CASE("a peer whose name does not resolve is UNREACHABLE, not an init error"
     c.timeout_ms = 1000;
     c.peers = {"127.0.0.1:" + std::to_string(handed.port), "node1.aether-test.invalid:7000"};
     c.listen_fd = ::dup(handed.fd);
-    auto created = runtime::create(c);
-    INFO((created ? "" : created.error().message));
-    REQUIRE(created.ok());
-    auto& rt = *created;
+    auto rt = test::must(runtime::create(c));
     CHECK_FALSE(rt->peers().address(1));
     // Every request finds it UNREACHABLE within its deadline, the later ones after a new lookup.
     for (int attempt = 0; attempt < 3; ++attempt) {
@@ -669,9 +661,7 @@ TEST_CASE("only a node's own address must resolve at init, or its bind address",
     CHECK(refused.error().message.find("node0.aether-test.invalid") != std::string::npos);
     // Behind NAT: the others dial a name this host cannot resolve; it listens on an address of its own.
     c.bind = "127.0.0.2:" + std::to_string(taken.port);
-    auto created = runtime::create(c);
-    REQUIRE(created.ok());
-    auto& rt = *created;
+    auto rt = test::must(runtime::create(c));
     CHECK(rt->local_node().port() == taken.port);
     // Listening on the bind address: another loopback address than 127.0.0.1, where `taken` is.
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
