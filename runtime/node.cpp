@@ -7,6 +7,7 @@
 #include "aether/internal/sync.hpp"
 #include "runtime/cache.hpp"
 #include "runtime/directory.hpp"
+#include "runtime/void_reasons.hpp"
 
 #include <sys/mman.h>
 
@@ -76,10 +77,12 @@ bool node::asks_of_home(wire::msg m) noexcept {
 node::node(options opts)
     : opt_(std::move(opts)),
       home_(nullptr),
-      transport_(open_service(*opt_.transport,
-                              transport_setup{opt_.identity, opt_.peers, opt_.injector, &opt_.counters->transport, opt_.name,
-                                              opt_.poll_ns, opt_.priority},
-                              *this)),
+      transport_(
+          with_void_reasons(open_service(*opt_.transport,
+                                         transport_setup{opt_.identity, opt_.peers, opt_.injector, &opt_.counters->transport,
+                                                         opt_.name, opt_.poll_ns, opt_.priority},
+                                         *this),
+                            *opt_.peers)),
       refusal_(new std::atomic<std::uint8_t>[opt_.node_count]),
       fences_(opt_.node_count, opt_.lease),
       coordinator_(coordinator::options{opt_.self, opt_.node_count, opt_.peers, opt_.is_passive, opt_.timeout_ms}, *transport_),
@@ -325,7 +328,7 @@ void node::answer_early(const std::shared_ptr<transaction>& t, node_id owner) {
     if (t->pending == 0 || t->answered) return; // complete() ran
     t->answered = true;
     // What the requester would have heard had this home stopped waiting for the owner.
-    const failure why = t->failure_.value_or(failure::of(opt_.peers->timeout_reason(owner)));
+    const failure why = t->failure_.value_or(with_void_reason(failure::path(ETIME), *opt_.peers, owner));
     t->request.done(wire::message::failed(why));
 }
 

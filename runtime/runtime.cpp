@@ -6,6 +6,7 @@
 #include "runtime/admin/metrics_endpoint.hpp"
 #include "runtime/admin/prometheus_text.hpp"
 #include "runtime/admin/report.hpp"
+#include "runtime/void_reasons.hpp"
 
 #include "aether/internal/log.hpp"
 #include "fault/sigbus_mode.hpp"
@@ -82,11 +83,12 @@ setup_result<std::unique_ptr<runtime>> runtime::create(const runtime_config& con
     auto transport = choose_transport(config.transport);
     if (!transport) return transport.error().within("AETHER_TRANSPORT");
     rt->transport_ = *transport;
-    rt->client_ = open_requester(*rt->transport_, transport_setup{.id = rt->identity_,
-                                                                  .peers = &rt->peers_,
-                                                                  .injector = &rt->injector_,
-                                                                  .counters = &rt->counters_.transport,
-                                                                  .poll_ns = effective_poll_ns(config)});
+    rt->client_ = with_void_reasons(open_requester(*rt->transport_, transport_setup{.id = rt->identity_,
+                                                                                    .peers = &rt->peers_,
+                                                                                    .injector = &rt->injector_,
+                                                                                    .counters = &rt->counters_.transport,
+                                                                                    .poll_ns = effective_poll_ns(config)}),
+                                    rt->peers_);
 
     node::options o;
     o.self = config.self;

@@ -8,6 +8,7 @@
 #include "transport/handshake.hpp"
 #include "transport/peer_socket.hpp"
 #include "transport/io_ring.hpp"
+#include "transport/path_error.hpp"
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -147,7 +148,7 @@ struct event_loop::impl {
             iovec rest{c.sending.data() + c.sent, c.sending.size() - c.sent};
             ssize_t n = send_nowait(c.fd.get(), &rest, 1);
             if (n < 0) {
-                close(c, io_failure(static_cast<int>(-n)));
+                close(c, failure::path(static_cast<int>(-n)));
                 return;
             }
             c.sent += static_cast<std::size_t>(n);
@@ -190,7 +191,7 @@ struct event_loop::impl {
                             {const_cast<std::byte*>(m.payload_tail.data()), m.payload_tail.size()}};
             ssize_t n = send_nowait(c.fd.get(), iov, m.payload_tail.empty() ? (m.payload.empty() ? 1 : 2) : 3);
             if (n < 0) {
-                close(c, io_failure(static_cast<int>(-n)));
+                close(c, failure::path(static_cast<int>(-n)));
                 return;
             }
             done = static_cast<std::size_t>(n);
@@ -215,7 +216,7 @@ struct event_loop::impl {
         ref.handshake_timer = add_timer(deadline::after_ns(handshake_timeout_ns), [this, id] {
             if (auto* cc = find(id); cc && cc->state != conn_state::established) {
                 log().warn("connection {} to/from node {}: handshake did not finish in time", id, cc->peer);
-                close(*cc, failure::of(void_reason::timeout).with_code(ETIMEDOUT));
+                close(*cc, failure::path(ETIME)); // its host accepted: TIMEOUT, not UNREACHABLE
             }
         });
         return ref;
@@ -276,12 +277,21 @@ struct event_loop::impl {
         calls.erase(it);
         call_frames.erase(call_id);
         cancel_timer(pc.timer);
-        if (!r.ok() && r.error().reason == void_reason::timeout) opt.counters->timeouts.fetch_add(1, std::memory_order_relaxed);
+        if (!r.ok() && ran_out_of_time(r.error().code)) opt.counters->timeouts.fetch_add(1, std::memory_order_relaxed);
         try {
             pc.cb(r);
         } catch (const std::exception& e) {
             log().error("async call completion threw: {}", e.what());
         }
+    }
+
+    // The errno of a call whose deadline passed: ETIME if its request went out on a connection the
+    // node's host accepted, ETIMEDOUT if no connection was made in time (then a node that never
+    // answered is UNREACHABLE, not slow).
+    int deadline_errno(std::uint64_t call_id) {
+        auto it = calls.find(call_id);
+        const connection* c = it == calls.end() || it->second.conn == 0 ? nullptr : find(it->second.conn);
+        return c != nullptr && c->state != conn_state::connecting ? ETIME : ETIMEDOUT;
     }
 
     connection* outbound_to(node_id dst) {
@@ -300,12 +310,12 @@ struct event_loop::impl {
             // looks the name up meanwhile; the call fails now, UNREACHABLE, as for any node not
             // reached yet, and the next one finds the address if the name resolved.
             opt.peers->resolve_soon(dst);
-            why = failure::of(void_reason::unreachable).with_code(EDESTADDRREQ);
+            why = failure::path(EDESTADDRREQ);
             return nullptr;
         }
         int fd = ::socket(addr->storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0) {
-            why = failure{fetch_status::tcp_error, void_reason::unreachable, errno};
+            why = failure::path(errno);
             return nullptr;
         }
         configure_peer_socket(fd);
@@ -338,13 +348,12 @@ struct event_loop::impl {
                 std::uint64_t backoff = next_connect_backoff(c.connect_backoff_ns);
                 for (auto& [id, pc] : calls)
                     if (pc.conn == c.id) pc.conn = 0; // keep the calls: they move to the next attempt
-                close(c, connect_failure(-res, ever));
+                close(c, failure::path(-res));
                 add_timer(deadline::after_ns(backoff), [this, dst, backoff] { retry_connect(dst, backoff); });
                 return;
             }
-            const failure why = connect_failure(-res, ever);
-            if (why.reason == void_reason::node_crashed) opt.peers->suspect(c.peer); // it was up, now it refuses
-            close(c, why);
+            if (ever && peer_process_gone(-res)) opt.peers->suspect(c.peer); // it was up, now it refuses
+            close(c, failure::path(-res));
             return;
         }
         connect_addrs.erase(c.id);
@@ -410,11 +419,10 @@ struct event_loop::impl {
         if (c.state == conn_state::closing) return;
         if (res <= 0) {
             // End of stream: the peer closed, as a reset says too.
-            const failure why = io_failure(res == 0 ? ECONNRESET : -res);
+            const int err = res == 0 ? ECONNRESET : -res;
             // The peer closed or reset a working connection: its process may be gone.
-            if (why.reason == void_reason::node_crashed && c.state == conn_state::established && running && online)
-                opt.peers->suspect(c.peer);
-            close(c, why);
+            if (peer_process_gone(err) && c.state == conn_state::established && running && online) opt.peers->suspect(c.peer);
+            close(c, failure::path(err));
             return;
         }
         c.reader.commit(static_cast<std::size_t>(res));
@@ -426,7 +434,7 @@ struct event_loop::impl {
                 opt.counters->bad_frames.fetch_add(1, std::memory_order_relaxed);
                 log().warn("closing connection {} (node {}): malformed frame: {}", c.id, c.peer == no_node ? -1 : int(c.peer),
                            wire::to_string(c.reader.last_error()));
-                close(c, io_failure(EBADMSG));
+                close(c, failure::path(EPROTO));
                 return;
             }
             on_frame(c, f);
@@ -438,7 +446,7 @@ struct event_loop::impl {
     void protocol_error(connection& c, const char* what) {
         opt.counters->bad_frames.fetch_add(1, std::memory_order_relaxed);
         log().warn("closing connection {} (node {}): {}", c.id, c.peer == no_node ? -1 : int(c.peer), what);
-        close(c, io_failure(EPROTO));
+        close(c, failure::path(EPROTO));
     }
 
     void on_frame(connection& c, wire::frame_view& f) {
@@ -556,7 +564,7 @@ struct event_loop::impl {
         if (it == calls.end()) return; // a late reply to a call that already timed out
         if (!wire::payload_ok(h, f.payload)) {
             opt.counters->corrupt_payloads.fetch_add(1, std::memory_order_relaxed);
-            complete_call(h.request_id, failure::of(void_reason::corruption).with_code(EBADMSG));
+            complete_call(h.request_id, failure::path(EBADMSG));
             return;
         }
         if (h.status != static_cast<std::uint8_t>(fetch_status::ok)) {
@@ -669,7 +677,7 @@ struct event_loop::impl {
             ++listener_gen;
             accept_armed = false;
         }
-        for (auto& [id, c] : conns) close(*c, failure::of(void_reason::node_crashed).with_code(ENETDOWN));
+        for (auto& [id, c] : conns) close(*c, failure::path(ESHUTDOWN));
     }
 
     // Returns once the node listens again, on the same port.
@@ -707,7 +715,7 @@ struct event_loop::impl {
             c->send_armed = false;
             if (c->state == conn_state::closing) break;
             if (res < 0) {
-                close(*c, io_failure(-res));
+                close(*c, failure::path(-res));
                 break;
             }
             c->sent += static_cast<std::size_t>(res);
@@ -787,10 +795,10 @@ struct event_loop::impl {
                 for (auto& [id, c] : conns) {
                     bool sending = c->send_armed || !c->out.empty() || c->sent < c->sending.size();
                     if (sending && c->state == conn_state::established && now_ns() < drain_until_) continue;
-                    close(*c, io_failure(ESHUTDOWN));
+                    close(*c, failure::path(ESHUTDOWN));
                 }
                 for (auto& [id, pc] : calls) pc.conn = UINT64_MAX;
-                fail_calls_on(UINT64_MAX, io_failure(ESHUTDOWN));
+                fail_calls_on(UINT64_MAX, failure::path(ESHUTDOWN));
                 // Shutdown completes every socket operation at once; this bound only guards against
                 // a kernel that does not, so the thread still ends (after about 2 s).
                 if (n == 0 && !conns.empty() && ++wait_rounds_ > 200) {
@@ -893,19 +901,18 @@ void event_loop::call(node_id dst, const wire::message& m, deadline dl, async_ca
     impl& im = *impl_;
     std::uint64_t id = im.next_call_id++;
     if (dst >= im.opt.peers->node_count()) {
-        cb(failure{fetch_status::invalid_addr, void_reason::unreachable, EINVAL});
+        cb(failure::path(EINVAL));
         return;
     }
     try {
         outbound_call pc;
         pc.dst = dst;
         pc.cb = std::move(cb);
-        pc.timer = im.add_timer(
-            dl, [&im, id, dst] { im.complete_call(id, failure::of(im.opt.peers->timeout_reason(dst)).with_code(ETIME)); });
+        pc.timer = im.add_timer(dl, [&im, id] { im.complete_call(id, failure::path(im.deadline_errno(id))); });
         im.calls.emplace(id, std::move(pc));
         im.opt.counters->requests.fetch_add(1, std::memory_order_relaxed);
         if (!im.online) {
-            im.complete_call(id, failure::of(void_reason::node_crashed).with_code(ENETDOWN)); // this node is offline
+            im.complete_call(id, failure::path(ESHUTDOWN)); // this node is offline
             return;
         }
         connection* c = im.outbound_to(dst);
@@ -927,14 +934,14 @@ void event_loop::call(node_id dst, const wire::message& m, deadline dl, async_ca
         im.queue_request(*c, m, id);
     } catch (const std::exception& e) {
         log::transport().error("cannot start a call to node {}: {}", dst, e.what());
-        im.complete_call(id, failure{fetch_status::tcp_error, void_reason::unreachable, ENOMEM});
+        im.complete_call(id, failure::path(ENOMEM));
     }
 }
 
-void event_loop::disconnect(node_id dst, void_reason why) noexcept {
+void event_loop::disconnect(node_id dst, int err) noexcept {
     impl& im = *impl_;
     if (dst >= im.opt.peers->node_count()) return;
-    if (connection* c = im.outbound_to(dst)) im.close(*c, failure::of(why).with_code(ECONNABORTED)); // given up on here
+    if (connection* c = im.outbound_to(dst)) im.close(*c, failure::path(err));
 }
 
 void event_loop::watch(node_id dst) noexcept {

@@ -61,7 +61,7 @@ public:
     // Keeps a connection to `dst` open (opened now if there is none), idle, so that its end is
     // noticed (peer_table::suspect) even while nothing is asked of that node.
     void watch(node_id dst) noexcept override;
-    void disconnect(node_id dst, void_reason why) noexcept override;
+    void disconnect(node_id dst, int err) noexcept override;
     std::uint64_t add_timer(deadline when, std::function<void()> fn) override;
     // Hands the queued sends to the kernel now rather than at the next turn of the loop.
     void flush() noexcept override;

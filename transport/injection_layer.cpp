@@ -1,6 +1,7 @@
 #include "transport/injection_layer.hpp"
 
 #include "aether/internal/blocking.hpp"
+#include "transport/path_error.hpp"
 
 #include <cerrno>
 #include <thread>
@@ -46,11 +47,13 @@ struct injection_context {
     peer_table& peers;
     transport_counters& counters;
 
-    // PARTITION / NODE_CRASHED: the failure a connect() to `dst` would meet, classified as a
-    // real one is.
+    // PARTITION / NODE_CRASHED: the failure a connect() to `dst` would meet (ENETUNREACH,
+    // ECONNREFUSED), given its reason by the runtime as a real one is. A node that answered before
+    // and now refuses becomes a suspect, as with a real refused connect().
     [[nodiscard]] failure cut_failure(node_id dst) const noexcept {
         const int refused = injector.connect_errno(dst);
-        return connect_failure(refused, peers.ever_alive(dst));
+        if (peers.ever_alive(dst) && peer_process_gone(refused)) peers.suspect(dst);
+        return failure::path(refused);
     }
 };
 
@@ -64,9 +67,7 @@ public:
         const void_reason injected = ctx_.injector.active(dst);
         if (cuts_path(injected)) {
             inner_->close_idle(dst);
-            const failure f = ctx_.cut_failure(dst);
-            if (f.reason == void_reason::node_crashed) ctx_.peers.suspect(dst); // as a refused connect() does
-            return f;
+            return ctx_.cut_failure(dst);
         }
         if (injected == void_reason::timeout) {
             ctx_.counters.requests.fetch_add(1, std::memory_order_relaxed);
@@ -78,7 +79,7 @@ public:
                 if (p) p->mark(corrupt_mark);
                 return p;
             } catch (const std::bad_alloc&) {
-                return failure{fetch_status::oom, void_reason::none, ENOMEM};
+                return failure::path(ENOMEM);
             }
         }
         return inner_->start(dst, m, dl);
@@ -90,12 +91,12 @@ public:
             about_to_block();
             std::this_thread::sleep_for(std::chrono::nanoseconds(dl.remaining_ns()));
             ctx_.counters.timeouts.fetch_add(1, std::memory_order_relaxed);
-            return failure::of(void_reason::timeout).with_code(ETIME);
+            return failure::path(ETIME);
         }
         const bool corrupt = (p.marks() & corrupt_mark) != 0;
         auto r = inner_->collect(p, payload_out, dl);
         if (corrupt && r && !r->payload.empty() && !survives_damage(payload_out.first(r->payload.size()), *r, ctx_.counters))
-            return failure::of(void_reason::corruption).with_code(EBADMSG);
+            return failure::path(EBADMSG);
         return r;
     }
 
@@ -119,12 +120,12 @@ class injecting_service final : public service_transport {
             const deadline next = dl.ns() > now_ns() + drop_check_ns ? deadline::after_ns(drop_check_ns) : dl;
             inner_->exec().add_timer(next, [this, dst, dl, done = std::move(done)]() mutable {
                 if (dl.expired() || ctx_.injector.active(dst) != void_reason::timeout)
-                    done(failure::of(void_reason::timeout).with_code(ETIME));
+                    done(failure::path(ETIME));
                 else
                     drop(dst, dl, std::move(done));
             });
         } catch (const std::bad_alloc&) {
-            done(failure::of(void_reason::timeout).with_code(ETIME));
+            done(failure::path(ETIME));
         }
     }
 
@@ -139,7 +140,7 @@ public:
     void set_online(bool online) override { inner_->set_online(online); }
     executor& exec() noexcept override { return inner_->exec(); }
     void flush() noexcept override { inner_->flush(); }
-    void disconnect(node_id dst, void_reason why) noexcept override { inner_->disconnect(dst, why); }
+    void disconnect(node_id dst, int err) noexcept override { inner_->disconnect(dst, err); }
 
     void reply(const reply_token& to, const wire::message& m) noexcept override {
         if (ctx_.injector.loses_replies(to.requester())) return;
@@ -150,7 +151,7 @@ public:
         const void_reason injected = ctx_.injector.active(dst);
         if (cuts_path(injected)) {
             ctx_.counters.requests.fetch_add(1, std::memory_order_relaxed);
-            inner_->disconnect(dst, injected);
+            inner_->disconnect(dst, ctx_.injector.connect_errno(dst));
             done(ctx_.cut_failure(dst));
             return;
         }
@@ -164,14 +165,13 @@ public:
                 inner_->call(dst, damaged_request(m).message, dl, [this, done](result<wire::message> r) {
                     if (!r || r->payload.empty()) return done(r);
                     std::vector<std::byte> arrived(r->payload.begin(), r->payload.end());
-                    if (!survives_damage(arrived, *r, ctx_.counters))
-                        return done(failure::of(void_reason::corruption).with_code(EBADMSG));
+                    if (!survives_damage(arrived, *r, ctx_.counters)) return done(failure::path(EBADMSG));
                     wire::message delivered = *r;
                     delivered.payload = arrived;
                     done(delivered);
                 });
             } catch (const std::bad_alloc&) {
-                done(failure{fetch_status::oom, void_reason::none, ENOMEM});
+                done(failure::path(ENOMEM));
             }
             return;
         }
@@ -180,7 +180,7 @@ public:
 
     void watch(node_id dst) noexcept override {
         if (const void_reason injected = ctx_.injector.active(dst); cuts_path(injected)) {
-            inner_->disconnect(dst, injected);
+            inner_->disconnect(dst, ctx_.injector.connect_errno(dst));
             return;
         }
         inner_->watch(dst);

@@ -5,9 +5,9 @@
 //
 //   TIMEOUT       a request to the node is not sent; the caller waits out its deadline.
 //   PARTITION     the connections to the node are closed, and a call fails as a connect() on a
-//   NODE_CRASHED  lost route (ENETUNREACH) or to a dead host (ECONNREFUSED) fails, classified by
-//                 the same code (classify_connect_error) as a real one; NODE_CRASHED also makes the
-//                 node a suspect, as a refused connection does.
+//   NODE_CRASHED  lost route (ENETUNREACH) or to a dead host (ECONNREFUSED) fails: with that errno,
+//                 given its VOID reason by the runtime as a real one is; NODE_CRASHED also makes
+//                 the node a suspect, as a refused connection does.
 //   CORRUPTION    a request's payload is damaged after its checksum was computed, and a reply's
 //                 before it is checked against the checksum it came with: the integrity check
 //                 reports it (the peer refuses a damaged request; a damaged reply is CORRUPTION).

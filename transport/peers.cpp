@@ -248,10 +248,6 @@ bool peer_table::clear_silent(node_id n) noexcept {
 
 bool peer_table::is_silent(node_id n) const noexcept { return n < count_ && entries_[n].silent.load(std::memory_order_acquire); }
 
-void_reason peer_table::timeout_reason(node_id n) const noexcept {
-    return is_silent(n) ? void_reason::partition : void_reason::timeout;
-}
-
 void peer_table::mark_known(node_id n) noexcept {
     if (n < count_) entries_[n].ever_alive.store(true, std::memory_order_relaxed);
 }
@@ -262,36 +258,6 @@ bool peer_table::ever_alive(node_id n) const noexcept {
 
 std::uint64_t peer_table::incarnation(node_id n) const noexcept {
     return n < count_ ? entries_[n].incarnation.load(std::memory_order_acquire) : 0;
-}
-
-void_reason classify_connect_error(int err, bool ever_alive) noexcept {
-    switch (err) {
-    case ENETUNREACH:
-    case EHOSTUNREACH:
-    case ENETDOWN: return ever_alive ? void_reason::partition : void_reason::unreachable;
-    case ETIMEDOUT:
-    case ETIME:
-    case ECANCELED: return void_reason::timeout;
-    default: return ever_alive ? void_reason::node_crashed : void_reason::unreachable;
-    }
-}
-
-failure connect_failure(int err, bool ever_alive) noexcept {
-    return failure::of(classify_connect_error(err, ever_alive)).with_code(err);
-}
-
-failure io_failure(int err) noexcept { return failure::of(classify_io_error(err)).with_code(err); }
-
-void_reason classify_io_error(int err) noexcept {
-    switch (err) {
-    case ENETUNREACH:
-    case EHOSTUNREACH:
-    case ENETDOWN: return void_reason::partition;
-    case ETIMEDOUT: // TCP_USER_TIMEOUT / keepalive expiry: the peer host stopped answering
-    case ETIME: return void_reason::timeout;
-    default: // EOF, ECONNRESET, EPIPE: the peer process is gone
-        return void_reason::node_crashed;
-    }
 }
 
 } // namespace aether

@@ -138,8 +138,6 @@ public:
     bool mark_silent(node_id n) noexcept;
     bool clear_silent(node_id n) noexcept;
     [[nodiscard]] bool is_silent(node_id n) const noexcept;
-    // The reason of a request to `n` that ran out of time: PARTITION while `n` is silent.
-    [[nodiscard]] void_reason timeout_reason(node_id n) const noexcept;
 
     // Whether `n` is part of the cluster as this node knows it: it has an address or a name. In a
     // cluster inside one process, the ids no node was started for have neither.
@@ -195,13 +193,5 @@ private:
     bool stopping_ = false;
     std::thread resolver_;
 };
-
-// The VOID reason for a failed connect() / an I/O error on an established connection.
-void_reason classify_connect_error(int err, bool ever_alive) noexcept;
-void_reason classify_io_error(int err) noexcept;
-// The failure of a path to a node from the errno behind it (kept as its code): of a connect
-// (`ever_alive`: the node answered before), or of an established connection.
-failure connect_failure(int err, bool ever_alive) noexcept;
-failure io_failure(int err) noexcept;
 
 } // namespace aether

@@ -4,6 +4,7 @@
 #include "aether/internal/blocking.hpp"
 #include "aether/internal/log.hpp"
 #include "transport/io_ring.hpp"
+#include "transport/path_error.hpp"
 #include "transport/peer_socket.hpp"
 
 #include <netinet/in.h>
@@ -224,10 +225,9 @@ int transact(int fd, receive_timeout& t, iovec* send_iov, int send_iovcnt, wire:
 
 // What a negative result of this file's helpers means: -errno, or one of the err_* values.
 failure failure_of_step(int err) noexcept {
-    if (err == -ETIME) return failure::of(void_reason::timeout).with_code(ETIME); // the deadline passed
-    if (err == err_bad_header || err == err_too_long) return failure{fetch_status::tcp_error, void_reason::node_crashed, EBADMSG};
-    if (err == err_no_ring) return failure{fetch_status::tcp_error, void_reason::unreachable, ENOMEM};
-    return io_failure(-err);
+    if (err == err_bad_header || err == err_too_long) return failure::path(EPROTO); // not a frame of ours
+    if (err == err_no_ring) return failure::path(ENOMEM);
+    return failure::path(-err); // ETIME: the deadline passed
 }
 
 } // namespace
@@ -292,19 +292,19 @@ void sync_client::release(std::unique_ptr<channel> ch) noexcept {
 
 result<std::unique_ptr<sync_client::channel>> sync_client::connect(node_id dst, deadline dl) noexcept {
     io_ring* r = this_thread_ring();
-    if (r == nullptr) return failure{fetch_status::tcp_error, void_reason::unreachable, ENOMEM}; // no ring for this thread
+    if (r == nullptr) return failure::path(ENOMEM); // no ring for this thread
     // This thread may wait for a lookup of the node's name (no later than the request's deadline):
     // it waits for this node anyway, and the lookup itself runs on the resolver thread.
     auto addr = peers_.resolve(dst, dl);
     if (!addr) // no address configured, or its name does not resolve
-        return failure::of(void_reason::unreachable).with_code(EDESTADDRREQ);
+        return failure::path(EDESTADDRREQ);
 
     std::uint64_t backoff_ns = first_connect_backoff_ns;
     for (;;) {
         auto ch = std::make_unique<channel>();
         ch->peer = dst;
         ch->fd.reset(::socket(addr->storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
-        if (!ch->fd) return failure{fetch_status::tcp_error, void_reason::unreachable, errno};
+        if (!ch->fd) return failure::path(errno);
         configure_peer_socket(ch->fd.get(),
                               static_cast<std::uint32_t>(std::max<std::uint64_t>(dl.remaining_ns() / 1'000'000, 1000)));
         counters_.connects.fetch_add(1, std::memory_order_relaxed);
@@ -320,8 +320,7 @@ result<std::unique_ptr<sync_client::channel>> sync_client::connect(node_id dst, 
             if (!hs) return hs.error();
             return ch;
         }
-        if (rc == -ETIME)
-            return failure::of(peers_.ever_alive(dst) ? peers_.timeout_reason(dst) : void_reason::unreachable).with_code(ETIME);
+        if (rc == -ETIME) return failure::path(ETIMEDOUT); // no connection in time: not ETIME, its host never accepted
         bool ever = peers_.ever_alive(dst);
         // A node that never answered may still be starting: keep trying until the deadline.
         if (!ever && (rc == -ECONNREFUSED || rc == -ECONNRESET) && dl.remaining_ns() > backoff_ns) {
@@ -329,7 +328,7 @@ result<std::unique_ptr<sync_client::channel>> sync_client::connect(node_id dst, 
             backoff_ns = next_connect_backoff(backoff_ns);
             continue;
         }
-        return connect_failure(-rc, ever);
+        return failure::path(-rc);
     }
 }
 
@@ -338,7 +337,7 @@ result<void> sync_client::handshake(channel& ch, deadline dl) noexcept {
     auto fail = [&](int err) -> failure {
         counters_.handshake_failures.fetch_add(1, std::memory_order_relaxed);
         if (err == err_bad_header || err == err_too_long || err == -EACCES)
-            return failure{fetch_status::permission, void_reason::permission, EACCES}; // it did not prove the cluster secret
+            return failure::path(EACCES); // it did not prove the cluster secret
         return failure_of_step(err);
     };
 
@@ -365,7 +364,7 @@ result<void> sync_client::handshake(channel& ch, deadline dl) noexcept {
 void sync_client::drop_channel(void* state) noexcept { delete static_cast<channel*>(state); }
 
 result<pending_call> sync_client::start(node_id dst, const wire::message& m, deadline dl) noexcept {
-    if (dst >= peers_.node_count()) return failure{fetch_status::invalid_addr, void_reason::unreachable, EINVAL};
+    if (dst >= peers_.node_count()) return failure::path(EINVAL);
     auto acquired = acquire(dst, dl);
     if (!acquired) return transport_failed(dst, acquired.error());
     std::unique_ptr<channel> ch = std::move(acquired.value());
@@ -384,7 +383,7 @@ result<pending_call> sync_client::start(node_id dst, const wire::message& m, dea
 }
 
 result<wire::message> sync_client::collect(pending_call& p, std::span<std::byte> payload_out, deadline dl) noexcept {
-    if (!p) return failure{fetch_status::tcp_error, void_reason::unreachable, EINVAL}; // a call not started
+    if (!p) return failure::path(EINVAL); // a call not started
     const std::uint64_t id = p.id();
     std::unique_ptr<channel> ch(static_cast<channel*>(p.take_state()));
     const node_id dst = ch->peer;
@@ -401,13 +400,13 @@ result<wire::message> sync_client::collect(pending_call& p, std::span<std::byte>
     peers_.count_received(dst, wire::header_size + payload_size);
     if (header.request_id != id || !wire::is_reply(header) || header.source != dst) {
         counters_.bad_frames.fetch_add(1, std::memory_order_relaxed);
-        return transport_failed(dst, failure{fetch_status::tcp_error, void_reason::node_crashed, EPROTO});
+        return transport_failed(dst, failure::path(EPROTO));
     }
     auto received = payload_out.first(payload_size);
     if (!wire::payload_ok(header, received)) {
         counters_.corrupt_payloads.fetch_add(1, std::memory_order_relaxed);
         release(std::move(ch)); // the frame boundary is intact: only the payload is damaged
-        return failure::of(void_reason::corruption).with_code(EBADMSG);
+        return failure::path(EBADMSG);
     }
     release(std::move(ch));
     if (header.status != static_cast<std::uint8_t>(fetch_status::ok)) return wire::failure_of(header);
@@ -417,8 +416,7 @@ result<wire::message> sync_client::collect(pending_call& p, std::span<std::byte>
 // A failure of the path to `dst` (not an answer from it): one that looks like its process is gone
 // makes it a suspect the service thread looks at (peer_table::suspect).
 failure sync_client::transport_failed(node_id dst, failure f) noexcept {
-    if (f.reason == void_reason::node_crashed) peers_.suspect(dst);
-    if (f.reason == void_reason::timeout) f.reason = peers_.timeout_reason(dst);
+    if (peers_.ever_alive(dst) && peer_process_gone(f.code)) peers_.suspect(dst);
     return f;
 }
 

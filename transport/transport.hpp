@@ -12,10 +12,12 @@
 //                       thread).
 //
 // Both speak wire::message, decoded: the codec of a backend (for TCP, wire::make_header and
-// wire::decode) is the only place a frame becomes a message and back. Failures are `failure`
-// values: fetch_status, the VOID reason the runtime reports, and the errno behind it (ETIME for a
-// deadline that passed, ECONNREFUSED, EBADMSG for a damaged frame, ...), never 0 for a failure of
-// the path; a failure the peer answered (its home's VOID) carries that peer's status and reason.
+// wire::decode) is the only place a frame becomes a message and back. A failure of the path is
+// the errno behind it and nothing else (failure::path: ETIME for a deadline that passed,
+// ECONNREFUSED, EBADMSG for a damaged payload, ...; transport/path_error.hpp says what each means),
+// never 0: a backend does not speak VOID reasons. The runtime gives each its reason once, as it
+// leaves the transport (runtime/void_reasons.hpp). A failure the peer answered (its home's VOID)
+// carries that peer's status and reason, and no errno.
 //
 // Backends are listed in transport/backends.hpp and chosen at start-up (AETHER_TRANSPORT).
 // tests/unit/transport_contract_test.cpp holds every compiled backend to this contract.
@@ -147,8 +149,8 @@ public:
     // Hands queued sends to the network now rather than at the end of the executor's turn.
     virtual void flush() noexcept = 0;
     // Closes the connection this side opened to `dst`, if any; its calls in flight fail with
-    // `why` (a layer that cuts the path to a node uses it).
-    virtual void disconnect(node_id dst, void_reason why) noexcept = 0;
+    // errno `err` (a layer that cuts the path to a node uses it).
+    virtual void disconnect(node_id dst, int err) noexcept = 0;
 };
 
 // A request sent, its reply not yet collected (readahead asks for the next batch before it

@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 
 #include "runtime/runtime.hpp"
+#include "runtime/void_reasons.hpp"
+#include "transport/backends.hpp"
 #include "transport/handshake.hpp"
 #include "transport/sync_client.hpp"
 #include "transport/wire.hpp"
@@ -27,6 +29,7 @@
 #include <cstddef>
 #include <cstring>
 #include <fstream>
+#include <future>
 #include <optional>
 #include <random>
 #include <thread>
@@ -194,12 +197,16 @@ struct scripted_node {
 // The transport of node 0 in a two-node cluster whose node 1 listens on `port`.
 struct node0_client {
     node0_client(std::uint16_t port, std::uint64_t incarnation, const wire::cluster_key& key)
-        : sync(local_identity{0, incarnation, key}, peers, counters) {
+        : requester(
+              with_void_reasons(std::make_unique<sync_client>(local_identity{0, incarnation, key}, peers, counters), peers)),
+          sync(*requester) {
         peers.set_address(1, peer_address::loopback(port));
     }
     peer_table peers{2};
     transport_counters counters;
-    sync_client sync;
+    // The synchronous client as the runtime stacks it: its failures get their VOID reasons.
+    std::unique_ptr<request_transport> requester;
+    request_transport& sync;
 };
 
 } // namespace
@@ -332,6 +339,93 @@ TEST_CASE("a peer that never answers: VOID TIMEOUT at the deadline, not later", 
 // option must not turn the wait into one without end.
 TEST_CASE("a socket that refuses its receive timeout still ends the wait at the deadline", "[transport]") {
     check_timed_out_at_deadline(call_silent_peer([] { return refuse_receive_timeouts_on_this_thread(); }));
+}
+
+namespace {
+
+// What node 0 meets calling node 1 at `port`, which never answered it, on both sides of the
+// transport as the runtime stacks them: the caller's own thread (the fault path) and the service
+// thread. Each failure is given its VOID reason by the same layer.
+struct never_answered_calls {
+    failure from_caller;
+    failure from_service;
+    long caller_ms = 0;
+    long service_ms = 0;
+};
+
+struct no_requests : request_handler {
+    void on_request(const inbound_request&, reply_token) noexcept override {}
+};
+
+never_answered_calls call_never_answered(std::uint16_t port, int deadline_ms) {
+    never_answered_calls out;
+    node0_client client(port, 9, wire::cluster_key::from_secret("s"));
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = client.sync.call(1, wire::message{.type = wire::msg::ping}, {}, deadline::after(milliseconds(deadline_ms)));
+    const auto t1 = std::chrono::steady_clock::now();
+    out.caller_ms = std::chrono::duration_cast<milliseconds>(t1 - t0).count();
+    REQUIRE_FALSE(r.ok());
+    out.from_caller = r.error();
+
+    auto backend = choose_transport("");
+    REQUIRE(backend.ok());
+    no_requests handler;
+    transport_setup setup{
+        .id = local_identity{0, 9, wire::cluster_key::from_secret("s")}, .peers = &client.peers, .counters = &client.counters};
+    auto service = with_void_reasons(open_service(**backend, setup, handler), client.peers);
+    REQUIRE(service->start(listen_endpoint{.address = peer_address::loopback(0)}).ok());
+    std::promise<failure> got;
+    const auto t2 = std::chrono::steady_clock::now();
+    service->exec().post([&] {
+        service->call(1, wire::message{.type = wire::msg::ping}, deadline::after(milliseconds(deadline_ms)),
+                      [&](result<wire::message> answer) { got.set_value(answer.ok() ? failure{} : answer.error()); });
+    });
+    out.from_service = got.get_future().get();
+    out.service_ms = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t2).count();
+    service->stop();
+    return out;
+}
+
+void check_unreachable(const never_answered_calls& c, int deadline_ms) {
+    INFO("caller: " << to_string(c.from_caller.reason) << " errno " << c.from_caller.code << " after " << c.caller_ms
+                    << " ms; service: " << to_string(c.from_service.reason) << " errno " << c.from_service.code << " after "
+                    << c.service_ms << " ms");
+    CHECK(c.from_caller.reason == void_reason::unreachable);
+    CHECK(c.from_caller.status == fetch_status::unreachable);
+    CHECK(c.from_service.reason == void_reason::unreachable);
+    CHECK(c.from_service.status == fetch_status::unreachable);
+    CHECK(c.caller_ms < deadline_ms + 500);
+    CHECK(c.service_ms < deadline_ms + 500);
+}
+
+} // namespace
+
+// A node not started yet (its port refuses) and a node whose host drops the connection attempt
+// (here a listener whose queue is full, so its SYNs go unanswered): neither has ever answered, so
+// both sides say UNREACHABLE, at the latest at the deadline, not TIMEOUT (which says "it is there,
+// and slow").
+TEST_CASE("a node that never answered is UNREACHABLE on both sides of the transport", "[transport]") {
+    constexpr int deadline_ms = 400;
+    SECTION("nothing listens on its port yet: connections are refused until the deadline") {
+        // Bound, so that the port stays this test's, and not listening: a connect() is refused.
+        unique_fd bound(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        peer_address a = peer_address::loopback(0);
+        REQUIRE(::bind(bound.get(), a.sa(), a.length) == 0);
+        a.length = sizeof a.storage;
+        REQUIRE(::getsockname(bound.get(), reinterpret_cast<sockaddr*>(&a.storage), &a.length) == 0);
+        check_unreachable(call_never_answered(a.port(), deadline_ms), deadline_ms);
+    }
+    SECTION("its connection attempts go unanswered") {
+        fake_peer full;
+        REQUIRE(::listen(full.fd, 0) == 0); // one connection fills its queue; it is never accepted
+        std::vector<unique_fd> fillers;
+        for (int i = 0; i < 3; ++i) {
+            fillers.emplace_back(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+            const peer_address a = peer_address::loopback(full.port);
+            (void)::connect(fillers.back().get(), a.sa(), a.length);
+        }
+        check_unreachable(call_never_answered(full.port, deadline_ms), deadline_ms);
+    }
 }
 
 TEST_CASE("a damaged payload from a peer is CORRUPTION, never delivered", "[transport]") {

@@ -80,11 +80,14 @@ struct failure {
     void_reason reason = void_reason::none;
     int code = 0;
 
-    [[nodiscard]] failure with_code(int errno_value) const noexcept {
-        failure f = *this;
-        f.code = errno_value;
-        return f;
+    // A failure of the path to a node as a transport backend reports it: the errno only
+    // (transport/path_error.hpp says what each means). The runtime gives it its status and VOID
+    // reason as it leaves the transport (runtime/void_reasons.hpp).
+    static constexpr failure path(int errno_value) noexcept {
+        return {fetch_status::remote_error, void_reason::none, errno_value};
     }
+    // Not given its reason yet: a path failure straight from a transport.
+    [[nodiscard]] constexpr bool unclassified() const noexcept { return code != 0 && reason == void_reason::none; }
 
     // The status that goes with a network-level reason, as the C API reports it.
     static constexpr failure of(void_reason r) noexcept {
