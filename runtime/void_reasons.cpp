@@ -37,57 +37,42 @@ failure with_void_reason(failure f, const peer_table& peers, node_id dst) noexce
 
 namespace {
 
-class reasoned_requester final : public request_transport {
+class reasoned_requester final : public request_transport_layer {
 public:
     reasoned_requester(std::unique_ptr<request_transport> inner, const peer_table& peers)
-        : inner_(std::move(inner)),
+        : request_transport_layer(std::move(inner)),
           peers_(peers) {}
 
     result<pending_call> start(node_id dst, const wire::message& m, deadline dl) noexcept override {
-        auto p = inner_->start(dst, m, dl);
+        auto p = inner().start(dst, m, dl);
         if (!p) return with_void_reason(p.error(), peers_, dst);
         return p;
     }
     result<wire::message> collect(pending_call& p, std::span<std::byte> payload_out, deadline dl) noexcept override {
         const node_id dst = p.destination(); // the call is spent afterwards
-        auto r = inner_->collect(p, payload_out, dl);
+        auto r = inner().collect(p, payload_out, dl);
         if (!r) return with_void_reason(r.error(), peers_, dst);
         return r;
     }
-    void set_poll_ns(std::uint64_t ns) noexcept override { inner_->set_poll_ns(ns); }
-    void close_idle(node_id dst) noexcept override { inner_->close_idle(dst); }
-    void close_all_idle() noexcept override { inner_->close_all_idle(); }
 
 private:
-    std::unique_ptr<request_transport> inner_;
     const peer_table& peers_;
 };
 
-class reasoned_service final : public service_transport {
+class reasoned_service final : public service_transport_layer {
 public:
     reasoned_service(std::unique_ptr<service_transport> inner, const peer_table& peers)
-        : inner_(std::move(inner)),
+        : service_transport_layer(std::move(inner)),
           peers_(peers) {}
 
-    setup_result<std::uint16_t> start(const listen_endpoint& listen_on) override { return inner_->start(listen_on); }
-    void stop() noexcept override { inner_->stop(); }
-    [[nodiscard]] std::uint16_t port() const noexcept override { return inner_->port(); }
-    void set_online(bool online) override { inner_->set_online(online); }
-    executor& exec() noexcept override { return inner_->exec(); }
-    void reply(const reply_token& to, const wire::message& m) noexcept override { inner_->reply(to, m); }
-    void watch(node_id dst) noexcept override { inner_->watch(dst); }
-    void flush() noexcept override { inner_->flush(); }
-    void disconnect(node_id dst, int err) noexcept override { inner_->disconnect(dst, err); }
-
     void call(node_id dst, const wire::message& m, deadline dl, async_callback done) noexcept override {
-        inner_->call(dst, m, dl, [&peers = peers_, dst, done = std::move(done)](result<wire::message> r) {
+        inner().call(dst, m, dl, [&peers = peers_, dst, done = std::move(done)](result<wire::message> r) {
             if (!r) return done(with_void_reason(r.error(), peers, dst));
             done(std::move(r));
         });
     }
 
 private:
-    std::unique_ptr<service_transport> inner_;
     const peer_table& peers_;
 };
 

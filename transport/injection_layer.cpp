@@ -57,16 +57,16 @@ struct injection_context {
     }
 };
 
-class injecting_requester final : public request_transport {
+class injecting_requester final : public request_transport_layer {
 public:
     injecting_requester(std::unique_ptr<request_transport> inner, injection_context ctx)
-        : inner_(std::move(inner)),
+        : request_transport_layer(std::move(inner)),
           ctx_(ctx) {}
 
     result<pending_call> start(node_id dst, const wire::message& m, deadline dl) noexcept override {
         const void_reason injected = ctx_.injector.active(dst);
         if (cuts_path(injected)) {
-            inner_->close_idle(dst);
+            inner().close_idle(dst);
             return ctx_.cut_failure(dst);
         }
         if (injected == void_reason::timeout) {
@@ -75,14 +75,14 @@ public:
         }
         if (injected == void_reason::corruption) {
             try {
-                auto p = inner_->start(dst, damaged_request(m).message, dl);
+                auto p = inner().start(dst, damaged_request(m).message, dl);
                 if (p) p->mark(corrupt_mark);
                 return p;
             } catch (const std::bad_alloc&) {
                 return failure::path(ENOMEM);
             }
         }
-        return inner_->start(dst, m, dl);
+        return inner().start(dst, m, dl);
     }
 
     result<wire::message> collect(pending_call& p, std::span<std::byte> payload_out, deadline dl) noexcept override {
@@ -94,22 +94,17 @@ public:
             return failure::path(ETIME);
         }
         const bool corrupt = (p.marks() & corrupt_mark) != 0;
-        auto r = inner_->collect(p, payload_out, dl);
+        auto r = inner().collect(p, payload_out, dl);
         if (corrupt && r && !r->payload.empty() && !survives_damage(payload_out.first(r->payload.size()), *r, ctx_.counters))
             return failure::path(EBADMSG);
         return r;
     }
 
-    void set_poll_ns(std::uint64_t ns) noexcept override { inner_->set_poll_ns(ns); }
-    void close_idle(node_id dst) noexcept override { inner_->close_idle(dst); }
-    void close_all_idle() noexcept override { inner_->close_all_idle(); }
-
 private:
-    std::unique_ptr<request_transport> inner_;
     injection_context ctx_;
 };
 
-class injecting_service final : public service_transport {
+class injecting_service final : public service_transport_layer {
     // A request dropped on its way (TIMEOUT) fails at its deadline, or when the injection is
     // cleared if that comes first: nothing will ever answer it, and a caller that waits long for
     // an answer (a home waiting for an owner's answer to a recall) must not wait out a request
@@ -118,7 +113,7 @@ class injecting_service final : public service_transport {
     void drop(node_id dst, deadline dl, async_callback done) noexcept {
         try {
             const deadline next = dl.ns() > now_ns() + drop_check_ns ? deadline::after_ns(drop_check_ns) : dl;
-            inner_->exec().add_timer(next, [this, dst, dl, done = std::move(done)]() mutable {
+            inner().exec().add_timer(next, [this, dst, dl, done = std::move(done)]() mutable {
                 if (dl.expired() || ctx_.injector.active(dst) != void_reason::timeout)
                     done(failure::path(ETIME));
                 else
@@ -131,27 +126,19 @@ class injecting_service final : public service_transport {
 
 public:
     injecting_service(std::unique_ptr<service_transport> inner, injection_context ctx)
-        : inner_(std::move(inner)),
+        : service_transport_layer(std::move(inner)),
           ctx_(ctx) {}
-
-    setup_result<std::uint16_t> start(const listen_endpoint& listen_on) override { return inner_->start(listen_on); }
-    void stop() noexcept override { inner_->stop(); }
-    [[nodiscard]] std::uint16_t port() const noexcept override { return inner_->port(); }
-    void set_online(bool online) override { inner_->set_online(online); }
-    executor& exec() noexcept override { return inner_->exec(); }
-    void flush() noexcept override { inner_->flush(); }
-    void disconnect(node_id dst, int err) noexcept override { inner_->disconnect(dst, err); }
 
     void reply(const reply_token& to, const wire::message& m) noexcept override {
         if (ctx_.injector.loses_replies(to.requester())) return;
-        inner_->reply(to, m);
+        inner().reply(to, m);
     }
 
     void call(node_id dst, const wire::message& m, deadline dl, async_callback done) noexcept override {
         const void_reason injected = ctx_.injector.active(dst);
         if (cuts_path(injected)) {
             ctx_.counters.requests.fetch_add(1, std::memory_order_relaxed);
-            inner_->disconnect(dst, ctx_.injector.connect_errno(dst));
+            inner().disconnect(dst, ctx_.injector.connect_errno(dst));
             done(ctx_.cut_failure(dst));
             return;
         }
@@ -162,7 +149,7 @@ public:
         }
         if (injected == void_reason::corruption) {
             try {
-                inner_->call(dst, damaged_request(m).message, dl, [this, done](result<wire::message> r) {
+                inner().call(dst, damaged_request(m).message, dl, [this, done](result<wire::message> r) {
                     if (!r || r->payload.empty()) return done(r);
                     std::vector<std::byte> arrived(r->payload.begin(), r->payload.end());
                     if (!survives_damage(arrived, *r, ctx_.counters)) return done(failure::path(EBADMSG));
@@ -175,19 +162,18 @@ public:
             }
             return;
         }
-        inner_->call(dst, m, dl, std::move(done));
+        inner().call(dst, m, dl, std::move(done));
     }
 
     void watch(node_id dst) noexcept override {
         if (const void_reason injected = ctx_.injector.active(dst); cuts_path(injected)) {
-            inner_->disconnect(dst, ctx_.injector.connect_errno(dst));
+            inner().disconnect(dst, ctx_.injector.connect_errno(dst));
             return;
         }
-        inner_->watch(dst);
+        inner().watch(dst);
     }
 
 private:
-    std::unique_ptr<service_transport> inner_;
     injection_context ctx_;
 };
 

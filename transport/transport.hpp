@@ -35,6 +35,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <utility>
 
@@ -233,6 +234,54 @@ public:
     // Closes the idle connections to one node, or to all.
     virtual void close_idle(node_id dst) noexcept = 0;
     virtual void close_all_idle() noexcept = 0;
+};
+
+// Bases for a layer stacked over a backend's side (fault injection, the runtime's VOID reasons):
+// every operation goes to the side below unless the layer overrides it, so a layer says only what
+// it changes.
+class request_transport_layer : public request_transport {
+public:
+    explicit request_transport_layer(std::unique_ptr<request_transport> inner) noexcept
+        : inner_(std::move(inner)) {}
+    result<pending_call> start(node_id dst, const wire::message& m, deadline dl) noexcept override {
+        return inner_->start(dst, m, dl);
+    }
+    result<wire::message> collect(pending_call& p, std::span<std::byte> payload_out, deadline dl) noexcept override {
+        return inner_->collect(p, payload_out, dl);
+    }
+    void set_poll_ns(std::uint64_t ns) noexcept override { inner_->set_poll_ns(ns); }
+    void close_idle(node_id dst) noexcept override { inner_->close_idle(dst); }
+    void close_all_idle() noexcept override { inner_->close_all_idle(); }
+
+protected:
+    request_transport& inner() noexcept { return *inner_; }
+
+private:
+    std::unique_ptr<request_transport> inner_;
+};
+
+class service_transport_layer : public service_transport {
+public:
+    explicit service_transport_layer(std::unique_ptr<service_transport> inner) noexcept
+        : inner_(std::move(inner)) {}
+    setup_result<std::uint16_t> start(const listen_endpoint& listen_on) override { return inner_->start(listen_on); }
+    void stop() noexcept override { inner_->stop(); }
+    [[nodiscard]] std::uint16_t port() const noexcept override { return inner_->port(); }
+    void set_online(bool online) override { inner_->set_online(online); }
+    executor& exec() noexcept override { return inner_->exec(); }
+    void reply(const reply_token& to, const wire::message& m) noexcept override { inner_->reply(to, m); }
+    void call(node_id dst, const wire::message& m, deadline dl, async_callback done) noexcept override {
+        inner_->call(dst, m, dl, std::move(done));
+    }
+    void watch(node_id dst) noexcept override { inner_->watch(dst); }
+    void flush() noexcept override { inner_->flush(); }
+    void disconnect(node_id dst, int err) noexcept override { inner_->disconnect(dst, err); }
+
+protected:
+    service_transport& inner() noexcept { return *inner_; }
+
+private:
+    std::unique_ptr<service_transport> inner_;
 };
 
 } // namespace aether
