@@ -359,7 +359,7 @@ void coordinator::check_barrier_liveness() {
         tell_arrival(seq);
         // A member that was up and now refuses connections will never arrive: fail the barrier at
         // once instead of letting every other node run into its deadline. One that is only silent
-        // (stopped, or its packets vanish: its timeouts read PARTITION, peer_table::timeout_reason)
+        // (stopped, or its packets vanish: its timeouts read PARTITION, runtime/void_reasons.hpp)
         // may still arrive; the barrier waits for it until its deadline.
         for (node_id n = 0; n < opt_.node_count; ++n) {
             if (n == opt_.self || !member(n) || (round.arrived[n] && round.told[n]) || probing_[n] || !opt_.peers->ever_alive(n))

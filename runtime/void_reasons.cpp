@@ -2,6 +2,8 @@
 
 #include "transport/path_error.hpp"
 
+#include <cerrno>
+#include <new>
 #include <utility>
 
 namespace aether {
@@ -66,10 +68,17 @@ public:
           peers_(peers) {}
 
     void call(node_id dst, const wire::message& m, deadline dl, async_callback done) noexcept override {
-        inner().call(dst, m, dl, [&peers = peers_, dst, done = std::move(done)](result<wire::message> r) {
+        auto give_reason = [&peers = peers_, dst, done = std::move(done)](result<wire::message> r) {
             if (!r) return done(with_void_reason(r.error(), peers, dst));
             done(std::move(r));
-        });
+        };
+        async_callback reasoned;
+        try {
+            reasoned = std::move(give_reason); // allocates; `give_reason` keeps `done` if that fails
+        } catch (const std::bad_alloc&) {
+            return give_reason(failure::path(ENOMEM));
+        }
+        inner().call(dst, m, dl, std::move(reasoned));
     }
 
 private:
