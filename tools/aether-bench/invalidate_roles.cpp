@@ -3,6 +3,10 @@
 // docs/bench-method-notes.md.
 #include "tools/aether-bench/invalidate_roles.hpp"
 
+#include <chrono>
+#include <cstring>
+#include <thread>
+
 namespace aether::bench {
 
 // Node 0 writes, node 1 is the home, nodes 2.. are sharers. Each round: the sharers re-read the page
@@ -12,6 +16,7 @@ namespace aether::bench {
 void invalidate_sharers(member& m, const params& p, const tick_clock& clk) {
     const common c = common_of(p);
     const std::uint32_t round_wait = static_cast<std::uint32_t>(u64(p, "round_wait_ms", 20'000));
+    const std::uint64_t settle_us = u64(p, "settle_us", 2'000);
     if (m.count() < 3) die("this figure needs a writer, a home and sharers");
     if (m.id() == 1) {
         std::uint64_t page = m.alloc_local(page_bytes);
@@ -40,6 +45,10 @@ void invalidate_sharers(member& m, const params& p, const tick_clock& clk) {
         counts a = counts::of(m.rt());
         m.barrier(round_wait, "X");
         if (m.id() == 0) {
+            // The write is timed on a quiet cluster: a barrier ends at each node when that node has
+            // heard every other, while the others may still be handling each other's messages,
+            // and those would share the home's and the sharers' CPUs with the invalidations.
+            std::this_thread::sleep_for(std::chrono::microseconds(settle_us));
             std::memcpy(buf, &round, sizeof round);
             counts c0 = counts::of(m.rt());
             std::uint64_t t0 = clk.now();
