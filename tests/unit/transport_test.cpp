@@ -77,7 +77,8 @@ bool closed_by_peer(int fd, int ms) {
 
 // A listening socket that plays a misbehaving node.
 struct fake_peer {
-    fake_peer() {
+    // Not `listening`: bound only, so the port stays this test's and a connect() to it is refused.
+    explicit fake_peer(bool listening = true) {
         fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         int one = 1;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -85,7 +86,7 @@ struct fake_peer {
         a.sin_family = AF_INET;
         a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-        REQUIRE(::listen(fd, 8) == 0);
+        if (listening) REQUIRE(::listen(fd, 8) == 0);
         socklen_t len = sizeof a;
         getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
         port = ntohs(a.sin_port);
@@ -407,13 +408,8 @@ void check_unreachable(const never_answered_calls& c, int deadline_ms) {
 TEST_CASE("a node that never answered is UNREACHABLE on both sides of the transport", "[transport]") {
     constexpr int deadline_ms = 400;
     SECTION("nothing listens on its port yet: connections are refused until the deadline") {
-        // Bound, so that the port stays this test's, and not listening: a connect() is refused.
-        unique_fd bound(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-        peer_address a = peer_address::loopback(0);
-        REQUIRE(::bind(bound.get(), a.sa(), a.length) == 0);
-        a.length = sizeof a.storage;
-        REQUIRE(::getsockname(bound.get(), reinterpret_cast<sockaddr*>(&a.storage), &a.length) == 0);
-        check_unreachable(call_never_answered(a.port(), deadline_ms), deadline_ms);
+        const fake_peer not_listening_yet(false);
+        check_unreachable(call_never_answered(not_listening_yet.port, deadline_ms), deadline_ms);
     }
     SECTION("its connection attempts go unanswered") {
         fake_peer full;
