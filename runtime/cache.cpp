@@ -37,7 +37,8 @@ cache::cache(fault::window& w, node_id node_count, node_counters& counters)
     : window_(w),
       counters_(counters),
       pages_(std::size_t{node_count} * pages_per_node),
-      resident_(std::size_t{node_count} * pages_per_node / 64) {}
+      resident_(std::size_t{node_count} * pages_per_node / 64),
+      given_up_(std::size_t{node_count} * pages_per_node) {}
 
 cache::~cache() = default;
 
@@ -376,6 +377,7 @@ cache::invalidation cache::invalidate(std::uint64_t page, std::uint32_t epoch, b
         window_.write_protect(page);
         std::memcpy(data_out, as_ptr(page), page_size);
         had_data = true;
+        given_up_[window_page_of(page)] = e->generation;
     }
     if (downgrade && s != cache_state::void_copy) {
         store_state(*e, cache_state::shared);
@@ -495,6 +497,15 @@ std::size_t cache::set_aside_node(node_id n) {
     return left;
 }
 
+std::uint64_t cache::given_up_generation(std::uint64_t page) noexcept {
+    cache_page* e = entry(page);
+    if (e == nullptr) return 0;
+    // Under the lock: a caller that saw the copy gone (an invalidation took it) sees what that
+    // invalidation recorded.
+    spin_guard g(e->lock);
+    return given_up_[window_page_of(page)];
+}
+
 void cache::discard_node(node_id n) {
     for_each_present_of(n, [&](std::uint64_t page) {
         cache_page* e = entry(page);
@@ -509,6 +520,8 @@ void cache::discard_node(node_id n) {
         spin_guard g(entry(page)->lock);
         release_aside(page);
     });
+    // Its generations start again: a given-up generation of the old one could name a new grant.
+    given_up_.zero(std::size_t{n} * pages_per_node, pages_per_node);
 }
 
 void cache::sweep_aside() {

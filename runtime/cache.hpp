@@ -147,7 +147,14 @@ public:
         // back, a cut that healed, delivers it this late.
         stale,
     };
+    // Sending an exclusive (or frozen) copy's bytes records its generation as given up (below).
     invalidation invalidate(std::uint64_t page, std::uint32_t epoch, bool downgrade, std::byte* data_out) noexcept;
+    // The generation of the last exclusive copy of `page` whose bytes this node gave up in an
+    // answer to an invalidation (0: none). That answer can be lost with its connection after the
+    // copy is gone; the home, told this with every later answer and request, then knows its own
+    // bytes are not the page's (directory::owner_gave_up). Kept per page for the whole window, like
+    // the copies' entries, and reset only when the home restarts (its generations start again).
+    std::uint64_t given_up_generation(std::uint64_t page) noexcept;
 
     // Local drops. Shared and VOID copies go silently; an exclusive copy is write-protected and its
     // bytes returned (state frozen) so the caller can send them home, then call finish_writeback.
@@ -217,6 +224,7 @@ private:
     // once, backed only where touched, so the fault path (also a signal handler) never allocates.
     mapped_array<cache_page> pages_;
     mapped_array<std::uint64_t> resident_;
+    mapped_array<std::uint64_t> given_up_; // given_up_generation, per window page; under the page's lock
 
     // Bytes set aside (set_aside_node). `sent`: they went home; the buffer is freed by sweep_aside.
     // Lock order: a page's lock, then aside_lock_.

@@ -55,6 +55,7 @@ target_list targets(wire::msg op, node_id requester, const home_page& p, const s
 answer_effect on_answer(home_page& p, sharer_set s, const target& t, const answer& a, bool discard) {
     answer_effect out;
     if (a.ok) {
+        if (!a.carries_page && !discard) owner_gave_up(p, s, t.node, a.given_up);
         if (a.carries_page && !discard && p.owner == t.node) {
             out.take_page = true; // the exclusive copy comes home
             ++p.generation;
@@ -131,6 +132,15 @@ grant drop_all(home_page& p, sharer_set s, wire::msg op, std::uint64_t generatio
     if (generation_floor > p.generation) p.generation = generation_floor;
     ++p.epoch;
     return grant{.epoch = p.epoch, .generation = p.generation};
+}
+
+bool owner_gave_up(home_page& p, sharer_set s, node_id n, std::uint64_t given_up) noexcept {
+    if (p.state != dir_state::exclusive || p.owner != n || given_up == 0 || given_up != p.generation || !p.allocated)
+        return false;
+    p.owner = no_node;
+    p.state = dir_state::lost;
+    settle(p, s);
+    return true;
 }
 
 bool forget(home_page& p, sharer_set s, node_id gone) noexcept {

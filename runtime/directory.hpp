@@ -45,12 +45,15 @@ target_list targets(wire::msg op, node_id requester, const home_page& p, const s
 constexpr bool discards_owner_data(wire::msg op) noexcept { return op == wire::msg::free; }
 
 // Event: a target answered. `ok`: it dropped or downgraded its copy, and `carries_page` says it sent
-// its bytes; otherwise `error` says why it did not answer, and `fenced` whether its lease on this
-// home's pages has run out since (lease.hpp): it no longer uses its copy, whatever became of it.
+// its bytes; `given_up` is the generation of the last exclusive copy whose bytes it gave up in an
+// answer like this one (0: none; see owner_gave_up). Otherwise `error` says why it did not answer,
+// and `fenced` whether its lease on this home's pages has run out since (lease.hpp): it no longer
+// uses its copy, whatever became of it.
 struct answer {
     bool ok = true;
     failure error{};
     bool carries_page = false;
+    std::uint64_t given_up = 0;
     bool fenced = false;
 };
 struct answer_effect {
@@ -81,6 +84,17 @@ std::optional<grant> accept_putback(home_page& p, sharer_set s, node_id requeste
 // Every copy is gone (free, revoke, an explicit invalidate). `generation_floor`: the generation the
 // page must reach at least (an invalidate carries the caller's view).
 grant drop_all(home_page& p, sharer_set s, wire::msg op, std::uint64_t generation_floor = 0) noexcept;
+
+// Event: node `n`, recorded as the exclusive owner, answers or asks without the copy of its grant,
+// and `given_up` (the generation of the last exclusive copy whose bytes it gave up in an answer to a
+// recall; 0: none) names that grant: the page's generation does not change while an owner holds
+// it. So it did hold the copy, and gave its bytes away in an answer this home never got (had the
+// home got it, it would have taken them and cleared the owner): the answer's connection failed
+// before the home read it. The home's bytes are older than the page's, and nobody has the current
+// ones: the page is lost, VOID rather than stale. Returns whether it was. (A `given_up` of an older
+// grant says the node never installed this one, whose grant it discarded as stale or never got:
+// the home's bytes are current.)
+bool owner_gave_up(home_page& p, sharer_set s, node_id n, std::uint64_t given_up) noexcept;
 
 // Event: node `gone` restarted with an empty cache. It holds no copy any more; if it held the page
 // exclusive, its writes are gone and a live page is lost. Returns whether it was.

@@ -15,13 +15,16 @@
  * (invalidation_service::on_invalidate -> cache::invalidate). Node 2 may crash.
  *
  * Messages can be lost (a budget of LOSSES per run: a request, a reply, an invalidation or an
- * acknowledgement), and a requester may give up at its deadline at any moment it waits
- * (TIMEOUT -> VOID), its request perhaps still queued at the home and served later.
+ * acknowledgement, one that carries an owner's bytes included), and a requester may give up at
+ * its deadline at any moment it waits (TIMEOUT -> VOID), its request perhaps still queued at the
+ * home and served later.
  *
  * Properties (checked by tests/model/check_model.sh):
  *  - `monitor`: at every step, per page, at most one writable copy or any number of readable
  *    ones (SWMR), and every readable copy at a live node holds the last completed write of the
  *    page (the data-value invariant); every load also checks the value it reads.
+ *  - a page is declared lost (directory::owner_gave_up) only after an acknowledgement carrying
+ *    its bytes really was lost: never while those bytes were on their way or dropped by the home.
  *  - no invalid end state (deadlock), and at the end the home is idle: no round in flight, no
  *    request left queued (`init`).
  *  - with -DLIVENESS, the `answered` LTL property: every request is eventually answered or
@@ -41,10 +44,8 @@
  *  LATE_DEADLINE      the home's deadline for an invalidation may pass while the invalidation
  *                     is still on its way or being answered: invalidations and answers arrive
  *                     after their round ended (checked: tests/model/check_model.sh late_deadline)
- *  LOSE_DATA_ACKS     an acknowledgement that carries an owner's bytes may be lost: the
- *                     connection-loss window, a known problem (docs/protocol.md, "Findings")
- *  LATE_ACKS          both
- *  BUG_GRANT_BEFORE_ACKS, BUG_IGNORE_EPOCH, BUG_DROP_LATE_OWNER_ANSWER, BUG_STALE_INVALIDATION
+ *  BUG_GRANT_BEFORE_ACKS, BUG_IGNORE_EPOCH, BUG_IGNORE_GIVEN_UP, BUG_DROP_LATE_OWNER_ANSWER,
+ *  BUG_STALE_INVALIDATION
  *                     injected bugs the checks must catch (the last two with LATE_DEADLINE)
  */
 
@@ -153,6 +154,10 @@ byte owner[NP];
 byte epoch[NP];
 byte shr[NP];       /* sharers, one bit per node */
 byte hval[NP];      /* the home's bytes (a value stands for the page's contents) */
+/* Which grant the exclusive owner holds: its epoch (0 with no owner). The code names it by the
+ * page's generation, which no event changes while the owner holds that grant; the model, which
+ * has no generations, by the grant's epoch, which nothing changes either. */
+byte oep[NP];
 
 /* The round in flight (node::transaction), per page. */
 mtype top[NP];      /* its request */
@@ -173,6 +178,10 @@ byte cst[NN * NP];  /* cache_state */
 byte cval[NN * NP]; /* the copy's bytes (0 when it has none) */
 byte iep[NN * NP];  /* inval_epoch: the highest invalidation epoch handled */
 byte gep[NN * NP];  /* grant_epoch: the epoch of the grant the copy came with (0: none) */
+/* cache::given_up_: which exclusive grant (its epoch; 0: none) the node last gave up the bytes of
+ * in an answer to a recall. The answer may never reach the home; this says so in every later
+ * answer and request, so that the home never takes its own older bytes for the page's. */
+byte gvn[NN * NP];
 
 /* Ghost state for the properties. */
 byte last[NP];      /* the value of the last completed write of each page */
@@ -187,15 +196,15 @@ bit done[NN];       /* the node's application thread finished (or the node crash
 #define ALL_DONE (done[0] && done[1] && done[2])
 
 /* Transport. A connection is FIFO; the home serves requests from different nodes in any order. */
-chan req[NN] = [4] of { byte, mtype, byte, byte };   /* seq, op, page, arg */
+chan req[NN] = [4] of { byte, mtype, byte, byte, byte }; /* seq, op, page, arg, given up */
 chan rep[NN] = [1] of { byte, byte, byte, byte, bit }; /* seq, status, epoch, value, flag */
 /* Invalidations and their acknowledgements, for nodes 1 and 2 (node 0's own copies are
  * invalidated inline). */
 chan inv[NN - 1] = [3] of { byte, byte, bit };       /* page, epoch, downgrade */
-chan ack[NN - 1] = [3] of { byte, byte, bit, byte }; /* page, epoch, has_data, value */
+chan ack[NN - 1] = [3] of { byte, byte, bit, byte, byte }; /* page, epoch, has_data, value, given up */
 #define INVQ(n) inv[(n) - 1]
 #define ACKQ(n) ack[(n) - 1]
-chan waitq[NP] = [4] of { byte, byte, mtype, byte }; /* node::waiting_: requester, seq, op, arg */
+chan waitq[NP] = [4] of { byte, byte, mtype, byte, byte }; /* node::waiting_: requester, seq, op, arg, given up */
 
 /* ---- the invariants -------------------------------------------------------------------------- */
 
@@ -209,6 +218,10 @@ chan waitq[NP] = [4] of { byte, byte, mtype, byte }; /* node::waiting_: requeste
 /* Checked in every state: a guard becomes executable in the first state that breaks its
  * property. (The flags only name the property in pan's report.) */
 bit single_writer_broken, stale_copy_readable, stale_read;
+/* A page is declared lost only when its current bytes really are gone: an acknowledgement that
+ * carried them was lost (the node crashing is the other way, not through GAVE_UP_CURRENT). Set by
+ * the step that loses it; checked where GAVE_UP_CURRENT declares a page lost. */
+bit data_ack_lost, lost_while_bytes_live;
 active proctype monitor()
 {
 end:
@@ -241,7 +254,7 @@ end:
 #else
 #define STALE_INVALIDATION(n, pg, ep) ((ep) < gep[C(n, pg)])
 #endif
-inline cache_invalidate(n, pg, ep, dg, hd, v)
+inline cache_invalidate(n, pg, ep, dg, hd, v, gv)
 {
     hd = 0;
     v = 0;
@@ -252,14 +265,16 @@ inline cache_invalidate(n, pg, ep, dg, hd, v)
         skip /* sent before the copy was granted (its round is over): the copy stays */
     :: cst[C(n, pg)] != INV && !STALE_INVALIDATION(n, pg, ep) ->
         if
-        :: cst[C(n, pg)] == EX || cst[C(n, pg)] == FZ -> hd = 1; v = cval[C(n, pg)]
+        :: cst[C(n, pg)] == EX || cst[C(n, pg)] == FZ ->
+            hd = 1; v = cval[C(n, pg)]; gvn[C(n, pg)] = gep[C(n, pg)] /* given up (cache::given_up_) */
         :: else
         fi;
         if
         :: dg && cst[C(n, pg)] != VD -> cst[C(n, pg)] = SH
         :: else -> cst[C(n, pg)] = INV; cval[C(n, pg)] = 0; gep[C(n, pg)] = 0
         fi
-    fi
+    fi;
+    gv = gvn[C(n, pg)]
 }
 
 /* ---- the home (runtime/node.cpp around runtime/directory.cpp) -------------------------------- */
@@ -267,7 +282,7 @@ inline cache_invalidate(n, pg, ep, dg, hd, v)
 /* Scratch of the home's step (hidden: not part of the state; each step sets what it reads). */
 hidden byte h_n, h_sq, h_pg, h_arg, h_ep, h_v, h_tg, h_m, h_s, h_ev;
 hidden mtype h_op;
-hidden byte h_dg, h_ws, h_hd, h_excl, h_self;
+hidden byte h_dg, h_ws, h_hd, h_excl, h_self, h_gv;
 hidden byte f_do, f_n, f_sq, f_arg, f_ws;  /* node::finish is due for this request */
 hidden mtype f_op;
 hidden byte q_do, q_n, q_sq, q_st, q_ep, q_v, q_f; /* a reply is due */
@@ -306,18 +321,33 @@ inline settle(pg)
     fi
 }
 
+/* directory::gave_up_current: node m, the exclusive owner, no longer holds its grant because it
+ * gave up that grant's bytes in an answer to a recall, and the home never got that answer (it
+ * would have taken the bytes and cleared the owner). The home's bytes are older than the page's:
+ * the page is lost (the other way a node's answer is, the connection-loss window). BUG_IGNORE_GIVEN_UP
+ * is the code before: the home takes the owner's empty answer, or its request, as "it never wrote",
+ * and serves its older bytes. */
+#ifdef BUG_IGNORE_GIVEN_UP
+#define GAVE_UP_CURRENT(pg, m, gv) false
+#else
+#define GAVE_UP_CURRENT(pg, m, gv) (st[pg] == EXCL && owner[pg] == (m) && (gv) != 0 && (gv) == oep[pg])
+#endif
+
 /* node::apply_ack -> directory::on_answer (discard is always false: free is not modelled, and
  * so the generation counter is not either: the values stand for it). */
-inline apply_ack(m, pg, how, hd, v, dg)
+inline apply_ack(m, pg, how, hd, v, dg, gv)
 {
     if
     :: how == A_OK ->
         if
         :: hd && owner[pg] == m -> hval[pg] = v /* take_page: the exclusive copy comes home */
+        :: !hd && GAVE_UP_CURRENT(pg, m, gv) ->
+            st[pg] = LOST; /* its bytes went in an answer this home never got: VOID, never stale */
+            lost_while_bytes_live = !data_ack_lost; assert(!lost_while_bytes_live)
         :: else
         fi;
         if
-        :: owner[pg] == m -> owner[pg] = NONE
+        :: owner[pg] == m -> owner[pg] = NONE; oep[pg] = 0
         :: else
         fi;
         if
@@ -377,7 +407,7 @@ inline finish(n, sq, op, pg, arg, ws)
     if
     :: op == RS -> /* directory::share */
         if
-        :: st[pg] == EXCL && owner[pg] == n -> owner[pg] = NONE /* it discarded its grant as stale */
+        :: st[pg] == EXCL && owner[pg] == n -> owner[pg] = NONE; oep[pg] = 0 /* it discarded its grant as stale */
         :: else
         fi;
         shr[pg] = shr[pg] | BIT(n);
@@ -389,6 +419,7 @@ inline finish(n, sq, op, pg, arg, ws)
         st[pg] = EXCL;
         owner[pg] = n;
         epoch[pg]++;
+        oep[pg] = epoch[pg];
         if
         :: ws && !arg -> REPLY(n, sq, R_OK, epoch[pg], 0, 1) /* is_sharer: its copy is current */
         :: else -> REPLY(n, sq, R_OK, epoch[pg], hval[pg], 0)
@@ -403,6 +434,7 @@ inline finish(n, sq, op, pg, arg, ws)
         :: st[pg] == EXCL && owner[pg] == n ->
             hval[pg] = arg;
             owner[pg] = NONE;
+            oep[pg] = 0;
             shr[pg] = BIT(n); /* recorded as a sharer whether it keeps a copy or not */
             st[pg] = SHARED;
             epoch[pg]++;
@@ -435,11 +467,6 @@ inline send_invalidation(m, pg)
 #define ROUND_DONE(pg) (busy[pg] && pend[pg] == 0)
 #endif
 
-#ifdef LATE_ACKS
-#define LATE_DEADLINE
-#define LOSE_DATA_ACKS
-#endif
-
 #ifdef LATE_DEADLINE
 #define CALL_DEADLINE(pg, m) true
 #else
@@ -467,18 +494,18 @@ inline send_invalidation(m, pg)
 /* A request arrives from node n. */
 #ifndef REORDER
 #define ON_REQUEST(n) \
-    :: req[n]?h_sq, h_op, h_pg, h_arg -> h_n = n; h_ev = EV_REQUEST
+    :: req[n]?h_sq, h_op, h_pg, h_arg, h_gv -> h_n = n; h_ev = EV_REQUEST
 #else
 /* Requests of one node that were sent on different connections (a request whose requester gave
  * up, and the ones it sent after) may arrive in any order. */
 #define ON_REQUEST_SEQ(n, k) \
-    :: req[n]??eval(k), h_op, h_pg, h_arg -> h_sq = k; h_n = n; h_ev = EV_REQUEST
+    :: req[n]??eval(k), h_op, h_pg, h_arg, h_gv -> h_sq = k; h_n = n; h_ev = EV_REQUEST
 #define ON_REQUEST(n) ON_REQUEST_SEQ(n, 1) ON_REQUEST_SEQ(n, 2) ON_REQUEST_SEQ(n, 3)
 #endif
 
 /* An acknowledgement from node m. */
 #define ON_ACK(m) \
-    :: ACKQ(m)?h_pg, h_ep, h_hd, h_v -> h_m = m; h_ev = EV_ACK
+    :: ACKQ(m)?h_pg, h_ep, h_hd, h_v, h_gv -> h_m = m; h_ev = EV_ACK
 
 /* The deadline of the call to node m passes (home_deadline); for the owner, the request's
  * deadline (answered early) and, only for a lost message, the end of the long wait. */
@@ -524,10 +551,17 @@ end:
              * and the home's own copy goes at once, under the lock (node::invalidate_self). */
             if
             :: h_ev == EV_REQUEST && busy[h_pg] ->
-                assert(nfull(waitq[h_pg])); waitq[h_pg]!h_n, h_sq, h_op, h_arg; h_ev = 0
-            :: h_ev == EV_REQUEST && !busy[h_pg] && st[h_pg] == LOST && h_op != PB ->
+                assert(nfull(waitq[h_pg])); waitq[h_pg]!h_n, h_sq, h_op, h_arg, h_gv; h_ev = 0
+            :: h_ev == EV_REQUEST && !busy[h_pg] && (h_op == RS || h_op == RX) && GAVE_UP_CURRENT(h_pg, h_n, h_gv) ->
+                /* directory::admit: the owner asks again for the page whose bytes it gave up */
+                st[h_pg] = LOST; owner[h_pg] = NONE; oep[h_pg] = 0;
+                lost_while_bytes_live = !data_ack_lost; assert(!lost_while_bytes_live);
+                REPLY(h_n, h_sq, R_LOST, 0, 0, 0); h_ev = 0
+            :: h_ev == EV_REQUEST && !busy[h_pg] && !((h_op == RS || h_op == RX) && GAVE_UP_CURRENT(h_pg, h_n, h_gv)) &&
+               st[h_pg] == LOST && h_op != PB ->
                 REPLY(h_n, h_sq, R_LOST, 0, 0, 0); h_ev = 0 /* admit: lost_page */
-            :: h_ev == EV_REQUEST && !busy[h_pg] && !(st[h_pg] == LOST && h_op != PB) ->
+            :: h_ev == EV_REQUEST && !busy[h_pg] && !((h_op == RS || h_op == RX) && GAVE_UP_CURRENT(h_pg, h_n, h_gv)) &&
+               !(st[h_pg] == LOST && h_op != PB) ->
                 targets(h_n, h_op, h_pg);
                 h_ws = ((shr[h_pg] & BIT(h_n)) != 0);
                 if
@@ -535,7 +569,7 @@ end:
                     epoch[h_pg]++;
                     if
                     :: h_tg & BIT(HOMENODE) ->
-                        cache_invalidate(HOMENODE, h_pg, epoch[h_pg], h_dg, h_hd, h_v);
+                        cache_invalidate(HOMENODE, h_pg, epoch[h_pg], h_dg, h_hd, h_v, h_gv);
                         h_self = 1; h_m = HOMENODE; h_s = A_OK
                     :: else
                     fi
@@ -554,9 +588,9 @@ end:
             /* node::apply_ack: the home's own answer, or a remote one. */
             if
             :: h_self ->
-                apply_ack(h_m, h_pg, h_s, h_hd, h_v, h_dg)
+                apply_ack(h_m, h_pg, h_s, h_hd, h_v, h_dg, h_gv)
             :: !h_self && (h_ev == EV_ACK || h_ev == EV_CALL_FAILED) && h_s != 255 ->
-                apply_ack(h_m, h_pg, h_s, h_hd, h_v, tdg[h_pg]);
+                apply_ack(h_m, h_pg, h_s, h_hd, h_v, tdg[h_pg], h_gv);
                 pend[h_pg] = pend[h_pg] & ~BIT(h_m)
             :: else
             fi;
@@ -613,43 +647,44 @@ end:
             /* node::drain: the queued requests are served in order while no round is in flight. */
             if
             :: !busy[h_pg] && nempty(waitq[h_pg]) ->
-                waitq[h_pg]?h_n, h_sq, h_op, h_arg; h_ev = EV_REQUEST
+                waitq[h_pg]?h_n, h_sq, h_op, h_arg, h_gv; h_ev = EV_REQUEST
             :: busy[h_pg] || empty(waitq[h_pg]) -> break
             fi
         od;
         h_n = 0; h_sq = 0; h_pg = 0; h_arg = 0; h_ep = 0; h_v = 0; h_tg = 0; h_m = 0; h_s = 0;
-        h_op = RS; h_dg = 0; h_ws = 0; h_hd = 0; h_excl = 0; h_ev = 0; h_self = 0 }
+        h_op = RS; h_dg = 0; h_ws = 0; h_hd = 0; h_excl = 0; h_ev = 0; h_self = 0; h_gv = 0 }
     od
 }
 
 /* ---- a node's service thread: invalidation_service::on_invalidate ---------------------------------------- */
 
-#ifdef LOSE_DATA_ACKS
+/* Any acknowledgement may be lost, one that carries an owner's bytes too: the connection-loss
+ * window (docs/protocol.md, "The model"), closed by directory::owner_gave_up (GAVE_UP_CURRENT). */
 #define MAY_LOSE_ACK(hd) (lossleft > 0)
-#else
-/* An acknowledgement carrying an owner's bytes is never lost here: see LATE_ACKS. */
-#define MAY_LOSE_ACK(hd) (lossleft > 0 && !(hd))
-#endif
 
 proctype svc(byte n)
 {
-    byte pg, ep, v;
+    byte pg, ep, v, gv;
     bit dg, hd;
 end:
     do
     :: atomic {
         INVQ(n)?pg, ep, dg ->
-        cache_invalidate(n, pg, ep, dg, hd, v);
+        cache_invalidate(n, pg, ep, dg, hd, v, gv);
         if
         :: MAY_LOSE_ACK(hd) ->
             lossleft--;
             if
+            :: hd -> data_ack_lost = 1
+            :: else
+            fi;
+            if
             :: busy[pg] && tep[pg] == ep && (pend[pg] & BIT(n)) -> lostc[pg] = lostc[pg] | BIT(n)
             :: else
             fi
-        :: true -> assert(nfull(ACKQ(n))); ACKQ(n)!pg, ep, hd, v
+        :: true -> assert(nfull(ACKQ(n))); ACKQ(n)!pg, ep, hd, v, gv
         fi;
-        pg = 0; ep = 0; v = 0; dg = 0; hd = 0 }
+        pg = 0; ep = 0; v = 0; dg = 0; hd = 0; gv = 0 }
     od
 }
 
@@ -715,8 +750,8 @@ inline finish_writeback(keep, ep)
 #define CRASH \
     crashed = 1; \
     done[VICTIM] = 1; \
-    cst[C(VICTIM, 0)] = INV; cval[C(VICTIM, 0)] = 0; iep[C(VICTIM, 0)] = 0; gep[C(VICTIM, 0)] = 0; \
-    cst[C(VICTIM, 1)] = INV; cval[C(VICTIM, 1)] = 0; iep[C(VICTIM, 1)] = 0; gep[C(VICTIM, 1)] = 0; \
+    cst[C(VICTIM, 0)] = INV; cval[C(VICTIM, 0)] = 0; iep[C(VICTIM, 0)] = 0; gep[C(VICTIM, 0)] = 0; gvn[C(VICTIM, 0)] = 0; \
+    cst[C(VICTIM, 1)] = INV; cval[C(VICTIM, 1)] = 0; iep[C(VICTIM, 1)] = 0; gep[C(VICTIM, 1)] = 0; gvn[C(VICTIM, 1)] = 0; \
     waiting[VICTIM] = 0; cur[VICTIM] = 0; lostmsg[VICTIM] = 0; \
     do \
     :: nempty(rep[VICTIM]) -> rep[VICTIM]?_, _, _, _, _ \
@@ -861,8 +896,8 @@ proctype app(byte n; byte ops)
         :: a_send ->
             seq = seq % SEQS + 1;
             /* A sequence number stands for a connection: it must not be one still in use. */
-            assert(!(req[n]??[eval(seq), _, _, _]) && !(waitq[0]??[eval(n), eval(seq), _, _]) &&
-                   !(waitq[1]??[eval(n), eval(seq), _, _]) &&
+            assert(!(req[n]??[eval(seq), _, _, _, _]) && !(waitq[0]??[eval(n), eval(seq), _, _, _]) &&
+                   !(waitq[1]??[eval(n), eval(seq), _, _, _]) &&
                    !(busy[0] && treq[0] == n && tseq[0] == seq) && !(busy[1] && treq[1] == n && tseq[1] == seq));
             cur[n] = seq;
             waiting[n] = 1;
@@ -870,7 +905,7 @@ proctype app(byte n; byte ops)
             iep[C(n, 1)] = 0;
             if
             :: n != HOMENODE && lossleft > 0 -> lossleft--; lostmsg[n] = 1 /* the request is lost */
-            :: true -> assert(nfull(req[n])); req[n]!seq, a_op, pg, a_arg
+            :: true -> assert(nfull(req[n])); req[n]!seq, a_op, pg, a_arg, gvn[C(n, pg)]
             fi
         :: else
         fi;

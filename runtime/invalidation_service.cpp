@@ -26,7 +26,11 @@ void invalidation_service::answer(std::uint64_t page, std::uint32_t epoch, bool 
     wire::message m;
     alignas(64) std::byte buf[page_size];
     switch (opt_.local_cache->invalidate(page, epoch, downgrade, buf)) {
-    case cache::invalidation::done: break;
+    case cache::invalidation::done:
+        // No bytes: if this node was the owner, it gave them in an earlier answer, which the home
+        // may never have got (directory::owner_gave_up).
+        m.arg0 = opt_.local_cache->given_up_generation(page);
+        break;
     case cache::invalidation::sent_bytes: m.payload = std::span<const std::byte>(buf, page_size); break;
     case cache::invalidation::stale:
         // Nobody waits for this answer. Were the home still waiting, "no copy here" would be a lie

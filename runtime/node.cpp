@@ -231,12 +231,20 @@ void node::grant_following(const home_request& r, std::uint32_t index, wire::mes
     o.arg1 = k;
 }
 
+std::optional<failure> node::admit(const home_request& r, home_page& p, std::uint32_t index) {
+    // The recorded owner asking for its page again may have given that copy's bytes away in an
+    // answer this home never got: then there are no current bytes left to grant.
+    if (r.op == wire::msg::read_shared || r.op == wire::msg::read_exclusive)
+        directory::owner_gave_up(p, home().sharers(index), r.requester, r.arg0);
+    return directory::admit(r.op, p);
+}
+
 bool node::try_serve_inline(home_request& r) {
     std::uint32_t index = page_index_of(r.address);
     home_page& p = home().page(index);
     spin_guard g(p.lock);
     if (p.busy) return false;
-    if (auto f = directory::admit(r.op, p)) {
+    if (auto f = admit(r, p, index)) {
         r.done(wire::message::failed(*f));
         return true;
     }
@@ -275,7 +283,7 @@ void node::serve(home_request r) {
             p.queued = static_cast<std::uint16_t>(std::min<std::size_t>(queue.size(), UINT16_MAX));
             return;
         }
-        if (auto f = directory::admit(r.op, p)) {
+        if (auto f = admit(r, p, index)) {
             r.done(wire::message::failed(*f));
             return;
         }
@@ -315,8 +323,9 @@ void node::serve(home_request r) {
         const deadline call_dl = owner_bytes ? deadline::after_ns(owner_answer_wait_ns(timeout_ms())) : dl;
         transport_->call(tg.node, m, call_dl, [this, t, tg, dl](result<wire::message> res) {
             if (res.ok())
-                apply_answer(t, tg, directory::answer{.ok = true, .carries_page = res->payload.size() == page_size},
-                             res->payload);
+                apply_answer(
+                    t, tg, directory::answer{.ok = true, .carries_page = res->payload.size() == page_size, .given_up = res->arg0},
+                    res->payload);
             else
                 target_failed(t, tg, res.error(), dl);
         });

@@ -191,6 +191,8 @@ private:
     std::uint32_t timeout_ms() const noexcept { return opt_.timeout_ms->load(std::memory_order_relaxed); }
 
     // The page protocol.
+    // directory::admit for `r`, under the page lock; first directory::owner_gave_up for a read.
+    std::optional<failure> admit(const home_request& r, home_page& p, std::uint32_t index);
     void serve(home_request r);                                                     // service thread
     bool try_serve_inline(home_request& r);                                         // any thread: false if other nodes must act
     wire::message serve_via_loop(home_request r, deadline dl, std::byte* page_out); // two hand-offs

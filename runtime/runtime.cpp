@@ -587,7 +587,11 @@ result<void> runtime::acquire_page(std::uint64_t page, bool exclusive, std::byte
         const bool had_copy = exclusive && cache_->state(page) == cache_state::shared;
         wire::msg op = exclusive ? wire::msg::read_exclusive : wire::msg::read_shared;
         std::uint16_t flags = (exclusive && !had_copy) ? wire::flag::need_data : 0;
-        auto answer = ask_home(wire::message{.type = op, .flags = flags, .address = page}, std::span(data, page_size), dl);
+        // If this node still counts as the owner there, what became of that copy's bytes decides
+        // whether the home's are current (directory::owner_gave_up).
+        const std::uint64_t given_up = cache_->given_up_generation(page);
+        auto answer = ask_home(wire::message{.type = op, .flags = flags, .address = page, .arg0 = given_up},
+                               std::span(data, page_size), dl);
         if (!answer) return answer.error();
         if (node_of(page) != config_.self) bump(counters_.remote_fetches);
         const std::uint32_t epoch = answer->epoch;
@@ -622,9 +626,13 @@ result<runtime::ahead_request> runtime::ask_ahead(std::uint64_t page, std::size_
     rq.page = page;
     rq.following = std::min<std::size_t>(following, wire::max_readahead);
     rq.sent_ns = now_ns();
-    auto call = client_->start(
-        node_of(page),
-        wire::message{.type = wire::msg::read_shared, .flags = wire::flag::readahead, .address = page, .arg1 = rq.following}, dl);
+    auto call = client_->start(node_of(page),
+                               wire::message{.type = wire::msg::read_shared,
+                                             .flags = wire::flag::readahead,
+                                             .address = page,
+                                             .arg0 = cache_->given_up_generation(page),
+                                             .arg1 = rq.following},
+                               dl);
     if (!call) return call.error();
     rq.call = std::move(call.value());
     return rq;

@@ -37,9 +37,11 @@ enum class msg : std::uint8_t {
     alloc, // arg0 = size                       -> address, arg0 = capability generation
     free,  // address, arg0 = size
     // coherence: requester -> home
-    read_shared,    // address = page                    -> payload = page, arg0 = page generation, epoch = grant
+    read_shared,    // address = page, arg0 = given up   -> payload = page, arg0 = page generation, epoch = grant
                     //   with flag::readahead, arg1 = following pages wanted (see readahead_grant)
-    read_exclusive, // address = page, flag::need_data   -> (payload = page), arg0 = generation, epoch = grant
+    read_exclusive, // address = page, flag::need_data, arg0 = given up -> (payload = page), arg0 = generation, epoch = grant
+                    //   (given up: the generation of the last exclusive copy of the page whose bytes the
+                    //   requester gave up in an answer to an invalidation, 0 if none: directory::owner_gave_up)
     write_bytes,    // address = first byte, payload = bytes -> arg0 = new generation
     putback,        // address = page, payload = page: exclusive owner returns data -> arg1 = 1 if applied, epoch
     fetch_add,      // address = word, arg0 = delta       -> arg0 = old value
@@ -48,7 +50,7 @@ enum class msg : std::uint8_t {
     get_global_gen, // address                           -> arg0 = capability generation
     revoke,         // address                           -> arg0 = new capability generation
     // coherence: home -> cache
-    invalidate, // address = page, epoch, flag::downgrade -> (payload = page if it was exclusive)
+    invalidate, // address = page, epoch, flag::downgrade -> payload = page if it was exclusive, else arg0 = given up
     // cluster coordination
     publish, // payload = name, address
     lookup,  // payload = name, arg0 = wait ms     -> address

@@ -52,41 +52,72 @@ static inline int node_port(int n) {
     return atoi(colon + 1);
 }
 
-/* One direction of one pair cut: what `host` sends to this host's listening `port` (its requests to
- * this node, and the acknowledgements of this node's answers to them) vanishes, while this node's
- * own requests to `host` and their answers pass. */
-static inline void cut_requests_from(const char* host, int port) {
+/* Adds `in` to the chain `in` (hook input) and `out` to the chain `out` (hook output) of this
+ * host's table aether_cut, in one nft transaction (NULL: no rule there). nft merges into a table
+ * and chains that exist, so a cut can grow. */
+static inline void cut_rules(const char* in, const char* out) {
     char cmd[1024];
     snprintf(cmd, sizeof cmd,
              "nft -f - <<'END'\n"
              "table inet aether_cut {\n"
-             "  chain in { type filter hook input priority 0; policy accept; ip saddr %s tcp dport %d drop; }\n"
+             "%s%s%s%s%s%s"
              "}\nEND\n",
-             host, port);
+             in ? "  chain in { type filter hook input priority 0; policy accept; " : "", in ? in : "", in ? "; }\n" : "",
+             out ? "  chain out { type filter hook output priority 0; policy accept; " : "", out ? out : "", out ? "; }\n" : "");
     CHECK(system(cmd) == 0);
 }
 
+/* One direction of one pair cut: what `host` sends to this host's listening `port` (its requests to
+ * this node, and the acknowledgements of this node's answers to them) vanishes, while this node's
+ * own requests to `host` and their answers pass. */
+static inline void cut_requests_from(const char* host, int port) {
+    char rule[256];
+    snprintf(rule, sizeof rule, "ip saddr %s tcp dport %d drop", host, port);
+    cut_rules(rule, NULL);
+}
+
 static inline void cut_from(const char* host, const char* mode) {
-    char cmd[1024];
-    if (strcmp(mode, "drop") == 0)
-        snprintf(cmd, sizeof cmd,
-                 "nft -f - <<'END'\n"
-                 "table inet aether_cut {\n"
-                 "  chain in { type filter hook input priority 0; policy accept; ip saddr %s drop; }\n"
-                 "  chain out { type filter hook output priority 0; policy accept; ip daddr %s drop; }\n"
-                 "}\nEND\n",
-                 host, host);
-    else
-        snprintf(cmd, sizeof cmd,
-                 "nft -f - <<'END'\n"
-                 "table inet aether_cut {\n"
-                 "  chain in { type filter hook input priority 0; policy accept; ip saddr %s meta l4proto tcp reject with tcp "
-                 "reset; }\n"
-                 "  chain out { type filter hook output priority 0; policy accept; ip daddr %s reject with icmpx type "
-                 "host-unreachable; }\n"
-                 "}\nEND\n",
-                 host, host);
-    CHECK(system(cmd) == 0);
+    char in[256], out[256];
+    if (strcmp(mode, "drop") == 0) {
+        snprintf(in, sizeof in, "ip saddr %s drop", host);
+        snprintf(out, sizeof out, "ip daddr %s drop", host);
+    } else {
+        snprintf(in, sizeof in, "ip saddr %s meta l4proto tcp reject with tcp reset", host);
+        snprintf(out, sizeof out, "ip daddr %s reject with icmpx type host-unreachable", host);
+    }
+    cut_rules(in, out);
+}
+
+/* The answers this node gives on `host`'s connections to this node's listening `port` vanish (and
+ * so do this node's acknowledgements of what `host` sends there): `host`'s requests arrive and are
+ * served, their answers stall in TCP retransmission. Then reset_requests_from() can close those
+ * connections at `host` with the answers still unsent (its resets are let through). */
+static inline void cut_answers_to(const char* host, int port) {
+    char rule[256];
+    snprintf(rule, sizeof rule, "ip daddr %s tcp sport %d tcp flags & rst == 0 drop", host, port);
+    cut_rules(NULL, rule);
+}
+
+/* Added to a cut_answers_to() cut: what `host` sends to this node's `port` (its retransmissions,
+ * its next requests) is answered with a TCP reset, which closes its connections there. */
+static inline void reset_requests_from(const char* host, int port) {
+    char rule[256];
+    snprintf(rule, sizeof rule, "ip saddr %s tcp dport %d counter reject with tcp reset", host, port);
+    cut_rules(rule, NULL);
+}
+
+/* How many resets reset_requests_from() has sent. */
+static inline long resets_sent(void) {
+    FILE* f = popen("nft list chain inet aether_cut in", "r");
+    CHECK(f != NULL);
+    char line[512];
+    long packets = 0;
+    while (fgets(line, sizeof line, f) != NULL) {
+        const char* c = strstr(line, "counter packets ");
+        if (c != NULL) packets = atol(c + strlen("counter packets "));
+    }
+    pclose(f);
+    return packets;
 }
 
 static inline void heal(void) { CHECK(system("nft delete table inet aether_cut") == 0); }

@@ -461,3 +461,78 @@ TEST_CASE("a node that restarted holds no copy; a live page it held exclusive is
     CHECK_FALSE(dir::forget(freed_owned, sharer_set(freed_owned, node_count), 2));
     CHECK(freed_owned.state == U);
 }
+
+// The connection-loss window (docs/protocol.md, "An owner's answer lost with its connection"): the
+// owner gave its bytes in an answer the home never got, and now answers, or asks, without them.
+TEST_CASE("an owner that gave its grant's bytes away in a lost answer: the page is lost, never stale", "[directory]") {
+    const dir::target owner_invalidated{2, false};
+    const dir::target owner_downgraded{2, true};
+    const std::uint64_t this_grant = start_generation; // the generation stays while node 2 holds the grant
+    struct {
+        const char* what;
+        start from;
+        node_id answering;
+        std::uint64_t given_up;
+        bool lost;
+    } rows[] = {
+        {"the owner gave up this grant's bytes", start::exclusive_at_other, 2, this_grant, true},
+        {"the owner gave up an older grant's bytes (it never installed this one)", start::exclusive_at_other, 2, this_grant - 1,
+         false},
+        {"the owner never gave any bytes up", start::exclusive_at_other, 2, 0, false},
+        {"a node that is not the owner, whatever it says", start::exclusive_at_requester, 2, this_grant, false},
+        {"no exclusive owner", start::shared_by_others, 2, this_grant, false},
+        {"a lost page stays lost", start::lost, 2, this_grant, false},
+    };
+    for (const auto& r : rows) {
+        INFO(r.what << "; an entry " << name(r.from));
+        SECTION(std::string("directly: ") + r.what) {
+            home_page p = make_entry(r.from);
+            const home_page before = p;
+            CHECK(dir::owner_gave_up(p, sharer_set(p, node_count), r.answering, r.given_up) == r.lost);
+            if (r.lost) {
+                CHECK(p.state == L);
+                CHECK(p.owner == none);
+                CHECK(dir::admit(wire::msg::read_shared, p) == dir::lost_page);
+                CHECK(dir::admit(wire::msg::read_exclusive, p) == dir::lost_page);
+                CHECK_FALSE(dir::admit(wire::msg::free, p).has_value());
+            } else {
+                CHECK(p.state == before.state);
+                CHECK(p.owner == before.owner);
+            }
+        }
+    }
+    SECTION("an answer without bytes from the owner that gave this grant's up: lost, and a downgraded copy stays recorded") {
+        home_page p = make_entry(start::exclusive_at_other);
+        auto e = dir::on_answer(p, sharer_set(p, node_count), owner_downgraded, {.ok = true, .given_up = this_grant}, false);
+        CHECK_FALSE(e.take_page);
+        CHECK(p.state == L);
+        CHECK(p.owner == none);
+        CHECK(p.sharers == bits({2})); // its read-only copy holds the last write: a free must still reach it
+        CHECK(p.generation == start_generation);
+    }
+    SECTION("an answer without bytes from an owner that never installed this grant: the home's bytes are current") {
+        home_page p = make_entry(start::exclusive_at_other);
+        auto e = dir::on_answer(p, sharer_set(p, node_count), owner_invalidated, {.ok = true, .given_up = this_grant - 1}, false);
+        CHECK_FALSE(e.take_page);
+        CHECK(p.state == U);
+        CHECK(p.owner == none);
+    }
+    SECTION("an answer with the bytes: they come home, whatever it gave up before") {
+        home_page p = make_entry(start::exclusive_at_other);
+        auto e = dir::on_answer(p, sharer_set(p, node_count), owner_invalidated,
+                                {.ok = true, .carries_page = true, .given_up = this_grant}, false);
+        CHECK(e.take_page);
+        CHECK(p.state == U);
+    }
+    SECTION("during a free the owner's bytes are not wanted: nothing is lost") {
+        home_page p = make_entry(start::exclusive_at_other);
+        auto e = dir::on_answer(p, sharer_set(p, node_count), owner_invalidated, {.ok = true, .given_up = this_grant}, true);
+        CHECK_FALSE(e.fails_with);
+        CHECK(p.state == U);
+    }
+    SECTION("memory freed meanwhile has nothing to lose") {
+        home_page p = make_entry(start::exclusive_at_other);
+        p.allocated = 0;
+        CHECK_FALSE(dir::owner_gave_up(p, sharer_set(p, node_count), 2, this_grant));
+    }
+}

@@ -149,3 +149,30 @@ TEST_CASE("an invalidation older than the copy's grant leaves the copy alone", "
         }
     }
 }
+
+// The answer that carries an exclusive copy's bytes can be lost with its connection after the copy
+// is gone; the node then tells the home which grant's bytes it gave up (directory::owner_gave_up).
+TEST_CASE("giving an exclusive copy's bytes away records its grant's generation; a restarted home's are forgotten",
+          "[fetch_gate]") {
+    constexpr std::uint64_t grant_generation = 42;
+    for (bool downgrade : {false, true}) {
+        INFO((downgrade ? "a downgrade" : "a recall"));
+        fixture f;
+        if (!f.c) return;
+        std::array<std::byte, page_size> out{};
+        CHECK(f.c->given_up_generation(page) == 0);
+        REQUIRE(f.c->install(page, bytes.data(), 3, grant_generation, true, false) == cache::install_result::installed);
+        CHECK(f.c->given_up_generation(page) == 0); // holding a copy gives nothing up
+        REQUIRE(f.c->invalidate(page, 4, downgrade, out.data()) == cache::invalidation::sent_bytes);
+        CHECK(f.c->given_up_generation(page) == grant_generation);
+        // A later answer without bytes (the downgraded copy, or none) leaves the record as it is.
+        CHECK(f.c->invalidate(page, 5, false, out.data()) == cache::invalidation::done);
+        CHECK(f.c->given_up_generation(page) == grant_generation);
+        // A shared copy of a later grant given up: nothing of its own to record.
+        REQUIRE(f.c->install(page, bytes.data(), 6, grant_generation + 1, false, false) == cache::install_result::installed);
+        CHECK(f.c->invalidate(page, 7, false, out.data()) == cache::invalidation::done);
+        CHECK(f.c->given_up_generation(page) == grant_generation);
+        f.c->discard_node(node_of(page)); // the home restarted: its generations start again
+        CHECK(f.c->given_up_generation(page) == 0);
+    }
+}

@@ -13,15 +13,17 @@
 #                           messages: a recall held back across a cut), exhaustive
 #   bug_grant_before_acks   the model with an injected bug: a round completes with an
 #   bug_ignore_epoch        acknowledgement still out / a grant that crossed an invalidation is
-#                           installed. These pass only when spin DOES report a violation, and show
-#                           its counterexample.
+#   bug_ignore_given_up     installed / the home takes an owner's empty answer (or its request)
+#                           for "it never wrote" after the answer with its bytes was lost. These
+#                           pass only when spin DOES report a violation, and show its
+#                           counterexample.
 #   bug_drop_late_owner_answer, bug_stale_invalidation
 #                           late_deadline with the code as it was before the late-message fixes:
 #                           the owner's late answer to a recall is dropped / a late invalidation
 #                           takes a copy granted after it was sent. Must report a violation.
 #
 # MODEL defaults to $MODEL, then runtime/directory.pml next to this script. MODEL_DEFS adds spin
-# -D options (other parameters, e.g. MODEL_DEFS="-DOPS1=2 -DLATE_ACKS"), PAN_DEPTH (default
+# -D options (other parameters, e.g. MODEL_DEFS="-DOPS1=2 -DREORDER"), PAN_DEPTH (default
 # 100000) and MEMLIM (MB, default 1024; 3072 for late_deadline) bound the search; a search that hits either bound fails.
 # Exit status: 0 the check passed, 1 it failed, 2 usage, 77 spin or a C compiler is missing.
 set -u
@@ -55,9 +57,13 @@ bug_ignore_epoch)
     spin_defs=(-DBUG_IGNORE_EPOCH)
     expect=violation
     ;;
+bug_ignore_given_up)
+    spin_defs=(-DBUG_IGNORE_GIVEN_UP)
+    expect=violation
+    ;;
 late_deadline)
     spin_defs=(-DLATE_DEADLINE)
-    memlim=${memlim:-3072} # 7.4 million states: about 1.3 GB
+    memlim=${memlim:-3072} # 8.0 million states: about 1.45 GB
     ;;
 bug_drop_late_owner_answer)
     spin_defs=(-DLATE_DEADLINE -DBUG_DROP_LATE_OWNER_ANSWER)
@@ -68,7 +74,7 @@ bug_stale_invalidation)
     expect=violation
     ;;
 *)
-    echo "usage: $0 safety|liveness|late_deadline|bug_grant_before_acks|bug_ignore_epoch|bug_drop_late_owner_answer|bug_stale_invalidation [MODEL]" >&2
+    echo "usage: $0 safety|liveness|late_deadline|bug_grant_before_acks|bug_ignore_epoch|bug_ignore_given_up|bug_drop_late_owner_answer|bug_stale_invalidation [MODEL]" >&2
     exit 2
     ;;
 esac

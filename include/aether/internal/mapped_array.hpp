@@ -7,7 +7,9 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstddef>
+#include <cstring>
 #include <new>
 #include <type_traits>
 #include <utility>
@@ -46,6 +48,23 @@ public:
     const T& operator[](std::size_t i) const noexcept { return data_[i]; }
     [[nodiscard]] std::size_t size() const noexcept { return size_; }
     T* data() noexcept { return data_; }
+    // Zeroes elements [first, first + count): the whole pages among them are handed back to the
+    // kernel (they read as zero again and cost no memory), the rest written.
+    void zero(std::size_t first, std::size_t count) noexcept {
+        if (first >= size_) return;
+        count = std::min(count, size_ - first);
+        auto* begin = reinterpret_cast<std::byte*>(data_ + first);
+        auto* end = reinterpret_cast<std::byte*>(data_ + first + count);
+        auto* whole_begin = reinterpret_cast<std::byte*>(page_ceil(reinterpret_cast<std::uint64_t>(begin)));
+        auto* whole_end = reinterpret_cast<std::byte*>(page_floor(reinterpret_cast<std::uint64_t>(end)));
+        if (whole_begin >= whole_end) {
+            std::memset(begin, 0, static_cast<std::size_t>(end - begin));
+            return;
+        }
+        std::memset(begin, 0, static_cast<std::size_t>(whole_begin - begin));
+        ::madvise(whole_begin, static_cast<std::size_t>(whole_end - whole_begin), MADV_DONTNEED);
+        std::memset(whole_end, 0, static_cast<std::size_t>(end - whole_end));
+    }
 
 private:
     std::size_t bytes() const noexcept { return page_ceil(size_ * sizeof(T)); }
