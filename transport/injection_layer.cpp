@@ -24,6 +24,7 @@ struct damaged_request {
         bytes.assign(in.payload.begin(), in.payload.end());
         bytes.insert(bytes.end(), in.payload_tail.begin(), in.payload_tail.end());
         message.checksum = wire::payload_checksum(in.payload, in.payload_tail);
+        message.has_checksum = true;
         fault_injector::damage(bytes);
         message.payload = bytes;
         message.payload_tail = {};
@@ -36,7 +37,7 @@ struct damaged_request {
 // backend checks what it receives.
 bool survives_damage(std::span<std::byte> payload, const wire::message& reply, transport_counters& counters) noexcept {
     fault_injector::damage(payload);
-    if (!reply.checksum || wire::payload_checksum(payload) == *reply.checksum) return true;
+    if (!reply.has_checksum || wire::payload_checksum(payload) == reply.checksum) return true;
     counters.corrupt_payloads.fetch_add(1, std::memory_order_relaxed);
     return false;
 }

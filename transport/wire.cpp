@@ -66,7 +66,7 @@ frame_header make_header(const message& m, node_id source, std::uint64_t request
     h.status = static_cast<std::uint8_t>(m.status);
     h.reason = static_cast<std::uint8_t>(m.reason);
     h.payload_length = static_cast<std::uint32_t>(m.payload_size());
-    h.payload_checksum = m.checksum ? *m.checksum : payload_checksum(m.payload, m.payload_tail);
+    h.payload_checksum = m.has_checksum ? m.checksum : payload_checksum(m.payload, m.payload_tail);
     h.epoch = m.epoch;
     seal(h);
     return h;
@@ -100,6 +100,7 @@ message decode(const frame_header& h, std::span<const std::byte> payload) noexce
     m.reason = static_cast<void_reason>(h.reason);
     m.payload = payload;
     m.checksum = h.payload_checksum;
+    m.has_checksum = true;
     return m;
 }
 
