@@ -404,13 +404,13 @@ void node::drain(std::uint32_t index) {
     if (it != waiting_.end() && it->second.empty()) waiting_.erase(it);
 }
 
-wire::message node::serve_local(home_request r, deadline dl, std::byte* page_out) {
+void node::serve_local(home_request r, deadline dl, std::byte* page_out, wire::message& answer) {
     // Inline first. The completion captures one reference (it fits std::function's small buffer),
     // so a request served here allocates nothing: this path also runs inside the SIGBUS handler.
     struct inline_result {
-        wire::message out;
+        wire::message& out;
         std::byte* page_out;
-    } in{{}, page_out};
+    } in{answer, page_out};
     r.done = [&in](const wire::message& o) {
         in.out = o;
         in.out.payload = {};
@@ -419,12 +419,13 @@ wire::message node::serve_local(home_request r, deadline dl, std::byte* page_out
             in.out.payload = std::span<const std::byte>(in.page_out, page_size);
         }
     };
-    if (try_serve_inline(r)) return in.out;
+    if (try_serve_inline(r)) return;
     if (exec().in_loop_thread()) {
         log::coherence().error("a local request needing other nodes was made on the service thread");
-        return wire::message::failed(failure{fetch_status::remote_error, void_reason::none});
+        answer = wire::message::failed(failure{fetch_status::remote_error, void_reason::none});
+        return;
     }
-    return serve_via_loop(std::move(r), dl, page_out);
+    answer = serve_via_loop(std::move(r), dl, page_out);
 }
 
 wire::message node::serve_via_loop(home_request r, deadline dl, std::byte* page_out) {
@@ -725,19 +726,13 @@ void node::handle_revoke(std::uint64_t addr, const reply_fn& reply) {
 }
 
 void node::handle_generation(const wire::message& h, const reply_fn& reply) {
-    const std::uint64_t addr = h.address;
-    if (!is_aether(addr) || node_of(addr) != opt_.self || !home().valid_page(page_index_of(addr))) {
-        reply(wire::message::failed(failure{fetch_status::invalid_addr, void_reason::permission}));
+    const auto generation = generation_local(h.type, h.address);
+    if (!generation) {
+        reply(wire::message::failed(generation.error()));
         return;
     }
-    home_page& p = home().page(page_index_of(addr));
     wire::message m;
-    spin_guard g(p.lock);
-    if (!p.allocated) {
-        reply(wire::message::failed(p.cap_gen == 0 ? never_allocated : freed_memory));
-        return;
-    }
-    m.arg0 = h.type == wire::msg::get_generation ? p.generation : p.cap_gen;
+    m.arg0 = *generation;
     reply(m);
 }
 
@@ -869,10 +864,12 @@ result<std::uint64_t> node::revoke_local(std::uint64_t addr, deadline dl) {
 }
 
 result<std::uint64_t> node::generation_local(wire::msg which, std::uint64_t addr) {
-    wire::message out;
-    handle_generation(wire::message{.type = which, .address = addr}, [&out](const wire::message& m) { out = m; });
-    if (!out.ok()) return out.error();
-    return out.arg0;
+    if (!is_aether(addr) || node_of(addr) != opt_.self || !home().valid_page(page_index_of(addr)))
+        return failure{fetch_status::invalid_addr, void_reason::permission};
+    home_page& p = home().page(page_index_of(addr));
+    spin_guard g(p.lock);
+    if (!p.allocated) return p.cap_gen == 0 ? never_allocated : freed_memory;
+    return which == wire::msg::get_generation ? p.generation : p.cap_gen;
 }
 
 result<void> node::barrier_local(std::uint64_t seq, std::uint32_t timeout_ms, deadline dl) {

@@ -526,13 +526,17 @@ bool runtime::trust_reply(node_id from, wire::msg asked, std::uint64_t sent_ns) 
 
 result<wire::message> runtime::ask_home(const wire::message& m, std::span<std::byte> page_out, deadline dl) {
     const node_id home = node_of(m.address);
-    if (home == config_.self) {
-        wire::message o =
-            local_->serve_local(home_request::of(config_.self, m), dl, page_out.empty() ? nullptr : page_out.data());
-        if (!o.ok()) return o.error();
-        return o;
-    }
+    if (home == config_.self) return ask_own_home(m, page_out, dl);
     return call(home, m, page_out, dl);
+}
+
+result<wire::message> runtime::ask_own_home(const wire::message& m, std::span<std::byte> page_out, deadline dl) {
+    // The home writes its answer into the result this returns (one return of one object: it is
+    // the caller's), so the message is not copied again on its way out.
+    result<wire::message> answer{wire::message{}};
+    local_->serve_local(home_request::of(config_.self, m), dl, page_out.empty() ? nullptr : page_out.data(), *answer);
+    if (!answer->ok()) answer = answer->error();
+    return answer;
 }
 
 result<std::uint64_t> runtime::alloc_on(node_id home, std::size_t bytes) {

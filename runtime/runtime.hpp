@@ -158,6 +158,8 @@ private:
     // in `page_out` (a page, or empty when the request brings none), and the reply's payload
     // points there.
     result<wire::message> ask_home(const wire::message& m, std::span<std::byte> page_out, deadline dl);
+    // ask_home when the home is this node.
+    result<wire::message> ask_own_home(const wire::message& m, std::span<std::byte> page_out, deadline dl);
     // Sends a frozen copy's bytes home (putback). Its answer: whether the home applied them (it
     // does not when it no longer records this node as the owner: an earlier putback whose reply was
     // lost was applied, or the page was declared lost or freed), and the grant epoch.
