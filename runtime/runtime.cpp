@@ -6,6 +6,7 @@
 #include "runtime/admin/metrics_endpoint.hpp"
 #include "runtime/admin/prometheus_text.hpp"
 #include "runtime/admin/report.hpp"
+#include "runtime/latency_ticks.hpp"
 #include "runtime/void_reasons.hpp"
 
 #include "aether/internal/log.hpp"
@@ -130,6 +131,7 @@ setup_result<std::unique_ptr<runtime>> runtime::create(const runtime_config& con
     if (config.peers.empty()) rt->peers_.set_address(config.self, peer_address::loopback(rt->local_->port()));
     rt->peers_.mark_alive(config.self, rt->identity_.incarnation);
     if (auto fault_path = rt->start_fault_path(); !fault_path) return fault_path.error();
+    if (config.latency_histograms) latency_ticks::calibrate();
     rt->counters_.latency.on.store(config.latency_histograms, std::memory_order_relaxed);
     rt->start_metrics();
     rt->start_admin();
@@ -703,19 +705,17 @@ namespace {
 class latency_clock {
 public:
     latency_clock(node_latencies& l, latency_histogram& h) noexcept
-        : l_(l),
-          h_(h),
-          t0_(l.on.load(std::memory_order_relaxed) ? now_ns() : 0) {}
+        : h_(h),
+          t0_(l.on.load(std::memory_order_relaxed) ? latency_ticks::now() : 0) {}
     ~latency_clock() {
-        if (t0_ != 0) l_.record(h_, now_ns() - t0_);
+        if (t0_ != 0) h_.record(latency_ticks::ns_between(t0_, latency_ticks::now()));
     }
     latency_clock(const latency_clock&) = delete;
     latency_clock& operator=(const latency_clock&) = delete;
 
 private:
-    node_latencies& l_;
     latency_histogram& h_;
-    std::uint64_t t0_;
+    std::uint64_t t0_; // 0: not recording
 };
 
 } // namespace
