@@ -2,24 +2,9 @@
 
 #include <mutex>
 
-#if defined(__x86_64__)
-#include <cpuid.h>
-#endif
-
 namespace aether {
 
 namespace {
-
-bool invariant_tsc() noexcept {
-#if defined(__x86_64__)
-    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-    if (__get_cpuid(0x80000000u, &eax, &ebx, &ecx, &edx) == 0 || eax < 0x80000007u) return false;
-    if (__get_cpuid(0x80000007u, &eax, &ebx, &ecx, &edx) == 0) return false;
-    return (edx & (1u << 8)) != 0;
-#else
-    return false;
-#endif
-}
 
 #if defined(__x86_64__)
 // A TSC reading and the CLOCK_MONOTONIC time it was taken at: the middle of the two clock
@@ -51,7 +36,7 @@ void latency_ticks::calibrate() noexcept {
 #if defined(__x86_64__)
     static std::once_flag once;
     std::call_once(once, [] {
-        if (!invariant_tsc()) return;
+        if (!cpu_has_invariant_tsc()) return;
         // Over 2 ms, the clock's resolution and the pairing's spread (tens of ns) make the rate
         // good to about 1e-4: far inside the histograms' buckets.
         const paired_reading first = paired();

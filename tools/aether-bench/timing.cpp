@@ -5,24 +5,9 @@
 #include <cmath>
 #include <numeric>
 
-#if defined(__x86_64__)
-#include <cpuid.h>
-#endif
-
 namespace aether::bench {
 
 namespace {
-
-bool invariant_tsc() noexcept {
-#if defined(__x86_64__)
-    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-    if (__get_cpuid(0x80000000u, &eax, &ebx, &ecx, &edx) == 0 || eax < 0x80000007u) return false;
-    if (__get_cpuid(0x80000007u, &eax, &ebx, &ecx, &edx) == 0) return false;
-    return (edx & (1u << 8)) != 0;
-#else
-    return false;
-#endif
-}
 
 double nearest_rank(const std::vector<std::uint64_t>& sorted, double p) {
     auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(sorted.size())));
@@ -34,7 +19,7 @@ double nearest_rank(const std::vector<std::uint64_t>& sorted, double p) {
 
 tick_clock tick_clock::calibrate() noexcept {
     tick_clock c;
-    c.use_tsc_ = invariant_tsc();
+    c.use_tsc_ = cpu_has_invariant_tsc();
     if (c.use_tsc_) {
         // Several short windows: a preemption inside one only spoils that one, and the median
         // rate ignores it.

@@ -4,6 +4,10 @@
 
 #include <linux/time_types.h>
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 #include <chrono>
 #include <cstdint>
 
@@ -16,6 +20,19 @@ using std::chrono::nanoseconds;
 
 inline std::uint64_t now_ns() noexcept {
     return static_cast<std::uint64_t>(std::chrono::duration_cast<nanoseconds>(mono_clock::now().time_since_epoch()).count());
+}
+
+// Whether the CPU's time-stamp counter runs at a constant rate whatever the power state (CPUID
+// 0x80000007, EDX bit 8): only then do its ticks measure time.
+inline bool cpu_has_invariant_tsc() noexcept {
+#if defined(__x86_64__)
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (__get_cpuid(0x80000000u, &eax, &ebx, &ecx, &edx) == 0 || eax < 0x80000007u) return false;
+    if (__get_cpuid(0x80000007u, &eax, &ebx, &ecx, &edx) == 0) return false;
+    return (edx & (1u << 8)) != 0;
+#else
+    return false;
+#endif
 }
 
 // An absolute point in monotonic time after which an operation is VOID (TIMEOUT).
