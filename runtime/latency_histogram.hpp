@@ -31,9 +31,10 @@ public:
         return lower + ((std::uint64_t{1} << (msb - 2)) - 1);
     }
 
-    void record(std::uint64_t ns) noexcept {
-        counts_[index_of(ns)].fetch_add(1, std::memory_order_relaxed);
-        sum_ns_.fetch_add(ns, std::memory_order_relaxed);
+    // `weight`: how many events this one value stands for (a sample of one in `weight`).
+    void record(std::uint64_t ns, std::uint64_t weight = 1) noexcept {
+        counts_[index_of(ns)].fetch_add(weight, std::memory_order_relaxed);
+        sum_ns_.fetch_add(ns * weight, std::memory_order_relaxed);
     }
     void reset() noexcept {
         for (auto& c : counts_) c.store(0, std::memory_order_relaxed);

@@ -100,6 +100,9 @@ public:
     result<void> free(std::uint64_t addr);
     // Reads may span pages. The generation is that of the last page read.
     result<std::uint64_t> read(std::uint64_t addr, void* dest, std::size_t size, std::uint64_t* failed_at);
+    // The API read histogram times one cache hit in this many and records it with this weight
+    // (every other read is timed); see read().
+    static constexpr std::uint64_t hit_sample_every = 64;
     result<std::uint64_t> write(std::uint64_t addr, const void* src, std::size_t size, std::uint64_t* failed_at);
     result<std::uint64_t> fetch_add(std::uint64_t addr, std::uint64_t delta);
     struct cas_outcome {

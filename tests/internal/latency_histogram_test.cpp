@@ -46,3 +46,15 @@ TEST_CASE("percentiles come from the buckets, and recording is safe from many th
     h.reset();
     CHECK(h.read().total == 0);
 }
+
+TEST_CASE("a weighted record stands for that many events of its value", "[latency_histogram]") {
+    latency_histogram h;
+    h.record(100);
+    h.record(3000, 64); // one sample of one in 64
+    const auto s = h.read();
+    CHECK(s.total == 65);
+    CHECK(s.sum_ns == 100 + 3000 * 64);
+    CHECK(s.counts[latency_histogram::index_of(3000)] == 64);
+    CHECK(s.quantile(0.5) == latency_histogram::upper_bound(latency_histogram::index_of(3000)));
+    CHECK(s.quantile(0.01) == latency_histogram::upper_bound(latency_histogram::index_of(100)));
+}
