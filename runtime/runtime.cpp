@@ -673,11 +673,14 @@ void runtime::install_ahead(const ahead_batch& b, std::span<const std::byte> buf
     bump(counters_.readahead_install_ns, now_ns() - t0);
 }
 
+bool runtime::read_hit(std::uint64_t addr, void* dest, std::size_t len, std::uint64_t* generation) noexcept {
+    if (!cache_->read_if_present(addr, dest, len, generation)) return false;
+    bump(counters_.cache_hits);
+    return true;
+}
+
 result<void> runtime::read_page_chunk(std::uint64_t addr, void* dest, std::size_t len, std::uint64_t* generation) {
-    if (cache_->read_if_present(addr, dest, len, generation)) {
-        bump(counters_.cache_hits);
-        return success();
-    }
+    if (read_hit(addr, dest, len, generation)) return success();
     bump(counters_.cache_misses);
     const std::uint64_t page = page_floor(addr);
     const deadline dl = op_deadline();
@@ -731,8 +734,7 @@ result<std::uint64_t> runtime::read(std::uint64_t addr, void* dest, std::size_t 
             l.on.load(std::memory_order_relaxed) && counters_.cache_hits.load(std::memory_order_relaxed) % hit_sample_every == 0;
         const std::uint64_t t0 = sampled ? latency_ticks::now() : 0;
         std::uint64_t generation = 0;
-        if (cache_->read_if_present(addr, dest, size, &generation)) {
-            bump(counters_.cache_hits);
+        if (read_hit(addr, dest, size, &generation)) {
             if (sampled) l.api_read.record(latency_ticks::ns_between(t0, latency_ticks::now()), hit_sample_every);
             return generation;
         }

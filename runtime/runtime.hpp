@@ -180,6 +180,8 @@ private:
     template <class Local>
     result<std::uint64_t> value_from_home(std::uint64_t addr, wire::msg op, Local local);
     result<void> read_page_chunk(std::uint64_t addr, void* dest, std::size_t len, std::uint64_t* generation);
+    // The cache hit of read_page_chunk: the bytes from a copy held here, counted; false if none.
+    bool read_hit(std::uint64_t addr, void* dest, std::size_t len, std::uint64_t* generation) noexcept;
 
     runtime_config config_;
     std::atomic<std::uint32_t> timeout_ms_;
